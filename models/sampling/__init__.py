@@ -1,0 +1,1 @@
+"""Sampling: uncertainty scores (pure functions ``proba -> scores``) and selection."""

@@ -1,0 +1,99 @@
+"""``cliniloop demo``: a local Label Studio and API, one round over the sample notes.
+
+Everything runs on 127.0.0.1 with state under ``var/`` (SQLite store, Label Studio data):
+nothing external to set up. The demo account exists only in that local Label Studio.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+
+from rich.panel import Panel
+
+from services.cli.render import console, progress_bars, round_summary
+
+log = logging.getLogger(__name__)
+
+DEMO_USER = "admin@cliniloop.local"
+DEMO_PASSWORD = "cliniloop-demo"
+DEMO_TOKEN = "cliniloop-demo-token-0001"
+
+
+def run_demo(notes: Path, budget: int, once: bool) -> int:
+    """Run the demo; return the process exit code."""
+    from connectors.label_studio.client import LabelStudioClient, LabelStudioError
+    from connectors.label_studio.server import LocalLabelStudio
+    from models.text import ClinicalTextAnnotator
+    from services.api.server import ApiServer
+    from services.core.settings import get_settings
+    from services.core.store import open_store
+    from services.loop.push import ensure_text_project
+    from services.loop.round import run_text_round
+
+    settings = get_settings()
+    var = settings.var_dir.resolve()
+    store = open_store(settings.resolved_database_url)
+    ls = LocalLabelStudio(data_dir=var / "label-studio", username=DEMO_USER, password=DEMO_PASSWORD, token=DEMO_TOKEN)
+    api: ApiServer | None = None
+    try:
+        console.print("[bold]Starting Label Studio[/bold] (first start runs migrations, ~30 s)…")
+        ls.start()
+        console.print("[bold]Building the text model[/bold] and starting the cliniloop API…")
+        model = ClinicalTextAnnotator().fit()
+        api = ApiServer(
+            {
+                "CLINILOOP_DATABASE_URL": settings.resolved_database_url,
+                "CLINILOOP_LABEL_STUDIO_URL": ls.url,
+                "CLINILOOP_LABEL_STUDIO_API_KEY": ls.api_key,
+                "CLINILOOP_VAR_DIR": str(var),
+            },
+            var / "api.log",
+        ).start()
+        client = LabelStudioClient(ls.url, ls.api_key)
+        project_id = ensure_text_project(client, settings.label_studio_project)
+        client.ensure_webhook(project_id, f"{api.url}/webhook")
+        client.connect_ml_backend(project_id, api.url, "cliniloop")
+        with progress_bars() as bars:
+            report = run_text_round(
+                store,
+                model,
+                notes,
+                budget,
+                client=client,
+                project_title=settings.label_studio_project,
+                max_note_bytes=settings.max_note_bytes,
+                progress=bars,
+            )
+        for table in round_summary(report):
+            console.print(table)
+        console.print(
+            Panel.fit(
+                f"Label Studio: [link]{ls.url}/projects/{project_id}/data[/link]\n"
+                f"login: {DEMO_USER}   password: {DEMO_PASSWORD}\n"
+                f"cliniloop API: {api.url}  (ML backend and webhooks connected)\n"
+                f"to pull corrections:  CLINILOOP_LABEL_STUDIO_URL={ls.url} "
+                f"CLINILOOP_LABEL_STUDIO_API_KEY={ls.api_key} .venv/bin/cliniloop pull",
+                title="cliniloop demo",
+            )
+        )
+        if not once:
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            console.print("Serving. Press Ctrl-C to stop both servers.")
+            try:
+                stop.wait()
+            except KeyboardInterrupt:
+                pass
+        return 0
+    except LabelStudioError as err:
+        console.print(f"[red]error:[/red] {err}")
+        return 1
+    finally:
+        console.print("Stopping servers…")
+        if api is not None:
+            api.stop()
+        ls.stop()
+        store.close()

@@ -1,0 +1,1 @@
+"""Core of cliniloop: settings, schemas (tasks, predictions, regions) and the SQL store."""

@@ -1,0 +1,156 @@
+"""Push: send selected tasks and their predictions to Label Studio, each exactly once.
+
+Which tasks a project already holds is read from Label Studio itself (tasks carry
+``data.cliniloop_id``) as well as from the store, so a push that failed after Label Studio
+accepted a batch but before the store recorded it never imports that batch twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from connectors.label_studio.client import LabelStudioClient
+from connectors.label_studio.config import text_label_config
+from connectors.label_studio.convert import regions_to_result, task_payload
+from services.core.schemas import PredictionIn, regions_from_json
+from services.core.store import Store
+from services.core.tables import PredictionRow
+from services.loop.predict import TEXT_MODEL_NAME
+from taxonomies.label_schemas import load_label_schema
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class PushReport:
+    """What a push did."""
+
+    project_id: int
+    project_ref: str
+    created: list[str] = field(default_factory=list)
+    already_present: list[str] = field(default_factory=list)
+    predictions_added: list[str] = field(default_factory=list)
+    model_version: str | None = None
+
+
+def _prediction_in(row: PredictionRow) -> PredictionIn:
+    return PredictionIn(
+        task_id=row.task_id,
+        model_name=row.model_name,
+        model_version=row.model_version,
+        taxonomy_version=row.taxonomy_version,
+        regions=regions_from_json(row.regions),
+        score=row.score,
+        uncertainty=row.uncertainty,
+    )
+
+
+def _record_by_version(
+    store: Store, project_ref: str, mapping: dict[str, int], predictions: dict[str, PredictionRow]
+) -> None:
+    """Record pushes, each with the model version of the prediction that went with it."""
+    by_version: dict[str | None, dict[str, int]] = {}
+    for tid, ext in mapping.items():
+        pred = predictions.get(tid)
+        by_version.setdefault(pred.model_version if pred else None, {})[tid] = ext
+    for version, part in by_version.items():
+        store.record_pushes(project_ref, part, version)
+
+
+def ensure_text_project(client: LabelStudioClient, title: str) -> int:
+    """Create or update the clinical-text project; return its id."""
+    return client.ensure_project(title, text_label_config(load_label_schema("clinical_text")))
+
+
+def push_tasks(
+    store: Store,
+    client: LabelStudioClient,
+    project_id: int,
+    task_ids: Sequence[str],
+    batch_size: int = 100,
+    progress: Progress | None = None,
+) -> PushReport:
+    """Import tasks with their newest predictions into a Label Studio project.
+
+    Tasks already in the project get only a newer model version's prediction. Every
+    prediction is validated against the project's label config before anything is sent.
+    After the push the project's ``model_version`` is set to the pushed version, so the
+    annotator queue (uncertainty sampling) orders tasks by our scores.
+
+    Raises
+    ------
+    connectors.label_studio.client.LabelStudioUnavailable
+        If the server cannot be reached; nothing is recorded as pushed then.
+    """
+    project_ref = client.project_ref(project_id)
+    report = PushReport(project_id=project_id, project_ref=project_ref)
+    label_config = text_label_config(load_label_schema("clinical_text"))
+    in_ls = client.existing_task_ids(project_id)
+    recorded = store.pushed(project_ref)
+    predictions = store.latest_predictions(TEXT_MODEL_NAME, task_ids)
+    tasks = {t.id: t for t in store.list_tasks(ids=task_ids)}
+    missing = [tid for tid in task_ids if tid not in tasks]
+    if missing:
+        raise KeyError(f"{len(missing)} task(s) not in the store, e.g. {missing[0]}")
+
+    # Tasks Label Studio holds but the store did not record (an interrupted push): adopt them.
+    # They were imported with the prediction that is newest now, so record that version.
+    adopt = [tid for tid in task_ids if tid in in_ls and recorded.get(tid) != in_ls[tid]]
+    _record_by_version(store, project_ref, {tid: in_ls[tid] for tid in adopt}, predictions)
+
+    new_payloads: list[tuple[str, dict]] = []
+    refresh: list[tuple[str, PredictionIn]] = []
+    versions = store.pushed_versions(project_ref)
+    for tid in task_ids:
+        pred = predictions.get(tid)
+        pin = _prediction_in(pred) if pred else None
+        if tid in in_ls:
+            report.already_present.append(tid)
+            if pin and versions.get(tid) != pin.model_version:
+                refresh.append((tid, pin))
+        else:
+            new_payloads.append((tid, task_payload(tid, tasks[tid].data, pin)))
+
+    results = [p["predictions"][0]["result"] for _, p in new_payloads if p.get("predictions")]
+    results += [regions_to_result(p.regions) for _, p in refresh]
+    client.validate(label_config, results)
+
+    for i in range(0, len(new_payloads), batch_size):
+        batch = new_payloads[i : i + batch_size]
+        ids = client.import_tasks(project_id, [p for _, p in batch])
+        mapping = dict(zip([tid for tid, _ in batch], ids, strict=True))
+        _record_by_version(store, project_ref, mapping, predictions)
+        report.created.extend(mapping)
+        if progress:
+            progress(len(batch))
+
+    if refresh:
+        client.import_predictions(
+            project_id,
+            [
+                {"task": in_ls[tid], "model_version": p.model_version, "score": p.score, "result": regions_to_result(p.regions)}
+                for tid, p in refresh
+            ],
+        )
+        for tid, p in refresh:
+            store.record_pushes(project_ref, {tid: in_ls[tid]}, p.model_version)
+        report.predictions_added.extend(tid for tid, _ in refresh)
+        if progress:
+            progress(len(refresh))
+
+    pushed_versions = {predictions[t].model_version for t in task_ids if t in predictions}
+    if pushed_versions:
+        report.model_version = sorted(pushed_versions)[-1] if len(pushed_versions) > 1 else pushed_versions.pop()
+        client.set_model_version(project_id, report.model_version)
+    store.audit(
+        "cliniloop",
+        "push",
+        "project",
+        project_ref,
+        created=len(report.created),
+        already_present=len(report.already_present),
+        predictions_added=len(report.predictions_added),
+        model_version=report.model_version,
+    )
+    return report

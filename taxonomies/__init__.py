@@ -1,0 +1,1 @@
+"""Taxonomies: label schemas, ontology loaders and indexes, rules kept as data."""

@@ -47,7 +47,7 @@ def reconcile_task(
     report.tasks += 1
     keep: list[str] = []
     for raw in annotations:
-        ann = annotation_from_ls(raw, task_id)
+        ann = annotation_from_ls(raw, task_id, task_text=task_data.get("text"))
         if ann is None:
             report.skipped += 1
             continue
@@ -70,7 +70,7 @@ def pull_annotations(
     if ls_task_ids is None:
         items = client.iter_project_annotations(project_id)
     else:
-        items = ((tid, client.task_data(tid), client.task_annotations(tid)) for tid in ls_task_ids)
+        items = ((tid, client.task_data(tid, project_id), client.task_annotations(tid)) for tid in ls_task_ids)
     for _ls_id, data, annotations in items:
         reconcile_task(store, project_id, data, annotations, report)
         if progress:

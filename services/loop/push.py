@@ -112,8 +112,8 @@ def push_tasks(
         else:
             new_payloads.append((tid, task_payload(tid, tasks[tid].data, pin)))
 
-    results = [p["predictions"][0]["result"] for _, p in new_payloads if p.get("predictions")]
-    results += [regions_to_result(p.regions) for _, p in refresh]
+    results = {tid: p["predictions"][0]["result"] for tid, p in new_payloads if p.get("predictions")}
+    results |= {tid: regions_to_result(p.regions) for tid, p in refresh}
     client.validate(label_config, results)
 
     for i in range(0, len(new_payloads), batch_size):

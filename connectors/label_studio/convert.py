@@ -1,0 +1,286 @@
+"""Conversion between our regions/predictions/annotations and Label Studio JSON.
+
+All Label Studio result JSON of the project is built and parsed here. A Label Studio *result*
+is a list of items, each ``{"id", "from_name", "to_name", "type", "value", ...}``; several
+items may share one region ``id`` (a span and its per-region choices).
+
+Region kinds are handled by small per-kind encoders (:data:`ENCODERS`, keyed by
+``Region.kind``) and decoders (:data:`DECODERS`, keyed by the control's ``from_name``), so
+time-series and image kinds can be added beside the text span without touching the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from connectors.label_studio.config import ASSERTION_ATTRIBUTE, ASSERTION_TAG, ENTITY_TAG, TEXT_TAG
+from services.core.schemas import AnnotationIn, Region, TextSpan
+
+log = logging.getLogger(__name__)
+
+Result = list[dict[str, Any]]
+
+#: Per-region ``<Choices>`` controls: ``from_name`` -> region attribute key.
+PER_REGION_CHOICES: dict[str, str] = {ASSERTION_TAG: ASSERTION_ATTRIBUTE}
+#: Result types that carry no region of ours and are dropped without a warning.
+IGNORED_TYPES = frozenset({"relation"})
+
+
+class ConversionError(ValueError):
+    """A Label Studio result item could not be turned into a region."""
+
+
+class PredictionLike(Protocol):
+    """What :func:`task_payload` needs of a prediction (e.g. ``PredictionIn``)."""
+
+    regions: Sequence[Region]
+    score: float
+    uncertainty: float
+    model_version: str
+
+
+# -- regions -> result ---------------------------------------------------------------------
+def _text_span_items(region: TextSpan) -> Result:
+    value = {"start": region.start, "end": region.end, "text": region.text}
+    item: dict[str, Any] = {
+        "id": region.id,
+        "from_name": ENTITY_TAG,
+        "to_name": TEXT_TAG,
+        "type": "labels",
+        "value": {**value, "labels": [region.label]},
+    }
+    if region.probability is not None:
+        item["score"] = region.probability
+    items = [item]
+    for from_name, attribute in PER_REGION_CHOICES.items():
+        choice = region.attributes.get(attribute)
+        if choice is None:
+            continue
+        items.append(
+            {
+                "id": region.id,
+                "from_name": from_name,
+                "to_name": TEXT_TAG,
+                "type": "choices",
+                "value": {**value, "choices": [str(choice)]},
+            }
+        )
+    return items
+
+
+#: ``Region.kind`` -> function returning that region's result items.
+ENCODERS: dict[str, Callable[[Any], Result]] = {"span": _text_span_items}
+
+
+def regions_to_result(regions: Sequence[Region]) -> Result:
+    """Turn regions into a Label Studio ``result`` list (for a prediction or an annotation).
+
+    A :class:`~services.core.schemas.TextSpan` becomes one ``labels`` item (``id`` = the
+    region id, ``score`` = its probability) plus, when ``attributes["assertion"]`` is set,
+    one per-region ``choices`` item with the same ``id``.
+
+    Raises
+    ------
+    NotImplementedError
+        For a region kind that has no Label Studio encoding yet.
+    """
+    result: Result = []
+    for region in regions:
+        encode = ENCODERS.get(region.kind)
+        if encode is None:
+            raise NotImplementedError(f"no Label Studio encoding for region kind {region.kind!r} yet")
+        result.extend(encode(region))
+    return result
+
+
+# -- result -> regions ---------------------------------------------------------------------
+def _unescape_breaks(text: str) -> str:
+    return text.replace("\\n", "\n")
+
+
+def _decode_text_span(item: Mapping[str, Any], task_text: str | None) -> TextSpan | None:
+    value = item.get("value") or {}
+    labels = value.get("labels") or []
+    if not labels:
+        log.warning("span %s has no label; ignored", item.get("id"))
+        return None
+    if len(labels) > 1:
+        log.warning("span %s has %d labels %s; keeping the first", item.get("id"), len(labels), labels)
+    start, end = int(value["start"]), int(value["end"])
+    text = value.get("text")
+    if task_text is not None:
+        # Offsets are the truth (code points, as Python slices). The UI saves a selection's
+        # text with each line break written as a literal backslash-n, so prefer the slice.
+        sliced = task_text[start:end]
+        if text is not None and text != sliced and _unescape_breaks(text) != sliced:
+            log.warning(
+                "span %s: text %r differs from the task text %r at [%d, %d)", item.get("id"), text, sliced, start, end
+            )
+        text = sliced
+    elif text is None:
+        raise ConversionError(f"span {item.get('id')} has no text and no task text was given")
+    score = item.get("score")
+    probability = float(score) if isinstance(score, int | float) and 0.0 <= score <= 1.0 else None
+    try:
+        return TextSpan(
+            id=str(item["id"]), label=str(labels[0]), start=start, end=end, text=text, probability=probability
+        )
+    except ValidationError as err:
+        raise ConversionError(f"span {item.get('id')} is not a valid text span: {err}") from err
+
+
+#: ``from_name`` of a region-making control -> decoder ``(item, task_text) -> region | None``.
+DECODERS: dict[str, Callable[[Mapping[str, Any], str | None], Region | None]] = {ENTITY_TAG: _decode_text_span}
+
+
+def result_to_regions(result: Sequence[Mapping[str, Any]], task_text: str | None = None) -> list[Region]:
+    """Turn a Label Studio ``result`` list back into regions.
+
+    Per-region choices (``assertion``) are merged onto the region with the same ``id``,
+    whichever comes first in the list. Items of unknown ``from_name`` are skipped with a
+    logged warning; relations are skipped silently.
+
+    Parameters
+    ----------
+    result : sequence of dict
+        The ``result`` of a Label Studio annotation or prediction.
+    task_text : str, optional
+        The task's text. When given, span texts are taken from it at the span's offsets
+        (the UI writes line breaks inside a selected text as a literal ``\\n``); without it
+        ``value.text`` is used as is.
+
+    Returns
+    -------
+    list of Region
+        In the order the regions first appear in ``result``.
+
+    Raises
+    ------
+    ConversionError
+        If a span item is malformed (e.g. ``end <= start``).
+    """
+    regions: dict[str, Region] = {}
+    attributes: dict[str, dict[str, Any]] = {}
+    for item in result:
+        from_name, kind = item.get("from_name"), item.get("type")
+        if kind in IGNORED_TYPES:
+            continue
+        if from_name in DECODERS:
+            region = DECODERS[from_name](item, task_text)
+            if region is not None:
+                regions[region.id] = region
+        elif from_name in PER_REGION_CHOICES:
+            choices = (item.get("value") or {}).get("choices") or []
+            if choices:
+                attributes.setdefault(str(item.get("id")), {})[PER_REGION_CHOICES[from_name]] = choices[0]
+        else:
+            log.warning("ignoring result item %s of unknown from_name %r (type %r)", item.get("id"), from_name, kind)
+    for region_id, attrs in attributes.items():
+        region = regions.get(region_id)
+        if region is None:
+            log.warning("per-region choices %s refer to no region %r; ignored", attrs, region_id)
+            continue
+        regions[region_id] = region.model_copy(update={"attributes": {**region.attributes, **attrs}})
+    return list(regions.values())
+
+
+# -- tasks and annotations -----------------------------------------------------------------
+def prediction_payload(prediction: PredictionLike) -> dict[str, Any]:
+    """The Label Studio prediction object ``{"model_version", "score", "result"}``."""
+    return {
+        "model_version": prediction.model_version,
+        "score": float(prediction.score),
+        "result": regions_to_result(prediction.regions),
+    }
+
+
+def task_payload(task_id: str, data: Mapping[str, Any], prediction: PredictionLike | None = None) -> dict[str, Any]:
+    """Build one task for ``projects.import_tasks``.
+
+    Parameters
+    ----------
+    task_id : str
+        Our task id, stored as ``data.cliniloop_id`` (how we find the task again).
+    data : mapping
+        The task's data (e.g. ``{"text": ...}``).
+    prediction : PredictionIn-like, optional
+        The prediction to pre-annotate with. Its ``score`` (model confidence, low = uncertain)
+        drives Label Studio's uncertainty sampling; its ``uncertainty`` is copied into
+        ``data.uncertainty`` for Data Manager sorting and filters.
+
+    Returns
+    -------
+    dict
+        ``{"data": {...}, "predictions": [...]}`` (no ``predictions`` key without a prediction).
+    """
+    payload_data = {**data, "cliniloop_id": task_id}
+    payload: dict[str, Any] = {"data": payload_data}
+    if prediction is not None:
+        payload_data["uncertainty"] = float(prediction.uncertainty)
+        payload["predictions"] = [prediction_payload(prediction)]
+    return payload
+
+
+def annotator_of(completed_by: Any) -> str | None:
+    """The annotator as a string: the e-mail when Label Studio gives a user object, else the id."""
+    if completed_by is None:
+        return None
+    if isinstance(completed_by, Mapping):
+        email = completed_by.get("email")
+        return str(email) if email else (str(completed_by["id"]) if completed_by.get("id") is not None else None)
+    return str(completed_by)
+
+
+def annotation_from_ls(
+    annotation: Mapping[str, Any], task_id: str, task_text: str | None = None
+) -> AnnotationIn | None:
+    """Turn one Label Studio annotation into an :class:`AnnotationIn`.
+
+    Parameters
+    ----------
+    annotation : mapping
+        An annotation as the API, a webhook or the JSON export gives it.
+    task_id : str
+        Our task id (``data.cliniloop_id`` of its task).
+    task_text : str, optional
+        The task's ``data.text``: pass it whenever you have it (see :func:`result_to_regions`).
+
+    Returns
+    -------
+    AnnotationIn or None
+        ``None`` for a skipped (``was_cancelled``) annotation: a skip says nothing about the
+        labels. A submitted annotation with an empty result is kept: it says "nothing to label".
+        Region probabilities are dropped (a leftover prediction score is not a human's doubt).
+    """
+    if annotation.get("was_cancelled"):
+        return None
+    regions = [
+        r.model_copy(update={"probability": None})
+        for r in result_to_regions(annotation.get("result") or [], task_text=task_text)
+    ]
+    lead_time = annotation.get("lead_time")
+    return AnnotationIn(
+        task_id=task_id,
+        source="label_studio",
+        source_annotation_id=str(annotation["id"]),
+        annotator=annotator_of(annotation.get("completed_by")),
+        regions=regions,
+        lead_time_s=float(lead_time) if lead_time is not None else None,
+        model_version=_parent_model_version(annotation),
+    )
+
+
+def _parent_model_version(annotation: Mapping[str, Any]) -> str | None:
+    """Model version of the prediction the annotation started from, when the export tells it.
+
+    The JSON export attaches a ``prediction`` object to annotations even when they were not
+    started from it, so it counts only when its id is the annotation's ``parent_prediction``.
+    """
+    parent, prediction = annotation.get("parent_prediction"), annotation.get("prediction")
+    if parent is None or not isinstance(prediction, Mapping) or prediction.get("id") != parent:
+        return None
+    return prediction.get("model_version") or None

@@ -1,0 +1,1 @@
+"""Models: pre-annotation models and sampling strategies."""

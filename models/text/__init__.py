@@ -1,0 +1,11 @@
+"""Clinical-text pre-annotation: rule-based medspaCy pipeline (lexicons, sections, ConText).
+
+Public API: :class:`ClinicalTextAnnotator`, :class:`Mention`, :data:`LABELS`, :data:`ASSERTIONS`,
+and :func:`models.text.negex_eval.evaluate_negex`. Importing this package loads no spaCy model
+and reads no rule file; :meth:`ClinicalTextAnnotator.fit` does.
+"""
+
+from .annotator import ClinicalTextAnnotator
+from .mention import ASSERTIONS, LABELS, Mention
+
+__all__ = ["ASSERTIONS", "LABELS", "ClinicalTextAnnotator", "Mention"]

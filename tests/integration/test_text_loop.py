@@ -1,0 +1,237 @@
+"""The clinical-text loop against a real Label Studio and a real cliniloop API on 127.0.0.1.
+
+One module-scoped setup pushes 20 sample notes; the tests then act like annotators (through
+the Label Studio API) and check what comes back into the store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from connectors.label_studio.client import LabelStudioClient, LabelStudioUnavailable
+from connectors.label_studio.convert import regions_to_result, result_to_regions
+from models.text import ClinicalTextAnnotator
+from services.api.server import ApiServer
+from services.core.schemas import TextSpan, regions_from_json
+from services.core.store import Store
+from services.loop.ingest import ingest_notes
+from services.loop.predict import TEXT_MODEL_NAME, predict_tasks
+from services.loop.pull import pull_annotations
+from services.loop.push import ensure_text_project, push_tasks
+from services.loop.select import select_tasks
+
+pytestmark = pytest.mark.integration
+
+PROJECT = "cliniloop loop test"
+
+
+@dataclass
+class Loop:
+    store: Store
+    client: LabelStudioClient
+    api: ApiServer
+    project_id: int
+    selected: list[str]
+    ls_ids: dict[str, int]
+
+
+def wait_for(predicate: Callable[[], Any], timeout_s: float = 20.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def model() -> ClinicalTextAnnotator:
+    return ClinicalTextAnnotator().fit()
+
+
+@pytest.fixture(scope="module")
+def loop(label_studio, ls_client: LabelStudioClient, tmp_path_factory, model) -> Iterator[Loop]:
+    tmp = tmp_path_factory.mktemp("loop")
+    db_url = f"sqlite:///{tmp / 'store.sqlite3'}"
+    store = Store(db_url)
+    store.migrate()
+    notes = Path(__file__).resolve().parents[2] / "data_samples" / "notes"
+    ingest_notes(store, notes, 5 * 1024 * 1024)
+    predict_tasks(store, model)
+    selection = select_tasks(store, 20)
+    api = ApiServer(
+        {
+            "CLINILOOP_DATABASE_URL": db_url,
+            "CLINILOOP_LABEL_STUDIO_URL": label_studio.url,
+            "CLINILOOP_LABEL_STUDIO_API_KEY": label_studio.api_key,
+            "CLINILOOP_VAR_DIR": str(tmp),
+        },
+        tmp / "api.log",
+    ).start()
+    project_id = ensure_text_project(ls_client, PROJECT)
+    ls_client.ensure_webhook(project_id, f"{api.url}/webhook")
+    report = push_tasks(store, ls_client, project_id, selection.task_ids)
+    assert len(report.created) == 20
+    yield Loop(store, ls_client, api, project_id, selection.task_ids, store.pushed(ls_client.project_ref(project_id)))
+    api.stop()
+    store.close()
+
+
+def test_push_imports_20_tasks_with_scored_predictions_once(loop: Loop) -> None:
+    in_ls = loop.client.existing_task_ids(loop.project_id)
+    assert set(in_ls) == set(loop.selected) and len(in_ls) == 20
+    again = push_tasks(loop.store, loop.client, loop.project_id, loop.selected)
+    assert again.created == [] and again.predictions_added == [] and len(again.already_present) == 20
+    assert len(loop.client.existing_task_ids(loop.project_id)) == 20
+    preds = loop.store.latest_predictions(TEXT_MODEL_NAME, loop.selected)
+    for tid in loop.selected[:3]:
+        task = loop.client.sdk.tasks.get(id=loop.ls_ids[tid])
+        assert len(task.predictions) == 1
+        p = task.predictions[0]
+        p = p if isinstance(p, dict) else p.model_dump()
+        assert p["model_version"] == preds[tid].model_version
+        assert abs(p["score"] - preds[tid].score) < 1e-6
+        assert abs(task.data["uncertainty"] - preds[tid].uncertainty) < 1e-6
+
+
+def _correct(regions: list[TextSpan], text: str) -> list[TextSpan]:
+    """What an annotator does: relabel one span, flip one assertion, delete one, add one."""
+    spans = [r for r in regions if isinstance(r, TextSpan)]
+    assert len(spans) >= 3, "sample notes have at least three predicted spans"
+    relabel = spans[0].model_copy(update={"label": "Test" if spans[0].label != "Test" else "Problem"})
+    flipped = "absent" if spans[1].attributes.get("assertion") != "absent" else "present"
+    flip = spans[1].model_copy(update={"attributes": {"assertion": flipped}})
+    kept = [s.model_copy(update={"attributes": {"assertion": s.attributes.get("assertion", "present")}}) for s in spans[3:]]
+    start = text.index(text.strip().split()[0])
+    word = text[start:].split()[0]
+    added = TextSpan(start=start, end=start + len(word), text=word, label="Anatomy", attributes={"assertion": "present"})
+    relabel = relabel.model_copy(update={"attributes": {"assertion": relabel.attributes.get("assertion", "present")}})
+    return [relabel, flip, *kept, added]
+
+
+def _canonical(regions: list[Any]) -> list[tuple]:
+    return sorted((r.start, r.end, r.label, r.attributes.get("assertion")) for r in regions)
+
+
+def test_queue_follows_uncertainty_and_corrections_round_trip(loop: Loop) -> None:
+    preds = loop.store.latest_predictions(TEXT_MODEL_NAME, loop.selected)
+    by_ls = {ext: tid for tid, ext in loop.ls_ids.items()}
+    remaining = set(loop.selected)
+    submitted: dict[str, list[TextSpan]] = {}
+    for _ in range(3):
+        nxt = loop.client.next_task(loop.project_id)
+        assert nxt is not None
+        tid = by_ls[nxt["id"]]
+        most_uncertain = max(preds[t].uncertainty for t in remaining)
+        assert preds[tid].uncertainty == pytest.approx(most_uncertain), "annotator queue must follow our uncertainty"
+        text = loop.store.get_task(tid).data["text"]
+        corrected = _correct(regions_from_json(preds[tid].regions), text)
+        loop.client.create_annotation(nxt["id"], regions_to_result(corrected), lead_time=12.5)
+        submitted[tid] = corrected
+        remaining.discard(tid)
+
+    # the webhook arrives and is reconciled in the background
+    for tid in submitted:
+        wait_for(lambda tid=tid: loop.store.annotations(tid), what=f"webhook-driven annotation of {tid[:8]}")
+    webhook_tasks = {e.details.get("task") for e in loop.store.audit_events("webhook")}
+    assert {loop.ls_ids[t] for t in submitted} <= webhook_tasks
+
+    report = pull_annotations(loop.store, loop.client, loop.project_id)
+    assert report.created == 0 and report.deleted == 0
+    for tid, regions in submitted.items():
+        stored = loop.store.annotations(tid)
+        assert len(stored) == 1
+        assert _canonical(regions_from_json(stored[0].regions)) == _canonical(regions)
+        assert stored[0].lead_time_s == pytest.approx(12.5)
+
+
+def test_repeated_and_lost_webhooks_never_duplicate(loop: Loop) -> None:
+    tid = loop.selected[-1]
+    ext = loop.ls_ids[tid]
+    text = loop.store.get_task(tid).data["text"]
+    span = TextSpan(start=0, end=len(text.split()[0]), text=text.split()[0], label="Problem", attributes={"assertion": "present"})
+    # lost webhook: remove our webhook first, so only a pull can see this annotation
+    loop.client.delete_webhooks(loop.project_id)
+    ann = loop.client.create_annotation(ext, regions_to_result([span]))
+    time.sleep(1.0)
+    assert loop.store.annotations(tid) == []
+    pull_annotations(loop.store, loop.client, loop.project_id)
+    assert len(loop.store.annotations(tid)) == 1
+    # repeated webhook: the same event delivered three times changes nothing
+    payload = {"action": "ANNOTATION_CREATED", "project": {"id": loop.project_id}, "task": {"id": ext}, "annotation": ann}
+    for _ in range(3):
+        assert httpx.post(f"{loop.api.url}/webhook", json=payload, timeout=5).status_code == 200
+    time.sleep(1.5)
+    assert len(loop.store.annotations(tid)) == 1
+    # update replaces, delete removes, skipped is ignored
+    relabelled = span.model_copy(update={"label": "Medication"})
+    loop.client.update_annotation(ann["id"], regions_to_result([relabelled]))
+    assert pull_annotations(loop.store, loop.client, loop.project_id).updated == 1
+    assert loop.store.annotations(tid)[0].regions[0]["label"] == "Medication"
+    loop.client.delete_annotation(ann["id"])
+    assert pull_annotations(loop.store, loop.client, loop.project_id).deleted == 1
+    assert loop.store.annotations(tid) == []
+    skip_tid = loop.selected[-2]
+    loop.client.create_annotation(loop.ls_ids[skip_tid], [], was_cancelled=True)
+    assert pull_annotations(loop.store, loop.client, loop.project_id).skipped >= 1
+    assert loop.store.annotations(skip_tid) == []
+    loop.client.ensure_webhook(loop.project_id, f"{loop.api.url}/webhook")
+
+
+def test_ml_backend_predicts_for_a_task_without_predictions(loop: Loop, label_studio) -> None:
+    project_id = loop.client.ensure_project(
+        "cliniloop ml backend test", loop.client.sdk.projects.get(id=loop.project_id).label_config
+    )
+    loop.client.connect_ml_backend(project_id, loop.api.url, "cliniloop")
+    [ext] = loop.client.import_tasks(project_id, [{"data": {"text": "No fever. History of atrial fibrillation on warfarin."}}])
+    assert list(loop.client.sdk.predictions.list(task=ext)) == []
+    loop.client.retrieve_predictions(project_id)
+
+    def predictions() -> list[Any]:
+        preds = loop.client.sdk.predictions.list(task=ext)
+        return [p if isinstance(p, dict) else p.model_dump() for p in preds]
+
+    preds = wait_for(predictions, 60, "ML-backend predictions")
+    regions = result_to_regions(preds[0]["result"])
+    found = {(r.text, r.attributes.get("assertion")) for r in regions}
+    assert ("fever", "absent") in found
+    assert preds[0]["model_version"].startswith("medspacy-rules-")
+
+
+def test_push_to_unreachable_label_studio_records_nothing(loop: Loop, tmp_path: Path, model) -> None:
+    store = Store(f"sqlite:///{tmp_path / 's.sqlite3'}")
+    store.migrate()
+    notes = Path(__file__).resolve().parents[2] / "data_samples" / "notes"
+    ingest_notes(store, notes, 5 * 1024 * 1024)
+    predict_tasks(store, model)
+    ids = select_tasks(store, 5).task_ids
+    dead = LabelStudioClient("http://127.0.0.1:9", loop.client.api_key)
+    with pytest.raises(LabelStudioUnavailable, match="127.0.0.1:9"):
+        push_tasks(store, dead, 1, ids)
+    assert store.pushed(dead.project_ref(1)) == {}
+    # a re-run against the live server pushes each task exactly once, even twice over
+    project_id = ensure_text_project(loop.client, "cliniloop retry test")
+    first = push_tasks(store, loop.client, project_id, ids)
+    second = push_tasks(store, loop.client, project_id, ids)
+    assert len(first.created) == 5 and second.created == []
+    assert len(loop.client.existing_task_ids(project_id)) == 5
+    # a push interrupted after Label Studio took the batch but before the store recorded it:
+    # a store that never saw the push adopts the tasks instead of importing them again
+    fresh = Store(f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
+    fresh.migrate()
+    ingest_notes(fresh, notes, 5 * 1024 * 1024)
+    predict_tasks(fresh, model)
+    third = push_tasks(fresh, loop.client, project_id, ids)
+    assert third.created == [] and len(third.already_present) == 5 and third.predictions_added == []
+    assert set(fresh.pushed(loop.client.project_ref(project_id))) == set(ids)
+    assert len(loop.client.existing_task_ids(project_id)) == 5
+    fresh.close()
+    store.close()

@@ -18,7 +18,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections import deque
@@ -27,6 +26,8 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+
+from services.core.net import free_port
 
 log = logging.getLogger(__name__)
 
@@ -89,13 +90,6 @@ class Credentials:
         path = data_dir / CREDENTIALS_FILE
         path.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
         path.chmod(0o600)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """Return a TCP port that is free on ``host`` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def is_initialised(data_dir: str | os.PathLike[str]) -> bool:

@@ -45,11 +45,13 @@ def progress_bars() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
 
 def ingest_table(report: IngestReport) -> Table:
     """Per-file errors of an ingest (empty table when none)."""
-    table = Table(title="Files not ingested", show_lines=False)
-    table.add_column("file", style="red")
-    table.add_column("reason")
+    base = report.root if report.root.is_dir() else report.root.parent
+    table = Table(title=f"Files not ingested (under {base})", show_lines=False)
+    table.add_column("file", style="red", no_wrap=True)
+    table.add_column("reason", overflow="fold")
     for err in report.errors:
-        table.add_row(str(err.path), err.reason)
+        name = err.path.relative_to(base) if err.path.is_relative_to(base) else err.path
+        table.add_row(str(name), err.reason)
     return table
 
 

@@ -17,6 +17,7 @@ Progress = Callable[[int], None]
 class IngestReport:
     """What an ingest did: new task ids, ids already stored, and per-file errors."""
 
+    root: Path
     added: list[str] = field(default_factory=list)
     existing: list[str] = field(default_factory=list)
     errors: list[NoteFileError] = field(default_factory=list)
@@ -57,7 +58,7 @@ def ingest_notes(store: Store, root: Path, max_bytes: int, progress: Progress | 
     progress : callable, optional
         Called with 1 after each file.
     """
-    report = IngestReport()
+    report = IngestReport(root=root)
     tasks: list[TaskIn] = []
     seen: set[str] = set()
     for path in iter_note_paths(root):

@@ -12,12 +12,12 @@ LABEL_STUDIO_VERSION := 1.23.2
 # pip prints one harmless warning per package for this machine's local index mirrors: hide them.
 QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help install install-test label-studio chromium demo test clean
+.PHONY: help install install-test label-studio system-packages demo test clean
 
 help:
 	@echo "make demo         install, start Label Studio + cliniloop API locally, run one round on data_samples/notes, serve until Ctrl-C"
 	@echo "make demo ONCE=1  the same, then stop both servers and exit"
-	@echo "make test         install with test extras, Label Studio and Chromium, run the whole test suite"
+	@echo "make test         install with test extras, Label Studio, Chromium and PostgreSQL, run the whole test suite"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,17 +39,21 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 label-studio: $(LS_VENV)/.installed
 
-# Headless Chromium for the browser test (Debian's package; never a downloaded browser build).
-chromium:
-	@command -v chromium >/dev/null || { \
-	  echo "installing Debian's chromium for the browser test"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+# Debian packages the tests use: headless Chromium for the browser test (never a downloaded
+# browser build) and a PostgreSQL server for the store tests on PostgreSQL.
+system-packages:
+	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; \
+	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	  fi
 
 demo: install label-studio
 	$(VENV)/bin/cliniloop demo $(if $(ONCE),--once)
 
-test: install-test label-studio chromium
+test: install-test label-studio system-packages
 	$(VENV)/bin/python -m pytest -q
 
 clean:

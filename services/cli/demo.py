@@ -36,7 +36,7 @@ def run_demo(notes: Path, budget: int, once: bool) -> int:
     settings = get_settings()
     var = settings.var_dir.resolve()
     store = open_store(settings.resolved_database_url)
-    ls = LocalLabelStudio(data_dir=var / "label-studio", username=DEMO_USER, password=DEMO_PASSWORD, token=DEMO_TOKEN)
+    ls = LocalLabelStudio(data_dir=var / "label-studio", username=DEMO_USER, password=DEMO_PASSWORD, api_key=DEMO_TOKEN)
     api: ApiServer | None = None
     try:
         console.print("[bold]Starting Label Studio[/bold] (first start runs migrations, ~30 s)…")

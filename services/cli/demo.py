@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from urllib.parse import urlsplit
 from pathlib import Path
 
 from rich.panel import Panel
@@ -25,9 +26,10 @@ DEMO_TOKEN = "cliniloop-demo-token-0001"
 def run_demo(notes: Path, budget: int, once: bool) -> int:
     """Run the demo; return the process exit code."""
     from connectors.label_studio.client import LabelStudioClient, LabelStudioError
-    from connectors.label_studio.server import LocalLabelStudio
+    from connectors.label_studio.server import LocalLabelStudio, is_initialised
     from models.text import ClinicalTextAnnotator
     from services.api.server import ApiServer
+    from services.core.net import preferred_port
     from services.core.settings import get_settings
     from services.core.store import open_store
     from services.loop.push import ensure_text_project
@@ -36,7 +38,13 @@ def run_demo(notes: Path, budget: int, once: bool) -> int:
     settings = get_settings()
     var = settings.var_dir.resolve()
     store = open_store(settings.resolved_database_url)
-    ls = LocalLabelStudio(data_dir=var / "label-studio", username=DEMO_USER, password=DEMO_PASSWORD, api_key=DEMO_TOKEN)
+    # the usual ports when free, so bookmarks keep working between runs
+    ls_port = preferred_port(urlsplit(settings.label_studio_url).port or 8080)
+    api_port = preferred_port(urlsplit(settings.api_url).port or 8000)
+    ls_dir = var / "label-studio"
+    # a first run creates the demo account; later runs use the account stored with the data
+    account = {} if is_initialised(ls_dir) else {"username": DEMO_USER, "password": DEMO_PASSWORD, "api_key": DEMO_TOKEN}
+    ls = LocalLabelStudio(data_dir=ls_dir, port=ls_port, **account)
     api: ApiServer | None = None
     try:
         console.print("[bold]Starting Label Studio[/bold] (first start runs migrations, ~30 s)…")
@@ -51,6 +59,7 @@ def run_demo(notes: Path, budget: int, once: bool) -> int:
                 "CLINILOOP_VAR_DIR": str(var),
             },
             var / "api.log",
+            port=api_port,
         ).start()
         client = LabelStudioClient(ls.url, ls.api_key)
         project_id = ensure_text_project(client, settings.label_studio_project)
@@ -72,7 +81,7 @@ def run_demo(notes: Path, budget: int, once: bool) -> int:
         console.print(
             Panel.fit(
                 f"Label Studio: [link]{ls.url}/projects/{project_id}/data[/link]\n"
-                f"login: {DEMO_USER}   password: {DEMO_PASSWORD}\n"
+                f"login: {ls.username}   password: {ls.password}\n"
                 f"cliniloop API: {api.url}  (ML backend and webhooks connected)\n"
                 f"to pull corrections:  CLINILOOP_LABEL_STUDIO_URL={ls.url} "
                 f"CLINILOOP_LABEL_STUDIO_API_KEY={ls.api_key} .venv/bin/cliniloop pull",

@@ -32,3 +32,13 @@ def wait_http(url: str, timeout_s: float, ok: tuple[int, ...] = (200,), alive: "
             return False
         time.sleep(0.3)
     return False
+
+
+def preferred_port(port: int, host: str = "127.0.0.1") -> int:
+    """Return ``port`` when it is free on ``host``, else any free port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return free_port(host)
+    return port

@@ -76,6 +76,10 @@ def _text_span_items(region: TextSpan) -> Result:
 ENCODERS: dict[str, Callable[[Any], Result]] = {"span": _text_span_items}
 
 
+class UnsupportedRegion(ConversionError):
+    """A region kind that this connector cannot encode as Label Studio JSON."""
+
+
 def regions_to_result(regions: Sequence[Region]) -> Result:
     """Turn regions into a Label Studio ``result`` list (for a prediction or an annotation).
 
@@ -85,14 +89,14 @@ def regions_to_result(regions: Sequence[Region]) -> Result:
 
     Raises
     ------
-    NotImplementedError
-        For a region kind that has no Label Studio encoding yet.
+    UnsupportedRegion
+        For a region kind that has no Label Studio encoding (time series and images come later).
     """
     result: Result = []
     for region in regions:
         encode = ENCODERS.get(region.kind)
         if encode is None:
-            raise NotImplementedError(f"no Label Studio encoding for region kind {region.kind!r} yet")
+            raise UnsupportedRegion(f"no Label Studio encoding for region kind {region.kind!r}")
         result.extend(encode(region))
     return result
 

@@ -20,6 +20,7 @@ from connectors.label_studio.convert import (
     annotator_of,
     regions_to_result,
     result_to_regions,
+    UnsupportedRegion,
     task_payload,
 )
 from services.core.schemas import PredictionIn, TextSpan, TimeRange
@@ -98,7 +99,7 @@ def test_round_trip_survives_json_serialisation() -> None:
 
 
 def test_region_kinds_without_an_encoding_are_refused() -> None:
-    with pytest.raises(NotImplementedError, match="range"):
+    with pytest.raises(UnsupportedRegion, match="range"):
         regions_to_result([TimeRange(label="AF", start_s=0.0, end_s=1.0)])
 
 

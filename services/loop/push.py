@@ -133,15 +133,15 @@ def push_tasks(
                 for tid, p in refresh
             ],
         )
-        for tid, p in refresh:
-            store.record_pushes(project_ref, {tid: in_ls[tid]}, p.model_version)
+        _record_by_version(store, project_ref, {tid: in_ls[tid] for tid, _ in refresh}, predictions)
         report.predictions_added.extend(tid for tid, _ in refresh)
         if progress:
             progress(len(refresh))
 
-    pushed_versions = {predictions[t].model_version for t in task_ids if t in predictions}
-    if pushed_versions:
-        report.model_version = sorted(pushed_versions)[-1] if len(pushed_versions) > 1 else pushed_versions.pop()
+    pushed = [predictions[t] for t in task_ids if t in predictions]
+    if pushed:
+        # the newest prediction's version: the queue orders by the scores of that version
+        report.model_version = max(pushed, key=lambda p: p.id).model_version
         client.set_model_version(project_id, report.model_version)
     store.audit(
         "cliniloop",

@@ -235,3 +235,31 @@ def test_push_to_unreachable_label_studio_records_nothing(loop: Loop, tmp_path: 
     assert len(loop.client.existing_task_ids(project_id)) == 5
     fresh.close()
     store.close()
+
+
+def test_new_model_version_adds_predictions_to_tasks_already_pushed(loop: Loop) -> None:
+    from services.core.schemas import PredictionIn
+
+    old = loop.store.latest_predictions(TEXT_MODEL_NAME, loop.selected[:2])
+    loop.store.add_predictions(
+        [
+            PredictionIn(
+                task_id=tid,
+                model_name=TEXT_MODEL_NAME,
+                model_version="clinical-text-v2",
+                taxonomy_version=p.taxonomy_version,
+                regions=regions_from_json(p.regions),
+                score=0.5,
+                uncertainty=0.5,
+            )
+            for tid, p in old.items()
+        ]
+    )
+    report = push_tasks(loop.store, loop.client, loop.project_id, list(old))
+    assert report.created == [] and sorted(report.predictions_added) == sorted(old)
+    assert report.model_version == "clinical-text-v2"
+    assert loop.client.project_model_version(loop.project_id) == "clinical-text-v2"
+    versions = {p.model_version for p in loop.client.sdk.predictions.list(task=loop.ls_ids[loop.selected[0]])}
+    assert versions == {old[loop.selected[0]].model_version, "clinical-text-v2"}
+    again = push_tasks(loop.store, loop.client, loop.project_id, list(old))
+    assert again.predictions_added == [] and again.created == []

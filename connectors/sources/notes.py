@@ -64,6 +64,11 @@ def iter_note_paths(root: Path) -> Iterator[Path]:
             yield path
 
 
+def count_note_files(root: Path) -> int:
+    """How many files :func:`iter_note_paths` will yield (for progress bars)."""
+    return sum(1 for _ in iter_note_paths(root))
+
+
 def read_note(path: Path, max_bytes: int) -> Note:
     """Read and validate one note file.
 

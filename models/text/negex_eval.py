@@ -18,17 +18,14 @@ Peers (``compare_peers=True``), run in the same process on the same rows and loc
 spans: medspaCy ConText with its default rules (medspaCy tokenizer, whole row as one
 sentence) and negspacy's Negex with its ``en_clinical`` termset (negation only).
 
-Run ``python -m models.text.negex_eval PATH [--peers] [--errors]``; the JSON result goes
-to stdout, logs and the error list to stderr.
+Run ``cliniloop eval assertion --negex PATH [--compare-peers] [--show-errors]``; the JSON
+result goes to stdout, logs and the error list to stderr.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
-import json
 import logging
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -77,15 +74,26 @@ def read_negex_tsv(path: Path) -> list[Row]:
     Returns
     -------
     list of Row
-        Parsed rows; rows with fewer than six columns are skipped.
+        Parsed rows, in file order.
+
+    Raises
+    ------
+    ValueError
+        For a row with fewer than six columns, naming the file and line.
     """
     rows = []
     with Path(path).open(encoding="utf-8", newline="") as handle:
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
         next(reader, None)
         for rec in reader:
-            if len(rec) < 6:
+            if not any(field.strip() for field in rec):
                 continue
+            if len(rec) < 6:
+                raise ValueError(
+                    f"{path}, line {reader.line_num}: expected 6 tab-separated columns "
+                    "(line, condition, sentence, negation, temporality, experiencer), "
+                    f"found {len(rec)}"
+                )
             line, condition, sentence, negation, temporality, experiencer = rec[:6]
             gold = Judgement(
                 negated=negation.strip().lower() == "negated",
@@ -175,27 +183,30 @@ def _single_sentence_doc(tokenizer, text: str, condition: str):
     return doc, span
 
 
+def _run_peer(rows: Sequence[Row], tokenizer, pipe, judge: Callable) -> tuple[list[Judgement], float]:
+    """Time a peer pipe over the rows: each row one sentence, its condition the only entity."""
+
+    def go() -> list[Judgement]:
+        preds = []
+        for row in rows:
+            doc, span = _single_sentence_doc(tokenizer, row.sentence, row.condition)
+            preds.append(judge(pipe(doc).ents[0]) if span is not None else DEFAULT_JUDGEMENT)
+        return preds
+
+    return _timed(go, len(rows))
+
+
+def _context_judgement(ent) -> Judgement:
+    temporality = HYPOTHETICAL if ent._.is_hypothetical else (HISTORICAL if ent._.is_historical else RECENT)
+    return Judgement(bool(ent._.is_negated), temporality, bool(ent._.is_family))
+
+
 def run_medspacy_default(rows: Sequence[Row]) -> tuple[list[Judgement], float, str]:
     """medspaCy ConText with its packaged default rules (peer)."""
     import medspacy
 
     nlp = medspacy.load(medspacy_enable=["medspacy_tokenizer", "medspacy_context"])
-    context = nlp.get_pipe("medspacy_context")
-
-    def go() -> list[Judgement]:
-        preds = []
-        for row in rows:
-            doc, span = _single_sentence_doc(nlp.tokenizer, row.sentence, row.condition)
-            if span is None:
-                preds.append(DEFAULT_JUDGEMENT)
-                continue
-            ent = context(doc).ents[0]
-            temporality = HYPOTHETICAL if ent._.is_hypothetical else (
-                HISTORICAL if ent._.is_historical else RECENT)
-            preds.append(Judgement(bool(ent._.is_negated), temporality, bool(ent._.is_family)))
-        return preds
-
-    preds, sps = _timed(go, len(rows))
+    preds, sps = _run_peer(rows, nlp.tokenizer, nlp.get_pipe("medspacy_context"), _context_judgement)
     return preds, sps, f"medspacy-{medspacy.__version__}-default-context"
 
 
@@ -204,29 +215,13 @@ def run_negspacy(rows: Sequence[Row]) -> tuple[list[Judgement], float, str]:
     import spacy
     from negspacy.negation import Negex  # noqa: F401  (registers the "negex" factory)
     from negspacy.termsets import termset
-    import negspacy
+    from importlib.metadata import version
 
     nlp = spacy.blank("en")
     negex = nlp.add_pipe("negex", config={"neg_termset": termset("en_clinical").get_patterns()})
 
-    def go() -> list[Judgement]:
-        preds = []
-        for row in rows:
-            doc, span = _single_sentence_doc(nlp.tokenizer, row.sentence, row.condition)
-            if span is None:
-                preds.append(DEFAULT_JUDGEMENT)
-                continue
-            ent = negex(doc).ents[0]
-            preds.append(Judgement(bool(ent._.negex), RECENT, False))
-        return preds
-
-    preds, sps = _timed(go, len(rows))
-    version = getattr(negspacy, "__version__", None)
-    if version is None:
-        from importlib.metadata import version as _v
-
-        version = _v("negspacy")
-    return preds, sps, f"negspacy-{version}-en_clinical"
+    preds, sps = _run_peer(rows, nlp.tokenizer, negex, lambda ent: Judgement(bool(ent._.negex), RECENT, False))
+    return preds, sps, f"negspacy-{version('negspacy')}-en_clinical"
 
 
 def run_cliniloop(
@@ -308,20 +303,3 @@ def evaluate_negex(
             metrics.update({"sentences_per_second": p_sps, "model_version": p_version})
             result["peers"][name] = metrics
     return result
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("path", type=Path)
-    parser.add_argument("--peers", action="store_true", help="also run medspaCy default ConText and negspacy")
-    parser.add_argument("--errors", action="store_true", help="log every misjudged row to stderr")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
-    result = evaluate_negex(args.path, compare_peers=args.peers, show_errors=args.errors)
-    print(json.dumps(result, indent=2))
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -57,11 +57,15 @@ def _fail(message: str, code: int = 1) -> None:
 @app.command()
 def ingest(notes: NotesArg) -> None:
     """Read notes into tasks (re-ingesting the same text never duplicates a task)."""
+    from connectors.sources.notes import count_note_files
     from services.core.settings import get_settings
     from services.loop.ingest import ingest_notes
 
     store = _store()
-    files = sum(1 for p in notes.rglob("*") if p.is_file()) if notes.is_dir() else 1
+    try:
+        files = count_note_files(notes)
+    except FileNotFoundError as err:
+        _fail(str(err))
     with progress_bars() as bars:
         report = ingest_notes(store, notes, get_settings().max_note_bytes, bars("ingest", files))
     console.print(f"ingested: {len(report.added)} new, {len(report.existing)} already stored, {len(report.errors)} rejected")
@@ -78,7 +82,7 @@ def predict(batch_size: Annotated[int, typer.Option(min=1)] = 16) -> None:
     store = _store()
     model = ClinicalTextAnnotator().fit()
     with progress_bars() as bars:
-        report = predict_tasks(store, model, batch_size=batch_size, progress=bars("predict", len(store.list_tasks("text"))))
+        report = predict_tasks(store, model, batch_size=batch_size, progress=bars("predict", store.count_tasks("text")))
     console.print(f"predicted {report.predicted} tasks, {report.already_predicted} up to date; model {report.model_version}")
 
 
@@ -207,11 +211,15 @@ def status() -> None:
 def eval_assertion(
     negex: Annotated[Path, typer.Option("--negex", exists=True, dir_okay=False, help="NegEx annotation TSV.")],
     compare_peers: Annotated[bool, typer.Option("--compare-peers", help="Also run medspaCy ConText defaults and negspacy.")] = False,
+    show_errors: Annotated[bool, typer.Option("--show-errors", help="Log every misjudged row to stderr.")] = False,
 ) -> None:
     """Assertion accuracy on a NegEx-format TSV; prints one JSON object."""
     from models.text.negex_eval import evaluate_negex
 
-    result = evaluate_negex(negex, compare_peers=compare_peers)
+    try:
+        result = evaluate_negex(negex, compare_peers=compare_peers, show_errors=show_errors)
+    except ValueError as err:
+        _fail(str(err))
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
 
 

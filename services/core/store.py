@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, delete, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.core.schemas import AnnotationIn, PredictionIn, TaskIn, regions_to_json
+from services.core.schemas import AnnotationIn, PredictionIn, TaskIn, regions_from_json, regions_to_json
 from services.core.tables import (
     AnnotationRow,
     AuditEventRow,
@@ -36,6 +36,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def prediction_from_row(row: PredictionRow) -> PredictionIn:
+    """The stored prediction as a validated :class:`PredictionIn` (regions parsed)."""
+    return PredictionIn(
+        task_id=row.task_id,
+        model_name=row.model_name,
+        model_version=row.model_version,
+        taxonomy_version=row.taxonomy_version,
+        regions=regions_from_json(row.regions),
+        score=row.score,
+        uncertainty=row.uncertainty,
+    )
 
 
 def make_engine(url: str) -> Engine:
@@ -102,6 +115,14 @@ class Store:
         """Return one task or ``None``."""
         with self.session() as s:
             return s.get(TaskRow, task_id)
+
+    def count_tasks(self, modality: str | None = None) -> int:
+        """Number of stored tasks, optionally of one modality."""
+        q = select(func.count()).select_from(TaskRow)
+        if modality:
+            q = q.where(TaskRow.modality == modality)
+        with self.session() as s:
+            return s.scalar(q) or 0
 
     def list_tasks(self, modality: str | None = None, ids: Iterable[str] | None = None) -> list[TaskRow]:
         """Return tasks, optionally of one modality or with the given ids, in id order."""
@@ -249,6 +270,11 @@ class Store:
             )
             return s.execute(q).rowcount or 0
 
+    def annotated_task_ids(self) -> set[str]:
+        """Ids of tasks that have at least one human annotation."""
+        with self.session() as s:
+            return set(s.scalars(select(AnnotationRow.task_id).distinct()))
+
     def annotations(self, task_id: str | None = None) -> list[AnnotationRow]:
         """Return stored annotations, optionally of one task."""
         q = select(AnnotationRow).order_by(AnnotationRow.id)
@@ -285,6 +311,12 @@ class Store:
             )
             s.add(row)
             return row
+
+    def model_versions(self, name: str) -> list[str]:
+        """Registered versions of model ``name``, oldest first."""
+        with self.session() as s:
+            q = select(ModelVersionRow.version).where(ModelVersionRow.name == name).order_by(ModelVersionRow.id)
+            return list(s.scalars(q))
 
     def promote(self, name: str, version: str, alias: str = "production") -> None:
         """Point ``alias`` of model ``name`` at ``version`` (which must be registered)."""

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from connectors.sources.notes import NoteFileError, iter_note_paths, read_note
+from connectors.sources.notes import Note, NoteFileError, iter_note_paths, read_note
 from services.core.schemas import TaskIn
 from services.core.store import Store
 
@@ -28,16 +28,13 @@ class IngestReport:
         return self.added + self.existing
 
 
-def note_task(text: str, path: Path) -> TaskIn:
+def note_task(note: Note) -> TaskIn:
     """Build the text task for a note; its id is the SHA-256 of the text."""
-    from connectors.sources.notes import Note
-
-    note = Note(path=path, text=text)
     return TaskIn(
         id=note.content_hash,
         modality="text",
-        source_uri=path.resolve().as_uri(),
-        data={"text": text, "note_name": path.name},
+        source_uri=note.path.resolve().as_uri(),
+        data={"text": note.text, "note_name": note.path.name},
     )
 
 
@@ -69,7 +66,7 @@ def ingest_notes(store: Store, root: Path, max_bytes: int, progress: Progress | 
         except OSError as err:
             report.errors.append(NoteFileError(path, f"cannot read: {err.strerror or err}"))
         else:
-            task = note_task(note.text, path)
+            task = note_task(note)
             if task.id not in seen:
                 seen.add(task.id)
                 tasks.append(task)

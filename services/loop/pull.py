@@ -71,8 +71,8 @@ def pull_annotations(
         items = client.iter_project_annotations(project_id)
     else:
         items = ((tid, client.task_data(tid, project_id), client.task_annotations(tid)) for tid in ls_task_ids)
-    for _ls_id, data, annotations in items:
-        reconcile_task(store, project_id, data, annotations, report)
+    for _ls_id, data, ls_annotations in items:
+        reconcile_task(store, project_id, data, ls_annotations, report)
         if progress:
             progress(1)
     if report.created or report.updated or report.deleted:

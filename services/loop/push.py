@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 from connectors.label_studio.client import LabelStudioClient
 from connectors.label_studio.config import text_label_config
-from connectors.label_studio.convert import regions_to_result, task_payload
-from services.core.schemas import PredictionIn, regions_from_json
-from services.core.store import Store
+from connectors.label_studio.convert import prediction_payload, regions_to_result, task_payload
+from services.core.schemas import PredictionIn
+from services.core.store import Store, prediction_from_row
 from services.core.tables import PredictionRow
 from services.loop.predict import TEXT_MODEL_NAME
 from taxonomies.label_schemas import load_label_schema
@@ -34,18 +34,6 @@ class PushReport:
     model_version: str | None = None
 
 
-def _prediction_in(row: PredictionRow) -> PredictionIn:
-    return PredictionIn(
-        task_id=row.task_id,
-        model_name=row.model_name,
-        model_version=row.model_version,
-        taxonomy_version=row.taxonomy_version,
-        regions=regions_from_json(row.regions),
-        score=row.score,
-        uncertainty=row.uncertainty,
-    )
-
-
 def _record_by_version(
     store: Store, project_ref: str, mapping: dict[str, int], predictions: dict[str, PredictionRow]
 ) -> None:
@@ -58,9 +46,14 @@ def _record_by_version(
         store.record_pushes(project_ref, part, version)
 
 
+def text_project_config() -> str:
+    """The label config of the clinical-text project, from the bundled label schema."""
+    return text_label_config(load_label_schema("clinical_text"))
+
+
 def ensure_text_project(client: LabelStudioClient, title: str) -> int:
     """Create or update the clinical-text project; return its id."""
-    return client.ensure_project(title, text_label_config(load_label_schema("clinical_text")))
+    return client.ensure_project(title, text_project_config())
 
 
 def push_tasks(
@@ -85,7 +78,6 @@ def push_tasks(
     """
     project_ref = client.project_ref(project_id)
     report = PushReport(project_id=project_id, project_ref=project_ref)
-    label_config = text_label_config(load_label_schema("clinical_text"))
     in_ls = client.existing_task_ids(project_id)
     recorded = store.pushed(project_ref)
     predictions = store.latest_predictions(TEXT_MODEL_NAME, task_ids)
@@ -104,7 +96,7 @@ def push_tasks(
     versions = store.pushed_versions(project_ref)
     for tid in task_ids:
         pred = predictions.get(tid)
-        pin = _prediction_in(pred) if pred else None
+        pin = prediction_from_row(pred) if pred else None
         if tid in in_ls:
             report.already_present.append(tid)
             if pin and versions.get(tid) != pin.model_version:
@@ -114,7 +106,7 @@ def push_tasks(
 
     results = {tid: p["predictions"][0]["result"] for tid, p in new_payloads if p.get("predictions")}
     results |= {tid: regions_to_result(p.regions) for tid, p in refresh}
-    client.validate(label_config, results)
+    client.validate(text_project_config(), results)
 
     for i in range(0, len(new_payloads), batch_size):
         batch = new_payloads[i : i + batch_size]
@@ -128,10 +120,7 @@ def push_tasks(
     if refresh:
         client.import_predictions(
             project_id,
-            [
-                {"task": in_ls[tid], "model_version": p.model_version, "score": p.score, "result": regions_to_result(p.regions)}
-                for tid, p in refresh
-            ],
+            [{"task": in_ls[tid], **prediction_payload(p)} for tid, p in refresh],
         )
         _record_by_version(store, project_ref, {tid: in_ls[tid] for tid, _ in refresh}, predictions)
         report.predictions_added.extend(tid for tid, _ in refresh)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from connectors.label_studio.client import LabelStudioClient
+from connectors.sources.notes import count_note_files
 from services.core.store import Store
 from services.loop.ingest import IngestReport, ingest_notes
 from services.loop.predict import TEXT_MODEL_NAME, PredictReport, TextModel, predict_tasks
@@ -77,9 +78,8 @@ def run_text_round(
     def step(name: str, total: int) -> Callable[[int], None] | None:
         return progress(name, total) if progress else None
 
-    paths = list(notes.rglob("*")) if notes.is_dir() else [notes]
-    ingest = ingest_notes(store, notes, max_note_bytes, step("ingest", sum(p.is_file() for p in paths)))
-    predict = predict_tasks(store, model, None, progress=step("predict", len(store.list_tasks(modality="text"))))
+    ingest = ingest_notes(store, notes, max_note_bytes, step("ingest", count_note_files(notes)))
+    predict = predict_tasks(store, model, None, progress=step("predict", store.count_tasks("text")))
     selection = select_tasks(store, budget, strategy)
     push = None
     if client is not None:

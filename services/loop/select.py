@@ -34,7 +34,7 @@ def select_tasks(store: Store, budget: int, strategy: str = "uncertainty", model
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     predictions = store.latest_predictions(model_name)
-    labelled = {a.task_id for a in store.annotations()}
+    labelled = store.annotated_task_ids()
     pool = sorted(tid for tid in predictions if tid not in labelled)
     chosen = top_k(pool, [predictions[t].uncertainty for t in pool], budget)
     version = predictions[chosen[0]].model_version

@@ -13,9 +13,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
-from connectors.label_studio.convert import regions_to_result
-from services.api.deps import StateDep
-from services.core.schemas import regions_from_json
+from connectors.label_studio.convert import prediction_payload
+from services.api.deps import StateDep, StoreDep
+from services.core.store import Store, prediction_from_row
 from services.loop.predict import TEXT_MODEL_NAME, predict_texts
 
 log = logging.getLogger(__name__)
@@ -28,29 +28,22 @@ def health() -> dict[str, Any]:
     return {"status": "UP", "model_class": "cliniloop"}
 
 
+def _current_version(store: Store) -> str:
+    """The promoted text model version, else the newest registered one, else a placeholder."""
+    registered = store.model_versions(TEXT_MODEL_NAME)
+    return store.alias(TEXT_MODEL_NAME) or (registered[-1] if registered else "cliniloop-text")
+
+
 @router.post("/setup")
-def setup(state: StateDep, body: dict[str, Any] | None = None) -> dict[str, str]:
+def setup(store: StoreDep, body: dict[str, Any] | None = None) -> dict[str, str]:
     """Acknowledge a project's connection; answer with the current text model version."""
-    version = state.store.alias(TEXT_MODEL_NAME) or _latest_version(state)
-    return {"model_version": version}
-
-
-def _latest_version(state: StateDep) -> str:
-    from services.core.tables import ModelVersionRow  # local: keeps route module light
-
-    with state.store.session() as s:
-        row = s.query(ModelVersionRow).filter_by(name=TEXT_MODEL_NAME).order_by(ModelVersionRow.id.desc()).first()
-    return row.version if row else "cliniloop-text"
+    return {"model_version": _current_version(store)}
 
 
 @router.get("/versions")
-def versions(state: StateDep) -> dict[str, list[str]]:
+def versions(store: StoreDep) -> dict[str, list[str]]:
     """Registered text model versions, oldest first."""
-    from services.core.tables import ModelVersionRow
-
-    with state.store.session() as s:
-        rows = s.query(ModelVersionRow.version).filter_by(name=TEXT_MODEL_NAME).order_by(ModelVersionRow.id).all()
-    return {"versions": [r[0] for r in rows]}
+    return {"versions": store.model_versions(TEXT_MODEL_NAME)}
 
 
 def _predict(state: StateDep, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -61,20 +54,16 @@ def _predict(state: StateDep, tasks: list[dict[str, Any]]) -> list[dict[str, Any
         data = task.get("data") or {}
         pred = stored.get(data.get("cliniloop_id", ""))
         if pred is not None:
-            results[i] = {
-                "result": regions_to_result(regions_from_json(pred.regions)),
-                "score": pred.score,
-                "model_version": pred.model_version,
-            }
+            results[i] = prediction_payload(prediction_from_row(pred))
         elif isinstance(data.get("text"), str):
             todo.append((i, data["text"]))
         else:
             log.warning("task %s has no text field; returning an empty prediction", task.get("id"))
-            results[i] = {"result": [], "score": 0.0, "model_version": _latest_version(state)}
+            results[i] = {"result": [], "score": 0.0, "model_version": _current_version(state.store)}
     if todo:
         preds = predict_texts(state.text_model(), [(str(i), text) for i, text in todo])
         for (i, _), p in zip(todo, preds, strict=True):
-            results[i] = {"result": regions_to_result(p.regions), "score": p.score, "model_version": p.model_version}
+            results[i] = prediction_payload(p)
     return [r for r in results if r is not None]
 
 

@@ -62,3 +62,16 @@ def test_eval_assertion_prints_one_json_object(env: Path) -> None:
     assert out.exit_code == 0, out.output
     result = json.loads(out.stdout)
     assert result["n"] == 2 and result["cliniloop"]["accuracy"] == 1.0
+
+
+def test_eval_assertion_names_file_and_line_of_a_malformed_row(env: Path) -> None:
+    tsv = env / "broken.tsv"
+    tsv.write_text(
+        "line\tcondition\tsentence\tnegation\ttemporality\texperiencer\n"
+        "1\tedema\tExtremities reveal no edema.\tNegated\tRecent\tPatient\n"
+        "2\tpneumonia\tFindings consistent with pneumonia.\n"
+    )
+    out = CliRunner().invoke(app, ["eval", "assertion", "--negex", str(tsv)])
+    assert out.exit_code == 1
+    message = " ".join(out.output.split())  # rich wraps long lines
+    assert "broken.tsv, line 3" in message and "found 3" in message

@@ -101,3 +101,49 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]
 def samples_dir() -> Path:
     """The bundled synthetic notes."""
     return Path(__file__).resolve().parents[1] / "data_samples" / "notes"
+
+
+# -- synthetic PubTator corpora (no ../shared needed) -------------------------------------------
+_DRUGS = ["cisplatin", "haloperidol", "lithium", "cocaine", "heparin", "amiodarone", "warfarin", "digoxin"]
+_DISEASES = ["nephrotoxicity", "hypotension", "seizures", "bradycardia", "hepatitis", "proteinuria", "myopathy"]
+_SENTENCES = [
+    "Treatment with {d} induced {x} in rats.",
+    "The patients received {d} and developed {x}.",
+    "No {x} was seen with placebo.",
+    "Blood pressure was measured daily.",
+    "We report {x} after an overdose of {d} in a child.",
+]
+
+
+def write_pubtator(path: Path, n_docs: int, seed: int = 0) -> Path:
+    """Write a synthetic PubTator file: ``n_docs`` documents of a title and 3 abstract sentences."""
+    import random
+
+    rng = random.Random(seed)
+    lines = []
+    for doc in range(n_docs):
+        pmid = str(900000 + seed * 10000 + doc)
+        parts, ents = [], []
+        offset = 0
+        for k in range(4):
+            tpl = rng.choice(_SENTENCES)
+            d, x = rng.choice(_DRUGS), rng.choice(_DISEASES)
+            text = tpl.format(d=d, x=x)
+            for word, label in ((d, "Chemical"), (x, "Disease")):
+                if ("{d}" if label == "Chemical" else "{x}") in tpl:
+                    start = offset + text.index(word)
+                    ents.append((start, start + len(word), word, label))
+            parts.append(text)
+            offset += len(text) + 1
+        title, abstract = parts[0], " ".join(parts[1:])
+        lines += [f"{pmid}|t|{title}", f"{pmid}|a|{abstract}"]
+        lines += [f"{pmid}\t{a}\t{b}\t{w}\t{lab}\tD000000" for a, b, w, lab in sorted(ents)]
+        lines += [f"{pmid}\tCID\tD000000\tD000001", ""]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def pubtator_pair(tmp_path: Path) -> tuple[Path, Path]:
+    """A synthetic PubTator pool (60 documents) and test file (20 documents)."""
+    return write_pubtator(tmp_path / "pool.txt", 60, seed=1), write_pubtator(tmp_path / "test.txt", 20, seed=2)

@@ -12,8 +12,31 @@ class EmptyPoolError(ValueError):
     """Raised when there is nothing left to select from."""
 
 
+class ExhaustedPoolError(EmptyPoolError):
+    """Raised when a pool has items but every one of them is already labelled.
+
+    A subclass of :class:`EmptyPoolError`, so callers that only care that nothing is
+    selectable can keep catching that; callers that want to tell "nothing ingested" from
+    "everything labelled" (the end of the active-learning loop) can catch this first.
+    """
+
+
 def top_k(ids: Sequence[str], scores: ArrayLike, k: int) -> list[str]:
     """Return the ``k`` ids with the highest scores (ties broken by id, so runs repeat exactly).
+
+    Parameters
+    ----------
+    ids : sequence of str, length n
+        Item ids.
+    scores : array_like, shape (n,)
+        One score per id; higher is selected first.
+    k : int
+        Budget; fewer ids come back when ``n < k``.
+
+    Returns
+    -------
+    list of str
+        Up to ``k`` ids, highest score first.
 
     Raises
     ------

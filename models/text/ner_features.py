@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from .ner_gazetteer import Gazetteer
+
 _UPPER = re.compile(r"[A-Z]")
 _LOWER = re.compile(r"[a-z]")
 _DIGIT = re.compile(r"\d")
@@ -25,7 +27,9 @@ def short_shape(word: str) -> str:
     return _REPEAT.sub(r"\1", word_shape(word))
 
 
-def sentence_features(text: str, tokens: Sequence[tuple[int, int]]) -> list[list[str]]:
+def sentence_features(
+    text: str, tokens: Sequence[tuple[int, int]], gazetteer: Gazetteer | None = None
+) -> list[list[str]]:
     """CRFsuite feature lists, one per token of ``text``.
 
     Parameters
@@ -34,6 +38,8 @@ def sentence_features(text: str, tokens: Sequence[tuple[int, int]]) -> list[list
         The sentence.
     tokens : sequence of (start, end)
         Token character offsets (see :func:`models.text.ner.tokenize`).
+    gazetteer : Gazetteer or None
+        Adds dictionary-match features for the token and its neighbours (±1).
     """
     words = [text[a:b] for a, b in tokens]
     lower = [w.lower() for w in words]
@@ -77,4 +83,11 @@ def sentence_features(text: str, tokens: Sequence[tuple[int, int]]) -> list[list
             if tokens[i][1] == tokens[i + 1][0]:
                 f.append("glued+")
         feats.append(f)
+    if gazetteer is not None:
+        matches = gazetteer.tag(words)
+        for i, f in enumerate(feats):
+            f.extend(matches[i])
+            for d in (-1, 1):
+                if 0 <= i + d < n:
+                    f.extend(x.replace("gz=", f"gz{d:+d}=") for x in matches[i + d])
     return feats

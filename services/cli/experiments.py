@@ -1,0 +1,112 @@
+"""CLI commands for measuring the learner: ``cliniloop eval ner`` and ``cliniloop simulate``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from services.cli.render import err_console
+
+PubTatorFile = Annotated[Path, typer.Option(exists=True, dir_okay=False, help="PubTator file.")]
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err_console.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def eval_ner(
+    train: Annotated[Path, typer.Option("--train", exists=True, dir_okay=False, help="PubTator training file.")],
+    test: Annotated[Path, typer.Option("--test", exists=True, dir_okay=False, help="PubTator test file.")],
+) -> None:
+    """Train the NER tagger on all of --train, score strict spans on --test; prints one JSON object."""
+    from services.loop.ner_eval import evaluate_ner
+
+    try:
+        result = evaluate_ner(train, test)
+    except (ValueError, FileNotFoundError) as err:
+        _fail(str(err))
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+
+
+def simulate(
+    task: Annotated[str, typer.Option("--task", help="ner (PubTator pool/test) or ecg-beats.")] = "ner",
+    pool: Annotated[Path | None, typer.Option("--pool", help="Pool with gold labels (the oracle).")] = None,
+    test: Annotated[Path | None, typer.Option("--test", help="Held-out test file.")] = None,
+    strategies: Annotated[str, typer.Option("--strategies", help="Comma-separated strategy names.")] = "random,entropy,least_confidence",
+    seed_size: Annotated[int, typer.Option("--seed-size", min=1, help="Randomly chosen sentences labelled first.")] = 100,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Sentences asked per round.")] = 100,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Rounds after the seed set.")] = 20,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Repeats with different seeds.")] = 3,
+    seed: Annotated[int, typer.Option("--seed", help="Base random seed.")] = 0,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Runs in parallel (processes).")] = 1,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for simulation.json and learning_curves.png.")] = None,
+) -> None:
+    """Replay active learning with gold labels as the oracle; prints a JSON summary on stdout."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from services.loop.simulate import TASKS, SimulationConfig, SimulationError, headline, simulate_ner
+
+    if task not in TASKS:
+        _fail(f"--task {task!r}: choose one of {', '.join(TASKS)}")
+    if task == "ecg-beats":
+        _fail("--task ecg-beats needs the ECG beat model, which is not part of this release yet", 2)
+    if pool is None or test is None:
+        _fail("--task ner needs --pool FILE and --test FILE (PubTator)")
+    config = SimulationConfig(
+        strategies=tuple(s.strip() for s in strategies.split(",") if s.strip()),
+        seed_size=seed_size,
+        batch=batch,
+        rounds=rounds,
+        repeats=repeats,
+        seed=seed,
+    )
+    with Progress(TextColumn("simulate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console) as bar:
+        job = bar.add_task("runs", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(job, completed=done, total=total)
+
+        try:
+            result = simulate_ner(pool, test, config, out_dir=out, jobs=jobs, progress=progress)
+        except (SimulationError, ValueError, FileNotFoundError) as err:
+            _fail(str(err))
+    summary = headline(result)
+    _print_table(summary)
+    sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+
+
+def _print_table(summary: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Labels to reach {summary['target_f1']:.3f} F1 (95% of full pool {summary['full_pool_f1']:.3f})")
+    for col in ("strategy", "sentences", "tokens", "× random (sent.)", "saving (sent.)", "saving (tok.)", "final F1", "stop round"):
+        table.add_column(col)
+
+    def fmt(x: float | None, pct: bool = False) -> str:
+        if x is None:
+            return "not reached"
+        return f"{x:.0%}" if pct else f"{x:,.0f}" if x >= 10 else f"{x:.2f}"
+
+    for name, row in summary["strategies"].items():
+        table.add_row(
+            name,
+            fmt(row["sentences_to_target"]),
+            fmt(row["tokens_to_target"]),
+            fmt(row["sentences_ratio_to_random"]),
+            fmt(row["sentences_saving_vs_random"], pct=True),
+            fmt(row["tokens_saving_vs_random"], pct=True),
+            f"{row['final_f1_mean']:.3f}",
+            ",".join("-" if r is None else str(r) for r in row["stopping_rule_round"]),
+        )
+    err_console.print(table)
+
+
+def register(app: typer.Typer, eval_app: typer.Typer) -> None:
+    """Attach these commands to the main CLI."""
+    eval_app.command("ner")(eval_ner)
+    app.command("simulate")(simulate)

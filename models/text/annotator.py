@@ -15,14 +15,16 @@ Examples
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from .assertion import resolve
 from .confidence import entity_probability
 from .locate import locate
 from .mention import ASSERTIONS, LABELS, Mention
-from .pipeline import CONTEXT_PIPE, PARAGRAPH_PIPE, SECTION_PIPE, SENTENCE_PIPE, build_pipeline
+from .pipeline import CONTEXT_PIPE, PARAGRAPH_PIPE, SECTION_PIPE, SENTENCE_PIPE, TARGET_PIPE, build_pipeline
 from .rules import default_rules_dir, load_targets, rules_version
 from .textnorm import NormalisedText, normalise_whitespace
 
@@ -215,6 +217,80 @@ class ClinicalTextAnnotator:
         for (sentence, condition), norm, doc in zip(pairs, norms, docs):
             results.append(self._assert_in_doc(doc, condition, sentence, norm))
         return results
+
+    def assert_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int, str]]]
+    ) -> list[list[Mention | None]]:
+        """Assert caller-supplied entity spans at exact offsets of whole documents.
+
+        Used when another model (e.g. the NER tagger) decides *where* the entities are and
+        this pipeline only decides *how they are asserted*. Each text goes through the same
+        normalisation, sentences, paragraphs and sectionizer as :meth:`predict`, the given
+        spans replace the lexicon matches as ConText's targets, and ConText runs once per
+        document, so every span sees the same modifiers a lexicon match there would.
+
+        Parameters
+        ----------
+        texts : sequence of str
+            Documents.
+        spans : sequence of sequences of (start, end, label)
+            Per document, character offsets into the original text and a label from
+            :data:`LABELS`; spans must not overlap each other.
+
+        Returns
+        -------
+        list of list of Mention or None
+            Per document, one entry per given span, in the given order: the asserted mention
+            (offsets and label as given, entity probability from the ``given`` prior), or
+            ``None`` for a span that covers no token, overlaps an earlier one after token
+            alignment, or has a label outside :data:`LABELS`.
+
+        Raises
+        ------
+        ValueError
+            If ``texts`` and ``spans`` differ in length.
+        """
+        texts, spans = list(texts), [list(s) for s in spans]
+        if len(texts) != len(spans):
+            raise ValueError(f"{len(texts)} texts but {len(spans)} span lists")
+        if not texts:
+            return []
+        self._check_fitted()
+        norms = [normalise_whitespace(t) for t in texts]
+        disabled = [TARGET_PIPE, SECTION_PIPE, CONTEXT_PIPE]
+        docs = self.nlp_.pipe((n.text for n in norms), batch_size=self.batch_size, disable=disabled)
+        return [self._assert_spans_in_doc(doc, text, norm, s) for doc, text, norm, s in zip(docs, texts, norms, spans)]
+
+    def _assert_spans_in_doc(
+        self, doc, original: str, norm: NormalisedText, spans: list[tuple[int, int, str]]
+    ) -> list[Mention | None]:
+        out: list[Mention | None] = [None] * len(spans)
+        if not len(doc) or not spans:
+            return out
+        starts = norm.offsets[:-1]
+        placed = []  # (span in doc, index of the given span)
+        taken: set[int] = set()
+        for i, (start, end, label) in sorted(enumerate(spans), key=lambda x: (x[1][0], x[1][1])):
+            if label not in LABELS or end <= start:
+                continue
+            n_start, n_end = bisect_left(starts, start), bisect_left(starts, end)
+            span = doc.char_span(n_start, n_end, label=label, alignment_mode="expand") if n_end > n_start else None
+            if span is None or not len(span) or taken.intersection(range(span.start, span.end)):
+                continue
+            taken.update(range(span.start, span.end))
+            placed.append((span, i))
+        if not placed:
+            return out
+        doc.ents = [span for span, _ in placed]
+        self.nlp_.get_pipe(SECTION_PIPE)(doc)
+        self.nlp_.get_pipe(CONTEXT_PIPE)(doc)
+        sent_index = self._sentence_index(doc)
+        by_bounds = {(e.start, e.end): e for e in doc.ents}
+        for span, i in placed:
+            mention = self._mention(by_bounds[span.start, span.end], sent_index, original, norm, source=GIVEN_SOURCE)
+            start, end, label = spans[i]
+            out[i] = replace(mention, start=start, end=end, text=original[start:end], label=label)
+        return out
 
     def _assert_in_doc(
         self, doc, condition: str, original: str, norm: NormalisedText

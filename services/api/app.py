@@ -1,4 +1,8 @@
-"""The FastAPI application: status, webhooks and the Label Studio ML-backend endpoints."""
+"""The FastAPI application: status, webhooks, training jobs, models and the Label Studio ML-backend endpoints.
+
+The app's lifespan opens the store and starts the job worker (a daemon thread that runs queued
+jobs such as training, see :mod:`services.loop.jobs`), so routes only enqueue and answer.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from services.api.deps import StoreDep
-from services.api.routes import ml_backend, webhooks
+from services.api.routes import ml_backend, training, webhooks
 from services.api.state import AppState
 from services.core.settings import Settings, get_settings
 from services.core.store import Store, open_store
@@ -22,14 +26,25 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         s = settings or get_settings()
         st = store or open_store(s.resolved_database_url)
-        app.state.cliniloop = AppState(settings=s, store=st)
-        yield
-        if store is None:
-            st.close()
+        state = AppState(settings=s, store=st)
+        if s.job_worker:
+            from services.loop.jobs import JobWorker
+
+            state.worker = JobWorker(st, s)
+            state.worker.start()
+        app.state.cliniloop = state
+        try:
+            yield
+        finally:
+            if state.worker is not None:
+                state.worker.stop()
+            if store is None:
+                st.close()
 
     app = FastAPI(title="cliniloop", version="0.1.0", lifespan=lifespan)
     app.include_router(ml_backend.router)
     app.include_router(webhooks.router)
+    app.include_router(training.router)
 
     @app.get("/api/status", tags=["status"])
     def status(store: StoreDep) -> dict[str, Any]:

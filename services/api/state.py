@@ -1,4 +1,4 @@
-"""Per-application state: the store, the lazily built text model and the Label Studio client.
+"""Per-application state: the store, the lazily built text model, the Label Studio client, the job worker.
 
 Kept on ``app.state`` (not module globals), built on first use, so importing the app is cheap
 and tests can build as many apps as they like.
@@ -6,16 +6,22 @@ and tests can build as many apps as they like.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from services.core.settings import Settings
 from services.core.store import Store
 
 if TYPE_CHECKING:
     from connectors.label_studio.client import LabelStudioClient
+    from services.loop.jobs import JobWorker
     from services.loop.predict import TextModel
+
+log = logging.getLogger(__name__)
+
+_UNLOADED = object()
 
 
 @dataclass
@@ -24,17 +30,31 @@ class AppState:
 
     settings: Settings
     store: Store
+    worker: "JobWorker | None" = None
     _model: "TextModel | None" = None
+    _model_ner_version: Any = _UNLOADED
     _client: "LabelStudioClient | None" = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def text_model(self) -> "TextModel":
-        """The clinical-text model, built once per app (takes seconds: never call at import)."""
-        with self._lock:
-            if self._model is None:
-                from models.text import ClinicalTextAnnotator
+        """The clinical-text model: rules, or rules + the promoted NER version.
 
-                self._model = ClinicalTextAnnotator().fit()
+        Built on first use (takes seconds: never call at import) and rebuilt when the promoted
+        ``clinical-ner`` version changes (one cheap alias lookup per call). If the promoted
+        version's files are missing, the rules alone serve (logged); its version says so.
+        """
+        from services.loop.predict import NER_MODEL_NAME, ModelArtifactMissing, load_text_model, rule_annotator
+
+        promoted = self.store.alias(NER_MODEL_NAME)
+        with self._lock:
+            if self._model is None or self._model_ner_version != promoted:
+                try:
+                    self._model = load_text_model(self.store, self.settings, promoted)
+                except ModelArtifactMissing as err:
+                    log.error("%s; serving the rules alone", err)
+                    self._model = rule_annotator()
+                self._model_ner_version = promoted
+                log.info("text model %s", self._model.version)
             return self._model
 
     def label_studio(self) -> "LabelStudioClient":
@@ -45,3 +65,12 @@ class AppState:
 
                 self._client = LabelStudioClient(self.settings.label_studio_url, self.settings.label_studio_api_key)
             return self._client
+
+    def enqueue_job(self, kind: str, params: dict[str, Any] | None = None, requested_by: str | None = None) -> int:
+        """Queue a job (coalesced with a queued one of its kind), wake the worker, return the job id."""
+        from services.loop.jobs import enqueue_job
+
+        job_id = enqueue_job(self.store, kind, params, requested_by)
+        if self.worker is not None:
+            self.worker.wake()
+        return job_id

@@ -27,11 +27,11 @@ def run_demo(notes: Path, budget: int, once: bool) -> int:
     """Run the demo; return the process exit code."""
     from connectors.label_studio.client import LabelStudioClient, LabelStudioError
     from connectors.label_studio.server import LocalLabelStudio, is_initialised
-    from models.text import ClinicalTextAnnotator
     from services.api.server import ApiServer
     from services.core.net import preferred_port
     from services.core.settings import get_settings
     from services.core.store import open_store
+    from services.loop.predict import load_text_model
     from services.loop.push import ensure_text_project
     from services.loop.round import run_text_round
 
@@ -50,7 +50,7 @@ def run_demo(notes: Path, budget: int, once: bool) -> int:
         console.print("[bold]Starting Label Studio[/bold] (first start runs migrations, ~30 s)…")
         ls.start()
         console.print("[bold]Building the text model[/bold] and starting the cliniloop API…")
-        model = ClinicalTextAnnotator().fit()
+        model = load_text_model(store, settings)  # rules, or rules + the promoted NER version
         api = ApiServer(
             {
                 "CLINILOOP_DATABASE_URL": settings.resolved_database_url,

@@ -11,11 +11,28 @@ from typing import Annotated
 import typer
 from rich.logging import RichHandler
 
-from services.cli.render import console, err_console, ingest_table, progress_bars, pull_line, push_line, round_summary
+from services.cli.experiments import register as register_experiments
+from services.cli.render import (
+    console,
+    err_console,
+    fraction_progress,
+    ingest_table,
+    job_detail,
+    job_progress,
+    jobs_table,
+    models_table,
+    progress_bars,
+    promotion_summary,
+    pull_line,
+    push_line,
+    round_summary,
+)
 
 app = typer.Typer(help="cliniloop: clinical annotation with active learning.", no_args_is_help=True)
 eval_app = typer.Typer(help="Accuracy and speed checks; each prints one JSON object on stdout.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+models_app = typer.Typer(help="Trained model versions: list, promote, roll back.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 
 NotesArg = Annotated[Path, typer.Argument(help="A note file or a folder of notes (UTF-8 text).")]
 Budget = Annotated[int, typer.Option("--budget", "-n", min=1, help="How many tasks to select.")]
@@ -75,12 +92,18 @@ def ingest(notes: NotesArg) -> None:
 
 @app.command()
 def predict(batch_size: Annotated[int, typer.Option(min=1)] = 16) -> None:
-    """Pre-annotate and score every text task without a prediction of the current model."""
-    from models.text import ClinicalTextAnnotator
-    from services.loop.predict import predict_tasks
+    """Pre-annotate and score every text task without a prediction of the current model.
+
+    The current model is the rules alone, or rules + the promoted clinical-ner version.
+    """
+    from services.core.settings import get_settings
+    from services.loop.predict import ModelArtifactMissing, load_text_model, predict_tasks
 
     store = _store()
-    model = ClinicalTextAnnotator().fit()
+    try:
+        model = load_text_model(store, get_settings())
+    except ModelArtifactMissing as err:
+        _fail(f"{err}\nRoll back (`cliniloop models rollback`) or promote another version.")
     with progress_bars() as bars:
         report = predict_tasks(store, model, batch_size=batch_size, progress=bars("predict", store.count_tasks("text")))
     console.print(f"predicted {report.predicted} tasks, {report.already_predicted} up to date; model {report.model_version}")
@@ -150,18 +173,22 @@ def round_(
 ) -> None:
     """One whole round: ingest -> predict/score -> select -> push, with a summary."""
     from connectors.label_studio.client import LabelStudioError
-    from models.text import ClinicalTextAnnotator
     from services.core.settings import get_settings
+    from services.loop.predict import ModelArtifactMissing, load_text_model
     from services.loop.round import run_text_round
 
     settings = get_settings()
     store = _store()
     client = None if no_push else _client()
     try:
+        model = load_text_model(store, settings)
+    except ModelArtifactMissing as err:
+        _fail(f"{err}\nRoll back (`cliniloop models rollback`) or promote another version.")
+    try:
         with progress_bars() as bars:
             report = run_text_round(
                 store,
-                ClinicalTextAnnotator().fit(),
+                model,
                 notes,
                 budget,
                 client=client,
@@ -207,6 +234,119 @@ def status() -> None:
     console.print(rounds)
 
 
+def _requester() -> str:
+    import getpass
+
+    try:
+        return f"cli ({getpass.getuser()})"
+    except Exception:  # no user name in some containers
+        return "cli"
+
+
+def _run_and_wait(store, job_id: int) -> None:
+    """Run queued jobs here with progress bars, then wait for ``job_id`` if another worker has it."""
+    from services.core.settings import get_settings
+    from services.loop.jobs import run_pending, wait_for_job
+
+    with job_progress() as listener:
+        run_pending(store, get_settings(), listener=listener)
+        job = wait_for_job(store, job_id, listener=listener)
+    for table in job_detail(job):
+        console.print(table)
+    if job.status == "failed":
+        _fail(f"job {job.id} failed: {job.error}")
+
+
+@app.command()
+def train(
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Run the job here and show its progress (default), or only queue it.")] = True,
+    max_iterations: Annotated[int | None, typer.Option(min=1, help="CRF iterations (default: CLINILOOP_NER_MAX_ITERATIONS).")] = None,
+) -> None:
+    """Train the clinical NER tagger on the stored annotations; promote it if it is not worse.
+
+    The job is queued (joining one already queued). With --wait (default) this process runs the
+    queued jobs with a progress bar and prints a summary; if the API's worker took the job,
+    it follows that one instead. With --no-wait the API's worker (or `cliniloop jobs --run`) runs it.
+    """
+    from services.loop.jobs import TRAIN_TEXT, enqueue_job
+
+    store = _store()
+    params = {"max_iterations": max_iterations} if max_iterations else {}
+    job_id = enqueue_job(store, TRAIN_TEXT, params, requested_by=_requester())
+    err_console.print(f"training job {job_id} queued")
+    if not wait:
+        console.print(f"job {job_id} queued; follow it with `cliniloop jobs {job_id}`")
+        return
+    _run_and_wait(store, job_id)
+
+
+@app.command()
+def jobs(
+    job_id: Annotated[int | None, typer.Argument(help="Show this job in detail.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many recent jobs to list.")] = 20,
+    run: Annotated[bool, typer.Option("--run", help="Run the queued jobs in this process first.")] = False,
+) -> None:
+    """List recent jobs, or show one job (status, progress, result or error)."""
+    from services.core.settings import get_settings
+    from services.loop.jobs import run_pending
+
+    store = _store()
+    if run:
+        with job_progress() as listener:
+            ran = run_pending(store, get_settings(), listener=listener)
+        err_console.print(f"ran {len(ran)} job(s)")
+    if job_id is None:
+        console.print(jobs_table(store.jobs(limit=limit)))
+        return
+    job = store.job(job_id)
+    if job is None:
+        _fail(f"no job {job_id}")
+    for table in job_detail(job):
+        console.print(table)
+
+
+ModelName = Annotated[str, typer.Option("--name", help="Model name.")]
+
+
+@models_app.command("list")
+def models_list(name: ModelName = "clinical-ner") -> None:
+    """Registered versions with their dev metrics; the promoted one is starred."""
+    from services.loop.models import model_listing
+
+    console.print(models_table(model_listing(_store(), name)))
+
+
+def _move_alias(action: str, name: str, version: str | None) -> None:
+    from services.core.settings import get_settings
+    from services.core.store import NoEarlierVersion
+    from services.loop import models
+
+    store = _store()
+    try:
+        with fraction_progress("refresh") as progress:
+            if action == "promote":
+                report = models.promote(store, get_settings(), name, version or "", actor=_requester(), reason="manual", progress=progress)
+            else:
+                report = models.rollback(store, get_settings(), name, actor=_requester(), reason="manual", progress=progress)
+    except KeyError as err:
+        _fail(f"{err.args[0]}; see `cliniloop models list`")
+    except NoEarlierVersion as err:
+        _fail(str(err))
+    console.print(promotion_summary(report))
+
+
+@models_app.command("promote")
+def models_promote(version: Annotated[str, typer.Argument(help="A registered version (see `cliniloop models list`).")], name: ModelName = "clinical-ner") -> None:
+    """Promote a version by hand (no metric check), refresh predictions and Label Studio."""
+    _move_alias("promote", name, version)
+
+
+@models_app.command("rollback")
+def models_rollback(name: ModelName = "clinical-ner") -> None:
+    """Move the production alias back to the version promoted before the current one."""
+    _move_alias("rollback", name, None)
+
+
 @eval_app.command("assertion")
 def eval_assertion(
     negex: Annotated[Path, typer.Option("--negex", exists=True, dir_okay=False, help="NegEx annotation TSV.")],
@@ -234,6 +374,8 @@ def demo(
 
     raise typer.Exit(run_demo(notes, budget, once))
 
+
+register_experiments(app, eval_app)
 
 if __name__ == "__main__":
     app()

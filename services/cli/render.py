@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from services.core.tables import JobRow
 from services.loop.ingest import IngestReport
+from services.loop.models import PromotionReport
 from services.loop.pull import PullReport
 from services.loop.push import PushReport
 from services.loop.round import RoundReport, TaskStats
@@ -118,3 +121,177 @@ def pull_line(report: PullReport) -> str:
         f"{report.tasks} tasks: {report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
         f"{report.deleted} deleted, {report.skipped} skipped annotations ignored"
     )
+
+
+def _fraction_bars() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.fields[label]:<8}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=err_console,
+        transient=False,
+    )
+
+
+@contextmanager
+def job_progress() -> Iterator[Callable[[int, float, str], None]]:
+    """Yield ``listener(job_id, fraction, message)`` drawing one percentage bar per job on stderr."""
+    with _fraction_bars() as bars:
+        tasks: dict[int, TaskID] = {}
+
+        def listener(job_id: int, fraction: float, message: str) -> None:
+            if job_id not in tasks:
+                tasks[job_id] = bars.add_task(message, total=1000, label=f"job {job_id}")
+            bars.update(tasks[job_id], completed=round(1000 * fraction), description=message)
+
+        yield listener
+
+
+@contextmanager
+def fraction_progress(label: str) -> Iterator[Callable[[float, str], None]]:
+    """Yield ``progress(fraction, message)`` drawing one percentage bar on stderr."""
+    with _fraction_bars() as bars:
+        task = bars.add_task("", total=1000, label=label)
+
+        def progress(fraction: float, message: str) -> None:
+            bars.update(task, completed=round(1000 * fraction), description=message)
+
+        yield progress
+
+
+def _fmt(value: object, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _when(value: datetime | None, seconds: bool = True) -> str:
+    if value is None:
+        return "—"
+    return f"{value:%Y-%m-%d %H:%M:%S}" if seconds else f"{value:%m-%d %H:%M}"
+
+
+def _took(job: JobRow) -> str:
+    if job.started_at is None or job.finished_at is None:
+        return "—"
+    return f"{(job.finished_at - job.started_at).total_seconds():.1f} s"
+
+
+def jobs_table(jobs: Sequence[JobRow]) -> Table:
+    """Jobs, newest first."""
+    table = Table(title="Jobs")
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("done", justify="right", no_wrap=True)
+    table.add_column("created", no_wrap=True)
+    table.add_column("took", justify="right", no_wrap=True)
+    table.add_column("message / error", overflow="fold")
+    colours = {"queued": "yellow", "running": "cyan", "succeeded": "green", "failed": "red"}
+    for j in jobs:
+        table.add_row(
+            str(j.id),
+            j.kind,
+            f"[{colours.get(j.status, 'white')}]{j.status}[/]",
+            f"{100 * (j.progress or 0):.0f}%",
+            _when(j.created_at, seconds=False),
+            _took(j),
+            j.error if j.status == "failed" else (j.message or ""),
+        )
+    return table
+
+
+def metrics_table(title: str, rows: Sequence[tuple[str, dict | None]]) -> Table:
+    """Strict-span P/R/F1 of several models side by side (``(name, metrics)`` rows)."""
+    table = Table(title=title)
+    table.add_column("model", style="bold")
+    for col in ("precision", "recall", "f1", "support", "dev tasks"):
+        table.add_column(col, justify="right")
+    for name, m in rows:
+        if m:
+            table.add_row(name, _fmt(m.get("precision")), _fmt(m.get("recall")), _fmt(m.get("f1")), _fmt(m.get("support")), _fmt(m.get("dev_tasks")))
+    return table
+
+
+def job_detail(job: JobRow) -> list[Table]:
+    """One job: its fields, and for a training job the version, decision and dev metrics."""
+    table = Table(title=f"Job {job.id}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    table.add_row("kind", job.kind)
+    table.add_row("status", job.status)
+    table.add_row("progress", f"{100 * (job.progress or 0):.0f}% {job.message or ''}")
+    table.add_row("requested by", job.requested_by or "—")
+    table.add_row("created / started / finished", " / ".join(_when(t) for t in (job.created_at, job.started_at, job.finished_at)))
+    if job.params:
+        table.add_row("params", ", ".join(f"{k}={v}" for k, v in job.params.items()))
+    if job.error:
+        table.add_row("error", f"[red]{job.error}[/red]")
+    tables = [table]
+    result = job.result or {}
+    if "version" in result:
+        table.add_row("version", str(result["version"]))
+        table.add_row("promoted", "[green]yes[/green]" if result.get("promoted") else "[yellow]no[/yellow]")
+        table.add_row("reason", str(result.get("reason", "")))
+        table.add_row("previously promoted", str(result.get("previous_version") or "—"))
+        table.add_row("train / dev tasks", f"{result.get('train_tasks')} / {result.get('dev_tasks')}")
+        refresh = result.get("refresh") or {}
+        if result.get("promoted"):
+            table.add_row("text model", str(refresh.get("text_model_version") or "—"))
+            table.add_row("predictions refreshed", str(refresh.get("predicted", 0)) + (f" [red]({refresh['error']})[/red]" if refresh.get("error") else ""))
+            table.add_row("Label Studio", ("updated: " if refresh.get("label_studio_updated") else "") + str(refresh.get("label_studio", "")))
+        rows = [(f"new {result['version']}", result.get("metrics"))]
+        if result.get("current_metrics") and result.get("previous_version"):
+            rows.append((f"promoted {result['previous_version']}", result["current_metrics"]))
+        tables.append(metrics_table("Dev split (strict spans, micro)", rows))
+    return tables
+
+
+def models_table(listing: dict) -> Table:
+    """Registered versions of a model with their dev metrics; the promoted one marked."""
+    table = Table(
+        title=f"Model {listing['name']} (promoted: {listing.get('promoted') or 'none'})",
+        caption="P/R/F1: strict spans on the dev split at training time; dev, train: tasks",
+    )
+    table.add_column("", no_wrap=True)
+    table.add_column("version", no_wrap=True)
+    for col in ("P", "R", "F1", "dev", "train"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("parent", overflow="fold")
+    for v in listing["versions"]:
+        m = v.get("metrics") or {}
+        table.add_row(
+            "[green]★[/green]" if v["promoted"] else "",
+            v["version"],
+            _fmt(m.get("precision")),
+            _fmt(m.get("recall")),
+            _fmt(m.get("f1")),
+            _fmt(m.get("dev_tasks")),
+            str(v.get("label_count", 0)),
+            v.get("parent") or "—",
+        )
+    return table
+
+
+def promotion_summary(report: PromotionReport) -> Table:
+    """What a promotion or rollback did."""
+    table = Table(title=f"{report.action.capitalize()} of {report.name}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    table.add_row("now promoted", report.version)
+    table.add_row("before", report.previous_version or "—")
+    if not report.changed:
+        table.add_row("change", "none: it was already promoted")
+    r = report.refresh
+    if r.text_model_version:
+        table.add_row("text model", r.text_model_version)
+        table.add_row("predictions refreshed", str(r.predicted))
+    if r.error:
+        table.add_row("refresh error", f"[red]{r.error}[/red]")
+    if r.label_studio:
+        table.add_row("Label Studio", r.label_studio)
+    return table

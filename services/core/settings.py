@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +33,27 @@ class Settings(BaseSettings):
         Public base URL of the cliniloop API as Label Studio must reach it (webhooks, ML backend).
     max_note_bytes : int
         Notes larger than this (bytes) are rejected at ingest.
+    push_batch_size : int
+        Tasks per Label Studio import request.
+    models_dir : Path | None
+        Root of the on-disk model registry; ``None`` means ``<var_dir>/models``.
+    min_train_labels : int
+        Training refuses to start with fewer annotated text tasks than this.
+    ner_max_iterations : int
+        L-BFGS iterations of the NER tagger (CRF) trained by a ``train-text`` job.
+    promotion_metric : str
+        Dev-split metric that decides promotion: ``f1``, ``precision`` or ``recall`` (strict spans, micro).
+    promotion_min_delta : float
+        A new version is promoted when ``new >= current + promotion_min_delta`` on the metric
+        (0.0: "not worse" is enough; a positive value demands an improvement).
+    train_every_annotations : int
+        When > 0, annotation webhooks enqueue a ``train-text`` job once this many annotations were
+        created or updated since the last training was requested; 0 turns automatic training off.
+    job_worker : bool
+        Whether the API process runs the background job worker. Turned off, queued jobs wait for
+        ``cliniloop jobs --run`` or ``cliniloop train --wait``, which run them in their own process.
+    job_poll_interval_s : float
+        How often the worker looks for queued jobs (it is also woken at once on enqueue).
     """
 
     model_config = SettingsConfigDict(env_prefix="CLINILOOP_", env_file=".env", extra="ignore")
@@ -44,6 +66,14 @@ class Settings(BaseSettings):
     api_url: str = "http://127.0.0.1:8000"
     max_note_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     push_batch_size: int = Field(default=100, gt=0)
+    models_dir: Path | None = None
+    min_train_labels: int = Field(default=5, ge=1)
+    ner_max_iterations: int = Field(default=150, gt=0)
+    promotion_metric: Literal["f1", "precision", "recall"] = "f1"
+    promotion_min_delta: float = 0.0
+    train_every_annotations: int = Field(default=0, ge=0)
+    job_worker: bool = True
+    job_poll_interval_s: float = Field(default=0.5, gt=0.0)
 
     @property
     def resolved_database_url(self) -> str:
@@ -51,6 +81,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.var_dir / 'cliniloop.sqlite3').resolve()}"
+
+    @property
+    def resolved_models_dir(self) -> Path:
+        """Root of the model registry, defaulting to ``<var_dir>/models``."""
+        return self.models_dir if self.models_dir is not None else self.var_dir / "models"
 
 
 @lru_cache(maxsize=1)

@@ -7,18 +7,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import create_engine, delete, event, func, select
+from sqlalchemy import create_engine, delete, event, func, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.core.schemas import AnnotationIn, PredictionIn, TaskIn, regions_from_json, regions_to_json
 from services.core.tables import (
     AnnotationRow,
     AuditEventRow,
+    JobRow,
     ModelAliasRow,
+    ModelPromotionRow,
     ModelVersionRow,
     PredictionRow,
     PushRow,
@@ -28,6 +32,11 @@ from services.core.tables import (
 )
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+INTERRUPTED = "interrupted: the process running this job stopped before it finished"
+
+
+class NoEarlierVersion(LookupError):
+    """A rollback was asked for, but the alias has no earlier promoted version to go back to."""
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -62,7 +71,7 @@ def make_engine(url: str) -> Engine:
 
 
 class Store:
-    """Access to tasks, predictions, annotations, pushes, model versions, rounds and audit events.
+    """Access to tasks, predictions, annotations, pushes, model versions, rounds, jobs and audit events.
 
     Parameters
     ----------
@@ -135,13 +144,22 @@ class Store:
             return list(s.scalars(q))
 
     # -- predictions -----------------------------------------------------------------------
-    def add_predictions(self, predictions: Sequence[PredictionIn]) -> int:
+    def add_predictions(self, predictions: Sequence[PredictionIn], *, make_latest: bool = False) -> int:
         """Store predictions; one per (task, model, version) — existing ones are kept as they are.
+
+        Parameters
+        ----------
+        predictions : sequence of PredictionIn
+            What to store.
+        make_latest : bool
+            Replace a stored prediction of the same version by the given one, so that it becomes
+            the task's latest (used when an older model version is promoted again, e.g. by a
+            rollback: its old predictions would otherwise stay behind the newer version's).
 
         Returns
         -------
         int
-            Number of predictions newly stored.
+            Number of predictions newly stored (replacements included).
         """
         added = 0
         with self.session() as s:
@@ -154,7 +172,9 @@ class Store:
                     )
                 )
                 if exists is not None:
-                    continue
+                    if not make_latest:
+                        continue
+                    s.execute(delete(PredictionRow).where(PredictionRow.id == exists))
                 s.add(
                     PredictionRow(
                         task_id=p.task_id,
@@ -275,6 +295,14 @@ class Store:
         with self.session() as s:
             return set(s.scalars(select(AnnotationRow.task_id).distinct()))
 
+    def count_annotations_since(self, since: datetime | None) -> int:
+        """Number of stored annotations created or updated after ``since`` (all of them for ``None``)."""
+        q = select(func.count()).select_from(AnnotationRow)
+        if since is not None:
+            q = q.where(AnnotationRow.updated_at > since)
+        with self.session() as s:
+            return s.scalar(q) or 0
+
     def annotations(self, task_id: str | None = None) -> list[AnnotationRow]:
         """Return stored annotations, optionally of one task."""
         q = select(AnnotationRow).order_by(AnnotationRow.id)
@@ -318,22 +346,231 @@ class Store:
             q = select(ModelVersionRow.version).where(ModelVersionRow.name == name).order_by(ModelVersionRow.id)
             return list(s.scalars(q))
 
-    def promote(self, name: str, version: str, alias: str = "production") -> None:
-        """Point ``alias`` of model ``name`` at ``version`` (which must be registered)."""
+    def model_version_rows(self, name: str) -> list[ModelVersionRow]:
+        """Registered versions of model ``name`` with their metrics and lineage, oldest first."""
+        with self.session() as s:
+            return list(s.scalars(select(ModelVersionRow).where(ModelVersionRow.name == name).order_by(ModelVersionRow.id)))
+
+    def model_version(self, name: str, version: str) -> ModelVersionRow | None:
+        """One registered version, or ``None``."""
+        with self.session() as s:
+            return s.scalar(select(ModelVersionRow).where(ModelVersionRow.name == name, ModelVersionRow.version == version))
+
+    def promote(
+        self,
+        name: str,
+        version: str,
+        alias: str = "production",
+        *,
+        actor: str = "cliniloop",
+        reason: str | None = None,
+    ) -> str | None:
+        """Point ``alias`` of model ``name`` at ``version`` (which must be registered).
+
+        The move is recorded in the promotion history (see :meth:`rollback`); pointing the alias
+        at the version it already has changes nothing and records nothing.
+
+        Returns
+        -------
+        str or None
+            The version the alias pointed at before.
+
+        Raises
+        ------
+        KeyError
+            If ``version`` is not registered for ``name``.
+        """
         with self.session() as s:
             if s.scalar(select(ModelVersionRow.id).where(ModelVersionRow.name == name, ModelVersionRow.version == version)) is None:
                 raise KeyError(f"model {name!r} has no registered version {version!r}")
             row = s.get(ModelAliasRow, (name, alias))
+            previous = row.version if row else None
+            if previous == version:
+                return previous
             if row is None:
                 s.add(ModelAliasRow(name=name, alias=alias, version=version))
             else:
                 row.version = version
+            s.add(
+                ModelPromotionRow(
+                    name=name, alias=alias, action="promote", version=version, previous_version=previous, actor=actor, reason=reason
+                )
+            )
+            return previous
 
     def alias(self, name: str, alias: str = "production") -> str | None:
         """Return the version ``alias`` points at, or ``None``."""
         with self.session() as s:
             row = s.get(ModelAliasRow, (name, alias))
             return row.version if row else None
+
+    def promotions(self, name: str, alias: str = "production") -> list[ModelPromotionRow]:
+        """The alias's history (promotions and rollbacks), oldest first."""
+        with self.session() as s:
+            q = (
+                select(ModelPromotionRow)
+                .where(ModelPromotionRow.name == name, ModelPromotionRow.alias == alias)
+                .order_by(ModelPromotionRow.id)
+            )
+            return list(s.scalars(q))
+
+    @staticmethod
+    def _promotion_stack(history: Sequence[ModelPromotionRow], current: str | None) -> list[str]:
+        stack: list[str] = []
+        for row in history:
+            if row.action == "rollback" and stack:
+                stack.pop()
+            if not stack or stack[-1] != row.version:
+                stack.append(row.version)
+        if current is not None and (not stack or stack[-1] != current):
+            stack.append(current)  # moved without history (cannot happen through this class)
+        return stack
+
+    def promotion_stack(self, name: str, alias: str = "production") -> list[str]:
+        """Versions promoted in turn and not rolled back, oldest first; the last is the current one.
+
+        Replays the history: a promotion pushes its version, a rollback pops the current one.
+        """
+        return self._promotion_stack(self.promotions(name, alias), self.alias(name, alias))
+
+    def rollback(
+        self, name: str, alias: str = "production", *, actor: str = "cliniloop", reason: str | None = None
+    ) -> tuple[str, str]:
+        """Move ``alias`` back to the version promoted before the current one.
+
+        Repeated rollbacks walk further back (v1 -> v2 -> v3, rollback: v2, rollback: v1).
+
+        Returns
+        -------
+        tuple of str
+            ``(version it pointed at, version it points at now)``.
+
+        Raises
+        ------
+        NoEarlierVersion
+            When nothing was promoted before the current version (or nothing at all).
+        """
+        with self.session() as s:
+            row = s.get(ModelAliasRow, (name, alias))
+            current = row.version if row else None
+            history = list(
+                s.scalars(
+                    select(ModelPromotionRow)
+                    .where(ModelPromotionRow.name == name, ModelPromotionRow.alias == alias)
+                    .order_by(ModelPromotionRow.id)
+                )
+            )
+            stack = self._promotion_stack(history, current)
+            if row is None or current is None or len(stack) < 2:
+                raise NoEarlierVersion(
+                    f"model {name!r} ({alias}) has no earlier promoted version to roll back to"
+                    + (f"; it is at {current}" if current else "; nothing is promoted")
+                )
+            target = stack[-2]
+            row.version = target
+            s.add(
+                ModelPromotionRow(
+                    name=name, alias=alias, action="rollback", version=target, previous_version=current, actor=actor, reason=reason
+                )
+            )
+            return current, target
+
+    # -- jobs --------------------------------------------------------------------------------
+    def enqueue_job(self, kind: str, params: dict[str, Any] | None = None, requested_by: str | None = None) -> int:
+        """Queue a job; when one of the same ``kind`` is already queued, return that one's id instead.
+
+        Bursts of requests (e.g. many webhooks) thus coalesce into one queued job; its params
+        are the first request's. A partial unique index (one queued job per kind) makes this
+        hold under concurrent requests too.
+        """
+        for _ in range(5):
+            with self.session() as s:
+                existing = s.scalar(select(JobRow.id).where(JobRow.kind == kind, JobRow.status == "queued"))
+            if existing is not None:
+                return existing
+            try:
+                with self.session() as s:
+                    row = JobRow(kind=kind, status="queued", progress=0.0, params=params or {}, requested_by=requested_by)
+                    s.add(row)
+                    s.flush()
+                    return row.id
+            except IntegrityError:
+                continue  # another request queued one between the check and the insert: use that one
+        raise RuntimeError(f"could not queue a {kind!r} job")  # pragma: no cover - needs a pathological race
+
+    def claim_next_job(self, kinds: Iterable[str] | None = None) -> JobRow | None:
+        """Atomically move the oldest queued job to ``running`` and return it (``None`` when none is queued).
+
+        A compare-and-set (``UPDATE ... WHERE id = :id AND status = 'queued'``) makes sure two
+        workers, threads or processes, on SQLite or PostgreSQL, never claim the same job.
+        """
+        kinds = list(kinds) if kinds is not None else None
+        while True:
+            q = select(JobRow.id).where(JobRow.status == "queued").order_by(JobRow.id).limit(1)
+            if kinds is not None:
+                q = q.where(JobRow.kind.in_(kinds))
+            with self.session() as s:
+                job_id = s.scalar(q)
+            if job_id is None:
+                return None
+            with self.session() as s:
+                claimed = s.execute(
+                    update(JobRow)
+                    .where(JobRow.id == job_id, JobRow.status == "queued")
+                    .values(status="running", started_at=utcnow(), progress=0.0, message="started")
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                if claimed == 1:
+                    return s.get(JobRow, job_id)
+            # somebody else claimed it first: try the next one
+
+    def update_job(self, job_id: int, *, progress: float | None = None, message: str | None = None) -> None:
+        """Record a running job's progress (clipped to [0, 1]) and/or message."""
+        values: dict[str, Any] = {}
+        if progress is not None:
+            values["progress"] = min(1.0, max(0.0, float(progress)))
+        if message is not None:
+            values["message"] = message
+        if not values:
+            return
+        with self.session() as s:
+            s.execute(update(JobRow).where(JobRow.id == job_id).values(**values).execution_options(synchronize_session=False))
+
+    def finish_job(self, job_id: int, *, result: dict[str, Any] | None = None, error: str | None = None) -> None:
+        """Mark a job ``succeeded`` (with ``result``) or, when ``error`` is given, ``failed``."""
+        values: dict[str, Any] = {"finished_at": utcnow()}
+        if error is not None:
+            values |= {"status": "failed", "error": error, "result": result}
+        else:
+            values |= {"status": "succeeded", "result": result or {}, "progress": 1.0, "error": None}
+        with self.session() as s:
+            s.execute(update(JobRow).where(JobRow.id == job_id).values(**values).execution_options(synchronize_session=False))
+
+    def fail_interrupted_jobs(self, error: str = INTERRUPTED) -> list[int]:
+        """Mark every ``running`` job ``failed`` (call when a worker starts: their process died)."""
+        with self.session() as s:
+            ids = list(s.scalars(select(JobRow.id).where(JobRow.status == "running")))
+            if ids:
+                s.execute(
+                    update(JobRow)
+                    .where(JobRow.id.in_(ids), JobRow.status == "running")
+                    .values(status="failed", error=error, finished_at=utcnow())
+                    .execution_options(synchronize_session=False)
+                )
+        return ids
+
+    def job(self, job_id: int) -> JobRow | None:
+        """One job, or ``None``."""
+        with self.session() as s:
+            return s.get(JobRow, job_id)
+
+    def jobs(self, limit: int = 50, kind: str | None = None) -> list[JobRow]:
+        """The newest ``limit`` jobs (optionally of one kind), newest first."""
+        q = select(JobRow).order_by(JobRow.id.desc()).limit(limit)
+        if kind is not None:
+            q = q.where(JobRow.kind == kind)
+        with self.session() as s:
+            return list(s.scalars(q))
 
     # -- rounds and audit --------------------------------------------------------------------
     def add_round(self, strategy: str, model_name: str, model_version: str, budget: int, selected: list[str]) -> int:
@@ -380,6 +617,7 @@ class Store:
             "pushes": PushRow,
             "model_versions": ModelVersionRow,
             "rounds": RoundRow,
+            "jobs": JobRow,
             "audit_events": AuditEventRow,
         }
         with self.session() as s:

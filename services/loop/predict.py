@@ -1,17 +1,33 @@
-"""Predict and score: run the text model over tasks and store one prediction per task and version."""
+"""Predict and score: run the text model over tasks and store one prediction per task and version.
+
+The text model is the rule annotator until a trained NER version (model ``clinical-ner``) is
+promoted; from then on it is the hybrid of both (:class:`models.text.hybrid.HybridTextModel`),
+whose version ``<rules>+<ner>`` names both parts. :func:`load_text_model` picks the right one.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from models.sampling.scores import task_uncertainty
 from services.core.schemas import PredictionIn, TextSpan
+from services.core.settings import Settings
 from services.core.store import Store
 from taxonomies.label_schemas import load_label_schema
 
+if TYPE_CHECKING:
+    from models.text import ClinicalTextAnnotator, Mention
+    from models.text.ner import NerTagger
+
+log = logging.getLogger(__name__)
+
 TEXT_MODEL_NAME = "clinical-text"
+NER_MODEL_NAME = "clinical-ner"
 Progress = Callable[[int], None]
 
 
@@ -22,6 +38,105 @@ class TextModel(Protocol):
     def version(self) -> str: ...
 
     def predict(self, texts: Sequence[str]) -> list[list[Any]]: ...
+
+
+class ModelArtifactMissing(FileNotFoundError):
+    """A promoted model version whose files cannot be found."""
+
+
+class SharedRules:
+    """The process-wide rule annotator; calls are serialised, so threads can share one pipeline.
+
+    The pipeline takes seconds and hundreds of MB to build, so the API's request threads, its
+    job worker and the CLI in one process share a single instance (see :func:`rule_annotator`).
+    """
+
+    def __init__(self, annotator: ClinicalTextAnnotator) -> None:
+        self.annotator = annotator
+        self._lock = threading.RLock()
+
+    @property
+    def version(self) -> str:
+        """The rules version (hash of the rule files)."""
+        return self.annotator.version
+
+    def predict(self, texts: Sequence[str]) -> list[list[Mention]]:
+        """:meth:`ClinicalTextAnnotator.predict`, one caller at a time."""
+        with self._lock:
+            return self.annotator.predict(texts)
+
+    def assert_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int, str]]]) -> list[list[Mention | None]]:
+        """:meth:`ClinicalTextAnnotator.assert_spans`, one caller at a time."""
+        with self._lock:
+            return self.annotator.assert_spans(texts, spans)
+
+
+_rules: SharedRules | None = None
+_rules_lock = threading.Lock()
+
+
+def rule_annotator() -> SharedRules:
+    """The process-wide rule annotator, built (fitted) on first use."""
+    global _rules
+    with _rules_lock:
+        if _rules is None:
+            from models.text import ClinicalTextAnnotator
+
+            _rules = SharedRules(ClinicalTextAnnotator().fit())
+        return _rules
+
+
+def ner_artifact_path(store: Store, settings: Settings, version: str) -> Path:
+    """Folder of a registered ``clinical-ner`` version: the registry's, else the stored artifact URI.
+
+    Raises
+    ------
+    ModelArtifactMissing
+        If neither exists.
+    """
+    from models.registry import ModelRegistry, VersionNotFound
+
+    try:
+        return ModelRegistry(settings.resolved_models_dir).path(NER_MODEL_NAME, version)
+    except VersionNotFound:
+        row = store.model_version(NER_MODEL_NAME, version)
+        if row is not None and row.artifact_uri and Path(row.artifact_uri).is_dir():
+            return Path(row.artifact_uri)
+    raise ModelArtifactMissing(
+        f"{NER_MODEL_NAME} {version}: no artifact in {settings.resolved_models_dir} nor at its registered location"
+    )
+
+
+def load_ner_tagger(store: Store, settings: Settings, version: str) -> NerTagger:
+    """Load a registered ``clinical-ner`` version from disk."""
+    from models.text.ner import NerTagger
+
+    return NerTagger.load(ner_artifact_path(store, settings, version))
+
+
+def load_text_model(store: Store, settings: Settings, ner_version: str | None = None) -> TextModel:
+    """The text model to predict with: rules alone, or rules + the promoted NER version.
+
+    Parameters
+    ----------
+    store, settings
+        Where the promoted version and its artifact are found.
+    ner_version : str or None
+        The NER version to combine with the rules; default: the promoted one (``production``
+        alias of ``clinical-ner``); none promoted means rules alone.
+
+    Raises
+    ------
+    ModelArtifactMissing
+        If the NER version's files are gone.
+    """
+    from models.text.hybrid import HybridTextModel
+
+    rules = rule_annotator()
+    version = ner_version or store.alias(NER_MODEL_NAME)
+    if version is None:
+        return rules
+    return HybridTextModel(rules, load_ner_tagger(store, settings, version))  # type: ignore[arg-type]
 
 
 @dataclass
@@ -86,13 +201,17 @@ def predict_tasks(
     batch_size: int = 16,
     progress: Progress | None = None,
 ) -> PredictReport:
-    """Predict every stored text task that has no prediction of this model version yet."""
+    """Predict every stored text task whose latest prediction is not of this model version.
+
+    A task that has an older prediction of this very version (the version was promoted again,
+    e.g. by a rollback) gets it replaced, so that it becomes the task's latest.
+    """
     tasks = store.list_tasks(modality="text", ids=task_ids)
     done = store.latest_predictions(TEXT_MODEL_NAME, [t.id for t in tasks])
     todo = [t for t in tasks if t.id not in done or done[t.id].model_version != model.version]
     for i in range(0, len(todo), batch_size):
         batch = todo[i : i + batch_size]
-        store.add_predictions(predict_texts(model, [(t.id, t.data["text"]) for t in batch]))
+        store.add_predictions(predict_texts(model, [(t.id, t.data["text"]) for t in batch]), make_latest=True)
         if progress:
             progress(len(batch))
     if todo:

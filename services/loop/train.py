@@ -1,0 +1,317 @@
+"""Train the clinical NER tagger from stored annotations, version it, and promote it if it is not worse.
+
+Training set
+------------
+Every text task with a human annotation contributes one :class:`~models.text.ner.LabelledText`:
+the task's text and the text-span regions of its **most recent** annotation (latest
+``updated_at``, then highest id). An annotation without regions stays in: it says "no entity
+here", which the tagger learns from too.
+
+Fixed dev split
+---------------
+A task is in the dev split when ``int(sha256(task id), 16) % 5 == 0`` (about one task in five).
+The split depends on nothing but the task id, so it never changes as tasks and labels are
+added: a task evaluated on is never trained on, by any version.
+
+Promotion rule
+--------------
+The new version is registered in any case (files in the model registry, a row in the store).
+It is promoted (``production`` alias of ``clinical-ner``) when:
+
+* nothing is promoted yet and the dev split holds at least one gold entity; without one there
+  is nothing to measure, so it is *not* promoted (``cliniloop models promote VERSION`` does it
+  by hand);
+* otherwise, when ``new >= current + promotion_min_delta`` on ``promotion_metric`` (strict-span
+  micro P/R/F1), where *current* is the promoted version **re-evaluated on today's dev split**
+  (its stored metric may come from an older, smaller split); with no gold entity in the dev
+  split the versions cannot be compared and the promoted one stays. If the promoted version's
+  files are gone, its stored metric is used instead (and said so in the reason).
+
+A promotion then refreshes predictions and Label Studio (:mod:`services.loop.models`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from models.registry import ModelRegistry
+from models.text.ner import EntitySpan, LabelledText, NerTagger
+from models.text.ner_metrics import span_scores
+from services.core.settings import Settings
+from services.core.store import Store
+from services.core.tables import AnnotationRow
+from services.loop.models import FractionProgress, promote
+from services.loop.predict import NER_MODEL_NAME, ModelArtifactMissing, load_ner_tagger
+from taxonomies.label_schemas import load_label_schema
+
+log = logging.getLogger(__name__)
+
+DEV_MODULUS = 5
+
+
+class NotEnoughLabels(ValueError):
+    """Too few annotated tasks (or entities) to train on."""
+
+
+def is_dev_task(task_id: str, modulus: int = DEV_MODULUS) -> bool:
+    """Whether a task belongs to the fixed dev split (``int(sha256(id), 16) % modulus == 0``)."""
+    return int(hashlib.sha256(task_id.encode("utf-8")).hexdigest(), 16) % modulus == 0
+
+
+@dataclass
+class TrainingSet:
+    """Labelled texts split into train and dev, with hashes of the labels they come from.
+
+    Attributes
+    ----------
+    train, dev : list of LabelledText
+        ``doc_id`` is the task id; sorted by task id.
+    training_set_hash, dev_set_hash : str
+        SHA-256 over the sorted ``(task id, annotation id, updated_at)`` entries of each split.
+    """
+
+    train: list[LabelledText] = field(default_factory=list)
+    dev: list[LabelledText] = field(default_factory=list)
+    training_set_hash: str = ""
+    dev_set_hash: str = ""
+    skipped_regions: int = 0
+
+    @property
+    def tasks(self) -> int:
+        """Annotated text tasks in both splits."""
+        return len(self.train) + len(self.dev)
+
+    def entity_counts(self, split: str = "train") -> dict[str, int]:
+        """Gold entities per label in ``split`` (``"train"`` or ``"dev"``)."""
+        texts = self.train if split == "train" else self.dev
+        return dict(sorted(Counter(s.label for t in texts for s in t.spans).items()))
+
+
+def _utc_iso(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+
+
+def _hash(entries: Sequence[tuple[str, str, str]]) -> str:
+    h = hashlib.sha256()
+    for entry in sorted(entries):
+        h.update("\t".join(entry).encode("utf-8") + b"\n")
+    return h.hexdigest()
+
+
+def latest_annotations(annotations: Sequence[AnnotationRow]) -> dict[str, AnnotationRow]:
+    """The most recent annotation of each task (latest ``updated_at``, then highest id)."""
+    latest: dict[str, AnnotationRow] = {}
+    for ann in annotations:
+        cur = latest.get(ann.task_id)
+        if cur is None or (_utc_iso(ann.updated_at), ann.id) > (_utc_iso(cur.updated_at), cur.id):
+            latest[ann.task_id] = ann
+    return latest
+
+
+def build_training_set(store: Store, dev_modulus: int = DEV_MODULUS) -> TrainingSet:
+    """Labelled texts from the store's annotations of text tasks (see the module docstring)."""
+    latest = latest_annotations(store.annotations())
+    tasks = {t.id: t for t in store.list_tasks(modality="text", ids=list(latest))}
+    out = TrainingSet()
+    entries: dict[str, list[tuple[str, str, str]]] = {"train": [], "dev": []}
+    for task_id in sorted(tasks):
+        ann, text = latest[task_id], tasks[task_id].data.get("text")
+        if not isinstance(text, str):
+            continue
+        spans = []
+        for region in ann.regions:
+            if region.get("kind", "span") != "span":
+                continue
+            start, end, label = int(region["start"]), int(region["end"]), str(region["label"])
+            if not 0 <= start < end <= len(text):
+                out.skipped_regions += 1
+                log.warning("task %s, annotation %s: span [%d, %d) outside the text; ignored", task_id, ann.id, start, end)
+                continue
+            spans.append(EntitySpan(start, end, label))
+        labelled = LabelledText(text, tuple(sorted(spans, key=lambda s: (s.start, s.end, s.label))), doc_id=task_id)
+        split = "dev" if is_dev_task(task_id, dev_modulus) else "train"
+        getattr(out, split).append(labelled)
+        entries[split].append((task_id, str(ann.id), _utc_iso(ann.updated_at)))
+    out.training_set_hash = _hash(entries["train"])
+    out.dev_set_hash = _hash(entries["dev"])
+    return out
+
+
+def evaluate(tagger: NerTagger, dev: Sequence[LabelledText]) -> dict[str, Any]:
+    """Strict-span scores of ``tagger`` on ``dev`` (see :func:`models.text.ner_metrics.span_scores`)."""
+    predicted = tagger.predict_spans([t.text for t in dev]) if dev else []
+    scores = span_scores([list(t.spans) for t in dev], predicted)
+    scores["dev_tasks"] = len(dev)
+    return scores
+
+
+@dataclass
+class PromotionDecision:
+    """Whether a new version replaces the promoted one, and why."""
+
+    promote: bool
+    reason: str
+    current_metrics: dict[str, Any] | None = None
+
+
+def decide_promotion(
+    store: Store,
+    settings: Settings,
+    version: str,
+    metrics: dict[str, Any],
+    dev: Sequence[LabelledText],
+    current: str | None,
+) -> PromotionDecision:
+    """Apply the promotion rule (module docstring) to a new version's dev ``metrics``."""
+    metric, delta = settings.promotion_metric, settings.promotion_min_delta
+    gold = sum(len(t.spans) for t in dev)
+    if current == version:
+        return PromotionDecision(False, f"identical to the promoted version {current}: nothing to change")
+    if current is None:
+        if gold == 0:
+            return PromotionDecision(
+                False,
+                f"no version is promoted yet, but the dev split ({len(dev)} tasks) has no gold entity to evaluate on; "
+                "not promoted (promote it by hand with `cliniloop models promote`)",
+            )
+        return PromotionDecision(True, f"first evaluated version: {metric} {metrics[metric]:.4f} on {len(dev)} dev tasks")
+    if gold == 0:
+        return PromotionDecision(False, f"the dev split has no gold entity: cannot compare with {current}, which stays promoted")
+    try:
+        current_metrics = evaluate(load_ner_tagger(store, settings, current), dev)
+        how = "re-evaluated on today's dev split"
+    except (ModelArtifactMissing, FileNotFoundError, ValueError) as err:
+        row = store.model_version(NER_MODEL_NAME, current)
+        current_metrics = dict(row.metrics) if row is not None and row.metrics else None
+        how = f"its files could not be loaded ({err}); using its stored metrics"
+        if current_metrics is None or metric not in current_metrics:
+            return PromotionDecision(True, f"the promoted version {current} cannot be evaluated ({err}) and has no stored {metric}")
+    new, cur = float(metrics[metric]), float(current_metrics[metric])
+    if new >= cur + delta:
+        return PromotionDecision(
+            True, f"{metric} {new:.4f} >= {cur:.4f} + {delta:g} of {current} ({how}, {len(dev)} tasks)", current_metrics
+        )
+    return PromotionDecision(
+        False, f"{metric} {new:.4f} < {cur:.4f} + {delta:g} of {current} ({how}, {len(dev)} tasks): {current} stays promoted", current_metrics
+    )
+
+
+def train_text_job(
+    store: Store,
+    settings: Settings,
+    progress: FractionProgress,
+    *,
+    params: dict[str, Any] | None = None,
+    actor: str = "cliniloop",
+) -> dict[str, Any]:
+    """Train, evaluate, version and (maybe) promote the clinical NER tagger: the ``train-text`` job.
+
+    Parameters
+    ----------
+    store, settings
+        The store with the annotations; settings give the registry root, the promotion rule,
+        ``min_train_labels`` and ``ner_max_iterations``.
+    progress : callable
+        ``progress(fraction, message)``.
+    params : dict, optional
+        ``max_iterations`` overrides ``settings.ner_max_iterations``.
+    actor : str
+        Who the promotion is recorded for.
+
+    Returns
+    -------
+    dict
+        ``version``, ``promoted``, ``reason``, ``metrics`` (dev), ``current_metrics`` (the
+        previously promoted version on the same dev split), ``previous_version``,
+        ``training_set_hash``, ``train_tasks``, ``dev_tasks``, ``entities``, ``artifact`` and,
+        after a promotion, ``refresh`` (predictions and Label Studio).
+
+    Raises
+    ------
+    NotEnoughLabels
+        With fewer than ``settings.min_train_labels`` annotated text tasks, no task outside the
+        dev split, or no entity in the training split.
+    """
+    params = dict(params or {})
+    progress(0.0, "building the training set")
+    data = build_training_set(store)
+    if data.tasks < settings.min_train_labels:
+        raise NotEnoughLabels(
+            f"{data.tasks} annotated text task(s); training needs at least {settings.min_train_labels} "
+            "(CLINILOOP_MIN_TRAIN_LABELS)"
+        )
+    if not data.train:
+        raise NotEnoughLabels(f"all {data.tasks} annotated tasks are in the dev split: label more tasks")
+    if not any(t.spans for t in data.train):
+        raise NotEnoughLabels(f"the {len(data.train)} training tasks hold no entity: nothing to learn")
+    max_iterations = int(params.get("max_iterations") or settings.ner_max_iterations)
+    tagger = NerTagger(max_iterations=max_iterations)
+    progress(0.05, f"training on {len(data.train)} tasks ({len(data.dev)} held out)")
+    tagger.fit(data.train, progress=lambda i, n: progress(0.05 + 0.6 * min(i, n) / max(n, 1), f"training: iteration {i}/{n}"))
+
+    progress(0.65, f"evaluating on {len(data.dev)} dev tasks")
+    metrics = evaluate(tagger, data.dev)
+    current = store.alias(NER_MODEL_NAME)
+    version = tagger.version
+    parent = current if current != version else None  # same version again: registry and store keep the first record
+    tagger_params = {k: getattr(tagger, k) for k in ("c1", "c2", "max_iterations", "min_freq", "gazetteer") if hasattr(tagger, k)}
+    meta = {
+        "version": version,
+        "parent": parent,
+        "training_set_hash": data.training_set_hash,
+        "dev_set_hash": data.dev_set_hash,
+        "label_count": len(data.train),
+        "metrics": metrics,
+        "taxonomy_version": load_label_schema("clinical_text").taxonomy_version,
+        "params": {**tagger_params, "dev_modulus": DEV_MODULUS, "train_tasks": len(data.train), "dev_tasks": len(data.dev)},
+        "entities": {"train": data.entity_counts("train"), "dev": data.entity_counts("dev")},
+    }
+    progress(0.7, f"writing version {version}")
+    info = ModelRegistry(settings.resolved_models_dir).create(NER_MODEL_NAME, tagger.save, meta)
+    store.register_model_version(
+        NER_MODEL_NAME,
+        version,
+        parent=parent,
+        training_set_hash=data.training_set_hash,
+        label_count=len(data.train),
+        metrics=metrics,
+        artifact_uri=str(info.path.resolve()),
+    )
+    decision = decide_promotion(store, settings, version, metrics, data.dev, current)
+    store.audit(
+        actor, "model_trained", "model", NER_MODEL_NAME, version=version, parent=parent, training_set_hash=data.training_set_hash,
+        train_tasks=len(data.train), dev_tasks=len(data.dev), metric=settings.promotion_metric,
+        value=metrics[settings.promotion_metric], promote=decision.promote, reason=decision.reason,
+    )  # fmt: skip
+    result: dict[str, Any] = {
+        "version": version,
+        "promoted": False,
+        "reason": decision.reason,
+        "metric": settings.promotion_metric,
+        "metrics": metrics,
+        "current_metrics": decision.current_metrics,
+        "previous_version": current,
+        "training_set_hash": data.training_set_hash,
+        "train_tasks": len(data.train),
+        "dev_tasks": len(data.dev),
+        "entities": meta["entities"],
+        "artifact": str(info.path),
+    }
+    if decision.promote:
+        progress(0.75, f"promoting {version}")
+        report = promote(
+            store, settings, NER_MODEL_NAME, version, actor=actor, reason=decision.reason,
+            progress=lambda f, msg: progress(0.75 + 0.25 * f, msg),
+        )  # fmt: skip
+        result["promoted"] = True
+        result["refresh"] = report.as_dict()["refresh"]
+    progress(1.0, "promoted" if result["promoted"] else "not promoted")
+    return result

@@ -110,13 +110,21 @@ def predict(batch_size: Annotated[int, typer.Option(min=1)] = 16) -> None:
 
 
 @app.command()
-def select(budget: Budget = 20, strategy: Annotated[str, typer.Option(help="Sampling strategy.")] = "uncertainty") -> None:
+def select(
+    budget: Budget = 20,
+    strategy: Annotated[
+        str, typer.Option(help="uncertainty, uncertainty_kcenter, uncertainty_cluster, random or sequential.")
+    ] = "uncertainty",
+    seed: Annotated[int, typer.Option(min=0, help="Seed for random choices (random, k-center, clustering).")] = 0,
+    cost_aware: Annotated[bool, typer.Option("--cost-aware", help="Divide uncertainty by expected annotation time.")] = False,
+    rare_boost: Annotated[float | None, typer.Option(min=0.0, help="Strength of the rare-label boost (e.g. 1.0).")] = None,
+) -> None:
     """Choose the next tasks for annotators and record a round."""
     from models.sampling.selection import EmptyPoolError
     from services.loop.select import select_tasks
 
     try:
-        sel = select_tasks(_store(), budget, strategy)
+        sel = select_tasks(_store(), budget, strategy, seed=seed, cost_aware=cost_aware, rare_boost=rare_boost)
     except (EmptyPoolError, ValueError) as err:
         _fail(str(err))
     console.print(f"round {sel.round_id}: selected {len(sel.task_ids)} tasks by {sel.strategy} ({sel.model_version})")
@@ -196,6 +204,7 @@ def round_(
                 max_note_bytes=settings.max_note_bytes,
                 strategy=strategy,
                 progress=bars,
+                settings=settings,
             )
     except LabelStudioError as err:
         _fail(f"{err}\nNothing was recorded as pushed; run the same command again when Label Studio is back.")

@@ -101,6 +101,8 @@ def round_summary(report: RoundReport) -> list[Table]:
         steps.add_row("push", push_line(report.push))
     else:
         steps.add_row("push", "skipped (no Label Studio)")
+    if report.stopping is not None:
+        steps.add_row("stopping rule", report.stopping.reason)
     tables = [steps, *stats_tables(report.stats)]
     if ing.errors:
         tables.append(ingest_table(ing))

@@ -43,6 +43,11 @@ class Settings(BaseSettings):
         L-BFGS iterations of the NER tagger (CRF) trained by a ``train-text`` job.
     promotion_metric : str
         Dev-split metric that decides promotion: ``f1``, ``precision`` or ``recall`` (strict spans, micro).
+    stop_set_size, stop_threshold, stop_window : int, float, int
+        Stopping rule (:mod:`models.sampling.stopping`): after each training, the new and the
+        previously promoted model tag a fixed stop set of ``stop_set_size`` text tasks; labelling
+        has stopped paying when the mean span agreement of the last ``stop_window`` trainings
+        reaches ``stop_threshold``.
     promotion_min_delta : float
         A new version is promoted when ``new >= current + promotion_min_delta`` on the metric
         (0.0: "not worse" is enough; a positive value demands an improvement).
@@ -74,6 +79,9 @@ class Settings(BaseSettings):
     train_every_annotations: int = Field(default=0, ge=0)
     job_worker: bool = True
     job_poll_interval_s: float = Field(default=0.5, gt=0.0)
+    stop_set_size: int = Field(default=200, ge=1)
+    stop_threshold: float = Field(default=0.99, gt=-1.0, le=1.0)
+    stop_window: int = Field(default=3, ge=1)
 
     @property
     def resolved_database_url(self) -> str:

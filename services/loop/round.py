@@ -6,11 +6,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from connectors.label_studio.client import LabelStudioClient
 from connectors.sources.notes import count_note_files
+from services.core.settings import Settings, get_settings
 from services.core.store import Store
 from services.loop.ingest import IngestReport, ingest_notes
 from services.loop.predict import TEXT_MODEL_NAME, PredictReport, TextModel, predict_tasks
@@ -39,6 +41,7 @@ class RoundReport:
     selection: Selection
     push: PushReport | None
     stats: TaskStats
+    stopping: Any = None  # services.loop.train.StoppingStatus
 
 
 def task_stats(store: Store, task_ids: list[str], bins: int = 10) -> TaskStats:
@@ -72,6 +75,7 @@ def run_text_round(
     max_note_bytes: int,
     strategy: str = "uncertainty",
     progress: StepProgress | None = None,
+    settings: Settings | None = None,
 ) -> RoundReport:
     """Run one round; with ``client=None`` it stops after selection (nothing is pushed)."""
 
@@ -86,4 +90,7 @@ def run_text_round(
         project_id = ensure_text_project(client, project_title)
         push = push_tasks(store, client, project_id, selection.task_ids, progress=step("push", len(selection.task_ids)))
         store.mark_round_pushed(selection.round_id)
-    return RoundReport(ingest, predict, selection, push, task_stats(store, selection.task_ids))
+    from services.loop.train import stopping_status
+
+    stopping = stopping_status(store, settings or get_settings())
+    return RoundReport(ingest, predict, selection, push, task_stats(store, selection.task_ids), stopping)

@@ -275,6 +275,10 @@ def train_text_job(
         "entities": {"train": data.entity_counts("train"), "dev": data.entity_counts("dev")},
     }
     progress(0.7, f"writing version {version}")
+    agreement = stop_set_agreement(store, settings, tagger, current)
+    if agreement is not None:
+        metrics = {**metrics, "stop_set_agreement": agreement}
+        meta["metrics"] = metrics
     info = ModelRegistry(settings.resolved_models_dir).create(NER_MODEL_NAME, tagger.save, meta)
     store.register_model_version(
         NER_MODEL_NAME,
@@ -304,6 +308,7 @@ def train_text_job(
         "dev_tasks": len(data.dev),
         "entities": meta["entities"],
         "artifact": str(info.path),
+        "stopping": stopping_status(store, settings).as_dict(),
     }
     if decision.promote:
         progress(0.75, f"promoting {version}")
@@ -315,3 +320,61 @@ def train_text_job(
         result["refresh"] = report.as_dict()["refresh"]
     progress(1.0, "promoted" if result["promoted"] else "not promoted")
     return result
+
+
+def stop_set_agreement(store: Store, settings: Settings, tagger: NerTagger, current: str | None) -> float | None:
+    """Span agreement (F1) between ``tagger`` and the promoted version on the fixed stop set.
+
+    The stop set is ``settings.stop_set_size`` text tasks drawn by :func:`models.sampling.stopping.stop_set`
+    (seed 0) from the tasks stored at training time; it needs no labels. ``None`` when nothing is
+    promoted yet or the promoted version cannot be loaded.
+    """
+    from models.sampling.stopping import span_agreement, stop_set
+
+    if current is None or current == tagger.version:
+        return None
+    try:
+        previous = load_ner_tagger(store, settings, current)
+    except (ModelArtifactMissing, FileNotFoundError, ValueError) as err:
+        log.warning("stopping rule: the promoted version %s cannot be loaded (%s); no agreement this time", current, err)
+        return None
+    tasks = {t.id: t for t in store.list_tasks(modality="text")}
+    texts = [tasks[i].data.get("text", "") for i in stop_set(tasks, settings.stop_set_size, seed=0)]
+    if not texts:
+        return None
+
+    def keys(model: NerTagger) -> list[set[tuple[int, int, str]]]:
+        return [{(s.start, s.end, s.label) for s in spans} for spans in model.predict_spans(texts, probabilities=False)]
+
+    return round(float(span_agreement(keys(previous), keys(tagger))), 5)
+
+
+@dataclass
+class StoppingStatus:
+    """The stopping rule over the trainings so far (shown in every round report)."""
+
+    agreements: list[float]
+    should_stop: bool
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"agreements": self.agreements, "should_stop": self.should_stop, "reason": self.reason}
+
+
+def stopping_status(store: Store, settings: Settings) -> StoppingStatus:
+    """Replay the stopping rule over the ``stop_set_agreement`` of every trained version, oldest first."""
+    from models.sampling.stopping import StoppingRule
+
+    rule = StoppingRule(threshold=settings.stop_threshold, window=settings.stop_window)
+    agreements = [
+        float(row.metrics["stop_set_agreement"])
+        for row in store.model_version_rows(NER_MODEL_NAME)
+        if row.metrics and row.metrics.get("stop_set_agreement") is not None
+    ]
+    decision = None
+    for a in agreements:
+        decision = rule.update(a)
+    if decision is None:
+        return StoppingStatus([], False, "no agreement yet: the stopping rule needs two trained versions (keep labelling)")
+    return StoppingStatus(agreements, decision.should_stop, decision.reason)

@@ -194,3 +194,21 @@ def test_unreachable_label_studio_does_not_undo_a_promotion(store: Store, label_
     refresh = result["refresh"]
     assert not refresh["label_studio_updated"] and refresh["label_studio"].startswith("not updated") and "127.0.0.1:9" in refresh["label_studio"]
     assert refresh["predicted"] == 20 and refresh["error"] is None
+
+
+def test_stopping_rule_follows_agreement_between_successive_versions(store: Store, label_tasks, train_settings: Settings) -> None:
+    from services.loop.train import stopping_status
+
+    label_tasks(12)
+    first = _train(store, train_settings)
+    assert "stop_set_agreement" not in first["metrics"], "nothing to compare the first version with"
+    assert first["stopping"]["agreements"] == [] and not first["stopping"]["should_stop"]
+    label_tasks(30, seed=1)
+    second = _train(store, train_settings)
+    agreement = second["metrics"]["stop_set_agreement"]
+    assert 0.0 <= agreement <= 1.0
+    assert store.model_version(NER_MODEL_NAME, second["version"]).metrics["stop_set_agreement"] == agreement
+    status = stopping_status(store, train_settings)
+    assert status.agreements == [agreement] and not status.should_stop and "need 3 agreements" in status.reason
+    one_round = train_settings.model_copy(update={"stop_window": 1, "stop_threshold": min(agreement, 0.99)})
+    assert stopping_status(store, one_round).should_stop

@@ -111,3 +111,24 @@ def split_sentences(doc: PubTatorDocument) -> list[LabelledText]:
 def read_pubtator_sentences(path: Path) -> list[LabelledText]:
     """All labelled sentences of a PubTator file, in document order."""
     return [s for doc in iter_pubtator(Path(path)) for s in split_sentences(doc)]
+
+
+def read_named_pubtator_files(files: dict[str, Path]) -> dict[str, list[LabelledText]]:
+    """Read several PubTator files given by option name (``{"--train": path, ...}``) into sentences.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a file is missing; the message names the option and the path.
+    PubTatorError
+        On a malformed file, or one without a single sentence (option and path named).
+    """
+    for flag, path in files.items():
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{flag} {path}: no such file")
+    out = {}
+    for flag, path in files.items():
+        out[flag] = read_pubtator_sentences(path)
+        if not out[flag]:
+            raise PubTatorError(f"{flag} {path}: no sentences read")
+    return out

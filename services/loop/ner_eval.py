@@ -24,17 +24,12 @@ def evaluate_ner(train_path: Path, test_path: Path, tagger_params: dict[str, Any
     connectors.sources.pubtator.PubTatorError
         On a malformed file (file and line named).
     """
-    from connectors.sources.pubtator import read_pubtator_sentences
+    from connectors.sources.pubtator import read_named_pubtator_files
     from models.text.ner import NerTagger
     from models.text.ner_metrics import span_scores
 
-    for flag, path in (("--train", train_path), ("--test", test_path)):
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"{flag} {path}: no such file")
-    train = read_pubtator_sentences(train_path)
-    test = read_pubtator_sentences(test_path)
-    if not train:
-        raise ValueError(f"--train {train_path}: no sentences read")
+    files = read_named_pubtator_files({"--train": Path(train_path), "--test": Path(test_path)})
+    train, test = files["--train"], files["--test"]
     t0 = time.perf_counter()
     tagger = NerTagger(**(tagger_params or {})).fit(train)
     train_s = time.perf_counter() - t0

@@ -341,21 +341,18 @@ def simulate_ner(
     Raises
     ------
     SimulationError
-        On bad settings; the PubTator reader raises on malformed files (naming file and line).
+        On bad settings or a missing file; the PubTator reader raises
+        :class:`~connectors.sources.pubtator.PubTatorError` on malformed files (file and line named).
     """
-    from connectors.sources.pubtator import read_pubtator_sentences
+    from connectors.sources.pubtator import read_named_pubtator_files
     from models.text.ner import NerTagger
     from models.text.ner_metrics import span_scores
 
-    for name, path in (("--pool", pool_path), ("--test", test_path)):
-        if not Path(path).is_file():
-            raise SimulationError(f"{name} {path}: no such file")
-    pool = read_pubtator_sentences(pool_path)
-    test = read_pubtator_sentences(test_path)
-    if not pool:
-        raise SimulationError(f"--pool {pool_path}: no sentences read")
-    if not test:
-        raise SimulationError(f"--test {test_path}: no sentences read")
+    try:
+        files = read_named_pubtator_files({"--pool": Path(pool_path), "--test": Path(test_path)})
+    except FileNotFoundError as err:
+        raise SimulationError(str(err)) from err
+    pool, test = files["--pool"], files["--test"]
     config.validate(len(pool))
     t0 = time.perf_counter()
     started = time.time()

@@ -47,3 +47,16 @@ def test_malformed_mention_line_is_named(tmp_path: Path) -> None:
     (tmp_path / "bad.txt").write_text(DOC.replace("227508\t0\t8\tNaloxone\tChemical\tD009270", "227508\tx\ty"))
     with pytest.raises(PubTatorError, match=r"bad\.txt:3: expected"):
         read_pubtator(tmp_path / "bad.txt")
+
+
+def test_named_files_name_the_option_when_missing_or_empty(tmp_path: Path) -> None:
+    from connectors.sources.pubtator import read_named_pubtator_files
+
+    (tmp_path / "a.txt").write_text(DOC)
+    (tmp_path / "empty.txt").write_text("\n")
+    got = read_named_pubtator_files({"--train": tmp_path / "a.txt"})
+    assert len(got["--train"]) == 3
+    with pytest.raises(FileNotFoundError, match="--test .*nope.txt"):
+        read_named_pubtator_files({"--train": tmp_path / "a.txt", "--test": tmp_path / "nope.txt"})
+    with pytest.raises(PubTatorError, match="--test .*empty.txt: no sentences"):
+        read_named_pubtator_files({"--train": tmp_path / "a.txt", "--test": tmp_path / "empty.txt"})

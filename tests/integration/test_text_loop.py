@@ -73,6 +73,7 @@ def loop(label_studio, ls_client: LabelStudioClient, tmp_path_factory, model) ->
             "CLINILOOP_LABEL_STUDIO_URL": label_studio.url,
             "CLINILOOP_LABEL_STUDIO_API_KEY": label_studio.api_key,
             "CLINILOOP_VAR_DIR": str(tmp),
+            "CLINILOOP_LABEL_STUDIO_PROJECT": PROJECT,
         },
         tmp / "api.log",
     ).start()
@@ -263,3 +264,49 @@ def test_new_model_version_adds_predictions_to_tasks_already_pushed(loop: Loop) 
     assert versions == {old[loop.selected[0]].model_version, "clinical-text-v2"}
     again = push_tasks(loop.store, loop.client, loop.project_id, list(old))
     assert again.predictions_added == [] and again.created == []
+
+
+def test_start_training_trains_promotes_and_label_studio_follows(loop: Loop) -> None:
+    """Annotators label most tasks; "Start training" returns at once; the promoted model re-scores the queue."""
+    from services.loop.predict import NER_MODEL_NAME
+
+    pull_annotations(loop.store, loop.client, loop.project_id)
+    labelled = loop.store.annotated_task_ids()
+    skipped = loop.selected[-2]
+    todo = [t for t in loop.selected if t not in labelled and t != skipped]
+    preds = loop.store.latest_predictions(TEXT_MODEL_NAME, todo)
+    keep_open = todo[-4:]
+    for tid in todo[:-4]:  # accept the suggestions as they are
+        loop.client.create_annotation(loop.ls_ids[tid], regions_to_result(regions_from_json(preds[tid].regions)), lead_time=30.0)
+    pull_annotations(loop.store, loop.client, loop.project_id)
+    assert len(loop.store.annotated_task_ids()) >= 15
+
+    t0 = time.perf_counter()
+    r = httpx.post(f"{loop.api.url}/webhook", json={"action": "START_TRAINING", "project": {"id": loop.project_id}}, timeout=5)
+    assert time.perf_counter() - t0 < 1.0 and r.status_code == 200
+    job_id = r.json()["job_id"]
+
+    def finished() -> dict | None:
+        job = httpx.get(f"{loop.api.url}/api/jobs/{job_id}", timeout=5).json()
+        return job if job["status"] in ("succeeded", "failed") else None
+
+    job = wait_for(finished, 180, "the training job")
+    assert job["status"] == "succeeded", job
+    result = job["result"]
+    assert result["promoted"], result["reason"]
+    assert loop.store.alias(NER_MODEL_NAME) == result["version"]
+    combined = loop.store.alias(TEXT_MODEL_NAME)
+    assert combined.endswith("+" + result["version"])
+    assert result["refresh"]["label_studio_updated"], result["refresh"]
+    # Label Studio: the project's model version is the new one, and its tasks carry its predictions
+    assert loop.client.project_model_version(loop.project_id) == combined
+    some = loop.ls_ids[keep_open[0]]
+    versions = {(p if isinstance(p, dict) else p.model_dump())["model_version"] for p in loop.client.sdk.predictions.list(task=some)}
+    assert combined in versions
+    # the annotators' queue now follows the new model's uncertainty
+    new = loop.store.latest_predictions(TEXT_MODEL_NAME, keep_open)
+    assert {p.model_version for p in new.values()} == {combined}
+    nxt = loop.client.next_task(loop.project_id)
+    by_ls = {ext: tid for tid, ext in loop.ls_ids.items()}
+    assert nxt is not None and by_ls[nxt["id"]] in keep_open
+    assert new[by_ls[nxt["id"]]].uncertainty == pytest.approx(max(p.uncertainty for p in new.values()))

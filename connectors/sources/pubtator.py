@@ -77,7 +77,7 @@ def iter_pubtator(path: Path) -> Iterator[PubTatorDocument]:
             if len(fields) < 5 or not fields[2].isdigit():
                 raise PubTatorError(f"{where}: expected 'PMID<TAB>start<TAB>end<TAB>text<TAB>type', got {line[:80]!r}")
             start, end = int(fields[1]), int(fields[2])
-            if doc.text[start:end] != fields[3]:
+            if doc.text[start:end].strip() != fields[3].strip():  # NCBI-disease pads some mention texts
                 raise PubTatorError(f"{where}: offsets {start}-{end} cover {doc.text[start:end]!r}, not {fields[3]!r}")
             doc.entities.append(EntitySpan(start, end, fields[4]))
     if doc is not None:

@@ -60,3 +60,9 @@ def test_named_files_name_the_option_when_missing_or_empty(tmp_path: Path) -> No
         read_named_pubtator_files({"--train": tmp_path / "a.txt", "--test": tmp_path / "nope.txt"})
     with pytest.raises(PubTatorError, match="--test .*empty.txt: no sentences"):
         read_named_pubtator_files({"--train": tmp_path / "a.txt", "--test": tmp_path / "empty.txt"})
+
+
+def test_padded_mention_text_is_accepted(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text(DOC.replace("\tclonidine\tChemical", "\tclonidine  \tChemical", 1))
+    (doc,) = read_pubtator(tmp_path / "a.txt")
+    assert doc.text[doc.entities[1].start : doc.entities[1].end] == "clonidine"

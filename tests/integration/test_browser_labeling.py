@@ -132,7 +132,7 @@ def test_predicted_spans_render_in_labeling_page(
 
     expect.set_options(timeout=TIMEOUT_MS)
     base = label_studio.url.rstrip("/")
-    pid, tid = labeled_task["project_id"], labeled_task["task_id"]
+    pid = labeled_task["project_id"]
     screenshot = tmp_path / "labeling.png"
     blocked: list[str] = []
     t0 = time.monotonic()
@@ -160,8 +160,11 @@ def test_predicted_spans_render_in_labeling_page(
                 page.click('button[type="submit"]')
                 page.wait_for_url(lambda url: "/user/login" not in url and "/user/signup" not in url)
 
-                # The task's labeling page (`/tasks/<id>` is a 404 in 1.23.2).
-                page.goto(f"{base}/projects/{pid}/data?task={tid}")
+                # Open the task from the project's task list, as an annotator does. (`/tasks/<id>` is a
+                # 404 in 1.23.2, and the `?task=<id>` deep link races with the list loading: the
+                # editor re-initialises and drops the pre-annotations.)
+                page.goto(f"{base}/projects/{pid}/data")
+                page.get_by_text(TEXT[:20]).first.click()
                 highlights = page.locator(HIGHLIGHT)
                 expect(highlights).to_have_count(len(SPANS))
 

@@ -1,6 +1,6 @@
 """Trainable named-entity tagger: a linear-chain CRF (CRFsuite) over biomedical tokens.
 
-Why a CRF and not spaCy or a transformer: see ``models/text/README.md`` (measured on BC5CDR:
+Why a CRF and not spaCy or a transformer: see "The NER model" in the README (measured on BC5CDR:
 better F1 than spaCy's CNN NER trained from scratch, at a small fraction of the training time,
 which is what lets an active-learning round retrain in seconds on a CPU). CRFsuite gives exact
 per-token marginals and the probability of the best label sequence, so every span carries a

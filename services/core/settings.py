@@ -43,6 +43,8 @@ class Settings(BaseSettings):
         L-BFGS iterations of the NER tagger (CRF) trained by a ``train-text`` job.
     promotion_metric : str
         Dev-split metric that decides promotion: ``f1``, ``precision`` or ``recall`` (strict spans, micro).
+    snomed_rf2 : Path or None
+        Folder of a SNOMED CT RF2 release (its Snapshot files); ``None``: no SNOMED candidates.
     stop_set_size, stop_threshold, stop_window : int, float, int
         Stopping rule (:mod:`models.sampling.stopping`): after each training, the new and the
         previously promoted model tag a fixed stop set of ``stop_set_size`` text tasks; labelling
@@ -79,6 +81,7 @@ class Settings(BaseSettings):
     train_every_annotations: int = Field(default=0, ge=0)
     job_worker: bool = True
     job_poll_interval_s: float = Field(default=0.5, gt=0.0)
+    snomed_rf2: Path | None = None
     stop_set_size: int = Field(default=200, ge=1)
     stop_threshold: float = Field(default=0.99, gt=-1.0, le=1.0)
     stop_window: int = Field(default=3, ge=1)

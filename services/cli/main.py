@@ -12,6 +12,7 @@ import typer
 from rich.logging import RichHandler
 
 from services.cli.experiments import register as register_experiments
+from services.cli.mappings_cli import register as register_mappings
 from services.cli.render import (
     console,
     err_console,
@@ -385,6 +386,7 @@ def demo(
 
 
 register_experiments(app, eval_app)
+register_mappings(app)
 
 if __name__ == "__main__":
     app()

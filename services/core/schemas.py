@@ -147,3 +147,29 @@ class AnnotationIn(BaseModel):
     lead_time_s: float | None = None
     model_version: str | None = None
     taxonomy_version: str | None = None
+
+
+VERDICTS = ("accept", "alternative", "reject", "needs_review")
+
+
+class CodeVerdictIn(BaseModel):
+    """A coder's verdict on one mention for one code system (a row of the validated mapping table).
+
+    ``code`` is the accepted candidate (``accept``) or the coder's own code (``alternative``),
+    empty for ``reject`` and ``needs_review``. ``valid=False`` marks an alternative code the
+    code system does not know (``problem`` says why); it is stored but never counts as validated.
+    """
+
+    task_id: str | None = None
+    mention: str
+    normalized_mention: str
+    context: str = ""
+    system: str
+    code: str = ""
+    display: str = ""
+    coder: str
+    verdict: Literal["accept", "alternative", "reject", "needs_review"]
+    valid: bool = True
+    problem: str | None = None
+    source_annotation_id: str
+    taxonomy_version: str

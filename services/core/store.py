@@ -16,10 +16,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.core.schemas import AnnotationIn, PredictionIn, TaskIn, regions_from_json, regions_to_json
+from services.core.schemas import AnnotationIn, CodeVerdictIn, PredictionIn, TaskIn, regions_from_json, regions_to_json
 from services.core.tables import (
     AnnotationRow,
     AuditEventRow,
+    CodeMappingRow,
     JobRow,
     ModelAliasRow,
     ModelPromotionRow,
@@ -607,6 +608,61 @@ class Store:
             q = q.where(AuditEventRow.action == action)
         with self.session() as s:
             return list(s.scalars(q))
+
+    # -- validated code mappings ----------------------------------------------------------
+    def upsert_code_verdict(self, verdict: CodeVerdictIn) -> Literal["created", "updated", "unchanged"]:
+        """Store a coder's verdict, keyed by (source annotation, system); a changed verdict replaces the old one."""
+        fields = verdict.model_dump()
+        with self.session() as s:
+            row = s.scalar(
+                select(CodeMappingRow).where(
+                    CodeMappingRow.source_annotation_id == verdict.source_annotation_id, CodeMappingRow.system == verdict.system
+                )
+            )
+            if row is None:
+                s.add(CodeMappingRow(**fields))
+                return "created"
+            if all(getattr(row, k) == v for k, v in fields.items()):
+                return "unchanged"
+            for k, v in fields.items():
+                setattr(row, k, v)
+            row.created_at = utcnow()
+            return "updated"
+
+    def remove_code_verdicts_except(self, source_prefix: str, keep: Iterable[str]) -> int:
+        """Delete verdicts whose source id starts with ``source_prefix`` and is not in ``keep`` (deleted in the tool)."""
+        keep = set(keep)
+        with self.session() as s:
+            rows = s.scalars(select(CodeMappingRow).where(CodeMappingRow.source_annotation_id.startswith(source_prefix)))
+            gone = [r for r in rows if r.source_annotation_id not in keep]
+            for r in gone:
+                s.delete(r)
+            return len(gone)
+
+    def code_mappings(self, system: str | None = None, validated_only: bool = False) -> list[CodeMappingRow]:
+        """Rows of the mapping table, oldest first; ``validated_only`` keeps valid accept/alternative verdicts."""
+        q = select(CodeMappingRow).order_by(CodeMappingRow.id)
+        if system:
+            q = q.where(CodeMappingRow.system == system)
+        if validated_only:
+            q = q.where(CodeMappingRow.valid.is_(True), CodeMappingRow.verdict.in_(("accept", "alternative")), CodeMappingRow.code != "")
+        with self.session() as s:
+            return list(s.scalars(q))
+
+    def accepted_mappings(self) -> dict[str, dict[str, list[str]]]:
+        """``normalized mention -> system -> codes`` that coders validated, most often validated first.
+
+        Ties are broken by the most recent verdict. This is what candidate generation ranks first.
+        """
+        tally: dict[tuple[str, str, str], tuple[int, int]] = {}
+        for row in self.code_mappings(validated_only=True):
+            key = (row.normalized_mention, row.system, row.code)
+            n, _ = tally.get(key, (0, 0))
+            tally[key] = (n + 1, row.id)
+        out: dict[str, dict[str, list[str]]] = {}
+        for (mention, system, code), _ in sorted(tally.items(), key=lambda kv: (-kv[1][0], -kv[1][1])):
+            out.setdefault(mention, {}).setdefault(system, []).append(code)
+        return out
 
     def counts(self) -> dict[str, int]:
         """Row counts per table, for status output."""

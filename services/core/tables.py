@@ -191,3 +191,33 @@ class AuditEventRow(Base):
     entity: Mapped[str] = mapped_column(String(64))
     entity_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class CodeMappingRow(Base):
+    """A coder's verdict on a mention → code mapping (the validated mapping table).
+
+    One row per (coder annotation, system). ``verdict`` is ``accept`` (``code`` is the accepted
+    candidate), ``alternative`` (the coder typed ``code``, checked against the system),
+    ``reject`` (no candidate fits; ``code`` is empty) or ``needs_review``. ``valid`` is False
+    for an alternative code that the code system does not know: such a row is kept for the
+    record but never counts as validated.
+    """
+
+    __tablename__ = "code_mappings"
+    __table_args__ = (UniqueConstraint("source_annotation_id", "system", name="uq_code_mapping_source_system"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    mention: Mapped[str] = mapped_column(Text)
+    normalized_mention: Mapped[str] = mapped_column(String(512), index=True)
+    context: Mapped[str] = mapped_column(Text, default="")
+    system: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str] = mapped_column(String(32), default="")
+    display: Mapped[str] = mapped_column(Text, default="")
+    coder: Mapped[str] = mapped_column(String(256))
+    verdict: Mapped[str] = mapped_column(String(16))
+    valid: Mapped[bool] = mapped_column(Boolean, default=True)
+    problem: Mapped[str | None] = mapped_column(Text, nullable=True)
+    source_annotation_id: Mapped[str] = mapped_column(String(128))
+    taxonomy_version: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

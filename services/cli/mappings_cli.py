@@ -1,0 +1,36 @@
+"""``cliniloop export mappings``: the validated mapping table as CSV or JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from services.cli.render import console, err_console
+
+export_app = typer.Typer(help="Export what annotators and coders produced.", no_args_is_help=True)
+
+
+@export_app.command("mappings")
+def export_mappings_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Output file (.csv or .json).")],
+    fmt: Annotated[str | None, typer.Option("--format", help="csv or json (default: from the suffix).")] = None,
+    system: Annotated[str | None, typer.Option("--system", help="Only icd10cm or snomed.")] = None,
+    validated_only: Annotated[bool, typer.Option("--validated-only", help="Only valid accept/alternative verdicts.")] = False,
+) -> None:
+    """Write coders' mention → code verdicts (mention, context, system, code, coder, verdict, time, versions)."""
+    from services.core.store import open_store
+    from services.loop.mappings import export_mappings
+
+    try:
+        n = export_mappings(open_store(), out, fmt, system, validated_only)  # type: ignore[arg-type]
+    except ValueError as err:
+        err_console.print(f"[red]error:[/red] {err}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    console.print(f"wrote {n} mapping rows to {out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``export`` to the main CLI."""
+    app.add_typer(export_app, name="export")

@@ -31,6 +31,36 @@ def export_mappings_cmd(
     console.print(f"wrote {n} mapping rows to {out}")
 
 
+report_app = typer.Typer(help="Reports on what annotators and coders produced.", no_args_is_help=True)
+
+
+@report_app.command("mappings")
+def report_mappings_cmd(
+    system: Annotated[str | None, typer.Option("--system", help="Only icd10cm or snomed.")] = None,
+) -> None:
+    """Coder agreement on mention → code verdicts (Cohen's / Fleiss' kappa), identical-code share, disagreements."""
+    import json
+    import sys
+
+    from rich.table import Table
+
+    from services.core.store import open_store
+    from services.loop.mappings import mapping_agreement
+
+    result = mapping_agreement(open_store(), system)
+    table = Table(title=f"Coder agreement ({result['items']} mentions seen by 2+ coders)")
+    for col in ("statistic", "value"):
+        table.add_column(col)
+    table.add_row(f"verdict kappa ({result['kappa_method'] or 'n/a'})", str(result["verdict_kappa"]))
+    table.add_row("identical chosen code", str(result["identical_code_share"]))
+    for pair, v in result["pairwise_kappa"].items():
+        table.add_row(f"kappa {pair}", f"{v['kappa']} over {v['items']}")
+    table.add_row("disagreements", str(len(result["disagreements"])))
+    err_console.print(table)
+    sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+
+
 def register(app: typer.Typer) -> None:
-    """Attach ``export`` to the main CLI."""
+    """Attach ``export`` and ``report`` to the main CLI."""
     app.add_typer(export_app, name="export")
+    app.add_typer(report_app, name="report")

@@ -68,3 +68,75 @@ def export_mappings(
     tmp.replace(path)
     store.audit("cliniloop", "export", "code_mappings", str(path), rows=len(records), format=fmt, system=system)
     return len(records)
+
+
+def mapping_agreement(store: Store, system: str | None = None) -> dict[str, Any]:
+    """Agreement between coders who saw the same mention (same coder task, or same mention and context).
+
+    Returns
+    -------
+    dict
+        ``items`` (mentions seen by at least two coders), ``coders``, ``verdict_kappa`` — Cohen's
+        kappa (scikit-learn) when exactly two coders share items, Fleiss' kappa (statsmodels) over
+        items with the most common number of coders otherwise (ties: the larger number) — ``pairwise_kappa`` per coder
+        pair, ``identical_code_share`` (items where every coder ended on the same code, among items
+        where at least one chose a code), and ``disagreements`` (each item with every coder's
+        verdict and code). Kappa is ``None`` where it is undefined (fewer than two items).
+    """
+    from itertools import combinations
+
+    import numpy as np
+    from sklearn.metrics import cohen_kappa_score
+    from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
+
+    from services.core.schemas import VERDICTS
+
+    items: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for row in store.code_mappings(system=system):
+        key = (row.system, row.task_id or "", row.normalized_mention if row.task_id else f"{row.normalized_mention}|{row.context}")
+        item = items.setdefault(key, {"system": row.system, "mention": row.mention, "context": row.context, "by": {}})
+        item["by"][row.coder] = (row.verdict, row.code if row.valid else "")
+    shared = [it for it in items.values() if len(it["by"]) >= 2]
+    coders = sorted({c for it in shared for c in it["by"]})
+
+    def kappa(a: list[str], b: list[str]) -> float | None:
+        if len(a) < 2:
+            return None
+        if len(set(a) | set(b)) == 1:
+            return 1.0
+        return round(float(cohen_kappa_score(a, b)), 4)
+
+    pairwise = {}
+    for c1, c2 in combinations(coders, 2):
+        both = [it for it in shared if c1 in it["by"] and c2 in it["by"]]
+        pairwise[f"{c1} | {c2}"] = {"items": len(both), "kappa": kappa([it["by"][c1][0] for it in both], [it["by"][c2][0] for it in both])}
+    overall: float | None = None
+    method = None
+    if len(coders) == 2:
+        overall, method = next(iter(pairwise.values()))["kappa"], "cohen"
+    elif shared:
+        counts = [len(it["by"]) for it in shared]
+        n_raters = max(set(counts), key=lambda n: (counts.count(n), n))  # most common count; ties: more raters
+        rows = [[VERDICTS.index(v) for v, _ in it["by"].values()] for it in shared if len(it["by"]) == n_raters]
+        if len(rows) >= 2:
+            table, _ = aggregate_raters(np.array(rows), n_cat=len(VERDICTS))
+            value = float(fleiss_kappa(table, method="fleiss"))
+            overall, method = (round(value, 4) if np.isfinite(value) else 1.0), "fleiss"
+    coded = [it for it in shared if any(code for _, code in it["by"].values())]
+    identical = [it for it in coded if len({code for _, code in it["by"].values()}) == 1]
+    disagreements = [
+        {"system": it["system"], "mention": it["mention"], "context": it["context"],
+         "coders": {c: {"verdict": v, "code": code} for c, (v, code) in sorted(it["by"].items())}}
+        for it in shared
+        if len({(v, code) for v, code in it["by"].values()}) > 1
+    ]  # fmt: skip
+    return {
+        "system": system or "all",
+        "items": len(shared),
+        "coders": coders,
+        "verdict_kappa": overall,
+        "kappa_method": method,
+        "pairwise_kappa": pairwise,
+        "identical_code_share": round(len(identical) / len(coded), 4) if coded else None,
+        "disagreements": disagreements,
+    }

@@ -71,3 +71,27 @@ def test_export_from_the_command_line(tmp_path: Path, monkeypatch: pytest.Monkey
         assert bad.exit_code == 1 and "unknown export format" in bad.output
     finally:
         get_settings.cache_clear()
+
+
+def test_agreement_two_and_three_coders(store: Store) -> None:
+    from services.loop.mappings import mapping_agreement
+
+    # two coders, four shared mentions: verdicts agree on 3 of 4
+    plan = [("t1", "accept", "I10", "accept", "I10"), ("t2", "reject", "", "reject", ""),
+            ("t3", "accept", "E11.9", "alternative", "E11.65"), ("t4", "accept", "J45.909", "accept", "J45.909")]  # fmt: skip
+    for tid, va, ca, vb, cb in plan:
+        for coder, v, c in (("a", va, ca), ("b", vb, cb)):
+            store.upsert_code_verdict(_verdict(f"{tid}:{coder}", v, c, mention=tid, coder=coder, task_id=tid))
+    res = mapping_agreement(store)
+    # hand: observed 3/4; a = (accept 3, reject 1), b = (accept 2, reject 1, alternative 1)
+    # expected = 3/4*2/4 + 1/4*1/4 = 0.4375; kappa = (0.75 - 0.4375) / (1 - 0.4375) = 0.5556
+    assert res["kappa_method"] == "cohen" and res["verdict_kappa"] == pytest.approx(0.5556, abs=1e-4)
+    assert res["identical_code_share"] == pytest.approx(2 / 3, abs=1e-4)
+    assert [d["mention"] for d in res["disagreements"]] == ["t3"]
+    # a third coder on t1 and t2: two items with 3 coders, two with 2; Fleiss uses the 3-coder items
+    for tid, v, c in (("t1", "accept", "I10"), ("t2", "reject", "")):
+        store.upsert_code_verdict(_verdict(f"{tid}:c", v, c, mention=tid, coder="c", task_id=tid))
+    res = mapping_agreement(store)
+    assert res["kappa_method"] == "fleiss" and res["coders"] == ["a", "b", "c"]
+    assert res["verdict_kappa"] == 1.0, "t1 and t2 (three coders each) agree fully"
+    assert res["pairwise_kappa"]["a | c"]["items"] == 2

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.logging import RichHandler
 
+from services.cli.codes_cli import register as register_codes
 from services.cli.experiments import register as register_experiments
 from services.cli.mappings_cli import register as register_mappings
 from services.cli.render import (
@@ -386,6 +387,7 @@ def demo(
 
 
 register_experiments(app, eval_app)
+register_codes(app, eval_app)
 register_mappings(app)
 
 if __name__ == "__main__":

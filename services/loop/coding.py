@@ -1,0 +1,235 @@
+"""The coders' loop: mentions with ranked candidate codes go to a coder project; verdicts come back.
+
+push
+    Every text-span region of the latest text predictions (or of given tasks) becomes one coder
+    task per (mention, context): ``cliniloop_id = sha256(task id, start, end)[:32]``, so a mention
+    is pushed once however often this runs. Candidates come from
+    :class:`models.text.code_candidates.CodeCandidateGenerator` with the validated mappings of the
+    store, so a code coders accepted for a mention ranks first next time.
+pull
+    Each coder annotation becomes rows of the validated mapping table
+    (:meth:`services.core.store.Store.upsert_code_verdict`): one ``accept`` row per ticked
+    candidate, one ``alternative`` row for a typed code — checked against its code system and
+    stored with ``valid=False`` and the reason when the system does not know it — and one row for
+    ``reject`` / ``needs_review`` verdicts without a code. Annotations deleted in Label Studio
+    lose their rows; cancelled (skipped) ones are ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.label_studio.client import LabelStudioClient
+from connectors.label_studio.coding import CodingResultError, coder_label_config, coder_result, coder_task_payload
+from services.core.schemas import CodeVerdictIn
+from services.core.settings import Settings
+from services.core.store import Store
+from services.loop.predict import TEXT_MODEL_NAME
+
+log = logging.getLogger(__name__)
+
+CODER_KEY = "cliniloop_id"
+CONTEXT_CHARS = 160  # at most this many characters each side of the mention when no sentence end is near
+_SENTENCE_END = re.compile(r"[.!?\n]")
+
+
+@dataclass(frozen=True)
+class CoderItem:
+    """One mention to code, with where it comes from."""
+
+    key: str
+    task_id: str
+    start: int
+    end: int
+    mention: str
+    context: str
+    label: str
+    assertion: str | None
+
+
+@dataclass
+class CodingPushReport:
+    """What a coder push did."""
+
+    project_id: int
+    created: list[str] = field(default_factory=list)
+    already_present: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CodingPullReport:
+    """What a coder pull did."""
+
+    annotations: int = 0
+    created: int = 0
+    updated: int = 0
+    removed: int = 0
+    invalid_alternatives: int = 0
+    skipped: int = 0
+    unreadable: list[str] = field(default_factory=list)
+
+
+def sentence_around(text: str, start: int, end: int) -> str:
+    """The sentence (or line) holding ``text[start:end]``, trimmed to :data:`CONTEXT_CHARS` each side."""
+    left = max(0, start - CONTEXT_CHARS)
+    ends = [m.end() for m in _SENTENCE_END.finditer(text, left, start)]
+    a = ends[-1] if ends else left
+    m = _SENTENCE_END.search(text, end, min(len(text), end + CONTEXT_CHARS))
+    b = m.end() if m else min(len(text), end + CONTEXT_CHARS)
+    return " ".join(text[a:b].split())
+
+
+def item_key(task_id: str, start: int, end: int) -> str:
+    """Stable coder-task id of a mention."""
+    return hashlib.sha256(f"{task_id}:{start}:{end}".encode()).hexdigest()[:32]
+
+
+def coder_items(store: Store, task_ids: Sequence[str] | None = None, model_name: str = TEXT_MODEL_NAME) -> list[CoderItem]:
+    """Mentions of the latest text predictions (of ``task_ids``, or of every task), in task order."""
+    predictions = store.latest_predictions(model_name, task_ids)
+    tasks = {t.id: t for t in store.list_tasks(modality="text", ids=list(predictions))}
+    items = []
+    for tid, pred in predictions.items():
+        text = tasks[tid].data.get("text", "") if tid in tasks else ""
+        for r in pred.regions:
+            if r.get("kind") != "span" or not text:
+                continue
+            start, end = int(r["start"]), int(r["end"])
+            items.append(
+                CoderItem(
+                    key=item_key(tid, start, end), task_id=tid, start=start, end=end, mention=text[start:end],
+                    context=sentence_around(text, start, end), label=r.get("label", ""),
+                    assertion=(r.get("attributes") or {}).get("assertion"),
+                )  # fmt: skip
+            )
+    return sorted(items, key=lambda i: (i.task_id, i.start, i.end))
+
+
+def code_systems(settings: Settings) -> list[Any]:
+    """ICD-10-CM and, when ``CLINILOOP_SNOMED_RF2`` names a release, SNOMED CT (cached under ``var/cache``)."""
+    from taxonomies.codes.icd10cm import load_icd10cm
+    from taxonomies.codes.snomed import snomed_from_settings
+
+    cache = settings.var_dir / "cache"
+    systems = [load_icd10cm(cache)]
+    snomed = snomed_from_settings(settings.snomed_rf2, cache)
+    if snomed is not None:
+        systems.append(snomed)
+    return systems
+
+
+def candidate_generator(store: Store, settings: Settings, systems: Sequence[Any] | None = None) -> Any:
+    """A fitted candidate generator that ranks the store's validated mappings first."""
+    from models.text.code_candidates import CodeCandidateGenerator
+
+    systems = list(systems) if systems is not None else code_systems(settings)
+    return CodeCandidateGenerator(systems, accepted=store.accepted_mappings(), cache_dir=settings.var_dir / "cache").fit()
+
+
+def push_coder_tasks(
+    store: Store,
+    client: LabelStudioClient,
+    project_title: str,
+    items: Sequence[CoderItem],
+    generator: Any,
+    k: int = 5,
+) -> CodingPushReport:
+    """Create the coder project if needed and import the items Label Studio does not hold yet."""
+    project_id = client.ensure_project(project_title, coder_label_config())
+    report = CodingPushReport(project_id=project_id)
+    present = client.existing_task_ids(project_id, key=CODER_KEY)
+    todo = [i for i in items if i.key not in present]
+    report.already_present = [i.key for i in items if i.key in present]
+    versions = {s.name: s.taxonomy_version for s in generator.systems}
+    payloads = []
+    for item, ranked in zip(todo, generator.candidates_many([(i.mention, i.context, i.assertion) for i in todo], k=k), strict=True):
+        candidates = [
+            {"system": c.system, "code": c.code, "display": c.display, "score": c.score} for cs in ranked.values() for c in cs
+        ]
+        meta = {"task_id": item.task_id, "start": item.start, "end": item.end, "label": item.label, "taxonomy_versions": versions}
+        payload = coder_task_payload(item.mention, item.context, candidates, meta)
+        payload["data"][CODER_KEY] = item.key
+        payloads.append(payload)
+    if payloads:
+        client.import_tasks(project_id, payloads)
+        report.created = [i.key for i in todo]
+    store.audit("cliniloop", "push_coder_tasks", "project", str(project_id), created=len(report.created), present=len(report.already_present))
+    return report
+
+
+def _validate(system: str, code: str, systems: dict[str, Any]) -> tuple[str, str, bool, str | None]:
+    """``(system, canonical code, valid, problem)`` for a typed alternative code."""
+    from taxonomies.codes.icd10cm import normalise_icd10cm
+
+    if system not in systems:
+        known = ", ".join(sorted(systems))
+        return system, code, False, f"{code!r}: system {system!r} is not configured (known: {known})"
+    if system == "icd10cm":
+        canonical = normalise_icd10cm(code, systems["icd10cm"])
+        if canonical is None:
+            return system, code, False, f"{code!r} is not an ICD-10-CM code"
+        return system, canonical, True, None
+    if code in systems[system]:
+        return system, code, True, None
+    return system, code, False, f"{code!r} is not an active {system} concept"
+
+
+def pull_coder_verdicts(store: Store, client: LabelStudioClient, project_id: int, systems: Sequence[Any]) -> CodingPullReport:
+    """Bring coder annotations back as validated-mapping rows (see the module docstring)."""
+    from models.text.code_textnorm import normalise_mention
+
+    by_name = {s.name: s for s in systems}
+    report = CodingPullReport()
+    keep: set[str] = set()
+    prefix = f"{client.project_ref(project_id)}:"
+    for _ls_task, data, annotations in client.iter_project_annotations(project_id):
+        meta = data.get("meta") or {}
+        mention = str(data.get("mention", ""))
+        for ann in annotations:
+            if ann.get("was_cancelled"):
+                report.skipped += 1
+                continue
+            report.annotations += 1
+            source = f"{prefix}{ann['id']}"
+            try:
+                result = coder_result(ann.get("result") or [])
+            except CodingResultError as err:
+                report.unreadable.append(f"annotation {ann['id']}: {err}")
+                continue
+            coder = str(ann.get("completed_by") or "unknown")
+            rows: list[tuple[str, str, str, bool, str | None]] = [(s, c, "accept", True, None) for s, c in result.chosen]
+            if result.alternative is not None:
+                system, code, valid, problem = _validate(*result.alternative, by_name)
+                rows.append((system, code, "alternative", valid, problem))
+                report.invalid_alternatives += not valid
+            if not rows:
+                rows.append(("any", "", result.verdict, True, None))
+            elif result.verdict != "accept":
+                rows = [(s, c, v if v == "alternative" else result.verdict, ok, p) for s, c, v, ok, p in rows]
+            for n, (system, code, verdict, valid, problem) in enumerate(rows):
+                sid = f"{source}:{n}"
+                keep.add(sid)
+                concept = by_name[system].concepts.get(code) if system in by_name else None
+                status = store.upsert_code_verdict(
+                    CodeVerdictIn(
+                        task_id=meta.get("task_id"), mention=mention, normalized_mention=normalise_mention(mention),
+                        context=str(data.get("context", "")), system=system, code=code,
+                        display=concept.display if concept else "", coder=coder, verdict=verdict, valid=valid,
+                        problem=problem, source_annotation_id=sid,
+                        taxonomy_version=by_name[system].taxonomy_version if system in by_name else "unknown",
+                    )  # fmt: skip
+                )
+                report.created += status == "created"
+                report.updated += status == "updated"
+    report.removed = store.remove_code_verdicts_except(prefix, keep)
+    store.audit(
+        "label_studio", "pull_coder_verdicts", "project", str(project_id),
+        annotations=report.annotations, created=report.created, updated=report.updated, removed=report.removed,
+        invalid_alternatives=report.invalid_alternatives,
+    )  # fmt: skip
+    return report

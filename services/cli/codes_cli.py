@@ -45,6 +45,54 @@ def eval_codes(
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
 
 
+codes_app = typer.Typer(help="Coders' loop: mention → code candidates in Label Studio, verdicts back.", no_args_is_help=True)
+
+
+def _coder_context():  # store, settings, client
+    from connectors.label_studio.client import LabelStudioClient
+    from services.core.settings import get_settings
+    from services.core.store import open_store
+
+    settings = get_settings()
+    if not settings.label_studio_api_key:
+        _fail("set CLINILOOP_LABEL_STUDIO_API_KEY (a legacy token or a personal access token)", 2)
+    return open_store(), settings, LabelStudioClient(settings.label_studio_url, settings.label_studio_api_key)
+
+
+@codes_app.command("push")
+def codes_push(k: Annotated[int, typer.Option("-k", min=1, help="Candidates per code system.")] = 5) -> None:
+    """Send every predicted mention (once) with its ranked ICD-10-CM / SNOMED CT candidates to the coders' project."""
+    from services.cli.render import console
+    from services.loop.coding import candidate_generator, coder_items, push_coder_tasks
+
+    store, settings, client = _coder_context()
+    items = coder_items(store)
+    report = push_coder_tasks(store, client, settings.label_studio_coder_project, items, candidate_generator(store, settings), k=k)
+    console.print(
+        f"coders' project {report.project_id}: {len(report.created)} mentions sent, {len(report.already_present)} already there"
+    )
+
+
+@codes_app.command("pull")
+def codes_pull() -> None:
+    """Bring coders' verdicts back into the validated mapping table (invalid alternative codes flagged)."""
+    from services.cli.render import console
+    from services.loop.coding import code_systems, pull_coder_verdicts
+
+    store, settings, client = _coder_context()
+    project_id = client.find_project(settings.label_studio_coder_project)
+    if project_id is None:
+        _fail(f"no Label Studio project {settings.label_studio_coder_project!r}: run `cliniloop codes push` first")
+    r = pull_coder_verdicts(store, client, project_id, code_systems(settings))
+    console.print(
+        f"{r.annotations} coder annotations: {r.created} rows created, {r.updated} updated, {r.removed} removed, "
+        f"{r.invalid_alternatives} invalid alternative codes flagged, {r.skipped} skipped"
+    )
+    for line in r.unreadable:
+        err_console.print(f"[yellow]unreadable:[/yellow] {line}", soft_wrap=True)
+
+
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
     """Attach these commands to the main CLI."""
     eval_app.command("codes")(eval_codes)
+    app.add_typer(codes_app, name="codes")

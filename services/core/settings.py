@@ -43,6 +43,8 @@ class Settings(BaseSettings):
         L-BFGS iterations of the NER tagger (CRF) trained by a ``train-text`` job.
     promotion_metric : str
         Dev-split metric that decides promotion: ``f1``, ``precision`` or ``recall`` (strict spans, micro).
+    label_studio_coder_project : str
+        Title of the coders' project (mention → code validation).
     snomed_rf2 : Path or None
         Folder of a SNOMED CT RF2 release (its Snapshot files); ``None``: no SNOMED candidates.
     stop_set_size, stop_threshold, stop_window : int, float, int
@@ -70,6 +72,7 @@ class Settings(BaseSettings):
     label_studio_url: str = "http://127.0.0.1:8080"
     label_studio_api_key: str | None = None
     label_studio_project: str = "cliniloop clinical text"
+    label_studio_coder_project: str = "cliniloop coders"
     api_url: str = "http://127.0.0.1:8000"
     max_note_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     push_batch_size: int = Field(default=100, gt=0)

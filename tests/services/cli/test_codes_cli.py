@@ -59,3 +59,15 @@ def test_eval_codes_errors(tmp_path: Path) -> None:
 
     out = CliRunner().invoke(app, ["eval", "codes", "--pairs", str(good), "--system", "icd9"])
     assert out.exit_code == 2 and "icd10cm, snomed" in out.output
+
+
+def test_coders_loop_commands_need_label_studio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLINILOOP_DATABASE_URL", f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    monkeypatch.setenv("CLINILOOP_LABEL_STUDIO_API_KEY", "")
+    get_settings.cache_clear()
+    try:
+        for cmd in ("push", "pull"):
+            out = CliRunner().invoke(app, ["codes", cmd])
+            assert out.exit_code == 2 and "CLINILOOP_LABEL_STUDIO_API_KEY" in out.output
+    finally:
+        get_settings.cache_clear()

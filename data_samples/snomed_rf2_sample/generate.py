@@ -11,6 +11,8 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+from taxonomies.codes.snomed import verhoeff_valid
+
 ROOT = Path(__file__).resolve().parent / "SnomedCT_CliniloopSampleRF2_TEST_20250301T120000Z" / "Snapshot"
 TAG = "CLINILOOP_20250301"
 NOW = "20250301"
@@ -38,33 +40,9 @@ CLASSIFIED = "447637006"
 CONTEXT_DEPENDENT = "447639009"
 CANNOT_CLASSIFY = "447638001"
 
-_D5 = (
-    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
-    (1, 2, 3, 4, 0, 6, 7, 8, 9, 5),
-    (2, 3, 4, 0, 1, 7, 8, 9, 5, 6),
-    (3, 4, 0, 1, 2, 8, 9, 5, 6, 7),
-    (4, 0, 1, 2, 3, 9, 5, 6, 7, 8),
-    (5, 9, 8, 7, 6, 0, 4, 3, 2, 1),
-    (6, 5, 9, 8, 7, 1, 0, 4, 3, 2),
-    (7, 6, 5, 9, 8, 2, 1, 0, 4, 3),
-    (8, 7, 6, 5, 9, 3, 2, 1, 0, 4),
-    (9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-)
-_P = [tuple(range(10))]
-for _ in range(7):
-    _P.append(tuple((1, 5, 7, 6, 2, 8, 3, 0, 9, 4)[x] for x in _P[-1]))
-
-
-def verhoeff_ok(s: str) -> bool:
-    c = 0
-    for i, ch in enumerate(reversed(s)):
-        c = _D5[c][_P[i % 8][int(ch)]]
-    return c == 0
-
-
 def sctid(item: int, partition: str) -> str:
     stem = f"{item}{partition}"
-    return next(stem + str(d) for d in range(10) if verhoeff_ok(stem + str(d)))
+    return next(stem + str(d) for d in range(10) if verhoeff_valid(stem + str(d)))
 
 
 def rid(*parts: str) -> str:

@@ -43,6 +43,20 @@ class PredictionLike(Protocol):
     model_version: str
 
 
+#: Region attribute holding ranked code candidates: ``[{"system", "code", "display", "score"}]``.
+CODES_ATTRIBUTE = "codes"
+_SYSTEM_LABELS = {"icd10cm": "ICD-10-CM", "snomed": "SNOMED CT"}
+
+
+def code_candidates_text(codes: Sequence[Mapping[str, Any]]) -> str:
+    """One line per candidate, ``"ICD-10-CM I10 Essential (primary) hypertension (0.93)"``, best first."""
+    return "\n".join(
+        f"{_SYSTEM_LABELS.get(c.get('system', ''), c.get('system', ''))} {c.get('code', '')} {c.get('display', '')} "
+        f"({float(c.get('score', 0.0)):.2f})"
+        for c in codes
+    )
+
+
 # -- regions -> result ---------------------------------------------------------------------
 def _text_span_items(region: TextSpan) -> Result:
     value = {"start": region.start, "end": region.end, "text": region.text}
@@ -55,6 +69,10 @@ def _text_span_items(region: TextSpan) -> Result:
     }
     if region.probability is not None:
         item["score"] = region.probability
+    codes = region.attributes.get(CODES_ATTRIBUTE)
+    if codes:
+        # shown in the region's Info panel ("meta" text) when the annotator selects the span
+        item["meta"] = {"text": [code_candidates_text(codes)]}
     items = [item]
     for from_name, attribute in PER_REGION_CHOICES.items():
         choice = region.attributes.get(attribute)

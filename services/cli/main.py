@@ -137,6 +137,7 @@ def push(round_id: Annotated[int | None, typer.Option("--round", help="Round to 
     """Send a round's tasks with predictions to Label Studio (each task exactly once)."""
     from connectors.label_studio.client import LabelStudioError
     from services.core.settings import get_settings
+    from services.loop.coding import span_code_candidates_for
     from services.loop.push import ensure_text_project, push_tasks
 
     store = _store()
@@ -149,7 +150,10 @@ def push(round_id: Annotated[int | None, typer.Option("--round", help="Round to 
     try:
         project_id = ensure_text_project(client, get_settings().label_studio_project)
         with progress_bars() as bars:
-            report = push_tasks(store, client, project_id, rnd.selected_task_ids, progress=bars("push", len(rnd.selected_task_ids)))
+            report = push_tasks(
+                store, client, project_id, rnd.selected_task_ids, progress=bars("push", len(rnd.selected_task_ids)),
+                code_candidates=span_code_candidates_for(store, get_settings()),
+            )  # fmt: skip
     except LabelStudioError as err:
         _fail(f"{err}\nNothing was recorded as pushed; run the same command again when Label Studio is back.")
     store.mark_round_pushed(rnd.id)

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
         Title of the coders' project (mention → code validation).
     snomed_rf2 : Path or None
         Folder of a SNOMED CT RF2 release (its Snapshot files); ``None``: no SNOMED candidates.
+    span_code_candidates : int
+        Code candidates per system shown on each span pushed to the text project (0: none).
     stop_set_size, stop_threshold, stop_window : int, float, int
         Stopping rule (:mod:`models.sampling.stopping`): after each training, the new and the
         previously promoted model tag a fixed stop set of ``stop_set_size`` text tasks; labelling
@@ -85,6 +87,7 @@ class Settings(BaseSettings):
     job_worker: bool = True
     job_poll_interval_s: float = Field(default=0.5, gt=0.0)
     snomed_rf2: Path | None = None
+    span_code_candidates: int = Field(default=3, ge=0)
     stop_set_size: int = Field(default=200, ge=1)
     stop_threshold: float = Field(default=0.99, gt=-1.0, le=1.0)
     stop_window: int = Field(default=3, ge=1)

@@ -233,3 +233,39 @@ def pull_coder_verdicts(store: Store, client: LabelStudioClient, project_id: int
         invalid_alternatives=report.invalid_alternatives,
     )  # fmt: skip
     return report
+
+
+def span_code_candidates(generator: Any, k: int = 3) -> Any:
+    """A ``(note text, regions) -> regions`` function for :func:`services.loop.push.push_tasks`.
+
+    Each text span gets ``attributes["codes"]``: the top ``k`` candidates per code system for its
+    text, with its sentence as context and its assertion, ranked by ``generator`` (which ranks the
+    coders' validated mappings first).
+    """
+    from connectors.label_studio.convert import CODES_ATTRIBUTE
+
+    def attach(text: str, regions: Sequence[Any]) -> list[Any]:
+        spans = [r for r in regions if getattr(r, "kind", None) == "span"]
+        queries = [(r.text, sentence_around(text, r.start, r.end), r.attributes.get("assertion")) for r in spans]
+        ranked = generator.candidates_many(queries, k=k) if queries else []
+        codes = {
+            id(r): [
+                {"system": c.system, "code": c.code, "display": c.display, "score": round(float(c.score), 3)}
+                for cs in per_system.values()
+                for c in cs
+            ]
+            for r, per_system in zip(spans, ranked, strict=True)
+        }
+        return [
+            r.model_copy(update={"attributes": {**r.attributes, CODES_ATTRIBUTE: codes[id(r)]}}) if id(r) in codes else r
+            for r in regions
+        ]
+
+    return attach
+
+
+def span_code_candidates_for(store: Store, settings: Settings) -> Any:
+    """:func:`span_code_candidates` as configured (``CLINILOOP_SPAN_CODE_CANDIDATES``), or ``None`` when 0."""
+    if not settings.span_code_candidates:
+        return None
+    return span_code_candidates(candidate_generator(store, settings), settings.span_code_candidates)

@@ -100,7 +100,12 @@ def update_label_studio(store: Store, settings: Settings) -> tuple[bool, str, in
         pushed = sorted(store.pushed(client.project_ref(project_id)))
         if not pushed:
             return False, f"no task pushed to project {project_id} yet: nothing to update", 0
-        report = push_tasks(store, client, project_id, pushed, batch_size=settings.push_batch_size)
+        from services.loop.coding import span_code_candidates_for
+
+        report = push_tasks(
+            store, client, project_id, pushed, batch_size=settings.push_batch_size,
+            code_candidates=span_code_candidates_for(store, settings),
+        )  # fmt: skip
     except Exception as err:  # Label Studio down or refusing must not undo a promotion
         log.warning("Label Studio was not updated after the promotion: %s", err)
         return False, f"not updated: {err}", 0

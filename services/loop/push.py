@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from connectors.label_studio.client import LabelStudioClient
 from connectors.label_studio.config import text_label_config
@@ -20,6 +21,8 @@ from services.loop.predict import TEXT_MODEL_NAME
 from taxonomies.label_schemas import load_label_schema
 
 Progress = Callable[[int], None]
+#: ``(note text, regions) -> regions`` with ranked code candidates attached to each span.
+CodeCandidates = Callable[[str, Sequence[Any]], list[Any]]
 
 
 @dataclass
@@ -63,8 +66,12 @@ def push_tasks(
     task_ids: Sequence[str],
     batch_size: int = 100,
     progress: Progress | None = None,
+    code_candidates: CodeCandidates | None = None,
 ) -> PushReport:
     """Import tasks with their newest predictions into a Label Studio project.
+
+    With ``code_candidates`` (see :func:`services.loop.coding.span_code_candidates`) every span
+    sent carries its ranked ICD-10-CM / SNOMED CT candidates, shown in the span's Info panel.
 
     Tasks already in the project get only a newer model version's prediction. Every
     prediction is validated against the project's label config before anything is sent.
@@ -97,6 +104,8 @@ def push_tasks(
     for tid in task_ids:
         pred = predictions.get(tid)
         pin = prediction_from_row(pred) if pred else None
+        if pin is not None and code_candidates is not None and (tid not in in_ls or versions.get(tid) != pin.model_version):
+            pin = pin.model_copy(update={"regions": code_candidates(tasks[tid].data.get("text", ""), pin.regions)})
         if tid in in_ls:
             report.already_present.append(tid)
             if pin and versions.get(tid) != pin.model_version:

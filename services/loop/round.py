@@ -88,7 +88,12 @@ def run_text_round(
     push = None
     if client is not None:
         project_id = ensure_text_project(client, project_title)
-        push = push_tasks(store, client, project_id, selection.task_ids, progress=step("push", len(selection.task_ids)))
+        from services.loop.coding import span_code_candidates_for
+
+        codes = span_code_candidates_for(store, settings or get_settings())
+        push = push_tasks(
+            store, client, project_id, selection.task_ids, progress=step("push", len(selection.task_ids)), code_candidates=codes
+        )
         store.mark_round_pushed(selection.round_id)
     from services.loop.train import stopping_status
 

@@ -91,3 +91,21 @@ def test_coders_validate_candidates_and_the_next_run_learns(setup, ls_client: La
     # next run: the accepted code ranks first for that mention
     ranked = candidate_generator(store, settings, systems).candidates("HTN")["icd10cm"]
     assert ranked[0].code == chosen and ranked[0].source == "accepted"
+
+
+def test_text_spans_carry_code_candidates_in_label_studio(setup, ls_client: LabelStudioClient) -> None:
+    from services.loop.coding import span_code_candidates
+    from services.loop.push import ensure_text_project, push_tasks
+
+    store, settings = setup
+    systems = code_systems(settings)
+    project_id = ensure_text_project(ls_client, "cliniloop span codes test")
+    report = push_tasks(store, ls_client, project_id, ["note-1"], code_candidates=span_code_candidates(candidate_generator(store, settings, systems)))
+    assert report.created == ["note-1"]
+    (pred,) = [p if isinstance(p, dict) else p.model_dump() for p in ls_client.sdk.predictions.list(task=ls_client.existing_task_ids(project_id)["note-1"])]
+    spans = [item for item in pred["result"] if item["type"] == "labels"]
+    assert len(spans) == 3
+    htn = next(item for item in spans if item["value"]["text"] == "HTN")
+    lines = htn["meta"]["text"][0].splitlines()
+    assert any(line.startswith("ICD-10-CM I10") for line in lines), lines
+    assert any(line.startswith("SNOMED CT") for line in lines), lines

@@ -64,3 +64,20 @@ def test_missing_or_unknown_verdict_is_named() -> None:
 )
 def test_alternative_codes_are_split_by_system(text: str, expected: tuple[str, str] | None) -> None:
     assert parse_alternative(text) == expected
+
+
+def test_span_code_candidates_travel_as_region_meta() -> None:
+    from connectors.label_studio.config import text_label_config
+    from connectors.label_studio.convert import CODES_ATTRIBUTE, regions_to_result, result_to_regions
+    from services.core.schemas import TextSpan
+    from taxonomies.label_schemas import load_label_schema
+
+    span = TextSpan(start=5, end=8, text="HTN", label="Problem", probability=0.9,
+                    attributes={"assertion": "present", CODES_ATTRIBUTE: CANDIDATES[:2]})  # fmt: skip
+    result = regions_to_result([span])
+    assert result[0]["meta"]["text"] == [
+        "ICD-10-CM I10 Essential (primary) hypertension (0.93)\nSNOMED CT 38341003 Hypertensive disorder (0.88)"
+    ]
+    assert validation_errors(text_label_config(load_label_schema("clinical_text")), result) == []
+    (back,) = result_to_regions(result)
+    assert (back.start, back.end, back.label) == (5, 8, "Problem") and CODES_ATTRIBUTE not in back.attributes

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from connectors.label_studio.coding import SYSTEM_NAMES
 from connectors.label_studio.config import ASSERTION_ATTRIBUTE, ASSERTION_TAG, ENTITY_TAG, TEXT_TAG
 from services.core.schemas import AnnotationIn, Region, TextSpan
 
@@ -45,13 +46,12 @@ class PredictionLike(Protocol):
 
 #: Region attribute holding ranked code candidates: ``[{"system", "code", "display", "score"}]``.
 CODES_ATTRIBUTE = "codes"
-_SYSTEM_LABELS = {"icd10cm": "ICD-10-CM", "snomed": "SNOMED CT"}
 
 
 def code_candidates_text(codes: Sequence[Mapping[str, Any]]) -> str:
     """One line per candidate, ``"ICD-10-CM I10 Essential (primary) hypertension (0.93)"``, best first."""
     return "\n".join(
-        f"{_SYSTEM_LABELS.get(c.get('system', ''), c.get('system', ''))} {c.get('code', '')} {c.get('display', '')} "
+        f"{SYSTEM_NAMES.get(c.get('system', ''), c.get('system', ''))} {c.get('code', '')} {c.get('display', '')} "
         f"({float(c.get('score', 0.0)):.2f})"
         for c in codes
     )

@@ -97,14 +97,14 @@ def split_sentences(doc: PubTatorDocument) -> list[LabelledText]:
             bounds.append(m.end())
     bounds.append(len(text))
     out = []
-    for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False)):
+    for a, b in zip(bounds, bounds[1:], strict=False):
         chunk = text[a:b].rstrip()
         if not chunk.strip():
             continue
         spans = tuple(
             EntitySpan(e.start - a, e.end - a, e.label) for e in doc.entities if a <= e.start and e.end <= a + len(chunk)
         )
-        out.append(LabelledText(text=chunk, spans=spans, doc_id=doc.pmid, start=a, meta={"sentence": str(i)}))
+        out.append(LabelledText(text=chunk, spans=spans, doc_id=doc.pmid, start=a))
     return out
 
 

@@ -316,16 +316,11 @@ class TextAnalysis:
         col = {lab: j for j, lab in enumerate(self.labels)}
         out = []
         for first, stop, label in bio_spans(self.tags):
-            p = self.marginals[first, col["B-" + label]] if ("B-" + label) in col else 0.0
+            begin, inside = col.get("B-" + label), col.get("I-" + label)
+            p = self.marginals[first, begin] if begin is not None else 0.0
             for i in range(first + 1, stop):
-                p *= self.marginals[i, col.get("I-" + label, 0)] if ("I-" + label) in col else 0.0
-            if stop < len(self.tokens) and ("I-" + label) in col:
-                p *= 1.0 - self.marginals[stop, col["I-" + label]]
+                p *= self.marginals[i, inside] if inside is not None else 0.0
+            if stop < len(self.tokens) and inside is not None:
+                p *= 1.0 - self.marginals[stop, inside]
             out.append(EntitySpan(self.tokens[first][0], self.tokens[stop - 1][1], label, round(float(p), 6)))
         return out
-
-    def token_entropy(self) -> NDArray[np.float64]:
-        """Per-token Shannon entropy (nats) of the marginals."""
-        p = np.clip(self.marginals, 1e-12, 1.0)
-        return -(p * np.log(p)).sum(axis=1)
-

@@ -9,12 +9,8 @@ from typing import Annotated
 
 import typer
 
-from services.cli.render import err_console
+from services.cli.render import console, err_console, fail
 
-
-def _fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[red]error:[/red] {message}", soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def eval_codes(
@@ -36,12 +32,12 @@ def eval_codes(
     from services.loop.codes_eval import SYSTEMS, CodesEvalError, evaluate_codes
 
     if system not in SYSTEMS:
-        _fail(f"--system {system!r}: choose one of {', '.join(SYSTEMS)}", 2)
+        fail(f"--system {system!r}: choose one of {', '.join(SYSTEMS)}", 2)
     folder = snomed_rf2 if snomed_rf2 is not None else get_settings().snomed_rf2
     try:
         result = evaluate_codes(pairs, system, compare_baseline, folder, cache_dir=cache_dir)
     except (CodesEvalError, FileNotFoundError) as err:
-        _fail(str(err))
+        fail(str(err))
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
 
 
@@ -55,14 +51,13 @@ def _coder_context():  # store, settings, client
 
     settings = get_settings()
     if not settings.label_studio_api_key:
-        _fail("set CLINILOOP_LABEL_STUDIO_API_KEY (a legacy token or a personal access token)", 2)
+        fail("set CLINILOOP_LABEL_STUDIO_API_KEY (a legacy token or a personal access token)", 2)
     return open_store(), settings, LabelStudioClient(settings.label_studio_url, settings.label_studio_api_key)
 
 
 @codes_app.command("push")
 def codes_push(k: Annotated[int, typer.Option("-k", min=1, help="Candidates per code system.")] = 5) -> None:
     """Send every predicted mention (once) with its ranked ICD-10-CM / SNOMED CT candidates to the coders' project."""
-    from services.cli.render import console
     from services.loop.coding import candidate_generator, coder_items, push_coder_tasks
 
     store, settings, client = _coder_context()
@@ -76,13 +71,12 @@ def codes_push(k: Annotated[int, typer.Option("-k", min=1, help="Candidates per 
 @codes_app.command("pull")
 def codes_pull() -> None:
     """Bring coders' verdicts back into the validated mapping table (invalid alternative codes flagged)."""
-    from services.cli.render import console
     from services.loop.coding import code_systems, pull_coder_verdicts
 
     store, settings, client = _coder_context()
     project_id = client.find_project(settings.label_studio_coder_project)
     if project_id is None:
-        _fail(f"no Label Studio project {settings.label_studio_coder_project!r}: run `cliniloop codes push` first")
+        fail(f"no Label Studio project {settings.label_studio_coder_project!r}: run `cliniloop codes push` first")
     r = pull_coder_verdicts(store, client, project_id, code_systems(settings))
     console.print(
         f"{r.annotations} coder annotations: {r.created} rows created, {r.updated} updated, {r.removed} removed, "

@@ -9,14 +9,10 @@ from typing import Annotated
 
 import typer
 
-from services.cli.render import err_console
+from services.cli.render import err_console, fail
 
 PubTatorFile = Annotated[Path, typer.Option(exists=True, dir_okay=False, help="PubTator file.")]
 
-
-def _fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[red]error:[/red] {message}", soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def eval_ner(
@@ -29,7 +25,7 @@ def eval_ner(
     try:
         result = evaluate_ner(train, test)
     except (ValueError, FileNotFoundError) as err:
-        _fail(str(err))
+        fail(str(err))
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
 
 
@@ -52,11 +48,11 @@ def simulate(
     from services.loop.simulate import TASKS, SimulationConfig, SimulationError, headline, simulate_ner
 
     if task not in TASKS:
-        _fail(f"--task {task!r}: choose one of {', '.join(TASKS)}")
+        fail(f"--task {task!r}: choose one of {', '.join(TASKS)}")
     if task == "ecg-beats":
-        _fail("--task ecg-beats needs the ECG beat model, which is not part of this release yet", 2)
+        fail("--task ecg-beats needs the ECG beat model, which is not part of this release yet", 2)
     if pool is None or test is None:
-        _fail("--task ner needs --pool FILE and --test FILE (PubTator)")
+        fail("--task ner needs --pool FILE and --test FILE (PubTator)")
     config = SimulationConfig(
         strategies=tuple(s.strip() for s in strategies.split(",") if s.strip()),
         seed_size=seed_size,
@@ -74,7 +70,7 @@ def simulate(
         try:
             result = simulate_ner(pool, test, config, out_dir=out, jobs=jobs, progress=progress)
         except (SimulationError, ValueError, FileNotFoundError) as err:
-            _fail(str(err))
+            fail(str(err))
     summary = headline(result)
     _print_table(summary)
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")

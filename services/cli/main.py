@@ -17,6 +17,7 @@ from services.cli.mappings_cli import register as register_mappings
 from services.cli.render import (
     console,
     err_console,
+    fail,
     fraction_progress,
     ingest_table,
     job_detail,
@@ -68,10 +69,6 @@ def _client():
     return LabelStudioClient(s.label_studio_url, s.label_studio_api_key)
 
 
-def _fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(code)
-
 
 @app.command()
 def ingest(notes: NotesArg) -> None:
@@ -84,7 +81,7 @@ def ingest(notes: NotesArg) -> None:
     try:
         files = count_note_files(notes)
     except FileNotFoundError as err:
-        _fail(str(err))
+        fail(str(err))
     with progress_bars() as bars:
         report = ingest_notes(store, notes, get_settings().max_note_bytes, bars("ingest", files))
     console.print(f"ingested: {len(report.added)} new, {len(report.existing)} already stored, {len(report.errors)} rejected")
@@ -105,7 +102,7 @@ def predict(batch_size: Annotated[int, typer.Option(min=1)] = 16) -> None:
     try:
         model = load_text_model(store, get_settings())
     except ModelArtifactMissing as err:
-        _fail(f"{err}\nRoll back (`cliniloop models rollback`) or promote another version.")
+        fail(f"{err}\nRoll back (`cliniloop models rollback`) or promote another version.")
     with progress_bars() as bars:
         report = predict_tasks(store, model, batch_size=batch_size, progress=bars("predict", store.count_tasks("text")))
     console.print(f"predicted {report.predicted} tasks, {report.already_predicted} up to date; model {report.model_version}")
@@ -128,7 +125,7 @@ def select(
     try:
         sel = select_tasks(_store(), budget, strategy, seed=seed, cost_aware=cost_aware, rare_boost=rare_boost)
     except (EmptyPoolError, ValueError) as err:
-        _fail(str(err))
+        fail(str(err))
     console.print(f"round {sel.round_id}: selected {len(sel.task_ids)} tasks by {sel.strategy} ({sel.model_version})")
 
 
@@ -144,7 +141,7 @@ def push(round_id: Annotated[int | None, typer.Option("--round", help="Round to 
     rounds = store.rounds()
     chosen = [r for r in rounds if round_id is None or r.id == round_id]
     if not chosen:
-        _fail("no round to push: run `cliniloop select` first" if round_id is None else f"no round {round_id}")
+        fail("no round to push: run `cliniloop select` first" if round_id is None else f"no round {round_id}")
     rnd = chosen[-1]
     client = _client()
     try:
@@ -155,7 +152,7 @@ def push(round_id: Annotated[int | None, typer.Option("--round", help="Round to 
                 code_candidates=span_code_candidates_for(store, get_settings()),
             )  # fmt: skip
     except LabelStudioError as err:
-        _fail(f"{err}\nNothing was recorded as pushed; run the same command again when Label Studio is back.")
+        fail(f"{err}\nNothing was recorded as pushed; run the same command again when Label Studio is back.")
     store.mark_round_pushed(rnd.id)
     console.print(f"round {rnd.id}: " + push_line(report))
 
@@ -174,7 +171,7 @@ def pull() -> None:
         project_id = ensure_text_project(client, get_settings().label_studio_project)
         report = pull_annotations(store, client, project_id)
     except LabelStudioError as err:
-        _fail(str(err))
+        fail(str(err))
     console.print("pulled: " + pull_line(report))
 
 
@@ -197,7 +194,7 @@ def round_(
     try:
         model = load_text_model(store, settings)
     except ModelArtifactMissing as err:
-        _fail(f"{err}\nRoll back (`cliniloop models rollback`) or promote another version.")
+        fail(f"{err}\nRoll back (`cliniloop models rollback`) or promote another version.")
     try:
         with progress_bars() as bars:
             report = run_text_round(
@@ -213,7 +210,7 @@ def round_(
                 settings=settings,
             )
     except LabelStudioError as err:
-        _fail(f"{err}\nNothing was recorded as pushed; run the same command again when Label Studio is back.")
+        fail(f"{err}\nNothing was recorded as pushed; run the same command again when Label Studio is back.")
     for table in round_summary(report):
         console.print(table)
 
@@ -269,7 +266,7 @@ def _run_and_wait(store, job_id: int) -> None:
     for table in job_detail(job):
         console.print(table)
     if job.status == "failed":
-        _fail(f"job {job.id} failed: {job.error}")
+        fail(f"job {job.id} failed: {job.error}")
 
 
 @app.command()
@@ -315,7 +312,7 @@ def jobs(
         return
     job = store.job(job_id)
     if job is None:
-        _fail(f"no job {job_id}")
+        fail(f"no job {job_id}")
     for table in job_detail(job):
         console.print(table)
 
@@ -344,9 +341,9 @@ def _move_alias(action: str, name: str, version: str | None) -> None:
             else:
                 report = models.rollback(store, get_settings(), name, actor=_requester(), reason="manual", progress=progress)
     except KeyError as err:
-        _fail(f"{err.args[0]}; see `cliniloop models list`")
+        fail(f"{err.args[0]}; see `cliniloop models list`")
     except NoEarlierVersion as err:
-        _fail(str(err))
+        fail(str(err))
     console.print(promotion_summary(report))
 
 
@@ -374,7 +371,7 @@ def eval_assertion(
     try:
         result = evaluate_negex(negex, compare_peers=compare_peers, show_errors=show_errors)
     except ValueError as err:
-        _fail(str(err))
+        fail(str(err))
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli.render import console, err_console
+from services.cli.render import console, err_console, fail
 
 export_app = typer.Typer(help="Export what annotators and coders produced.", no_args_is_help=True)
 
@@ -26,8 +26,7 @@ def export_mappings_cmd(
     try:
         n = export_mappings(open_store(), out, fmt, system, validated_only)  # type: ignore[arg-type]
     except ValueError as err:
-        err_console.print(f"[red]error:[/red] {err}", soft_wrap=True)
-        raise typer.Exit(1) from None
+        fail(str(err))
     console.print(f"wrote {n} mapping rows to {out}")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -33,12 +33,9 @@ class LabelledText:
         The document the text comes from (PubTator PMID, task id), for grouping.
     start : int
         Offset of ``text`` in its document (characters).
-    meta : dict
-        Free-form extras (not compared).
     """
 
     text: str
     spans: tuple[EntitySpan, ...] = ()
     doc_id: str | None = None
     start: int = 0
-    meta: dict[str, str] = field(default_factory=dict, compare=False, hash=False)

@@ -37,17 +37,6 @@ class Selection:
     task_ids: list[str]
 
 
-def _embeddings(texts: list[str], seed: int) -> np.ndarray:
-    from sklearn.decomposition import TruncatedSVD
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    x = TfidfVectorizer(sublinear_tf=True).fit_transform(texts)
-    dims = min(64, x.shape[0] - 1, x.shape[1] - 1)
-    if dims < 2:
-        return np.asarray(x.todense())
-    return TruncatedSVD(n_components=dims, random_state=seed).fit_transform(x)
-
-
 def expected_costs(store: Store, lengths: np.ndarray) -> tuple[np.ndarray, str]:
     """Expected annotation seconds per task from its length (characters).
 
@@ -100,7 +89,9 @@ def select_tasks(
     if strategy not in ("random", "sequential"):
         fields["scores"] = np.array([predictions[i].uncertainty or 0.0 for i in ids])
     if strategy.endswith(("_kcenter", "_cluster")):
-        fields["embeddings"] = _embeddings([t.data.get("text", "") for t in rows], seed)
+        from models.text.embeddings import tfidf_embeddings
+
+        fields["embeddings"] = tfidf_embeddings([t.data.get("text", "") for t in rows], seed=seed)
     cost_note = None
     if cost_aware:
         fields["costs"], cost_note = expected_costs(store, np.array([len(t.data.get("text", "")) for t in rows]))

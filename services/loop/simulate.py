@@ -124,34 +124,18 @@ class RunResult:
 # ---------------------------------------------------------------------------- scoring
 def sentence_scores(strategy: str, analyses: Sequence[Any]) -> np.ndarray:
     """Per-sentence scores (higher = ask first) from :class:`models.text.ner.TextAnalysis` objects."""
-    from models.sampling.scores import entropy, margin
+    from models.sampling.rollup import token_entropy_sum
+    from models.sampling.scores import entropy, margin, sequence_least_confidence
 
-    out = np.zeros(len(analyses))
-    for i, a in enumerate(analyses):
-        if a.marginals.shape[0] == 0:
-            continue
-        if strategy == "least_confidence":
-            out[i] = 1.0 - a.sequence_probability
-        elif strategy in ("entropy", "entropy_kcenter"):
-            out[i] = float(entropy(a.marginals).sum())
-        elif strategy == "mnlp":
-            out[i] = float(entropy(a.marginals).mean())
-        elif strategy == "margin":
-            out[i] = float(margin(a.marginals).max())
-        else:
-            raise SimulationError(f"strategy {strategy!r} has no score")
-    return out
-
-
-def _tfidf_vectors(texts: Sequence[str], dims: int = 64, seed: int = 0) -> np.ndarray:
-    from sklearn.decomposition import TruncatedSVD
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    x = TfidfVectorizer(min_df=2, sublinear_tf=True).fit_transform(texts)
-    dims = max(2, min(dims, x.shape[1] - 1))
-    z = TruncatedSVD(n_components=dims, random_state=seed).fit_transform(x)
-    norms = np.linalg.norm(z, axis=1, keepdims=True)
-    return z / np.where(norms > 0, norms, 1.0)
+    if strategy == "least_confidence":
+        return sequence_least_confidence([a.sequence_probability for a in analyses])
+    if strategy in ("entropy", "entropy_kcenter"):
+        return np.array([token_entropy_sum(a.marginals) for a in analyses])
+    if strategy == "mnlp":
+        return np.array([float(entropy(a.marginals).mean()) if len(a.tokens) else 0.0 for a in analyses])
+    if strategy == "margin":
+        return np.array([float(margin(a.marginals).max()) if len(a.tokens) else 0.0 for a in analyses])
+    raise SimulationError(f"strategy {strategy!r} has no score")
 
 
 def choose(
@@ -179,20 +163,16 @@ def choose(
 
 
 # ---------------------------------------------------------------------------- one run
-def _span_keys(tagger: Any, texts: Sequence[str]) -> list[set[tuple[int, int, str]]]:
-    return [{(s.start, s.end, s.label) for s in spans} for spans in tagger.predict_spans(texts, probabilities=False)]
-
-
 def run_once(
     strategy: str,
     repeat: int,
     pool: Sequence[LabelledText],
     test: Sequence[LabelledText],
     config: SimulationConfig,
-    report: Callable[[str, int, int], None] | None = None,
 ) -> RunResult:
     """Simulate one strategy for one repeat (see the module docstring)."""
     from models.sampling.stopping import StoppingRule, span_agreement
+    from models.text.embeddings import tfidf_embeddings
     from models.text.ner import NerTagger, tokenize
     from models.text.ner_metrics import span_scores
 
@@ -204,10 +184,12 @@ def run_once(
     unlabelled = np.setdiff1d(np.arange(n), labelled)
     stop_set = np.sort(seed_rng.choice(unlabelled, size=min(config.stop_set_size, unlabelled.size), replace=False))
     n_tokens = np.array([len(tokenize(s.text)) for s in pool])
-    embeddings = _tfidf_vectors([s.text for s in pool], seed=config.seed) if strategy == "entropy_kcenter" else None
+    embeddings = None
+    if strategy == "entropy_kcenter":
+        embeddings = tfidf_embeddings([s.text for s in pool], seed=config.seed, min_df=2, normalise=True)
     stop_texts = [pool[i].text for i in stop_set]
     rule = StoppingRule()
-    previous: list[set[tuple[int, int, str]]] | None = None
+    previous: list[list[Any]] | None = None
     stopped_at: int | None = None
     points: list[RoundPoint] = []
     gold = [s.spans for s in test]
@@ -216,7 +198,7 @@ def run_once(
         tagger = NerTagger(**config.tagger_params).fit([pool[i] for i in labelled])
         train_s = time.perf_counter() - t0
         scores = span_scores(gold, tagger.predict_spans([s.text for s in test], probabilities=False))
-        current = _span_keys(tagger, stop_texts)
+        current = tagger.predict_spans(stop_texts, probabilities=False)
         kappa = None
         stop = False
         if previous is not None:
@@ -240,8 +222,6 @@ def run_once(
             )
         )
         log.info("%s repeat %d round %d: %d sentences, F1 %.4f", strategy, repeat, r, labelled.size, scores["f1"])
-        if report is not None:
-            report(strategy, repeat, r)
         if r == config.rounds or labelled.size == n:
             break
         sc = None

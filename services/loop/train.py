@@ -169,8 +169,13 @@ def decide_promotion(
     metrics: dict[str, Any],
     dev: Sequence[LabelledText],
     current: str | None,
+    current_tagger: NerTagger | None = None,
 ) -> PromotionDecision:
-    """Apply the promotion rule (module docstring) to a new version's dev ``metrics``."""
+    """Apply the promotion rule (module docstring) to a new version's dev ``metrics``.
+
+    ``current_tagger`` is the promoted version already loaded (see :func:`load_promoted`); without
+    it the version is loaded here.
+    """
     metric, delta = settings.promotion_metric, settings.promotion_min_delta
     gold = sum(len(t.spans) for t in dev)
     if current == version:
@@ -185,10 +190,11 @@ def decide_promotion(
         return PromotionDecision(True, f"first evaluated version: {metric} {metrics[metric]:.4f} on {len(dev)} dev tasks")
     if gold == 0:
         return PromotionDecision(False, f"the dev split has no gold entity: cannot compare with {current}, which stays promoted")
-    try:
-        current_metrics = evaluate(load_ner_tagger(store, settings, current), dev)
+    loaded, err = (current_tagger, None) if current_tagger is not None else load_promoted(store, settings, current)
+    if loaded is not None:
+        current_metrics = evaluate(loaded, dev)
         how = "re-evaluated on today's dev split"
-    except (ModelArtifactMissing, FileNotFoundError, ValueError) as err:
+    else:
         row = store.model_version(NER_MODEL_NAME, current)
         current_metrics = dict(row.metrics) if row is not None and row.metrics else None
         how = f"its files could not be loaded ({err}); using its stored metrics"
@@ -275,7 +281,8 @@ def train_text_job(
         "entities": {"train": data.entity_counts("train"), "dev": data.entity_counts("dev")},
     }
     progress(0.7, f"writing version {version}")
-    agreement = stop_set_agreement(store, settings, tagger, current)
+    previous, _ = load_promoted(store, settings, current) if current not in (None, version) else (None, None)
+    agreement = stop_set_agreement(store, settings, tagger, previous)
     if agreement is not None:
         metrics = {**metrics, "stop_set_agreement": agreement}
         meta["metrics"] = metrics
@@ -289,7 +296,7 @@ def train_text_job(
         metrics=metrics,
         artifact_uri=str(info.path.resolve()),
     )
-    decision = decide_promotion(store, settings, version, metrics, data.dev, current)
+    decision = decide_promotion(store, settings, version, metrics, data.dev, current, previous)
     store.audit(
         actor, "model_trained", "model", NER_MODEL_NAME, version=version, parent=parent, training_set_hash=data.training_set_hash,
         train_tasks=len(data.train), dev_tasks=len(data.dev), metric=settings.promotion_metric,
@@ -322,31 +329,32 @@ def train_text_job(
     return result
 
 
-def stop_set_agreement(store: Store, settings: Settings, tagger: NerTagger, current: str | None) -> float | None:
-    """Span agreement (F1) between ``tagger`` and the promoted version on the fixed stop set.
+def load_promoted(store: Store, settings: Settings, version: str) -> tuple[NerTagger | None, Exception | None]:
+    """Load a registered tagger version; ``(None, error)`` when its files cannot be read."""
+    try:
+        return load_ner_tagger(store, settings, version), None
+    except (ModelArtifactMissing, FileNotFoundError, ValueError) as err:
+        log.warning("the promoted version %s cannot be loaded: %s", version, err)
+        return None, err
+
+
+def stop_set_agreement(store: Store, settings: Settings, tagger: NerTagger, previous: NerTagger | None) -> float | None:
+    """Span agreement (F1) between ``tagger`` and the ``previous`` (promoted) tagger on the fixed stop set.
 
     The stop set is ``settings.stop_set_size`` text tasks drawn by :func:`models.sampling.stopping.stop_set`
-    (seed 0) from the tasks stored at training time; it needs no labels. ``None`` when nothing is
-    promoted yet or the promoted version cannot be loaded.
+    (seed 0) from the tasks stored at training time; it needs no labels. ``None`` when there is
+    no previous tagger (nothing promoted yet, or its files cannot be loaded).
     """
     from models.sampling.stopping import span_agreement, stop_set
 
-    if current is None or current == tagger.version:
-        return None
-    try:
-        previous = load_ner_tagger(store, settings, current)
-    except (ModelArtifactMissing, FileNotFoundError, ValueError) as err:
-        log.warning("stopping rule: the promoted version %s cannot be loaded (%s); no agreement this time", current, err)
+    if previous is None:
         return None
     tasks = {t.id: t for t in store.list_tasks(modality="text")}
     texts = [tasks[i].data.get("text", "") for i in stop_set(tasks, settings.stop_set_size, seed=0)]
     if not texts:
         return None
-
-    def keys(model: NerTagger) -> list[set[tuple[int, int, str]]]:
-        return [{(s.start, s.end, s.label) for s in spans} for spans in model.predict_spans(texts, probabilities=False)]
-
-    return round(float(span_agreement(keys(previous), keys(tagger))), 5)
+    before, after = (m.predict_spans(texts, probabilities=False) for m in (previous, tagger))
+    return round(float(span_agreement(before, after)), 5)
 
 
 @dataclass

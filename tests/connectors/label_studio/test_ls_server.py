@@ -84,28 +84,16 @@ def test_start_waits_for_health_saves_credentials_and_stops(tmp_path: Path, fake
         httpx.get(f"{url}/health")
 
 
+#: Variables a caller may have set that must not reach the Label Studio process.
+LEAKY_ENV = ("USERNAME", "PASSWORD", "PORT", "HOST", "LABEL_STUDIO_API_KEY", "DJANGO_SETTINGS_MODULE", "PYTHONPATH")
+
+
 def test_environment_is_scrubbed_and_complete(tmp_path: Path, fake_bin: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "USERNAME",
-        "PASSWORD",
-        "PORT",
-        "HOST",
-        "LABEL_STUDIO_API_KEY",
-        "DJANGO_SETTINGS_MODULE",
-        "PYTHONPATH",
-    ):
+    for name in LEAKY_ENV:
         monkeypatch.setenv(name, "leak")
     with server(tmp_path, fake_bin) as ls:
         env = json.loads((ls.data_dir / "env.json").read_text())
-    for name in (
-        "USERNAME",
-        "PASSWORD",
-        "PORT",
-        "HOST",
-        "LABEL_STUDIO_API_KEY",
-        "DJANGO_SETTINGS_MODULE",
-        "PYTHONPATH",
-    ):
+    for name in LEAKY_ENV:
         assert name not in env
     assert env["LABEL_STUDIO_USERNAME"] == ls.username
     assert env["LABEL_STUDIO_PASSWORD"] == ls.password

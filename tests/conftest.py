@@ -15,6 +15,25 @@ import pytest
 from services.core.net import free_port
 from services.core.store import Store
 
+#: Fixed de-identification key of the tests (surrogates and task ids are keyed by it).
+TEST_DEID_SECRET = b"cliniloop-tests-deid-secret-0001"
+
+
+@pytest.fixture(scope="session")
+def phi_detector():
+    """One fitted identifier detector for the whole session (loads spaCy once)."""
+    from models.text.deid.analyzer import PhiDetector
+
+    return PhiDetector().fit()
+
+
+@pytest.fixture(scope="session")
+def deidentifier(phi_detector):
+    """The ingest gate with the tests' fixed key."""
+    from services.loop.deid import NoteDeidentifier
+
+    return NoteDeidentifier(phi_detector, TEST_DEID_SECRET)
+
 
 def postgres_bin() -> Path | None:
     """Folder with ``initdb`` and ``pg_ctl`` (newest installed major version), or ``None``."""

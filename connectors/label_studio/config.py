@@ -32,6 +32,8 @@ TEXT_DATA_KEY = "text"
 ENTITY_TAG = "entity"
 #: ``name`` of the per-span ``<Choices>`` control holding the assertion.
 ASSERTION_TAG = "assertion"
+#: ``name`` of the ``<Labels>`` control where annotators mark identifiers de-identification missed.
+PHI_TAG = "phi"
 #: Region attribute key that the assertion choice maps to (``Region.attributes[...]``).
 ASSERTION_ATTRIBUTE = "assertion"
 
@@ -43,7 +45,9 @@ def _attrs(**attrs: str | None) -> str:
     return " ".join(f"{k}={quoteattr(v)}" for k, v in attrs.items() if v is not None)
 
 
-def text_label_config(schema: LabelSchema, granularity: Granularity = "symbol") -> str:
+def text_label_config(
+    schema: LabelSchema, granularity: Granularity = "symbol", phi_schema: LabelSchema | None = None
+) -> str:
     """Build the NER + per-span assertion config for a text label schema.
 
     Parameters
@@ -54,6 +58,9 @@ def text_label_config(schema: LabelSchema, granularity: Granularity = "symbol") 
     granularity : {"symbol", "word"}, default "symbol"
         Selection granularity of the ``<Text>`` tag; see the module docstring for why
         ``"symbol"`` is the default.
+    phi_schema : LabelSchema, optional
+        The ``phi`` schema: adds a second ``<Labels>`` control (:data:`PHI_TAG`) so annotators
+        can mark identifiers that de-identification missed, typed by identifier kind.
 
     Returns
     -------
@@ -69,8 +76,19 @@ def text_label_config(schema: LabelSchema, granularity: Granularity = "symbol") 
         f'  <Labels name="{ENTITY_TAG}" toName="{TEXT_TAG}">',
         labels,
         "  </Labels>",
-        f'  <Text name="{TEXT_TAG}" value="${TEXT_DATA_KEY}" granularity="{granularity}"/>',
     ]
+    if phi_schema is not None:
+        phi_labels = "\n".join(
+            f"    <Label {_attrs(value=lab.value, background=lab.background, hint=lab.hint)}/>"
+            for lab in phi_schema.entity_labels
+        )
+        parts += [
+            '  <Header value="Missed identifier? Mark it with its type (it is removed before anyone else sees the note)" size="6"/>',
+            f'  <Labels name="{PHI_TAG}" toName="{TEXT_TAG}">',
+            phi_labels,
+            "  </Labels>",
+        ]
+    parts.append(f'  <Text name="{TEXT_TAG}" value="${TEXT_DATA_KEY}" granularity="{granularity}"/>')
     if schema.assertions:
         choices = "\n".join(f"      <Choice {_attrs(value=a.value, hint=a.hint)}/>" for a in schema.assertions)
         parts += [

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from connectors.label_studio.coding import SYSTEM_NAMES
-from connectors.label_studio.config import ASSERTION_ATTRIBUTE, ASSERTION_TAG, ENTITY_TAG, TEXT_TAG
+from connectors.label_studio.config import ASSERTION_ATTRIBUTE, ASSERTION_TAG, ENTITY_TAG, PHI_TAG, TEXT_TAG
 from services.core.schemas import AnnotationIn, Region, TextSpan
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,8 @@ Result = list[dict[str, Any]]
 PER_REGION_CHOICES: dict[str, str] = {ASSERTION_TAG: ASSERTION_ATTRIBUTE}
 #: Result types that carry no region of ours and are dropped without a warning.
 IGNORED_TYPES = frozenset({"relation"})
+#: Controls whose items are not entity regions (read by their own functions, e.g. :func:`phi_corrections`).
+NON_REGION_CONTROLS = frozenset({PHI_TAG})
 
 
 class ConversionError(ValueError):
@@ -139,9 +141,8 @@ def _decode_text_span(item: Mapping[str, Any], task_text: str | None) -> TextSpa
         # text with each line break written as a literal backslash-n, so prefer the slice.
         sliced = task_text[start:end]
         if text is not None and text != sliced and _unescape_breaks(text) != sliced:
-            log.warning(
-                "span %s: text %r differs from the task text %r at [%d, %d)", item.get("id"), text, sliced, start, end
-            )
+            # never log either text: note text stays out of logs
+            log.warning("span %s: its text differs from the task text at [%d, %d)", item.get("id"), start, end)
         text = sliced
     elif text is None:
         raise ConversionError(f"span {item.get('id')} has no text and no task text was given")
@@ -189,7 +190,7 @@ def result_to_regions(result: Sequence[Mapping[str, Any]], task_text: str | None
     attributes: dict[str, dict[str, Any]] = {}
     for item in result:
         from_name, kind = item.get("from_name"), item.get("type")
-        if kind in IGNORED_TYPES:
+        if kind in IGNORED_TYPES or from_name in NON_REGION_CONTROLS:
             continue
         if from_name in DECODERS:
             region = DECODERS[from_name](item, task_text)
@@ -208,6 +209,30 @@ def result_to_regions(result: Sequence[Mapping[str, Any]], task_text: str | None
             continue
         regions[region_id] = region.model_copy(update={"attributes": {**region.attributes, **attrs}})
     return list(regions.values())
+
+
+def phi_corrections(result: Sequence[Mapping[str, Any]], known_types: Sequence[str]) -> list[tuple[int, int, str]]:
+    """Identifiers an annotator marked with the ``phi`` control: ``(start, end, type)``, no text.
+
+    Raises
+    ------
+    ConversionError
+        For an item with bad offsets or a type not in ``known_types``.
+    """
+    out = []
+    for item in result:
+        if item.get("from_name") != PHI_TAG:
+            continue
+        value = item.get("value") or {}
+        labels = value.get("labels") or []
+        try:
+            start, end = int(value["start"]), int(value["end"])
+        except (KeyError, TypeError, ValueError):
+            raise ConversionError(f"phi item {item.get('id')} has no valid start/end") from None
+        if not labels or labels[0] not in known_types or not 0 <= start < end:
+            raise ConversionError(f"phi item {item.get('id')}: bad type {labels[:1]} or offsets [{start}, {end})")
+        out.append((start, end, str(labels[0])))
+    return out
 
 
 # -- tasks and annotations -----------------------------------------------------------------

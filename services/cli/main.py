@@ -12,8 +12,10 @@ import typer
 from rich.logging import RichHandler
 
 from services.cli.codes_cli import register as register_codes
+from services.cli.deid_cli import register as register_deid
 from services.cli.experiments import register as register_experiments
 from services.cli.mappings_cli import register as register_mappings
+from services.cli.mappings_cli import report_app
 from services.cli.render import (
     console,
     err_console,
@@ -72,19 +74,33 @@ def _client():
 
 @app.command()
 def ingest(notes: NotesArg) -> None:
-    """Read notes into tasks (re-ingesting the same text never duplicates a task)."""
+    """De-identify notes and store them as tasks (re-ingesting a note never duplicates a task)."""
+    from collections import Counter
+
     from connectors.sources.notes import count_note_files
     from services.core.settings import get_settings
+    from services.loop.deid import DEID_KEY, NoteDeidentifier
     from services.loop.ingest import ingest_notes
 
+    settings = get_settings()
     store = _store()
     try:
         files = count_note_files(notes)
-    except FileNotFoundError as err:
+        deidentifier = NoteDeidentifier.from_settings(settings)
+    except (FileNotFoundError, ValueError) as err:
         fail(str(err))
     with progress_bars() as bars:
-        report = ingest_notes(store, notes, get_settings().max_note_bytes, bars("ingest", files))
+        report = ingest_notes(
+            store, notes, settings.max_note_bytes, deidentifier, bars("ingest", files), keep_original=settings.deid_keep_original
+        )
     console.print(f"ingested: {len(report.added)} new, {len(report.existing)} already stored, {len(report.errors)} rejected")
+    if report.added:
+        found: Counter[str] = Counter()
+        for task in store.list_tasks(ids=report.added):
+            found.update(task.data[DEID_KEY]["counts"])
+        kept = "original text kept apart" if settings.deid_keep_original else "original text not stored"
+        summary = ", ".join(f"{t} {n}" for t, n in sorted(found.items())) or "none"
+        console.print(f"de-identified with {deidentifier.detector.version} ({kept}); identifiers replaced: {summary}")
     if report.errors:
         console.print(ingest_table(report))
 
@@ -135,6 +151,7 @@ def push(round_id: Annotated[int | None, typer.Option("--round", help="Round to 
     from connectors.label_studio.client import LabelStudioError
     from services.core.settings import get_settings
     from services.loop.coding import span_code_candidates_for
+    from services.loop.deid import NotDeidentifiedError
     from services.loop.push import ensure_text_project, push_tasks
 
     store = _store()
@@ -153,6 +170,8 @@ def push(round_id: Annotated[int | None, typer.Option("--round", help="Round to 
             )  # fmt: skip
     except LabelStudioError as err:
         fail(f"{err}\nNothing was recorded as pushed; run the same command again when Label Studio is back.")
+    except NotDeidentifiedError as err:
+        fail(str(err))
     store.mark_round_pushed(rnd.id)
     console.print(f"round {rnd.id}: " + push_line(report))
 
@@ -390,6 +409,7 @@ def demo(
 register_experiments(app, eval_app)
 register_codes(app, eval_app)
 register_mappings(app)
+register_deid(app, eval_app, report_app)
 
 if __name__ == "__main__":
     app()

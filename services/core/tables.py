@@ -221,3 +221,37 @@ class CodeMappingRow(Base):
     source_annotation_id: Mapped[str] = mapped_column(String(128))
     taxonomy_version: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class OriginalNoteRow(Base):
+    """A note's original text, kept apart from tasks only when ``deid_keep_original`` is on.
+
+    Never sent to Label Studio, never in an API response; deleting the task deletes it.
+    """
+
+    __tablename__ = "original_notes"
+
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
+    source_path: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PhiCorrectionRow(Base):
+    """An identifier an annotator marked as missed by de-identification (``phi`` label).
+
+    Offsets are in the de-identified task text; the identifier itself is never stored.
+    """
+
+    __tablename__ = "phi_corrections"
+    __table_args__ = (UniqueConstraint("source_annotation_id", "start", "end", name="uq_phi_correction_span"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    source_annotation_id: Mapped[str] = mapped_column(String(128), index=True)
+    annotator: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    start: Mapped[int] = mapped_column(Integer)
+    end: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(32), index=True)
+    detector_version: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,4 +1,9 @@
-"""Ingest: read raw files into tasks (idempotent: task ids are content hashes)."""
+"""Ingest: read raw note files, de-identify them, store them as tasks.
+
+Idempotent: a task id is a keyed hash of the note's original text, so re-ingesting a note (even
+after a detector upgrade) finds the task already stored. The original text is stored only when
+``keep_original`` is on, in its own table.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from connectors.sources.notes import Note, NoteFileError, iter_note_paths, read_note
-from services.core.schemas import TaskIn
 from services.core.store import Store
+from services.loop.deid import ACTOR, NoteDeidentifier
 
 Progress = Callable[[int], None]
 
@@ -28,21 +33,20 @@ class IngestReport:
         return self.added + self.existing
 
 
-def note_task(note: Note) -> TaskIn:
-    """Build the text task for a note; its id is the SHA-256 of the text."""
-    return TaskIn(
-        id=note.content_hash,
-        modality="text",
-        source_uri=note.path.resolve().as_uri(),
-        data={"text": note.text, "note_name": note.path.name},
-    )
+def ingest_notes(
+    store: Store,
+    root: Path,
+    max_bytes: int,
+    deidentifier: NoteDeidentifier,
+    progress: Progress | None = None,
+    keep_original: bool = False,
+) -> IngestReport:
+    """De-identify every note file under ``root`` and store it as a text task.
 
-
-def ingest_notes(store: Store, root: Path, max_bytes: int, progress: Progress | None = None) -> IngestReport:
-    """Read every note file under ``root`` into the store.
-
-    Bad files (too large, empty, binary, not UTF-8) are reported in ``errors`` and never
-    touch the store; the good ones are stored in one transaction.
+    Bad files (too large, empty, binary, not UTF-8, or failing de-identification) are reported
+    in ``errors`` and never touch the store; the good ones are stored in one transaction,
+    together with one ``deidentify`` audit event per new note (counts per identifier type,
+    never the identifiers) and, with ``keep_original``, the original texts.
 
     Parameters
     ----------
@@ -52,29 +56,38 @@ def ingest_notes(store: Store, root: Path, max_bytes: int, progress: Progress | 
         A note file or a folder of them (searched recursively, hidden files skipped).
     max_bytes : int
         Largest accepted note size in bytes.
+    deidentifier : NoteDeidentifier
+        The gate (see :meth:`NoteDeidentifier.from_settings`).
     progress : callable, optional
         Called with 1 after each file.
+    keep_original : bool
+        Keep the original text in ``original_notes`` (setting ``CLINILOOP_DEID_KEEP_ORIGINAL``).
     """
     report = IngestReport(root=root)
-    tasks: list[TaskIn] = []
+    notes = []
     seen: set[str] = set()
+    base = root if root.is_dir() else root.parent
     for path in iter_note_paths(root):
         try:
             note = read_note(path, max_bytes)
+            done = deidentifier.deidentify_note(note, base)
         except NoteFileError as err:
             report.errors.append(err)
         except OSError as err:
             report.errors.append(NoteFileError(path, f"cannot read: {err.strerror or err}"))
+        except Exception as err:  # noqa: BLE001 - a detector failure must not stop the batch
+            report.errors.append(NoteFileError(path, f"de-identification failed: {type(err).__name__}"))
         else:
-            task = note_task(note)
-            if task.id not in seen:
-                seen.add(task.id)
-                tasks.append(task)
+            if done.task.id not in seen:
+                seen.add(done.task.id)
+                notes.append(done)
         if progress:
             progress(1)
-    new = set(store.add_tasks(tasks))
-    for t in tasks:
-        (report.added if t.id in new else report.existing).append(t.id)
+    originals = {n.task.id: (n.source_path, n.original_text) for n in notes} if keep_original else None
+    audits = {n.task.id: (ACTOR, "deidentify", {**n.audit_details, "original_kept": keep_original}) for n in notes}
+    new = set(store.add_tasks([n.task for n in notes], originals=originals, audit_events=audits))
+    for n in notes:
+        (report.added if n.task.id in new else report.existing).append(n.task.id)
     if new:
         store.audit("cliniloop", "ingest", "task", None, count=len(new), root=str(root))
     return report

@@ -8,11 +8,12 @@ repeated or lost: a later pull converges.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.label_studio.client import LabelStudioClient
-from connectors.label_studio.convert import annotation_from_ls
+from connectors.label_studio.convert import annotation_from_ls, phi_corrections
+from models.text.deid.types import PHI_TYPES
 from services.core.store import Store
 
 Progress = Callable[[int], None]
@@ -30,6 +31,9 @@ class PullReport:
     deleted: int = 0
     skipped: int = 0
     unknown_tasks: int = 0
+    #: PHI corrections (missed identifiers) added per identifier type.
+    phi_added: dict[str, int] = field(default_factory=dict)
+    phi_removed: int = 0
 
 
 def _source_id(project_id: int, annotation_id: Any) -> str:
@@ -55,7 +59,29 @@ def reconcile_task(
         keep.append(ann.source_annotation_id)
         outcome = store.upsert_annotation(ann)
         setattr(report, outcome, getattr(report, outcome) + 1)
+        _store_phi_corrections(store, task_id, ann.source_annotation_id, ann.annotator, raw, report)
     report.deleted += store.remove_annotations_except(task_id, SOURCE, keep, prefix=f"{project_id}:")
+    report.phi_removed += store.remove_phi_corrections_except(task_id, keep, prefix=f"{project_id}:")
+
+
+def _store_phi_corrections(
+    store: Store, task_id: str, source_id: str, annotator: str | None, raw: dict[str, Any], report: PullReport
+) -> None:
+    """Store the identifiers an annotation marked as missed (offsets and type, never the text)."""
+    spans = phi_corrections(raw.get("result") or [], list(PHI_TYPES))
+    task = store.get_task(task_id)
+    detector = ((task.data or {}).get("deid") or {}).get("detector") if task else None
+    before = {(r.start, r.end) for r in store.phi_corrections(task_id) if r.source_annotation_id == source_id}
+    added, removed = store.replace_phi_corrections(source_id, task_id, annotator, spans, detector)
+    report.phi_removed += removed
+    if added:
+        new = [t for s, e, t in spans if (s, e) not in before]
+        for phi_type in new:
+            report.phi_added[phi_type] = report.phi_added.get(phi_type, 0) + 1
+        counts: dict[str, int] = {}
+        for phi_type in new:
+            counts[phi_type] = counts.get(phi_type, 0) + 1
+        store.audit(annotator or "annotator", "phi_correction", "task", task_id, counts=counts, detector=detector)
 
 
 def pull_annotations(

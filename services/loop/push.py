@@ -17,6 +17,7 @@ from connectors.label_studio.convert import prediction_payload, regions_to_resul
 from services.core.schemas import PredictionIn
 from services.core.store import Store, prediction_from_row
 from services.core.tables import PredictionRow
+from services.loop.deid import require_deidentified, shareable_data
 from services.loop.predict import TEXT_MODEL_NAME
 from taxonomies.label_schemas import load_label_schema
 
@@ -51,7 +52,7 @@ def _record_by_version(
 
 def text_project_config() -> str:
     """The label config of the clinical-text project, from the bundled label schema."""
-    return text_label_config(load_label_schema("clinical_text"))
+    return text_label_config(load_label_schema("clinical_text"), phi_schema=load_label_schema("phi"))
 
 
 def ensure_text_project(client: LabelStudioClient, title: str) -> int:
@@ -82,6 +83,8 @@ def push_tasks(
     ------
     connectors.label_studio.client.LabelStudioUnavailable
         If the server cannot be reached; nothing is recorded as pushed then.
+    services.loop.deid.NotDeidentifiedError
+        If a text task carries no de-identification record; nothing is sent then.
     """
     project_ref = client.project_ref(project_id)
     report = PushReport(project_id=project_id, project_ref=project_ref)
@@ -92,6 +95,7 @@ def push_tasks(
     missing = [tid for tid in task_ids if tid not in tasks]
     if missing:
         raise KeyError(f"{len(missing)} task(s) not in the store, e.g. {missing[0]}")
+    require_deidentified(list(tasks.values()))
 
     # Tasks Label Studio holds but the store did not record (an interrupted push): adopt them.
     # They were imported with the prediction that is newest now, so record that version.
@@ -111,7 +115,7 @@ def push_tasks(
             if pin and versions.get(tid) != pin.model_version:
                 refresh.append((tid, pin))
         else:
-            new_payloads.append((tid, task_payload(tid, tasks[tid].data, pin)))
+            new_payloads.append((tid, task_payload(tid, shareable_data(tasks[tid].data), pin)))
 
     results = {tid: p["predictions"][0]["result"] for tid, p in new_payloads if p.get("predictions")}
     results |= {tid: regions_to_result(p.regions) for tid, p in refresh}

@@ -14,6 +14,7 @@ from connectors.label_studio.client import LabelStudioClient
 from connectors.sources.notes import count_note_files
 from services.core.settings import Settings, get_settings
 from services.core.store import Store
+from services.loop.deid import NoteDeidentifier
 from services.loop.ingest import IngestReport, ingest_notes
 from services.loop.predict import TEXT_MODEL_NAME, PredictReport, TextModel, predict_tasks
 from services.loop.push import PushReport, ensure_text_project, push_tasks
@@ -82,7 +83,15 @@ def run_text_round(
     def step(name: str, total: int) -> Callable[[int], None] | None:
         return progress(name, total) if progress else None
 
-    ingest = ingest_notes(store, notes, max_note_bytes, step("ingest", count_note_files(notes)))
+    settings = settings or get_settings()
+    ingest = ingest_notes(
+        store,
+        notes,
+        max_note_bytes,
+        NoteDeidentifier.from_settings(settings),
+        step("ingest", count_note_files(notes)),
+        keep_original=settings.deid_keep_original,
+    )
     predict = predict_tasks(store, model, None, progress=step("predict", store.count_tasks("text")))
     selection = select_tasks(store, budget, strategy)
     push = None
@@ -90,12 +99,12 @@ def run_text_round(
         project_id = ensure_text_project(client, project_title)
         from services.loop.coding import span_code_candidates_for
 
-        codes = span_code_candidates_for(store, settings or get_settings())
+        codes = span_code_candidates_for(store, settings)
         push = push_tasks(
             store, client, project_id, selection.task_ids, progress=step("push", len(selection.task_ids)), code_candidates=codes
         )
         store.mark_round_pushed(selection.round_id)
     from services.loop.train import stopping_status
 
-    stopping = stopping_status(store, settings or get_settings())
+    stopping = stopping_status(store, settings)
     return RoundReport(ingest, predict, selection, push, task_stats(store, selection.task_ids), stopping)

@@ -35,7 +35,7 @@ def setup(tmp_path_factory) -> tuple[Store, Settings]:
     tmp = tmp_path_factory.mktemp("coding")
     store = Store(f"sqlite:///{tmp / 'store.sqlite3'}")
     store.migrate()
-    store.add_tasks([TaskIn(id="note-1", modality="text", source_uri="mem://note-1", data={"text": TEXT})])
+    store.add_tasks([TaskIn(id="note-1", modality="text", source_uri="mem://note-1", data={"text": TEXT, "deid": {"detector": "none: synthetic text without identifiers"}})])
     regions = [
         TextSpan(start=TEXT.index(m), end=TEXT.index(m) + len(m), text=m, label=lab, probability=0.8,
                  attributes={"assertion": "absent" if m == "chest pain" else "present"})

@@ -58,13 +58,13 @@ def model() -> ClinicalTextAnnotator:
 
 
 @pytest.fixture(scope="module")
-def loop(label_studio, ls_client: LabelStudioClient, tmp_path_factory, model) -> Iterator[Loop]:
+def loop(label_studio, ls_client: LabelStudioClient, tmp_path_factory, model, deidentifier) -> Iterator[Loop]:
     tmp = tmp_path_factory.mktemp("loop")
     db_url = f"sqlite:///{tmp / 'store.sqlite3'}"
     store = Store(db_url)
     store.migrate()
     notes = Path(__file__).resolve().parents[2] / "data_samples" / "notes"
-    ingest_notes(store, notes, 5 * 1024 * 1024)
+    ingest_notes(store, notes, 5 * 1024 * 1024, deidentifier)
     predict_tasks(store, model)
     selection = select_tasks(store, 20)
     api = ApiServer(
@@ -207,11 +207,11 @@ def test_ml_backend_predicts_for_a_task_without_predictions(loop: Loop, label_st
     assert preds[0]["model_version"].startswith("medspacy-rules-")
 
 
-def test_push_to_unreachable_label_studio_records_nothing(loop: Loop, tmp_path: Path, model) -> None:
+def test_push_to_unreachable_label_studio_records_nothing(loop: Loop, tmp_path: Path, model, deidentifier) -> None:
     store = Store(f"sqlite:///{tmp_path / 's.sqlite3'}")
     store.migrate()
     notes = Path(__file__).resolve().parents[2] / "data_samples" / "notes"
-    ingest_notes(store, notes, 5 * 1024 * 1024)
+    ingest_notes(store, notes, 5 * 1024 * 1024, deidentifier)
     predict_tasks(store, model)
     ids = select_tasks(store, 5).task_ids
     dead = LabelStudioClient("http://127.0.0.1:9", loop.client.api_key)
@@ -228,7 +228,7 @@ def test_push_to_unreachable_label_studio_records_nothing(loop: Loop, tmp_path: 
     # a store that never saw the push adopts the tasks instead of importing them again
     fresh = Store(f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
     fresh.migrate()
-    ingest_notes(fresh, notes, 5 * 1024 * 1024)
+    ingest_notes(fresh, notes, 5 * 1024 * 1024, deidentifier)
     predict_tasks(fresh, model)
     third = push_tasks(fresh, loop.client, project_id, ids)
     assert third.created == [] and len(third.already_present) == 5 and third.predictions_added == []

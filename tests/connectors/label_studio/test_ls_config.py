@@ -62,3 +62,15 @@ def test_fixture_config_is_the_current_config() -> None:
     assert (FIXTURES / "label_config.xml").read_text(encoding="utf-8").strip() == current.strip(), (
         "config changed: run tests/connectors/label_studio/fixtures/regenerate.py"
     )
+
+
+def test_phi_control_lists_every_identifier_type() -> None:
+    from connectors.label_studio.config import PHI_TAG
+    from models.text.deid.types import PHI_TYPES
+
+    phi = load_label_schema("phi")
+    assert phi.label_values == list(PHI_TYPES)
+    li = LabelInterface(text_label_config(load_label_schema("clinical_text"), phi_schema=phi))
+    control = li.get_control(PHI_TAG)
+    assert control.to_name == [TEXT_TAG] and list(control.labels) == list(PHI_TYPES)
+    assert set(li.get_control(ENTITY_TAG).labels) == set(load_label_schema("clinical_text").label_values)

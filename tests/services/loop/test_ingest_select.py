@@ -26,9 +26,9 @@ def _bad_folder(tmp_path: Path, samples_dir: Path) -> Path:
     return root
 
 
-def test_bad_files_are_reported_and_leave_store_untouched(tmp_path: Path, samples_dir: Path, store: Store) -> None:
+def test_bad_files_are_reported_and_leave_store_untouched(tmp_path: Path, samples_dir: Path, store: Store, deidentifier) -> None:
     root = _bad_folder(tmp_path, samples_dir)
-    report = ingest_notes(store, root, 5 * 1024 * 1024)
+    report = ingest_notes(store, root, 5 * 1024 * 1024, deidentifier)
     reasons = {e.path.name: e.reason for e in report.errors}
     assert set(reasons) == {"latin1.txt", "empty.txt", "scan.png", "huge.txt"}
     assert "UTF-8" in reasons["latin1.txt"] and "empty" in reasons["empty.txt"]
@@ -38,19 +38,19 @@ def test_bad_files_are_reported_and_leave_store_untouched(tmp_path: Path, sample
     assert stored == {p.name for p in sorted(samples_dir.glob("*.txt"))[:3]}
 
 
-def test_reingest_is_idempotent(tmp_path: Path, samples_dir: Path, store: Store) -> None:
-    first = ingest_notes(store, samples_dir, 10**7)
+def test_reingest_is_idempotent(tmp_path: Path, samples_dir: Path, store: Store, deidentifier) -> None:
+    first = ingest_notes(store, samples_dir, 10**7, deidentifier)
     assert len(first.added) >= 30 and not first.errors
-    second = ingest_notes(store, samples_dir, 10**7)
+    second = ingest_notes(store, samples_dir, 10**7, deidentifier)
     assert second.added == [] and sorted(second.existing) == sorted(first.added)
     assert len(store.list_tasks()) == len(first.added)
 
 
-def test_select_takes_most_uncertain_unlabelled(store: Store, tmp_path: Path) -> None:
+def test_select_takes_most_uncertain_unlabelled(store: Store, tmp_path: Path, deidentifier) -> None:
     (tmp_path / "n").mkdir()
     for i in range(4):
         (tmp_path / "n" / f"{i}.txt").write_text(f"note number {i}")
-    ids = ingest_notes(store, tmp_path / "n", 1000).added
+    ids = ingest_notes(store, tmp_path / "n", 1000, deidentifier).added
     span = TextSpan(start=0, end=4, text="note", label="Problem", probability=0.5)
     store.add_predictions(
         [

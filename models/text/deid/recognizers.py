@@ -31,6 +31,10 @@ from .types import PHI_TYPES
 _FLAGS = regex.IGNORECASE | regex.MULTILINE
 
 
+#: Cue type of numbers that are not identifiers (lot, model, NDC...).
+NOT_PHI = "NOT_PHI"
+
+
 class DeidRulesError(ValueError):
     """A de-identification rule file that cannot be used; the message names the file and entry."""
 
@@ -88,7 +92,7 @@ def load_id_cues(path: Path | None = None) -> tuple[IdCue, ...]:
         for lineno, row in enumerate(csv.reader(handle, delimiter="\t"), start=1):
             if not row or row[0].startswith("#"):
                 continue
-            if len(row) != 2 or row[1] not in PHI_TYPES:
+            if len(row) != 2 or (row[1] not in PHI_TYPES and row[1] != NOT_PHI):
                 raise DeidRulesError(f"{path}:{lineno}: expected 'cue_regex<TAB>type' with a known type")
             cues.append(IdCue(row[0], row[1]))
     return tuple(cues)
@@ -104,16 +108,32 @@ def cue_regex(path: Path | None = None) -> regex.Pattern[str]:
     return regex.compile(rf"(?<![\w])(?:{groups})(?![\w])", _FLAGS)
 
 
-#: An identifier value: a run of letters/digits/dashes that holds a digit, then up to three
-#: space-separated groups that each hold a digit ("1EG4-TE5-MK73", "S123-4567-8901", "123 45 6789").
-#: :class:`CuedIdRecognizer` also requires three digits in all.
-_ID_VALUE = (
-    r"(?=[A-Z()\-./]*\d)[A-Z0-9(][A-Z0-9()\-./]*[A-Z0-9)]"
-    r"(?:[ ](?=[A-Z\-]*\d)[A-Z0-9\-]{2,}(?![\w/])){0,3}"
-)
-#: Fewest digits in a cued identifier value.
-_MIN_ID_DIGITS = 3
-_CUE_LINK = r"\.?(?:\s*(?:number|num|nbr|no\.?|id|#|code))*\s*(?:is|was|of|on\s+file)?\s*[:#=\-]?\s*#?\s*"
+#: An identifier value: up to four space-separated groups of letters, digits and ``-./()``
+#: ("1EG4-TE5-MK73", "S123-4567-8901", "123 45 6789", "JKR L86"); :func:`_trim_value` then drops
+#: trailing groups that are plain words and checks the digits a type needs.
+_ID_VALUE = r"[A-Z0-9(][A-Z0-9()\-./]*[A-Z0-9)]?(?:[ ][A-Z0-9][A-Z0-9\-]+(?![\w/])){0,3}"
+#: Fewest digits in a cued value, per type (default 3); short alphanumeric plates and
+#: transmitter ids need one digit and five characters.
+_MIN_DIGITS = {"PHONE": 7, "FAX": 7, "DEVICE_ID": 1, "VEHICLE_ID": 1, "LICENSE": 1, "HEALTH_PLAN": 1}
+_MIN_CHARS = 5
+
+
+def _trim_value(text: str, start: int, end: int, phi_type: str) -> tuple[int, int] | None:
+    """Drop trailing groups that are words (no digit, not upper case); check digits and length."""
+    groups = list(regex.finditer(r"\S+", text[start:end]))
+    while len(groups) > 1 and not any(ch.isdigit() for ch in groups[-1].group()) and not groups[-1].group().isupper():
+        groups.pop()
+    end = start + groups[-1].end()
+    value = text[start:end]
+    alnum = sum(ch.isalnum() for ch in value)
+    if sum(ch.isdigit() for ch in value) < _MIN_DIGITS.get(phi_type, 3) or alnum < min(_MIN_CHARS, len(value)):
+        return None
+    if not any(ch.isdigit() for ch in groups[0].group()) and not groups[0].group().isupper():
+        return None
+    return start, end
+
+
+_CUE_LINK = r",?\.?(?:\s*(?:number|num|nbr|no\.?|id|#|code))*\s*(?:is|was|of|on\s+file)?\s*[:#=\-]?\s*#?\s*"
 
 
 class CuedIdRecognizer(EntityRecognizer):
@@ -130,7 +150,7 @@ class CuedIdRecognizer(EntityRecognizer):
     def __init__(self, cues_path: Path | None = None, score: float = 0.9) -> None:
         self.cues_path = cues_path
         self.score = score
-        types = sorted({c.type for c in load_id_cues(cues_path)})
+        types = sorted({c.type for c in load_id_cues(cues_path)} - {NOT_PHI})
         super().__init__(supported_entities=types, name="CuedIdRecognizer", supported_language="en")
 
     def _metadata(self) -> dict[str, str]:
@@ -151,9 +171,10 @@ class CuedIdRecognizer(EntityRecognizer):
             value = self._value.match(text, link.end()) if link else None
             if value is None or "\n" in text[cue.end() : value.start()]:
                 continue
-            if sum(ch.isdigit() for ch in value.group()) < _MIN_ID_DIGITS:
+            trimmed = _trim_value(text, *value.span(), phi_type)
+            if trimmed is None:
                 continue
-            start, end = value.span()
+            start, end = trimmed
             if text[start] == "(" and ")" not in text[start:end]:
                 start += 1
             if text[end - 1] == ")" and "(" not in text[start:end]:
@@ -205,9 +226,16 @@ _CREDENTIALS = (
     r"(?:MD|M\.D\.|DO|D\.O\.|RN|BSN|NP|PA-C|PA|MBBS|PhD|FACC|FACP|FACS|FRCP|CNM|LPN|LVN|CRNA|PharmD|DPM|DDS|"
     r"DMD|APRN|ANP|FNP|CNP|DNP|LCSW|MSW|PT|DPT|OT|RD|RPh|MA|CMA|RRT|CNA|EMT|MPH)"
 )
-#: A capitalised name word: "Smith", "O'Brien", "McDonald", "Smith-Jones", an initial "J.".
-_NAME_WORD = r"(?:(?:Mc|Mac|O'|D'|De|Di|La|Le|Van|Von)?[A-Z][a-z]+(?:['\-][A-Z]?[a-z]+)*|[A-Z]\.)"
-_UPPER_WORD = r"(?:[A-Z][A-Z'\-]+)"
+#: A capitalised name word: "Smith", "O'Brien", "McDonald", "Smith-Jones", "Úrsula", initials "J." / "S.R.".
+_NAME_WORD = r"(?:(?:Mc|Mac|O'|D'|De|Di|La|Le|Van|Von)?\p{Lu}\p{Ll}+(?:['\-]\p{Lu}?\p{Ll}+)*|\p{Lu}\.(?:\p{Lu}\.)?)"
+_UPPER_WORD = r"(?:\p{Lu}[\p{Lu}'\-]+)"
+#: A name typed in lower case ("seen by dr alvarez", "manuel RN"): only right after a title,
+#: before or after a credential, or after a family cue.
+_LOWER_WORD = r"(?:\p{Ll}[\p{Ll}'\-]{2,})"
+_FAMILY_CUES = (
+    r"(?:son|daughter|wife|husband|mother|father|brother|sister|spouse|partner|niece|nephew|grandson|"
+    r"granddaughter|aunt|uncle|cousin|friend|neighbou?r|caregiver)"
+)
 _STRONG_CUES = (
     r"(?:patient(?:'s)?(?:\s+name)?|pt|name|son|daughter|wife|husband|mother|father|mom|dad|brother|sister|spouse|"
     r"partner|fianc[eé]e?|friend|neighbou?r|caregiver|guardian|niece|nephew|grandson|granddaughter|grandmother|"
@@ -215,7 +243,8 @@ _STRONG_CUES = (
     r"physician|provider|clinician|therapist|pharmacist|nurse|referring|referred\s+by|seen\s+by|signed\s+by|"
     r"dictated\s+by|transcribed\s+by|reviewed\s+by|authored\s+by|electronically\s+signed\s+by|cc|attn|dear|"
     r"spoke\s+with|discussed\s+with|per|contact|emergency\s+contact|next\s+of\s+kin|NOK|HCP|POA|proxy|"
-    r"interpreter|chaplain|case\s+manager|social\s+worker|RN|NP|MD)"
+    r"interpreter|chaplain|case\s+manager|social\s+worker|caller|called|director|technician|technologist|"
+    r"dietitian|RE|proxy|RN|NP|MD)"
 )
 
 
@@ -249,20 +278,40 @@ class NameRecognizer(EntityRecognizer):
             # Alice Wong, MD / K. Patel RN
             (regex.compile(rf"\b{word}(?:[ ]{word}){{0,3}}(?=,?\s+{_CREDENTIALS}\b)"), 0.85, "credential"),
             (regex.compile(rf"\b{upper}(?:[ ]{upper}){{0,2}}(?=,?\s+{_CREDENTIALS}\b)"), 0.7, "credential"),
+            # Lee, April F, LCSW / LEE, APRIL, LCSW
+            (
+                regex.compile(
+                    rf"\b{word}(?:[ ]{word})?,[ ]{word}(?:[ ]{word}|[ ]\p{{Lu}}\b)?(?=,?\s+{_CREDENTIALS}\b)"
+                    rf"|\b{upper}(?:[ ]{upper})?,[ ]?{upper}(?:[ ]{upper}|[ ]\p{{Lu}}\b)?(?=,?\s+{_CREDENTIALS}\b)"
+                ),
+                0.85,
+                "credential",
+            ),
+            # dr alvarez / manuel RN / RN oliver / niece odika
+            (
+                regex.compile(
+                    rf"(?<=\b(?:{_TITLES}\.?|(?-i:RN|NP|MD))[ ]){_LOWER_WORD}(?:[ ]{_LOWER_WORD})?\b"
+                    rf"|(?<=\b(?i:{_FAMILY_CUES}),?[ ]){_LOWER_WORD}(?:[ ]{_LOWER_WORD})?(?=[ ]?[,;(\d]|[ ]-|[ ]at[ ]bedside)"
+                    rf"|\b{_LOWER_WORD}(?:[ ]{_LOWER_WORD})?(?=,?[ ](?-i:RN|NP|MD|PA-C|LCSW)\b)"
+                ),
+                0.6,
+                "lower",
+            ),
             # SMITH, JOHN A / Smith, John
-            (regex.compile(rf"\b{upper},[ ]?{upper}(?:[ ][A-Z]\.?)?(?![\w])"), 0.5, "last-first"),
+            (regex.compile(rf"\b{upper}(?:[ ]{upper})?,[ ]?{upper}(?:[ ][A-Z]\.?)?(?![\w])"), 0.4, "last-first"),
             (regex.compile(rf"\b{word},[ ]{word}(?:[ ][A-Z]\.?)?(?![\w])"), 0.45, "last-first"),
             # patient: John Smith / son Michael / signed by: Wong
             (
                 regex.compile(
-                    rf"(?<=\b(?i:{_STRONG_CUES})[ \t]*(?i:is|was|name[ ]is)?[ \t]*[:,\-]?[ \t]*(?:{_TITLES}\.?[ ]+)?)"
-                    rf"(?!{_CREDENTIALS}\b)(?:{word}|{upper})(?:,?[ ](?!{_CREDENTIALS}\b)(?:{word}|{upper})){{0,2}}\b\.?"
+                    rf"(?<=\b(?i:{_STRONG_CUES})\b[ \t]*(?i:is|was|name[ ]is)?[ \t]*[:,\-]?[ \t]*(?:{_TITLES}\.?[ ]+)?)"
+                    rf"(?!{_CREDENTIALS}\b)(?:{word}|{upper})(?:(?:,[ ]?|[ ])(?!{_CREDENTIALS}\b)(?:{word}|{upper})){{0,2}}"
+                    rf"(?:[ ]\p{{Lu}}\b\.?)?\b\.?"
                 ),
                 0.55,
                 "cue",
             ),
             # any run of two or three capitalised words (kept only when the name lists know one)
-            (regex.compile(rf"\b{word}(?:[ ]{word}){{1,2}}\b"), 0.3, "run"),
+            (regex.compile(rf"\b{word}(?:[ ]{word}){{1,3}}\b"), 0.3, "run"),
             (regex.compile(rf"\b{upper}(?:[ ]{upper}){{1,2}}\b"), 0.2, "run"),
         ]
 
@@ -280,6 +329,18 @@ class NameRecognizer(EntityRecognizer):
                 content = [w for w in words if len(w) > 1]
                 if not content or "\n" in span:
                     continue
+                if kind == "lower":  # keep the words before the first common word
+                    kept_words = []
+                    for w in regex.finditer(r"\S+", text[start:end]):
+                        lw = w.group().lower()
+                        if lw in _common_words() or lw in stop or lw in clinical_vocabulary():
+                            break
+                        kept_words.append(w)
+                    if not kept_words:
+                        continue
+                    end = start + kept_words[-1].end()
+                    results.append(RecognizerResult("NAME", start, end, base, recognition_metadata=self._metadata()))
+                    continue
                 if kind == "cue" and regex.match(r"(?i)(?:is|was|the|a|an|and|or|to|for|at|in|on|with|by|of|his|her|their)\b", span):
                     continue
                 named = sum(1 for w in content if w in first or w in last)
@@ -292,14 +353,25 @@ class NameRecognizer(EntityRecognizer):
                     start, end = kept
                     results.append(RecognizerResult("NAME", start, end, base, recognition_metadata=self._metadata()))
                     continue
-                if stopped:
+                if stopped and kind == "run":  # "Telephone Encounter Cesare Ossola": keep the words after the last stop word
+                    tail = _after_last_stop(text, start, end, stop)
+                    if tail is None:
+                        continue
+                    start = tail
+                    content = [w for w in regex.split(r"[\s,]+", text[start:end].lower()) if len(w.strip(".")) > 1]
+                    named = sum(1 for w in content if w in first or w in last)
+                    if not content:
+                        continue
+                elif stopped:
                     continue
                 if kind == "cue":
                     score = base + (0.3 if named else 0.0)
                 elif kind == "last-first":
-                    score = base + (0.35 if named >= 1 else 0.0)
+                    score = base + (0.35 if named >= 1 else 0.0) + (0.3 if _beside_identity(text, start, end) else 0.0)
                 else:  # run of capitalised words: starts at its first listed name word
                     if named == 0:
+                        if _beside_identity(text, start, end):
+                            results.append(RecognizerResult("NAME", start, end, 0.6, recognition_metadata=self._metadata()))
                         continue
                     offset = _first_listed_word(span, first | last)
                     start += offset
@@ -309,6 +381,18 @@ class NameRecognizer(EntityRecognizer):
                     score = base + 0.2 * named + (0.15 if content[0] in first else 0.0)
                 results.append(RecognizerResult("NAME", start, end, min(score, 0.95), recognition_metadata=self._metadata()))
         return results
+
+
+@lru_cache(maxsize=1)
+def _common_words() -> frozenset[str]:
+    """spaCy's English stop words: never a lower-case name."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    return frozenset(STOP_WORDS) | {
+        "patient", "pt", "team", "nurse", "staff", "called", "aware", "notified", "today", "died", "dies", "lived",
+        "lives", "living", "passed", "away", "deceased", "support", "supports", "helps", "helped", "helping",
+        "visited", "visits", "states", "reports", "reported", "present", "declined", "agrees", "agreed",
+    }  # fmt: skip
 
 
 def _recognizer_metadata(recognizer: EntityRecognizer) -> dict[str, str]:
@@ -327,6 +411,28 @@ def _leading_non_stop(text: str, start: int, end: int, stop: frozenset[str]) -> 
             break
         last_end = start + word.end()
     return (start, last_end) if last_end is not None else None
+
+
+_IDENTITY_AFTER = regex.compile(
+    r"[ \t|,]{1,6}(?:DOB\b|D\.O\.B\.|date\s+of\s+birth|MRN|MR\s*#|Med\s+Rec|Medical\s+record|Unit\s+No|#\d|\(MRN)",
+    regex.IGNORECASE,
+)
+_IDENTITY_BEFORE = regex.compile(r"\b(?:name|patient|pt|RE)\s*:\s*$", regex.IGNORECASE)
+
+
+def _beside_identity(text: str, start: int, end: int) -> bool:
+    """Whether a candidate sits where notes put the patient's name: before DOB/MRN, after "Name:"."""
+    if _IDENTITY_AFTER.match(text, end):
+        return True
+    line_start = text.rfind("\n", 0, start) + 1
+    return bool(_IDENTITY_BEFORE.search(text[line_start:start])) and bool(_IDENTITY_AFTER.search(text[end : end + 40]))
+
+
+def _after_last_stop(text: str, start: int, end: int, stop: frozenset[str]) -> int | None:
+    """Start of the words after the span's last stoplisted word (None when it is the last word)."""
+    words = list(regex.finditer(r"[^\s,]+", text[start:end]))
+    last_stop = max(i for i, w in enumerate(words) if w.group().strip(".'").lower() in stop)
+    return start + words[last_stop + 1].start() if last_stop + 1 < len(words) else None
 
 
 def _first_listed_word(span: str, names: frozenset[str]) -> int:

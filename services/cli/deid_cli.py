@@ -56,7 +56,7 @@ def deid_synth(
 
     if out.exists() and any(out.iterdir()):
         fail(f"{out}: folder is not empty; choose an empty or new folder")
-    n = write_corpus(out, generate_notes(notes, seed=seed))
+    n = write_corpus(out, generate_notes(notes, seed=seed), seed=seed)
     console.print(f"wrote {n} synthetic notes with gold identifier spans to {out}")
 
 

@@ -224,7 +224,7 @@ def clinical_vocabulary() -> frozenset[str]:
 _TITLES = r"(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Doctor|Professor|Nurse|Sister|Rev|Father|Sr|Dame|Sir)"
 _CREDENTIALS = (
     r"(?:MD|M\.D\.|DO|D\.O\.|RN|BSN|NP|PA-C|PA|MBBS|PhD|FACC|FACP|FACS|FRCP|CNM|LPN|LVN|CRNA|PharmD|DPM|DDS|"
-    r"DMD|APRN|ANP|FNP|CNP|DNP|LCSW|MSW|PT|DPT|OT|RD|RPh|MA|CMA|RRT|CNA|EMT|MPH)"
+    r"DMD|APRN|ANP|FNP|CNP|DNP|LCSW|MSW|PT|DPT|OT|RD|RPh|CMA|RRT|CNA|EMT|MPH)(?![ ,]*\d{5})"
 )
 #: A capitalised name word: "Smith", "O'Brien", "McDonald", "Smith-Jones", "Úrsula", initials "J." / "S.R.".
 _NAME_WORD = r"(?:(?:Mc|Mac|O'|D'|De|Di|La|Le|Van|Von)?\p{Lu}\p{Ll}+(?:['\-]\p{Lu}?\p{Ll}+)*|\p{Lu}\.(?:\p{Lu}\.)?)"

@@ -13,6 +13,7 @@ from services.core.settings import get_settings
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CLINILOOP_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
+    monkeypatch.setenv("CLINILOOP_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("CLINILOOP_LABEL_STUDIO_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("CLINILOOP_LABEL_STUDIO_API_KEY", "k" * 40)
     get_settings.cache_clear()

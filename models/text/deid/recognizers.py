@@ -207,17 +207,14 @@ def name_stoplist(path: Path | None = None) -> frozenset[str]:
 
 @lru_cache(maxsize=1)
 def clinical_vocabulary() -> frozenset[str]:
-    """Lower-cased clinical terms and their words (the text lexicons): vetoes names that are terms."""
+    """Lower-cased clinical terms of the text lexicons: a name candidate that is a term is no name."""
     from taxonomies.text import __file__ as text_pkg
 
     words: set[str] = set()
     for path in sorted((Path(text_pkg).parent / "targets").glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
-                literal = json.loads(line)["literal"].lower()
-                words.add(literal)
-                if " " not in literal:
-                    words.add(literal)
+                words.add(json.loads(line)["literal"].lower())
     return frozenset(words)
 
 

@@ -75,11 +75,9 @@ def _client():
 @app.command()
 def ingest(notes: NotesArg) -> None:
     """De-identify notes and store them as tasks (re-ingesting a note never duplicates a task)."""
-    from collections import Counter
-
     from connectors.sources.notes import count_note_files
     from services.core.settings import get_settings
-    from services.loop.deid import DEID_KEY, NoteDeidentifier
+    from services.loop.deid import NoteDeidentifier
     from services.loop.ingest import ingest_notes
 
     settings = get_settings()
@@ -95,12 +93,9 @@ def ingest(notes: NotesArg) -> None:
         )
     console.print(f"ingested: {len(report.added)} new, {len(report.existing)} already stored, {len(report.errors)} rejected")
     if report.added:
-        found: Counter[str] = Counter()
-        for task in store.list_tasks(ids=report.added):
-            found.update(task.data[DEID_KEY]["counts"])
         kept = "original text kept apart" if settings.deid_keep_original else "original text not stored"
-        summary = ", ".join(f"{t} {n}" for t, n in sorted(found.items())) or "none"
-        console.print(f"de-identified with {deidentifier.detector.version} ({kept}); identifiers replaced: {summary}")
+        summary = ", ".join(f"{t} {n}" for t, n in sorted(report.identifiers.items())) or "none"
+        console.print(f"de-identified with {report.detector} ({kept}); identifiers replaced: {summary}")
     if report.errors:
         console.print(ingest_table(report))
 

@@ -95,6 +95,9 @@ def round_summary(report: RoundReport) -> list[Table]:
     steps.add_column("result")
     ing = report.ingest
     steps.add_row("ingest", f"{len(ing.added)} new, {len(ing.existing)} already stored, {len(ing.errors)} rejected")
+    if ing.added:
+        replaced = ", ".join(f"{t} {n}" for t, n in sorted(ing.identifiers.items())) or "none found"
+        steps.add_row("de-identify", f"identifiers replaced before storing: {replaced} ({ing.detector})")
     steps.add_row("predict", f"{report.predict.predicted} predicted, {report.predict.already_predicted} up to date ({report.predict.model_version})")
     sel = report.selection
     steps.add_row("select", f"{len(sel.task_ids)} tasks by {sel.strategy} (round {sel.round_id})")

@@ -26,6 +26,10 @@ class IngestReport:
     added: list[str] = field(default_factory=list)
     existing: list[str] = field(default_factory=list)
     errors: list[NoteFileError] = field(default_factory=list)
+    #: Identifiers replaced in the new notes, per type.
+    identifiers: dict[str, int] = field(default_factory=dict)
+    #: Version of the detector that de-identified them.
+    detector: str = ""
 
     @property
     def task_ids(self) -> list[str]:
@@ -86,8 +90,12 @@ def ingest_notes(
     originals = {n.task.id: (n.source_path, n.original_text) for n in notes} if keep_original else None
     audits = {n.task.id: (ACTOR, "deidentify", {**n.audit_details, "original_kept": keep_original}) for n in notes}
     new = set(store.add_tasks([n.task for n in notes], originals=originals, audit_events=audits))
+    report.detector = deidentifier.detector.version
     for n in notes:
         (report.added if n.task.id in new else report.existing).append(n.task.id)
+        if n.task.id in new:
+            for phi_type, count in n.result.counts.items():
+                report.identifiers[phi_type] = report.identifiers.get(phi_type, 0) + count
     if new:
         store.audit("cliniloop", "ingest", "task", None, count=len(new), root=str(root))
     return report

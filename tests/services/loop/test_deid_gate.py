@@ -206,3 +206,10 @@ def test_secret_file_is_created_once_owner_only(tmp_path: Path) -> None:
     assert deid_secret(Settings(var_dir=tmp_path, deid_secret="a-configured-secret-123")) == b"a-configured-secret-123"
     with pytest.raises(ValueError, match="16 characters"):
         deid_secret(Settings(var_dir=tmp_path, deid_secret="short"))
+
+
+def test_ingest_report_sums_replaced_identifiers_of_new_notes(store: Store, tmp_path: Path, deidentifier) -> None:
+    _write(tmp_path / "n", "a.txt", NOTE)
+    first = ingest_notes(store, tmp_path / "n", 10**6, deidentifier)
+    assert first.identifiers == store.list_tasks()[0].data[DEID_KEY]["counts"] and first.detector.startswith("deid-")
+    assert ingest_notes(store, tmp_path / "n", 10**6, deidentifier).identifiers == {}

@@ -19,7 +19,8 @@ from pydantic import ValidationError
 
 from connectors.label_studio.coding import SYSTEM_NAMES
 from connectors.label_studio.config import ASSERTION_ATTRIBUTE, ASSERTION_TAG, ENTITY_TAG, PHI_TAG, TEXT_TAG
-from services.core.schemas import AnnotationIn, Region, TextSpan
+from connectors.label_studio.ecg import BEAT_TAG, ECG_OBJECT
+from services.core.schemas import AnnotationIn, Region, TextSpan, TimeInstant
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +93,22 @@ def _text_span_items(region: TextSpan) -> Result:
     return items
 
 
+def _beat_items(region: TimeInstant) -> Result:
+    """An ECG beat: an instant ``timeserieslabels`` region at ``time_s`` (s from the window start)."""
+    item: dict[str, Any] = {
+        "id": region.id,
+        "from_name": BEAT_TAG,
+        "to_name": ECG_OBJECT,
+        "type": "timeserieslabels",
+        "value": {"start": region.time_s, "end": region.time_s, "instant": True, "timeserieslabels": [region.label]},
+    }
+    if region.probability is not None:
+        item["score"] = region.probability
+    return [item]
+
+
 #: ``Region.kind`` -> function returning that region's result items.
-ENCODERS: dict[str, Callable[[Any], Result]] = {"span": _text_span_items}
+ENCODERS: dict[str, Callable[[Any], Result]] = {"span": _text_span_items, "instant": _beat_items}
 
 
 class UnsupportedRegion(ConversionError):
@@ -156,8 +171,25 @@ def _decode_text_span(item: Mapping[str, Any], task_text: str | None) -> TextSpa
         raise ConversionError(f"span {item.get('id')} is not a valid text span: {err}") from err
 
 
+def _decode_beat(item: Mapping[str, Any], _task_text: str | None) -> TimeInstant | None:
+    value = item.get("value") or {}
+    labels = value.get("timeserieslabels") or []
+    if not labels:
+        log.warning("beat %s has no label; ignored", item.get("id"))
+        return None
+    try:
+        start, end = float(value["start"]), float(value.get("end", value["start"]))
+    except (KeyError, TypeError, ValueError):
+        raise ConversionError(f"beat {item.get('id')} has no numeric start") from None
+    # a beat drawn as a short range (not an instant) counts at its middle
+    return TimeInstant(id=str(item["id"]), label=str(labels[0]), time_s=max(0.0, (start + end) / 2))
+
+
 #: ``from_name`` of a region-making control -> decoder ``(item, task_text) -> region | None``.
-DECODERS: dict[str, Callable[[Mapping[str, Any], str | None], Region | None]] = {ENTITY_TAG: _decode_text_span}
+DECODERS: dict[str, Callable[[Mapping[str, Any], str | None], Region | None]] = {
+    ENTITY_TAG: _decode_text_span,
+    BEAT_TAG: _decode_beat,
+}
 
 
 def result_to_regions(result: Sequence[Mapping[str, Any]], task_text: str | None = None) -> list[Region]:

@@ -68,11 +68,19 @@ def push_tasks(
     batch_size: int = 100,
     progress: Progress | None = None,
     code_candidates: CodeCandidates | None = None,
+    *,
+    model_name: str = TEXT_MODEL_NAME,
+    label_config: str | None = None,
+    task_data: Callable[[Any], dict[str, Any]] | None = None,
 ) -> PushReport:
     """Import tasks with their newest predictions into a Label Studio project.
 
     With ``code_candidates`` (see :func:`services.loop.coding.span_code_candidates`) every span
     sent carries its ranked ICD-10-CM / SNOMED CT candidates, shown in the span's Info panel.
+
+    Other modalities pass their ``model_name``, ``label_config`` (default: the text project's)
+    and ``task_data`` (stored task -> the data Label Studio shows, e.g. an ECG window's samples;
+    default: the stored data without the de-identification record).
 
     Tasks already in the project get only a newer model version's prediction. Every
     prediction is validated against the project's label config before anything is sent.
@@ -90,7 +98,7 @@ def push_tasks(
     report = PushReport(project_id=project_id, project_ref=project_ref)
     in_ls = client.existing_task_ids(project_id)
     recorded = store.pushed(project_ref)
-    predictions = store.latest_predictions(TEXT_MODEL_NAME, task_ids)
+    predictions = store.latest_predictions(model_name, task_ids)
     tasks = {t.id: t for t in store.list_tasks(ids=task_ids)}
     missing = [tid for tid in task_ids if tid not in tasks]
     if missing:
@@ -115,11 +123,12 @@ def push_tasks(
             if pin and versions.get(tid) != pin.model_version:
                 refresh.append((tid, pin))
         else:
-            new_payloads.append((tid, task_payload(tid, shareable_data(tasks[tid].data), pin)))
+            data = task_data(tasks[tid]) if task_data is not None else shareable_data(tasks[tid].data)
+            new_payloads.append((tid, task_payload(tid, data, pin)))
 
     results = {tid: p["predictions"][0]["result"] for tid, p in new_payloads if p.get("predictions")}
     results |= {tid: regions_to_result(p.regions) for tid, p in refresh}
-    client.validate(text_project_config(), results)
+    client.validate(label_config or text_project_config(), results)
 
     for i in range(0, len(new_payloads), batch_size):
         batch = new_payloads[i : i + batch_size]

@@ -1,0 +1,182 @@
+"""CLI commands for ECG: ``cliniloop ecg ...`` and ``cliniloop eval ecg-detect / ecg-classify``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from services.cli.render import console, err_console, fail, progress_bars
+
+ecg_app = typer.Typer(help="ECG beats: windows, detection and classification, Label Studio round trips, WFDB export.", no_args_is_help=True)
+
+
+def _store():
+    from services.core.store import open_store
+
+    return open_store()
+
+
+@ecg_app.command("ingest")
+def ecg_ingest(
+    path: Annotated[Path, typer.Argument(help="A WFDB record (.hea), .edf/.bdf, .csv, or a folder of them.")],
+    lead: Annotated[str | None, typer.Option("--lead", help="Lead to show first and detect on (default MLII, II, ... else the first).")] = None,
+    sampling_rate: Annotated[float | None, typer.Option("--sampling-rate", help="Hz, for CSV files.")] = None,
+    window_s: Annotated[float, typer.Option("--window-s", min=2.0, help="Seconds of ECG per task (plus 1 s of context each side).")] = 10.0,
+) -> None:
+    """Check recordings and store one task per window (a bad recording is reported and stores nothing)."""
+    from services.loop.ecg import ingest_ecg
+
+    try:
+        report = ingest_ecg(_store(), path, lead=lead, sampling_rate=sampling_rate, window_s=window_s)
+    except FileNotFoundError as err:
+        fail(str(err))
+    console.print(f"ECG: {report.records} recordings, {len(report.added)} new windows, {len(report.existing)} already stored, {len(report.errors)} rejected")
+    for err in report.errors:
+        err_console.print(f"[red]rejected[/red] {err}", soft_wrap=True)
+
+
+@ecg_app.command("predict")
+def ecg_predict(chunk_s: Annotated[float, typer.Option("--chunk-s", min=30.0, help="Seconds read at a time.")] = 300.0) -> None:
+    """Detect and classify beats of every ingested recording; one prediction per window."""
+    from models.ecg.detect import BeatDetector
+    from services.core.settings import get_settings
+    from services.loop.ecg import predict_ecg
+    from services.loop.ecg_train import load_ecg_classifier
+
+    store = _store()
+    classifier = load_ecg_classifier(store, get_settings())
+    if classifier is None:
+        err_console.print("no beat classifier trained yet (`cliniloop ecg train`): beats are detected and labelled N")
+    with progress_bars() as bars:
+        n = predict_ecg(store, BeatDetector().fit(), classifier, chunk_s=chunk_s, progress=bars("windows", store.count_tasks("ecg")))
+    console.print(f"predicted {n} ECG windows")
+
+
+@ecg_app.command("train")
+def ecg_train(
+    wfdb_dir: Annotated[list[Path] | None, typer.Option("--wfdb-dir", help="Folder of reference WFDB records (RECORDS file); repeatable.")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1)] = None,
+) -> None:
+    """Train the beat classifier on reference records plus beats corrected in Label Studio; promote it."""
+    from services.core.settings import get_settings
+    from services.loop.ecg_train import train_ecg_classifier
+
+    try:
+        result = train_ecg_classifier(_store(), get_settings(), wfdb_dir or [], epochs=epochs, progress=lambda m: err_console.print(m))
+    except ValueError as err:
+        fail(str(err))
+    console.print(f"beat classifier {result['version']}: {result['beats']} beats, {result['corrected_records']} corrected recordings; promoted")
+
+
+def _client():
+    from connectors.label_studio.client import LabelStudioClient
+    from services.core.settings import get_settings
+
+    settings = get_settings()
+    if not settings.label_studio_api_key:
+        fail("set CLINILOOP_LABEL_STUDIO_API_KEY (a legacy token or a personal access token)", 2)
+    return LabelStudioClient(settings.label_studio_url, settings.label_studio_api_key)
+
+
+@ecg_app.command("push")
+def ecg_push(
+    budget: Annotated[int, typer.Option("--budget", "-n", min=1, help="Windows to send: the most uncertain, rare-class first.")] = 20,
+    project: Annotated[str, typer.Option("--project", help="Label Studio project title.")] = "cliniloop ECG beats",
+) -> None:
+    """Send the most uncertain unlabelled windows with their predicted beats to Label Studio."""
+    from services.loop.ecg import ECG_MODEL_NAME, ecg_project_config, ecg_window_data
+    from services.loop.push import push_tasks
+
+    store = _store()
+    client = _client()
+    preds = store.latest_predictions(ECG_MODEL_NAME)
+    labelled = store.annotated_task_ids()
+    chosen = sorted((p for t, p in preds.items() if t not in labelled), key=lambda p: -p.uncertainty)[:budget]
+    if not chosen:
+        fail("no predicted, unlabelled ECG window: run `cliniloop ecg ingest` and `cliniloop ecg predict` first")
+    config = ecg_project_config()
+    project_id = client.ensure_project(project, config)
+    report = push_tasks(
+        store, client, project_id, [p.task_id for p in chosen], model_name=ECG_MODEL_NAME, label_config=config, task_data=ecg_window_data
+    )
+    console.print(f"ECG project {project_id}: {len(report.created)} windows sent, {len(report.already_present)} already there")
+
+
+@ecg_app.command("pull")
+def ecg_pull(project: Annotated[str, typer.Option("--project")] = "cliniloop ECG beats") -> None:
+    """Bring corrected beats back (creates, updates, deletions)."""
+    from services.loop.pull import pull_annotations
+
+    client = _client()
+    project_id = client.find_project(project)
+    if project_id is None:
+        fail(f"no Label Studio project {project!r}: run `cliniloop ecg push` first")
+    r = pull_annotations(_store(), client, project_id)
+    console.print(f"pulled: {r.created} created, {r.updated} updated, {r.deleted} deleted, {r.skipped} skipped")
+
+
+@ecg_app.command("export")
+def ecg_export(
+    out: Annotated[Path, typer.Option("--out", file_okay=False, help="Folder for <record>.<ext> annotation files and CSVs.")],
+    extension: Annotated[str, typer.Option("--extension", help="WFDB annotation file extension.")] = "cliniloop",
+    only_corrected: Annotated[bool, typer.Option("--only-corrected", help="Only windows an annotator corrected.")] = False,
+) -> None:
+    """Write beats as WFDB annotation files (readable by wfdb.rdann) and CSV, in samples of the original recordings."""
+    from services.loop.ecg import export_beats
+
+    written = export_beats(_store(), out, extension=extension, only_corrected=only_corrected)
+    console.print(f"wrote {sum(written.values())} beats of {len(written)} recordings to {out}")
+
+
+def eval_ecg_detect(
+    wfdb_dir: Annotated[Path, typer.Option("--wfdb-dir", help="Folder of WFDB records with .atr references.")],
+    records: Annotated[list[str] | None, typer.Option("--records", help="Record names (default: the RECORDS file).")] = None,
+    lead: Annotated[str | None, typer.Option("--lead")] = None,
+) -> None:
+    """Beat detection vs reference (150 ms window): gross and per-record Se and PPV, CPU s per hour; prints one JSON object."""
+    from services.loop.ecg_detect_eval import evaluate_detection
+
+    try:
+        result = evaluate_detection(wfdb_dir, records=records or None, lead=lead)
+    except ValueError as err:
+        fail(str(err))
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+
+
+def eval_ecg_classify(
+    train_dir: Annotated[Path, typer.Option("--train-dir", help="WFDB folder of training records (RECORDS file).")],
+    test_dir: Annotated[Path | None, typer.Option("--test-dir", help="WFDB folder of test records.")] = None,
+    train: Annotated[list[str] | None, typer.Option("--train", help="Training record names (default: RECORDS).")] = None,
+    test: Annotated[list[str] | None, typer.Option("--test", help="Test record names (default: RECORDS of --test-dir).")] = None,
+    cv: Annotated[bool, typer.Option("--cv", help="Cross-validation inside --train-dir, grouped by record.")] = False,
+    folds: Annotated[int | None, typer.Option("--folds", min=2, help="Folds for --cv (default: the evaluator's scheme).")] = None,
+    include_paced: Annotated[bool, typer.Option("--include-paced", help="Keep the paced records 102, 104, 107, 217.")] = False,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    plot: Annotated[Path | None, typer.Option("--plot", dir_okay=False, help="Write the confusion matrix as a PNG.")] = None,
+) -> None:
+    """Beat classes vs reference: per-class Se/PPV, accuracy, macro-F1 over N/S/V/F, confusion matrix; prints one JSON object."""
+    from services.loop.ecg_classify_eval import confusion_plot, evaluate_classification
+
+    if not cv and test_dir is None and not test:
+        fail("give --test-dir (or --test names), or --cv", 2)
+    try:
+        result = evaluate_classification(
+            train_dir, test_dir, train=train or None, test=test or None, cv=cv, folds=folds, include_paced=include_paced, seed=seed
+        )
+    except ValueError as err:
+        fail(str(err))
+    if plot is not None:
+        confusion_plot(result, plot)
+        err_console.print(f"confusion matrix written to {plot}")
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+
+
+def register(app: typer.Typer, eval_app: typer.Typer) -> None:
+    """Attach these commands to the main CLI."""
+    app.add_typer(ecg_app, name="ecg")
+    eval_app.command("ecg-detect")(eval_ecg_detect)
+    eval_app.command("ecg-classify")(eval_ecg_classify)

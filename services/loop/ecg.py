@@ -1,0 +1,322 @@
+"""The ECG loop steps: recordings -> windows (tasks) -> beats (predictions) -> Label Studio -> WFDB/CSV.
+
+- :func:`ingest_ecg` checks each recording whole (:func:`connectors.sources.ecg.open_ecg`) and
+  stores one task per window (default 10 s of core plus 1 s of context on each side); a bad
+  recording is reported and stores nothing. Tasks hold the window's sample range and the record's
+  path and content hash, not the samples.
+- :func:`predict_ecg` detects beats over each whole recording in chunks (bounded memory), classifies
+  them (AAMI N/S/V/F/Q, when a classifier is given) chunk by chunk, and stores per window the beats
+  of its core as instant regions (seconds from the window start, sample index in ``attributes``).
+  Window uncertainty: ``U = max over beats of H(p)/log 5`` (normalised entropy of the class
+  probabilities); a window with a beat predicted S, V, F or Q is lifted to ``0.5 + U/2`` so rare-class
+  windows come first. Without a classifier every beat is ``N`` and ``U = 1 - min confidence``.
+- :func:`ecg_window_data` renders a window for Label Studio; :func:`export_beats` writes the beats
+  (human-corrected where annotated, predicted elsewhere) as WFDB annotation files and CSV, in sample
+  indices of the original recording.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from connectors.label_studio.ecg import ecg_label_config, ecg_task_data
+from connectors.sources.ecg import EcgFileError, EcgSource, open_ecg
+from services.core.schemas import PredictionIn, TaskIn, TimeInstant, regions_from_json
+from services.core.store import Store
+from taxonomies.ecg import AAMI_CLASSES, load_beat_mapping
+
+ECG_MODEL_NAME = "ecg-beats"
+#: MIT-BIH symbol written for each AAMI class in exported annotation files.
+CLASS_SYMBOL = {"N": "N", "S": "A", "V": "V", "F": "F", "Q": "Q"}
+RARE_CLASSES = frozenset({"S", "V", "F", "Q"})
+Progress = Callable[[int], None]
+
+
+class Detector(Protocol):
+    """What :func:`predict_ecg` needs of a beat detector (``models.ecg.detect.BeatDetector``)."""
+
+    version: str
+
+    def detect_chunked(self, read: Callable[[int, int], np.ndarray], n_samples: int, sampling_rate: float, **kw: Any) -> Any: ...
+
+
+def ecg_project_config() -> str:
+    """The ECG project's label config (AAMI classes with their descriptions)."""
+    import json
+
+    from taxonomies.ecg import __file__ as ecg_pkg
+
+    spec = json.loads((Path(ecg_pkg).parent / "aami.json").read_text(encoding="utf-8"))
+    return ecg_label_config([(c, spec["classes"][c]) for c in AAMI_CLASSES])
+
+
+@dataclass
+class EcgIngestReport:
+    """What an ECG ingest did."""
+
+    added: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+    errors: list[EcgFileError] = field(default_factory=list)
+    records: int = 0
+
+
+def window_bounds(n_samples: int, sampling_rate: float, window_s: float, context_s: float) -> list[tuple[int, int, int, int]]:
+    """``(start, core_start, core_stop, stop)`` sample bounds of consecutive windows covering a recording."""
+    core = max(1, int(round(window_s * sampling_rate)))
+    ctx = int(round(context_s * sampling_rate))
+    out = []
+    for core_start in range(0, n_samples, core):
+        core_stop = min(n_samples, core_start + core)
+        out.append((max(0, core_start - ctx), core_start, core_stop, min(n_samples, core_stop + ctx)))
+    return out
+
+
+def _record_paths(root: Path) -> list[Path]:
+    if root.is_file() or root.with_suffix(".hea").exists():
+        return [root]
+    if not root.exists():
+        raise FileNotFoundError(f"no such file or folder: {root}")
+    found = sorted(p for p in root.rglob("*") if p.suffix.lower() in {".hea", ".edf", ".bdf", ".csv"})
+    return found
+
+
+def ingest_ecg(
+    store: Store,
+    root: Path,
+    *,
+    lead: str | None = None,
+    sampling_rate: float | None = None,
+    window_s: float = 10.0,
+    context_s: float = 1.0,
+    progress: Progress | None = None,
+) -> EcgIngestReport:
+    """Store one task per window of every recording under ``root`` (all in one transaction).
+
+    Parameters
+    ----------
+    root : Path
+        A recording (WFDB record/header, EDF, CSV) or a folder searched recursively.
+    lead : str, optional
+        Lead shown first and used for detection (default: MLII / II / ... see the reader).
+    sampling_rate : float, optional
+        Hz, needed for CSV files.
+    window_s, context_s : float
+        Core window length and context on each side (s).
+    """
+    report = EcgIngestReport()
+    tasks: list[TaskIn] = []
+    for path in _record_paths(root):
+        try:
+            source = open_ecg(path, sampling_rate)
+            leads = source.lead_order(lead)
+            digest = source.content_hash()
+        except EcgFileError as err:
+            report.errors.append(err)
+            continue
+        report.records += 1
+        for start, core_start, core_stop, stop in window_bounds(source.n_samples, source.sampling_rate, window_s, context_s):
+            tid = hashlib.sha256(f"{digest}:{leads[0]}:{core_start}:{core_stop}".encode()).hexdigest()
+            data = {
+                "record_path": str(source.path.resolve()),
+                "record_name": source.name,
+                "record_hash": digest,
+                "format": source.format,
+                "sampling_rate": source.sampling_rate,
+                "csv_sampling_rate": sampling_rate,
+                "leads": leads,
+                "start": start,
+                "core_start": core_start,
+                "core_stop": core_stop,
+                "stop": stop,
+            }
+            tasks.append(TaskIn(id=tid, modality="ecg", source_uri=source.path.resolve().as_uri(), data=data))
+        if progress:
+            progress(1)
+    new = set(store.add_tasks(tasks))
+    for task in tasks:
+        (report.added if task.id in new else report.existing).append(task.id)
+    if new:
+        store.audit("cliniloop", "ingest", "task", None, modality="ecg", count=len(new), records=report.records)
+    return report
+
+
+def _source_of(data: dict[str, Any]) -> EcgSource:
+    return open_ecg(Path(data["record_path"]), data.get("csv_sampling_rate"))
+
+
+def _window_uncertainty(labels: list[str], probs: list[np.ndarray | None], confidence: list[float]) -> float:
+    if not labels:
+        return 1.0
+    if all(p is None for p in probs):
+        return float(1.0 - min(confidence))
+    entropies = [float(-(p * np.log(np.clip(p, 1e-12, 1.0))).sum() / math.log(len(p))) for p in probs if p is not None]
+    u = max(entropies)
+    if any(label in RARE_CLASSES for label in labels):
+        u = 0.5 + u / 2
+    return float(min(1.0, max(0.0, u)))
+
+
+def predict_ecg(
+    store: Store,
+    detector: Detector,
+    classifier: Any | None = None,
+    *,
+    chunk_s: float = 300.0,
+    progress: Progress | None = None,
+) -> int:
+    """Detect and classify the beats of every ingested recording; store one prediction per window.
+
+    Returns
+    -------
+    int
+        Windows given a new prediction.
+    """
+    mapping = load_beat_mapping()
+    version = f"{detector.version}+{getattr(classifier, 'version', None) or 'unclassified'}"
+    by_record: dict[str, list[Any]] = {}
+    for task in store.list_tasks("ecg"):
+        by_record.setdefault(task.data["record_hash"] + ":" + task.data["leads"][0], []).append(task)
+    done = store.latest_predictions(ECG_MODEL_NAME)
+    written = 0
+    for windows in by_record.values():
+        todo = [w for w in windows if done.get(w.id) is None or done[w.id].model_version != version]
+        if not todo:
+            continue
+        data = windows[0].data
+        source = _source_of(data)
+        leads = data["leads"]
+        fs = source.sampling_rate
+        beats = detector.detect_chunked(lambda a, b: source.read(a, b, leads[:1])[:, 0], source.n_samples, fs, chunk_s=chunk_s)
+        samples = np.asarray(beats.samples, dtype=np.int64)
+        conf = np.asarray(beats.confidence, dtype=float)
+        probs = _classify_chunked(classifier, source, leads, samples, chunk_s) if classifier is not None else None
+        preds = []
+        for w in todo:
+            d = w.data
+            inside = np.flatnonzero((samples >= d["core_start"]) & (samples < d["core_stop"]))
+            regions, labels, beat_probs, confs = [], [], [], []
+            for i in inside:
+                p = probs[i] if probs is not None else None
+                label = AAMI_CLASSES[int(np.argmax(p))] if p is not None else "N"
+                attrs: dict[str, Any] = {"sample": int(samples[i]), "confidence": round(float(conf[i]), 4)}
+                if p is not None:
+                    attrs["probs"] = {c: round(float(v), 4) for c, v in zip(AAMI_CLASSES, p, strict=True)}
+                probability = float(p.max()) if p is not None else float(conf[i])
+                regions.append(TimeInstant(label=label, time_s=(int(samples[i]) - d["start"]) / fs, probability=probability, attributes=attrs))
+                labels.append(label)
+                beat_probs.append(p)
+                confs.append(float(conf[i]))
+            u = _window_uncertainty(labels, beat_probs, confs)
+            preds.append(
+                PredictionIn(
+                    task_id=w.id,
+                    model_name=ECG_MODEL_NAME,
+                    model_version=version,
+                    taxonomy_version=mapping.taxonomy_version,
+                    regions=regions,
+                    score=1.0 - u,
+                    uncertainty=u,
+                )
+            )
+        written += store.add_predictions(preds, make_latest=True)
+        if progress:
+            progress(len(windows))
+    return written
+
+
+def _classify_chunked(classifier: Any, source: EcgSource, leads: list[str], samples: np.ndarray, chunk_s: float) -> np.ndarray:
+    """Class probabilities of every beat, classifying chunk by chunk (bounded memory)."""
+    from models.ecg.classify import RecordBeats
+
+    fs = source.sampling_rate
+    out = np.zeros((len(samples), len(AAMI_CLASSES)))
+    chunk = int(chunk_s * fs)
+    margin = int(2 * fs)
+    use = leads[:2]
+    for start in range(0, source.n_samples, chunk):
+        stop = min(source.n_samples, start + chunk)
+        idx = np.flatnonzero((samples >= start) & (samples < stop))
+        if not len(idx):
+            continue
+        a, b = max(0, start - margin), min(source.n_samples, stop + margin)
+        signal = source.read(a, b, use)
+        rec = RecordBeats(name=source.name, signal=signal, sampling_rate=fs, samples=samples[idx] - a, labels=None)
+        out[idx] = classifier.predict_proba(rec)
+    return out
+
+
+def ecg_window_data(task: Any) -> dict[str, Any]:
+    """Label Studio data of an ECG window task (samples read from the recording now)."""
+    d = task.data
+    source = _source_of(d)
+    samples = source.read(d["start"], d["stop"], d["leads"][:2])
+    return ecg_task_data(samples, source.sampling_rate, d["leads"], record=d["record_name"], window_start_s=d["start"] / source.sampling_rate)
+
+
+def window_beats(task: Any, regions: Iterable[Any]) -> list[tuple[int, str]]:
+    """``(sample, class)`` of a window's beats in the original recording (core of the window only)."""
+    d = task.data
+    fs = d["sampling_rate"]
+    out = []
+    for region in regions:
+        if getattr(region, "kind", None) != "instant":
+            continue
+        sample = int(round(d["start"] + region.time_s * fs))
+        if d["core_start"] <= sample < d["core_stop"]:
+            out.append((sample, region.label))
+    return out
+
+
+def export_beats(store: Store, out_dir: Path, *, extension: str = "cliniloop", only_corrected: bool = False) -> dict[str, int]:
+    """Write each recording's beats as ``<record>.<extension>`` (``wfdb.wrann``) and ``<record>_beats.csv``.
+
+    Beats come from the newest human annotation of a window where there is one, else from the newest
+    prediction (unless ``only_corrected``). Returns beats written per record.
+    """
+    import wfdb
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    predictions = store.latest_predictions(ECG_MODEL_NAME)
+    by_record: dict[str, list[tuple[int, str, str]]] = {}
+    names: dict[str, tuple[str, float]] = {}
+    for task in store.list_tasks("ecg"):
+        anns = store.annotations(task.id)
+        if anns:
+            newest = max(anns, key=lambda a: a.updated_at)
+            beats = [(s, c, "annotation") for s, c in window_beats(task, regions_from_json(newest.regions))]
+        elif not only_corrected and task.id in predictions:
+            beats = [(s, c, "prediction") for s, c in window_beats(task, regions_from_json(predictions[task.id].regions))]
+        else:
+            continue
+        key = task.data["record_name"]
+        names[key] = (task.data["record_name"], task.data["sampling_rate"])
+        by_record.setdefault(key, []).extend(beats)
+    written = {}
+    for key, beats in by_record.items():
+        beats.sort()
+        name, fs = names[key]
+        if beats:
+            wfdb.wrann(
+                name,
+                extension,
+                np.array([b[0] for b in beats], dtype=np.int64),
+                symbol=[CLASS_SYMBOL.get(b[1], "Q") for b in beats],
+                fs=fs,
+                write_dir=str(out_dir),
+            )
+        with (out_dir / f"{name}_beats.csv").open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["sample", "time_s", "aami_class", "mitbih_symbol", "source"])
+            for sample, cls, src in beats:
+                writer.writerow([sample, round(sample / fs, 4), cls, CLASS_SYMBOL.get(cls, "Q"), src])
+        written[name] = len(beats)
+    store.audit("cliniloop", "export", "ecg", None, records=len(written), beats=sum(written.values()))
+    return written

@@ -1,0 +1,137 @@
+"""Train the ECG beat classifier from reference recordings plus beats corrected in Label Studio.
+
+A version is written to the model registry (``ecg-beat-classifier``), registered in the store
+and promoted (the pointer :func:`load_ecg_classifier` follows). Corrections are the beats of every
+annotated ECG window (the newest annotation per window), classified by the annotator; they are
+added to the reference beats of the training records, and training starts from the promoted
+version's weights when there is one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from connectors.sources.ecg import open_ecg, read_reference_beats
+from models.registry import ModelRegistry
+from services.core.schemas import regions_from_json
+from services.core.settings import Settings
+from services.core.store import Store
+from services.loop.ecg import window_beats
+from taxonomies.ecg import PACED_RECORDS, load_beat_mapping
+
+CLASSIFIER_NAME = "ecg-beat-classifier"
+
+
+def reference_records(folder: Path, records: Sequence[str] | None = None, include_paced: bool = False) -> list[Any]:
+    """``RecordBeats`` of a WFDB folder with reference AAMI labels (``RECORDS`` file by default).
+
+    Raises
+    ------
+    ValueError
+        When the folder or its ``RECORDS`` file is missing (naming the path).
+    """
+    from models.ecg.classify import RecordBeats
+
+    mapping = load_beat_mapping()
+    if records is None:
+        listing = folder / "RECORDS"
+        if not listing.exists():
+            raise ValueError(f"{listing}: no RECORDS file; pass the record names")
+        records = [r.strip() for r in listing.read_text().split() if r.strip()]
+    out = []
+    for name in records:
+        if not include_paced and name in PACED_RECORDS:
+            continue
+        source = open_ecg(folder / f"{name}.hea")
+        samples, symbols = read_reference_beats(folder / name)
+        keep = [i for i, s in enumerate(symbols) if mapping.to_class(s) is not None]
+        labels = np.array([mapping.to_class(symbols[i]) for i in keep])
+        signal = source.read(0, source.n_samples, source.lead_order()[:2])
+        out.append(RecordBeats(name=name, signal=signal, sampling_rate=source.sampling_rate, samples=samples[keep], labels=labels))
+    return out
+
+
+def corrected_records(store: Store) -> list[Any]:
+    """``RecordBeats`` of every recording with annotated windows: the annotators' beats only."""
+    from models.ecg.classify import RecordBeats
+
+    beats: dict[str, list[tuple[int, str]]] = {}
+    tasks: dict[str, Any] = {}
+    for task in store.list_tasks("ecg"):
+        anns = store.annotations(task.id)
+        if not anns:
+            continue
+        newest = max(anns, key=lambda a: a.updated_at)
+        key = task.data["record_path"]
+        tasks[key] = task
+        beats.setdefault(key, []).extend(window_beats(task, regions_from_json(newest.regions)))
+    out = []
+    for key, items in beats.items():
+        if not items:
+            continue
+        data = tasks[key].data
+        source = open_ecg(Path(data["record_path"]), data.get("csv_sampling_rate"))
+        items.sort()
+        signal = source.read(0, source.n_samples, data["leads"][:2])
+        out.append(
+            RecordBeats(
+                name=data["record_name"],
+                signal=signal,
+                sampling_rate=source.sampling_rate,
+                samples=np.array([s for s, _ in items], dtype=np.int64),
+                labels=np.array([c for _, c in items]),
+            )
+        )
+    return out
+
+
+def load_ecg_classifier(store: Store, settings: Settings) -> Any | None:
+    """The promoted classifier, or ``None`` when none was trained."""
+    from models.ecg.classify import BeatClassifier
+
+    version = store.alias(CLASSIFIER_NAME)
+    if version is None:
+        return None
+    return BeatClassifier.load(ModelRegistry(settings.resolved_models_dir).path(CLASSIFIER_NAME, version))
+
+
+def train_ecg_classifier(
+    store: Store,
+    settings: Settings,
+    wfdb_dirs: Sequence[Path],
+    *,
+    epochs: int | None = None,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Train (from the promoted version's weights when there is one), register and promote a version."""
+    from models.ecg.classify import BeatClassifier
+
+    records = [r for folder in wfdb_dirs for r in reference_records(folder)]
+    corrections = corrected_records(store)
+    if not records and not corrections:
+        raise ValueError("nothing to train on: give --wfdb-dir with reference records, or correct beats in Label Studio first")
+    if progress:
+        progress(f"training on {len(records)} reference records and {len(corrections)} corrected recordings")
+    current = load_ecg_classifier(store, settings)
+    params = {"seed": seed} | ({"epochs": epochs} if epochs else {})
+    model = BeatClassifier(**params).fit([*records, *corrections], init_from=current)
+    n_beats = sum(len(r.samples) for r in [*records, *corrections])
+    meta = {
+        "version": model.version,
+        "parent": current.version if current is not None else None,
+        "label_count": n_beats,
+        "taxonomy_version": load_beat_mapping().taxonomy_version,
+        "params": params,
+        "training_records": [r.name for r in records],
+        "corrected_records": [r.name for r in corrections],
+    }
+    info = ModelRegistry(settings.resolved_models_dir).create(CLASSIFIER_NAME, model.save, meta)
+    store.register_model_version(CLASSIFIER_NAME, model.version, parent=meta["parent"], label_count=n_beats, artifact_uri=str(info.path.resolve()))
+    store.promote(CLASSIFIER_NAME, model.version, actor="cliniloop", reason="ecg train")
+    store.audit("cliniloop", "train", "model", model.version, model=CLASSIFIER_NAME, beats=n_beats, corrected_records=len(corrections))
+    return {"version": model.version, "beats": n_beats, "records": len(records), "corrected_records": len(corrections)}

@@ -194,7 +194,8 @@ def predict_ecg(
         source = _source_of(data)
         leads = data["leads"]
         fs = source.sampling_rate
-        beats = detector.detect_chunked(lambda a, b: source.read(a, b, leads[:1])[:, 0], source.n_samples, fs, chunk_s=chunk_s)
+        # every lead votes (chosen lead first: beat positions follow it)
+        beats = detector.detect_chunked(lambda a, b: source.read(a, b, leads), source.n_samples, fs, chunk_s=chunk_s)
         samples = np.asarray(beats.samples, dtype=np.int64)
         conf = np.asarray(beats.confidence, dtype=float)
         probs = _classify_chunked(classifier, source, leads, samples, chunk_s) if classifier is not None else None

@@ -1,0 +1,5 @@
+"""ECG models: beat detection (:mod:`models.ecg.detect`) and beat classification.
+
+Importing this package loads nothing (neurokit2, wfdb and scikit-learn are imported by the
+functions that need them); import the submodules directly.
+"""

@@ -48,11 +48,15 @@ def ecg_predict(chunk_s: Annotated[float, typer.Option("--chunk-s", min=30.0, he
     from services.loop.ecg_train import load_ecg_classifier
 
     store = _store()
-    classifier = load_ecg_classifier(store, get_settings())
+    settings = get_settings()
+    classifier = load_ecg_classifier(store, settings)
     if classifier is None:
         err_console.print("no beat classifier trained yet (`cliniloop ecg train`): beats are detected and labelled N")
     with progress_bars() as bars:
-        n = predict_ecg(store, BeatDetector().fit(), classifier, chunk_s=chunk_s, progress=bars("windows", store.count_tasks("ecg")))
+        n = predict_ecg(
+            store, BeatDetector().fit(), classifier, chunk_s=chunk_s, progress=bars("windows", store.count_tasks("ecg")),
+            mapping_path=settings.ecg_beat_mapping,
+        )  # fmt: skip
     console.print(f"predicted {n} ECG windows")
 
 

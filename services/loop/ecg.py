@@ -171,15 +171,18 @@ def predict_ecg(
     *,
     chunk_s: float = 300.0,
     progress: Progress | None = None,
+    mapping_path: Path | None = None,
 ) -> int:
     """Detect and classify the beats of every ingested recording; store one prediction per window.
+
+    ``mapping_path`` names the symbol -> class mapping whose version is recorded (default AAMI EC57).
 
     Returns
     -------
     int
         Windows given a new prediction.
     """
-    mapping = load_beat_mapping()
+    mapping = load_beat_mapping(mapping_path)
     version = f"{detector.version}+{getattr(classifier, 'version', None) or 'unclassified'}"
     by_record: dict[str, list[Any]] = {}
     for task in store.list_tasks("ecg"):

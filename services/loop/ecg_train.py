@@ -26,7 +26,9 @@ from taxonomies.ecg import PACED_RECORDS, load_beat_mapping
 CLASSIFIER_NAME = "ecg-beat-classifier"
 
 
-def reference_records(folder: Path, records: Sequence[str] | None = None, include_paced: bool = False) -> list[Any]:
+def reference_records(
+    folder: Path, records: Sequence[str] | None = None, include_paced: bool = False, mapping_path: Path | None = None
+) -> list[Any]:
     """``RecordBeats`` of a WFDB folder with reference AAMI labels (``RECORDS`` file by default).
 
     Raises
@@ -36,7 +38,7 @@ def reference_records(folder: Path, records: Sequence[str] | None = None, includ
     """
     from models.ecg.classify import RecordBeats
 
-    mapping = load_beat_mapping()
+    mapping = load_beat_mapping(mapping_path)
     if records is None:
         listing = folder / "RECORDS"
         if not listing.exists():
@@ -111,7 +113,7 @@ def train_ecg_classifier(
     """Train (from the promoted version's weights when there is one), register and promote a version."""
     from models.ecg.classify import BeatClassifier
 
-    records = [r for folder in wfdb_dirs for r in reference_records(folder)]
+    records = [r for folder in wfdb_dirs for r in reference_records(folder, mapping_path=settings.ecg_beat_mapping)]
     corrections = corrected_records(store)
     if not records and not corrections:
         raise ValueError("nothing to train on: give --wfdb-dir with reference records, or correct beats in Label Studio first")
@@ -125,7 +127,7 @@ def train_ecg_classifier(
         "version": model.version,
         "parent": current.version if current is not None else None,
         "label_count": n_beats,
-        "taxonomy_version": load_beat_mapping().taxonomy_version,
+        "taxonomy_version": load_beat_mapping(settings.ecg_beat_mapping).taxonomy_version,
         "params": params,
         "training_records": [r.name for r in records],
         "corrected_records": [r.name for r in corrections],

@@ -1,0 +1,416 @@
+"""``cliniloop eval ecg-classify``: inter-patient AAMI beat classification scored per class.
+
+Beats are the reference annotations of the ``.atr`` files (detection is evaluated apart): every
+annotation whose MIT-BIH symbol maps to an AAMI class (:func:`taxonomies.ecg.load_beat_mapping`)
+is a beat, at the annotated sample, with that class as reference. Leads are read with MLII first
+when a record has it (MIT-BIH 114 stores V5 before MLII), then the others in file order.
+
+Schemes
+-------
+* **train/test**: one :class:`~models.ecg.classify.BeatClassifier` fitted on the training
+  records, scored on the test records. A record may not be on both sides (inter-patient).
+* **cross-validation** (``cv=True``): leave-records-out inside one set. ``folds=None`` is
+  leave-one-record-out (one fit per record); ``folds=k`` makes ``k`` folds grouped by record and
+  stratified by the records' beat classes (scikit-learn ``StratifiedGroupKFold``, shuffled by
+  ``seed``). Predictions of all folds are pooled before scoring, so every beat is predicted
+  exactly once by a model that never saw its record.
+
+Paced records (:data:`taxonomies.ecg.PACED_RECORDS`) are left out unless ``include_paced``.
+
+Scores: per class (N, S, V, F, Q) sensitivity (recall) = TP / reference beats, positive
+predictive value = TP / predicted beats, F1 and support; accuracy over all beats; macro-F1 over
+N, S, V and F (Q has a handful of beats in MIT-BIH and is reported but not averaged); the
+confusion matrix (rows reference, columns predicted); and calibration of the probabilities
+(expected calibration error of the top class over 15 equal-width bins, mean negative
+log-likelihood, multi-class Brier score).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from taxonomies.ecg import AAMI_CLASSES, PACED_RECORDS, load_beat_mapping
+
+#: Classes averaged in the macro-F1.
+MACRO_CLASSES: tuple[str, ...] = ("N", "S", "V", "F")
+#: Preferred first lead.
+FIRST_LEAD = "MLII"
+_ECE_BINS = 15
+
+Progress = Callable[[int, int], None]
+
+
+class EcgClassifyEvalError(ValueError):
+    """The evaluation data cannot be used (the message names the file or record)."""
+
+
+def read_record_list(folder: Path) -> list[str]:
+    """Record names of a folder's ``RECORDS`` file (one per line; blank lines and ``#`` ignored).
+
+    Raises
+    ------
+    EcgClassifyEvalError
+        When the folder or its ``RECORDS`` file is missing.
+    """
+    folder = Path(folder)
+    path = folder / "RECORDS"
+    if not path.is_file():
+        raise EcgClassifyEvalError(f"{path}: missing RECORDS file (or pass the record names explicitly)")
+    names = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            names.append(line)
+    return names
+
+
+def read_annotated_record(folder: Path, name: str):
+    """One WFDB record with its reference beats as :class:`~models.ecg.classify.RecordBeats`.
+
+    Parameters
+    ----------
+    folder : Path
+        Folder with ``<name>.hea``, its signal file and ``<name>.atr``.
+    name : str
+        Record name.
+
+    Returns
+    -------
+    RecordBeats
+        ``signal`` in physical units (mV), MLII first; ``samples`` and ``labels`` (AAMI letters)
+        of the beat annotations.
+
+    Raises
+    ------
+    EcgClassifyEvalError
+        Naming the missing or unreadable file.
+    """
+    import wfdb
+
+    from models.ecg.classify import RecordBeats
+
+    folder = Path(folder)
+    for suffix in (".hea", ".atr"):
+        if not (folder / f"{name}{suffix}").is_file():
+            raise EcgClassifyEvalError(f"{folder / (name + suffix)}: missing file of record {name}")
+    try:
+        rec = wfdb.rdrecord(str(folder / name))
+        ann = wfdb.rdann(str(folder / name), "atr")
+    except Exception as exc:  # wfdb raises assorted errors for missing/short signal files
+        raise EcgClassifyEvalError(f"{folder / name}: cannot read record {name}: {exc}") from exc
+    signal = np.asarray(rec.p_signal, dtype=np.float64)
+    names = [str(s) for s in rec.sig_name]
+    order = sorted(range(len(names)), key=lambda i: (names[i].upper().replace("-", "") != FIRST_LEAD, i))
+    signal = signal[:, order]
+    mapping = load_beat_mapping()
+    keep = [i for i, sym in enumerate(ann.symbol) if mapping.to_class(sym) is not None]
+    samples = np.asarray(ann.sample, dtype=np.int64)[keep]
+    labels = np.array([mapping.to_class(ann.symbol[i]) for i in keep], dtype="<U1")
+    srt = np.argsort(samples, kind="stable")
+    return RecordBeats(name, signal, float(rec.fs), samples[srt], labels[srt])
+
+
+def classification_scores(reference: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:
+    """Per-class sensitivity/PPV/F1/support, accuracy, macro-F1 (N, S, V, F) and confusion matrix.
+
+    Parameters
+    ----------
+    reference, predicted : sequence of str
+        AAMI class letters, one per beat.
+    """
+    ref = np.asarray(reference)
+    pred = np.asarray(predicted)
+    k = len(AAMI_CLASSES)
+    index = {c: i for i, c in enumerate(AAMI_CLASSES)}
+    matrix = np.zeros((k, k), dtype=np.int64)
+    for r, p in zip(ref, pred, strict=True):
+        matrix[index[r], index[p]] += 1
+    per_class: dict[str, dict[str, Any]] = {}
+    for i, c in enumerate(AAMI_CLASSES):
+        tp = int(matrix[i, i])
+        support = int(matrix[i].sum())
+        predicted_n = int(matrix[:, i].sum())
+        se = tp / support if support else None
+        ppv = tp / predicted_n if predicted_n else None
+        f1 = 2 * tp / (support + predicted_n) if (support + predicted_n) else None
+        per_class[c] = {
+            "sensitivity": _r(se),
+            "ppv": _r(ppv),
+            "f1": _r(f1),
+            "support": support,
+            "predicted": predicted_n,
+        }
+    total = int(matrix.sum())
+    f1s = [per_class[c]["f1"] or 0.0 for c in MACRO_CLASSES]
+    return {
+        "per_class": per_class,
+        "accuracy": _r(float(np.trace(matrix)) / total if total else None),
+        "macro_f1": _r(float(np.mean(f1s))),
+        "confusion": {"labels": list(AAMI_CLASSES), "matrix": matrix.tolist()},
+    }
+
+
+def calibration_scores(reference: Sequence[str], proba: np.ndarray) -> dict[str, Any]:
+    """Expected calibration error (top class, 15 bins), mean NLL (nats) and Brier score."""
+    index = {c: i for i, c in enumerate(AAMI_CLASSES)}
+    y = np.array([index[r] for r in reference], dtype=np.int64)
+    proba = np.asarray(proba, dtype=np.float64)
+    if len(y) == 0:
+        return {"ece": None, "nll": None, "brier": None, "bins": _ECE_BINS}
+    conf = proba.max(axis=1)
+    correct = proba.argmax(axis=1) == y
+    edges = np.linspace(0.0, 1.0, _ECE_BINS + 1)
+    ece = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        m = (conf > lo) & (conf <= hi)
+        if m.any():
+            ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
+    nll = float(-np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, None)).mean())
+    onehot = np.eye(len(AAMI_CLASSES))[y]
+    brier = float(((proba - onehot) ** 2).sum(axis=1).mean())
+    return {"ece": _r(ece), "nll": _r(nll), "brier": _r(brier), "bins": _ECE_BINS}
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+def _grouped_folds(records: Sequence[Any], folds: int | None, seed: int) -> list[list[int]]:
+    """Indices of the test records of each fold (LOO when ``folds`` is None)."""
+    n = len(records)
+    if folds is None or folds >= n:
+        return [[i] for i in range(n)]
+    if folds < 2:
+        raise EcgClassifyEvalError(f"folds must be at least 2 (or None for leave-one-record-out), got {folds}")
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    y = np.concatenate([r.labels for r in records])
+    groups = np.concatenate([np.full(len(r.labels), i) for i, r in enumerate(records)])
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    out = []
+    for _, test_idx in splitter.split(np.zeros(len(y)), y, groups):
+        out.append(sorted({int(g) for g in groups[test_idx]}))
+    return out
+
+
+def _select(names: Sequence[str], include_paced: bool) -> tuple[list[str], list[str]]:
+    kept = [n for n in names if include_paced or n not in PACED_RECORDS]
+    return kept, [n for n in names if n not in kept]
+
+
+def evaluate_classification(
+    train_dir: Path,
+    test_dir: Path | None = None,
+    train: list[str] | None = None,
+    test: list[str] | None = None,
+    cv: bool = False,
+    folds: int | None = None,
+    include_paced: bool = False,
+    seed: int = 0,
+    progress: Progress | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train the beat classifier and score it inter-patient (module docstring).
+
+    Parameters
+    ----------
+    train_dir : Path
+        Folder of the training records (and of the cross-validation records).
+    test_dir : Path or None
+        Folder of the test records; defaults to ``train_dir`` when ``test`` is given.
+    train, test : list of str or None
+        Record names; default: the folders' ``RECORDS`` files.
+    cv : bool
+        Leave-records-out cross-validation inside the training records (``test`` ignored).
+    folds : int or None
+        ``None`` = leave-one-record-out; ``k`` = k folds grouped by record.
+    include_paced : bool
+        Keep records 102, 104, 107 and 217.
+    seed : int
+        Classifier seed (and fold shuffling).
+    progress : callable or None
+        Called as ``progress(fits_done, fits_total)``.
+    params : mapping or None
+        Extra :class:`~models.ecg.classify.BeatClassifier` arguments (e.g. ``{"epochs": 1}``).
+
+    Returns
+    -------
+    dict
+        ``scheme``, ``per_class`` ({N,S,V,F,Q}: sensitivity, ppv, f1, support, predicted),
+        ``accuracy``, ``macro_f1``, ``confusion`` (``labels``, ``matrix`` rows = reference),
+        ``calibration``, ``records``, ``excluded_records``, ``beats``, ``per_record``, ``model``
+        (parameters and, train/test only, version), ``device``, ``seconds``; for CV ``folds``.
+
+    Raises
+    ------
+    EcgClassifyEvalError
+        Missing RECORDS or record files, no record left, or a record in both train and test.
+    """
+    from models.ecg.classify import BeatClassifier
+
+    t0 = time.perf_counter()
+    train_dir = Path(train_dir)
+    train_names, excluded = _select(train if train is not None else read_record_list(train_dir), include_paced)
+    if not train_names:
+        raise EcgClassifyEvalError(f"{train_dir}: no training record left (paced records excluded: {excluded})")
+    clf_params = {"seed": seed, **dict(params or {})}
+
+    def make() -> BeatClassifier:
+        return BeatClassifier(**clf_params)
+
+    result: dict[str, Any]
+    if cv:
+        records = [read_annotated_record(train_dir, n) for n in train_names]
+        if len(records) < 2:
+            raise EcgClassifyEvalError("cross-validation needs at least two records")
+        fold_sets = _grouped_folds(records, folds, seed)
+        scheme = (
+            f"leave-one-record-out ({len(records)} folds)"
+            if len(fold_sets) == len(records) and all(len(f) == 1 for f in fold_sets)
+            else f"{len(fold_sets)}-fold grouped by record (StratifiedGroupKFold, seed {seed})"
+        )
+        ref: list[np.ndarray] = [np.array([], "<U1")] * len(records)
+        pred: list[np.ndarray] = [np.array([], "<U1")] * len(records)
+        proba: list[np.ndarray] = [np.zeros((0, len(AAMI_CLASSES)))] * len(records)
+        fold_info = []
+        for k, test_idx in enumerate(fold_sets):
+            tf = time.perf_counter()
+            fit_recs = [r for i, r in enumerate(records) if i not in test_idx]
+            clf = make().fit(fit_recs)
+            for i in test_idx:
+                p = clf.predict_proba(records[i])
+                proba[i] = p
+                pred[i] = np.asarray(AAMI_CLASSES, "<U1")[p.argmax(axis=1)]
+                ref[i] = records[i].labels
+            fold_ref = np.concatenate([ref[i] for i in test_idx])
+            fold_pred = np.concatenate([pred[i] for i in test_idx])
+            fs = classification_scores(fold_ref, fold_pred)
+            fold_info.append(
+                {
+                    "test_records": [records[i].name for i in test_idx],
+                    "beats": int(len(fold_ref)),
+                    "accuracy": fs["accuracy"],
+                    "macro_f1": fs["macro_f1"],
+                    "temperature": round(clf.temperature_, 4),
+                    "seconds": round(time.perf_counter() - tf, 1),
+                }
+            )
+            if progress is not None:
+                progress(k + 1, len(fold_sets))
+        test_records = records
+        device = clf.device_
+        model_info: dict[str, Any] = {"name": "beatcnn", "params": clf.get_params()}
+        result = {"scheme": scheme}
+    else:
+        if test is None and test_dir is None:
+            raise EcgClassifyEvalError("give a test folder, test records, or cv=True")
+        test_dir = Path(test_dir) if test_dir is not None else train_dir
+        test_names, excluded_test = _select(test if test is not None else read_record_list(test_dir), include_paced)
+        excluded = excluded + [n for n in excluded_test if n not in excluded]
+        if not test_names:
+            raise EcgClassifyEvalError(f"{test_dir}: no test record left (paced records excluded: {excluded_test})")
+        if test_dir.resolve() == train_dir.resolve():
+            both = sorted(set(train_names) & set(test_names))
+            if both:
+                raise EcgClassifyEvalError(
+                    f"records {', '.join(both)} are in both train and test: inter-patient evaluation "
+                    "never mixes a record's beats across the two"
+                )
+        fit_recs = [read_annotated_record(train_dir, n) for n in train_names]
+        test_records = [read_annotated_record(test_dir, n) for n in test_names]
+        clf = make().fit(fit_recs)
+        proba = [clf.predict_proba(r) for r in test_records]
+        pred = [np.asarray(AAMI_CLASSES, "<U1")[p.argmax(axis=1)] for p in proba]
+        ref = [r.labels for r in test_records]
+        device = clf.device_
+        model_info = {"name": "beatcnn", "version": clf.version, "params": clf.get_params(), "training": clf.training_}
+        result = {"scheme": f"train/test ({len(fit_recs)} training records, {len(test_records)} test records)"}
+        result["train_records"] = [r.name for r in fit_recs]
+        if progress is not None:
+            progress(1, 1)
+
+    all_ref = np.concatenate(ref) if ref else np.array([], "<U1")
+    all_pred = np.concatenate(pred) if pred else np.array([], "<U1")
+    all_proba = np.concatenate(proba) if proba else np.zeros((0, len(AAMI_CLASSES)))
+    scores = classification_scores(all_ref, all_pred)
+    per_record = {}
+    for rec, r, p in zip(test_records, ref, pred, strict=True):
+        per_record[rec.name] = {
+            "beats": int(len(r)),
+            "accuracy": _r(float((r == p).mean()) if len(r) else None),
+            **{c: [int(((r == c) & (p == c)).sum()), int((r == c).sum()), int((p == c).sum())] for c in MACRO_CLASSES},
+        }
+    result.update(
+        {
+            **scores,
+            "calibration": calibration_scores(all_ref, all_proba),
+            "records": [r.name for r in test_records],
+            "excluded_records": excluded,
+            "beats": int(len(all_ref)),
+            "per_record": per_record,
+            "per_record_legend": "per class: [correct, reference beats, predicted beats]",
+            "model": model_info,
+            "device": device,
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+    )
+    if cv:
+        result["folds"] = fold_info
+    return result
+
+
+def confusion_plot(result: Mapping[str, Any], path: Path) -> Path:
+    """Write a PNG of the confusion matrix: colour = share of the reference row, text = counts.
+
+    Parameters
+    ----------
+    result : mapping
+        What :func:`evaluate_classification` returns (``confusion``, ``macro_f1``, ``scheme``).
+    path : Path
+        Output PNG file (parent folders are created).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(result["confusion"]["labels"])
+    matrix = np.asarray(result["confusion"]["matrix"], dtype=np.int64)
+    rows = matrix.sum(axis=1, keepdims=True)
+    share = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
+    fig, ax = plt.subplots(figsize=(5.6, 4.8))
+    im = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(
+                j,
+                i,
+                f"{matrix[i, j]}\n{share[i, j]:.2f}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if share[i, j] > 0.6 else "black",
+            )
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("reference")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of reference row")
+    title = f"macro-F1 {result.get('macro_f1')}  accuracy {result.get('accuracy')}"
+    ax.set_title(f"{result.get('scheme', '')}\n{title}", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

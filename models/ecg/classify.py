@@ -5,20 +5,23 @@ Inputs (:mod:`models.ecg.beat_features`)
 For every beat: the band-passed window -0.25 s..+0.45 s around the fiducial point, resampled to
 128 Hz (90 samples) and divided by the record's median QRS amplitude per lead, *plus* the same
 window minus the record's median regular beat (how the beat differs from its own patient's
-usual beat), so ``2 * leads`` input channels; and 11 per-record-normalised RR features
-(prematurity against the local and the record's rhythm, compensatory pause, RR differences,
-local irregularity), standardised with the training set's mean and standard deviation.
+usual beat), so ``2 * leads`` input channels; and 19 per-record-normalised RR features
+(:data:`~models.ecg.beat_features.RR_FEATURES`: prematurity against the local and the record's
+rhythm, robust z-scores against the local RR spread, compensatory pause, RR differences, the
+surrounding RR pattern, local irregularity), standardised with the training set's mean and
+standard deviation.
 
 Network
 -------
 Morphology: three Conv1d-BatchNorm-ReLU-MaxPool blocks (kernels 7, 5, 3; ``width // 2``,
-``width``, ``width`` channels), flattened, dropout, linear to 64. RR: MLP ``n_rr -> 32 -> 32``.
-Both concatenated, dropout, ``96 -> 64 -> 5`` logits in :data:`~taxonomies.ecg.AAMI_CLASSES`
-order (N, S, V, F, Q). Trained with class-weighted cross-entropy (``class_weight``; the
-``"balanced"`` default weights class c by ``(n_max / n_c) ** 1``, capped at ``max_class_weight``)
-and AdamW with a cosine learning-rate decay over a fixed number of epochs. Training-time
-augmentation: random amplitude scale, a shift of up to 2 samples and Gaussian noise on the
-morphology, small noise on the RR features.
+``width``, ``width`` channels; ``width=16`` by default), flattened, dropout, linear to 64.
+RR: MLP ``n_rr -> 32 -> 32``. Both concatenated, dropout, ``96 -> 64 -> 5`` logits in
+:data:`~taxonomies.ecg.AAMI_CLASSES` order (N, S, V, F, Q). Trained with class-weighted
+cross-entropy (``class_weight``; the ``"balanced"`` default weights class c by ``n_max / n_c``,
+capped at ``max_class_weight`` = 20, so on MIT-BIH DS1 N 1, S 20, V 12, F 20, Q 20) and AdamW
+with a cosine learning-rate decay over a fixed number of epochs (12). Training-time
+augmentation: random amplitude scale (0.85-1.15), a shift of up to 2 samples and Gaussian noise
+(0.02) on the morphology, Gaussian noise (0.05 standard deviations) on the RR features.
 
 Calibration (record-wise temperature scaling)
 ---------------------------------------------
@@ -31,12 +34,17 @@ patient never sit on both sides of the split, ``T`` reflects how confident the n
 be on an unseen patient. ``predict_proba`` returns ``softmax(logits / T)``; ``T`` does not change
 the arg-max, so :meth:`BeatClassifier.predict` is the same with or without calibration. With
 fewer than two labelled records no split is possible and ``T`` is kept from ``init_from`` (or 1).
+One temperature fixes over- or under-confidence, not the shift towards rare classes that the
+class weights cause: probabilities of S, V and F stay somewhat generous (the arg-max is tuned for
+sensitivity to rare classes, not for the accuracy of the most probable class).
 
 Retraining from corrections
 ---------------------------
 ``fit(records, init_from=previous)`` starts from ``previous``'s weights and RR standardisation
-(its ``leads``/``width`` must match) instead of a random initialisation, and trains for this
-classifier's ``epochs`` (use a few epochs and a smaller ``lr`` for a fine-tune). The record list
+(and takes its ``leads`` and ``width``) instead of a random initialisation, and trains for this
+classifier's ``epochs`` at this classifier's ``lr`` (a few epochs at a smaller ``lr``, e.g.
+``BeatClassifier(epochs=4, lr=5e-4)``, is a fine-tune; the defaults retrain fully from the
+parent's weights). The record list
 should be the corrected records *plus* (a sample of) the original training records, so the
 network does not forget. Unlabelled beats (label ``""`` or ``None``) still give RR context and a
 record template, but no loss: a record with only a few corrected beats can be passed whole.
@@ -206,9 +214,9 @@ class BeatClassifier:
         lr: float = 2e-3,
         weight_decay: float = 1e-3,
         class_weight: str | Mapping[str, float] | None = "balanced",
-        max_class_weight: float = 50.0,
-        width: int = 32,
-        dropout: float = 0.3,
+        max_class_weight: float = 20.0,
+        width: int = 16,
+        dropout: float = 0.5,
         leads: int = 2,
         augment: bool = True,
         calibration_fraction: float = 0.2,
@@ -401,8 +409,9 @@ class BeatClassifier:
         records : sequence of RecordBeats
             Records with ``labels``; unlabelled beats (``""``/``None``) are context only.
         init_from : BeatClassifier or None
-            Fine-tune: start from this fitted classifier's weights and RR standardisation
-            (its ``leads`` and ``width`` must equal this one's).
+            Fine-tune: start from this fitted classifier's weights and RR standardisation;
+            this classifier's ``leads`` and ``width`` are set to the parent's (the other
+            hyper-parameters, e.g. ``epochs`` and ``lr``, stay this classifier's).
         progress : callable or None
             Called as ``progress(done_epochs, total_epochs)`` (totals include the calibration
             network when one is trained).
@@ -415,17 +424,14 @@ class BeatClassifier:
         Raises
         ------
         ValueError
-            No labelled beat, an unknown label, or an ``init_from`` of another shape.
+            No labelled beat, an unknown label, or an unfitted ``init_from``.
         """
         t0 = time.perf_counter()
         if init_from is not None:
-            if init_from.net_ is None:
+            if init_from.net_ is None or init_from.rr_mean_ is None:
                 raise ValueError("init_from is not fitted")
-            if (init_from.leads, init_from.width) != (self.leads, self.width):
-                raise ValueError(
-                    f"init_from has leads={init_from.leads}, width={init_from.width}; "
-                    f"this classifier leads={self.leads}, width={self.width}"
-                )
+            # the network's shape follows the parent's (a fine-tune cannot change it)
+            self.leads, self.width = init_from.leads, init_from.width
         feats = []
         for rec in records:
             morph, rr = self._inputs(rec)
@@ -484,7 +490,9 @@ class BeatClassifier:
             "records": [f[0] for f in labelled],
             "beats": int(len(y_all)),
             "class_counts": {c: int(n) for c, n in zip(AAMI_CLASSES, counts, strict=True)},
-            "class_weights": {c: round(float(w), 4) for c, w in zip(AAMI_CLASSES, self._class_weights(y_all), strict=True)},
+            "class_weights": {
+                c: round(float(w), 4) for c, w in zip(AAMI_CLASSES, self._class_weights(y_all), strict=True)
+            },
             "calibration_records": cal_names,
             "temperature": round(float(temperature), 4),
             "fine_tuned_from": init_from.version if init_from is not None else None,

@@ -487,11 +487,7 @@ class BeatDetector:
         for k, (_, _, cands) in enumerate(cand.voters):
             if len(cands) == 0:
                 continue
-            j = np.searchsorted(consensus, cands)
-            near = np.zeros(len(cands), bool)
-            for jj in (np.clip(j - 1, 0, len(consensus) - 1), np.clip(j, 0, len(consensus) - 1)):
-                near |= np.abs(consensus[jj] - cands) <= tol
-            cum = np.r_[0, np.cumsum(near)]
+            cum = np.r_[0, np.cumsum(_near(consensus, cands, tol))]
             lo, hi = np.searchsorted(cands, centre - w), np.searchsorted(cands, centre + w)
             matched = cum[hi] - cum[lo]
             union = (hi - lo) + n_cons - matched
@@ -511,11 +507,7 @@ class BeatDetector:
             allc = np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
             if len(allc) == 0:
                 continue
-            j = np.searchsorted(beats, allc)
-            near = np.zeros(len(allc), bool)
-            for jj in (np.clip(j - 1, 0, len(beats) - 1), np.clip(j, 0, len(beats) - 1)):
-                near |= np.abs(beats[jj] - allc) <= tol
-            cum = np.r_[0, np.cumsum(near)]
+            cum = np.r_[0, np.cumsum(_near(beats, allc, tol))]
             lo, hi = np.searchsorted(allc, beats - w), np.searchsorted(allc, beats + w)
             best = np.maximum(best, (cum[hi] - cum[lo]) / np.maximum(hi - lo, 1))
         out = np.empty_like(best)
@@ -603,3 +595,12 @@ def _greedy_refractory(centre: np.ndarray, score: np.ndarray, amp: np.ndarray, c
         taken.insert(j, p)
         chosen.append(int(i))
     return np.array(chosen, dtype=np.int64)
+
+
+def _near(reference: np.ndarray, points: np.ndarray, tol: int) -> np.ndarray:
+    """Per point: whether a value of the sorted, non-empty ``reference`` lies within ``tol`` samples."""
+    j = np.searchsorted(reference, points)
+    near = np.zeros(len(points), bool)
+    for jj in (np.clip(j - 1, 0, len(reference) - 1), np.clip(j, 0, len(reference) - 1)):
+        near |= np.abs(reference[jj] - points) <= tol
+    return near

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from services.cli.context import cli_store, label_studio_client
 from services.cli.render import console, err_console, fail
 
 
@@ -45,14 +46,9 @@ codes_app = typer.Typer(help="Coders' loop: mention → code candidates in Label
 
 
 def _coder_context():  # store, settings, client
-    from connectors.label_studio.client import LabelStudioClient
     from services.core.settings import get_settings
-    from services.core.store import open_store
 
-    settings = get_settings()
-    if not settings.label_studio_api_key:
-        fail("set CLINILOOP_LABEL_STUDIO_API_KEY (a legacy token or a personal access token)", 2)
-    return open_store(), settings, LabelStudioClient(settings.label_studio_url, settings.label_studio_api_key)
+    return cli_store(), get_settings(), label_studio_client()
 
 
 @codes_app.command("push")

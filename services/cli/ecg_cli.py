@@ -9,15 +9,10 @@ from typing import Annotated
 
 import typer
 
+from services.cli.context import cli_store, label_studio_client
 from services.cli.render import console, err_console, fail, progress_bars
 
 ecg_app = typer.Typer(help="ECG beats: windows, detection and classification, Label Studio round trips, WFDB export.", no_args_is_help=True)
-
-
-def _store():
-    from services.core.store import open_store
-
-    return open_store()
 
 
 @ecg_app.command("ingest")
@@ -31,7 +26,7 @@ def ecg_ingest(
     from services.loop.ecg import ingest_ecg
 
     try:
-        report = ingest_ecg(_store(), path, lead=lead, sampling_rate=sampling_rate, window_s=window_s)
+        report = ingest_ecg(cli_store(), path, lead=lead, sampling_rate=sampling_rate, window_s=window_s)
     except FileNotFoundError as err:
         fail(str(err))
     console.print(f"ECG: {report.records} recordings, {len(report.added)} new windows, {len(report.existing)} already stored, {len(report.errors)} rejected")
@@ -47,7 +42,7 @@ def ecg_predict(chunk_s: Annotated[float, typer.Option("--chunk-s", min=30.0, he
     from services.loop.ecg import predict_ecg
     from services.loop.ecg_train import load_ecg_classifier
 
-    store = _store()
+    store = cli_store()
     settings = get_settings()
     classifier = load_ecg_classifier(store, settings)
     if classifier is None:
@@ -70,20 +65,10 @@ def ecg_train(
     from services.loop.ecg_train import train_ecg_classifier
 
     try:
-        result = train_ecg_classifier(_store(), get_settings(), wfdb_dir or [], epochs=epochs, progress=lambda m: err_console.print(m))
+        result = train_ecg_classifier(cli_store(), get_settings(), wfdb_dir or [], epochs=epochs, progress=lambda m: err_console.print(m))
     except ValueError as err:
         fail(str(err))
     console.print(f"beat classifier {result['version']}: {result['beats']} beats, {result['corrected_records']} corrected recordings; promoted")
-
-
-def _client():
-    from connectors.label_studio.client import LabelStudioClient
-    from services.core.settings import get_settings
-
-    settings = get_settings()
-    if not settings.label_studio_api_key:
-        fail("set CLINILOOP_LABEL_STUDIO_API_KEY (a legacy token or a personal access token)", 2)
-    return LabelStudioClient(settings.label_studio_url, settings.label_studio_api_key)
 
 
 @ecg_app.command("push")
@@ -95,14 +80,16 @@ def ecg_push(
     from services.loop.ecg import ECG_MODEL_NAME, ecg_project_config, ecg_window_data
     from services.loop.push import push_tasks
 
-    store = _store()
-    client = _client()
+    store = cli_store()
+    client = label_studio_client()
     preds = store.latest_predictions(ECG_MODEL_NAME)
     labelled = store.annotated_task_ids()
     chosen = sorted((p for t, p in preds.items() if t not in labelled), key=lambda p: -p.uncertainty)[:budget]
     if not chosen:
         fail("no predicted, unlabelled ECG window: run `cliniloop ecg ingest` and `cliniloop ecg predict` first")
-    config = ecg_project_config()
+    from services.core.settings import get_settings
+
+    config = ecg_project_config(get_settings().ecg_beat_mapping)
     project_id = client.ensure_project(project, config)
     report = push_tasks(
         store, client, project_id, [p.task_id for p in chosen], model_name=ECG_MODEL_NAME, label_config=config, task_data=ecg_window_data
@@ -115,11 +102,11 @@ def ecg_pull(project: Annotated[str, typer.Option("--project")] = "cliniloop ECG
     """Bring corrected beats back (creates, updates, deletions)."""
     from services.loop.pull import pull_annotations
 
-    client = _client()
+    client = label_studio_client()
     project_id = client.find_project(project)
     if project_id is None:
         fail(f"no Label Studio project {project!r}: run `cliniloop ecg push` first")
-    r = pull_annotations(_store(), client, project_id)
+    r = pull_annotations(cli_store(), client, project_id)
     console.print(f"pulled: {r.created} created, {r.updated} updated, {r.deleted} deleted, {r.skipped} skipped")
 
 
@@ -132,7 +119,7 @@ def ecg_export(
     """Write beats as WFDB annotation files (readable by wfdb.rdann) and CSV, in samples of the original recordings."""
     from services.loop.ecg import export_beats
 
-    written = export_beats(_store(), out, extension=extension, only_corrected=only_corrected)
+    written = export_beats(cli_store(), out, extension=extension, only_corrected=only_corrected)
     console.print(f"wrote {sum(written.values())} beats of {len(written)} recordings to {out}")
 
 

@@ -12,6 +12,7 @@ import typer
 from rich.logging import RichHandler
 
 from services.cli.codes_cli import register as register_codes
+from services.cli.context import cli_store, label_studio_client
 from services.cli.deid_cli import register as register_deid
 from services.cli.ecg_cli import register as register_ecg
 from services.cli.experiments import register as register_experiments
@@ -55,22 +56,8 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug l
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _store():
-    from services.core.store import open_store
-
-    return open_store()
-
-
-def _client():
-    from connectors.label_studio.client import LabelStudioClient
-    from services.core.settings import get_settings
-
-    s = get_settings()
-    if not s.label_studio_api_key:
-        err_console.print("[red]Set CLINILOOP_LABEL_STUDIO_API_KEY (a legacy token or a personal access token).[/red]")
-        raise typer.Exit(2)
-    return LabelStudioClient(s.label_studio_url, s.label_studio_api_key)
-
+_store = cli_store
+_client = label_studio_client
 
 
 @app.command()

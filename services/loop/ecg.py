@@ -48,14 +48,10 @@ class Detector(Protocol):
     def detect_chunked(self, read: Callable[[int, int], np.ndarray], n_samples: int, sampling_rate: float, **kw: Any) -> Any: ...
 
 
-def ecg_project_config() -> str:
+def ecg_project_config(mapping_path: Path | None = None) -> str:
     """The ECG project's label config (AAMI classes with their descriptions)."""
-    import json
-
-    from taxonomies.ecg import __file__ as ecg_pkg
-
-    spec = json.loads((Path(ecg_pkg).parent / "aami.json").read_text(encoding="utf-8"))
-    return ecg_label_config([(c, spec["classes"][c]) for c in AAMI_CLASSES])
+    classes = load_beat_mapping(mapping_path).classes
+    return ecg_label_config([(c, classes.get(c, c)) for c in AAMI_CLASSES])
 
 
 @dataclass

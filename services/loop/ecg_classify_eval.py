@@ -43,8 +43,6 @@ if TYPE_CHECKING:
 
 #: Classes averaged in the macro-F1.
 MACRO_CLASSES: tuple[str, ...] = ("N", "S", "V", "F")
-#: Preferred first lead.
-FIRST_LEAD = "MLII"
 _ECE_BINS = 15
 
 Progress = Callable[[int, int], None]
@@ -89,7 +87,7 @@ def read_annotated_record(folder: Path, name: str, mapping_path: Path | None = N
     Returns
     -------
     RecordBeats
-        ``signal`` in physical units (mV), MLII first; ``samples`` and ``labels`` (AAMI letters)
+        ``signal`` in physical units (mV), the reader's chosen lead (MLII, II, ...) first; ``samples`` and ``labels`` (AAMI letters)
         of the beat annotations.
 
     Raises
@@ -97,29 +95,22 @@ def read_annotated_record(folder: Path, name: str, mapping_path: Path | None = N
     EcgClassifyEvalError
         Naming the missing or unreadable file.
     """
-    import wfdb
-
+    from connectors.sources.ecg import EcgFileError, open_ecg, read_reference_beats
     from models.ecg.classify import RecordBeats  # noqa: F811 (runtime import; torch loads here)
 
     folder = Path(folder)
-    for suffix in (".hea", ".atr"):
-        if not (folder / f"{name}{suffix}").is_file():
-            raise EcgClassifyEvalError(f"{folder / (name + suffix)}: missing file of record {name}")
     try:
-        rec = wfdb.rdrecord(str(folder / name))
-        ann = wfdb.rdann(str(folder / name), "atr")
-    except Exception as exc:  # wfdb raises assorted errors for missing/short signal files
-        raise EcgClassifyEvalError(f"{folder / name}: cannot read record {name}: {exc}") from exc
-    signal = np.asarray(rec.p_signal, dtype=np.float64)
-    names = [str(s) for s in rec.sig_name]
-    order = sorted(range(len(names)), key=lambda i: (names[i].upper().replace("-", "") != FIRST_LEAD, i))
-    signal = signal[:, order]
+        source = open_ecg(folder / f"{name}.hea")
+        signal = source.read(0, source.n_samples, source.lead_order())
+        ref_samples, symbols = read_reference_beats(folder / name)
+    except EcgFileError as exc:
+        raise EcgClassifyEvalError(f"{exc} (record {name})") from exc
     mapping = load_beat_mapping(Path(mapping_path) if mapping_path is not None else None)
-    keep = [i for i, sym in enumerate(ann.symbol) if mapping.to_class(sym) is not None]
-    samples = np.asarray(ann.sample, dtype=np.int64)[keep]
-    labels = np.array([mapping.to_class(ann.symbol[i]) for i in keep], dtype="<U1")
+    keep = [i for i, sym in enumerate(symbols) if mapping.to_class(sym) is not None]
+    samples = ref_samples[keep]
+    labels = np.array([mapping.to_class(symbols[i]) for i in keep], dtype="<U1")
     srt = np.argsort(samples, kind="stable")
-    return RecordBeats(name, signal, float(rec.fs), samples[srt], labels[srt])
+    return RecordBeats(name, signal, source.sampling_rate, samples[srt], labels[srt])
 
 
 def classification_scores(reference: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:

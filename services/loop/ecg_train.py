@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from connectors.sources.ecg import open_ecg, read_reference_beats
+from connectors.sources.ecg import open_ecg
 from models.registry import ModelRegistry
 from services.core.schemas import regions_from_json
 from services.core.settings import Settings
@@ -29,32 +29,19 @@ CLASSIFIER_NAME = "ecg-beat-classifier"
 def reference_records(
     folder: Path, records: Sequence[str] | None = None, include_paced: bool = False, mapping_path: Path | None = None
 ) -> list[Any]:
-    """``RecordBeats`` of a WFDB folder with reference AAMI labels (``RECORDS`` file by default).
+    """``RecordBeats`` of a WFDB folder with reference labels (``RECORDS`` file by default; paced records left out).
 
     Raises
     ------
     ValueError
-        When the folder or its ``RECORDS`` file is missing (naming the path).
+        When the folder, its ``RECORDS`` file or a record's files are missing (naming the path).
     """
-    from models.ecg.classify import RecordBeats
+    from services.loop.ecg_classify_eval import read_annotated_record, read_record_list
 
-    mapping = load_beat_mapping(mapping_path)
-    if records is None:
-        listing = folder / "RECORDS"
-        if not listing.exists():
-            raise ValueError(f"{listing}: no RECORDS file; pass the record names")
-        records = [r.strip() for r in listing.read_text().split() if r.strip()]
-    out = []
-    for name in records:
-        if not include_paced and name in PACED_RECORDS:
-            continue
-        source = open_ecg(folder / f"{name}.hea")
-        samples, symbols = read_reference_beats(folder / name)
-        keep = [i for i, s in enumerate(symbols) if mapping.to_class(s) is not None]
-        labels = np.array([mapping.to_class(symbols[i]) for i in keep])
-        signal = source.read(0, source.n_samples, source.lead_order()[:2])
-        out.append(RecordBeats(name=name, signal=signal, sampling_rate=source.sampling_rate, samples=samples[keep], labels=labels))
-    return out
+    names = list(records) if records is not None else read_record_list(folder)
+    return [
+        read_annotated_record(folder, name, mapping_path) for name in names if include_paced or name not in PACED_RECORDS
+    ]
 
 
 def corrected_records(store: Store) -> list[Any]:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from connectors.sources.notes import Note, NoteFileError, iter_note_paths, read_note
+from connectors.sources.notes import NoteFileError, iter_note_paths, read_note
 from services.core.store import Store
 from services.loop.deid import ACTOR, NoteDeidentifier
 

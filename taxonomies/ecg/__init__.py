@@ -18,12 +18,13 @@ PACED_RECORDS: tuple[str, ...] = ("102", "104", "107", "217")
 
 @dataclass(frozen=True)
 class BeatMapping:
-    """MIT-BIH symbol -> AAMI class, with the mapping's name and version."""
+    """MIT-BIH symbol -> AAMI class, with the mapping's name and version and each class's description."""
 
     name: str
     version: str
     symbols: dict[str, str]
     symbol_names: dict[str, str]
+    classes: dict[str, str]
 
     @property
     def beat_symbols(self) -> frozenset[str]:
@@ -54,4 +55,6 @@ def load_beat_mapping(path: Path | None = None) -> BeatMapping:
     for symbol, cls in spec["symbols"].items():
         if cls not in AAMI_CLASSES:
             raise ValueError(f"{path}: symbol {symbol!r} maps to {cls!r}, not one of {AAMI_CLASSES}")
-    return BeatMapping(spec["name"], spec["version"], dict(spec["symbols"]), dict(spec.get("symbol_names", {})))
+    return BeatMapping(
+        spec["name"], spec["version"], dict(spec["symbols"]), dict(spec.get("symbol_names", {})), dict(spec.get("classes", {}))
+    )

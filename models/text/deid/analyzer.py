@@ -200,10 +200,6 @@ class PhiDetector:
         candidates = [r for c in candidates if (r := _retype_by_cue(text, c)) is not None]
         return [c for c in candidates if c.score >= self.threshold]
 
-    def detect_many(self, texts: Iterable[str]) -> list[list[PhiSpan]]:
-        """:meth:`detect` on each text."""
-        return [self.detect(t) for t in texts]
-
     def _plausible(self, text: str, span: PhiSpan) -> bool:
         """Drop statistical and weak results that are clinical words, eponyms, states or countries."""
         from .recognizers import clinical_vocabulary, name_stoplist

@@ -15,7 +15,6 @@ Nothing is read at import time; each ``load_*`` function reads its rule file whe
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -208,14 +207,9 @@ def name_stoplist(path: Path | None = None) -> frozenset[str]:
 @lru_cache(maxsize=1)
 def clinical_vocabulary() -> frozenset[str]:
     """Lower-cased clinical terms of the text lexicons: a name candidate that is a term is no name."""
-    from taxonomies.text import __file__ as text_pkg
+    from models.text.rules import default_rules_dir, load_targets
 
-    words: set[str] = set()
-    for path in sorted((Path(text_pkg).parent / "targets").glob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                words.add(json.loads(line)["literal"].lower())
-    return frozenset(words)
+    return frozenset(entry.literal.lower() for entry in load_targets(default_rules_dir()))
 
 
 _TITLES = r"(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Doctor|Professor|Nurse|Sister|Rev|Father|Sr|Dame|Sir)"

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from services.core.schemas import AnnotationIn, TimeInstant, regions_from_json
 from services.core.store import Store

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from connectors.label_studio.coding import SYSTEM_NAMES
 from connectors.label_studio.config import ASSERTION_ATTRIBUTE, ASSERTION_TAG, ENTITY_TAG, PHI_TAG, TEXT_TAG
 from connectors.label_studio.ecg import BEAT_TAG, ECG_OBJECT
+from connectors.label_studio.image import BOX_TAG, MASK_TAG, box_item, decode_box, decode_mask, mask_item
 from services.core.schemas import AnnotationIn, Region, TextSpan, TimeInstant
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,12 @@ def _beat_items(region: TimeInstant) -> Result:
 
 
 #: ``Region.kind`` -> function returning that region's result items.
-ENCODERS: dict[str, Callable[[Any], Result]] = {"span": _text_span_items, "instant": _beat_items}
+ENCODERS: dict[str, Callable[[Any], Result]] = {
+    "span": _text_span_items,
+    "instant": _beat_items,
+    "rect": lambda region: [box_item(region)],
+    "mask": lambda region: [mask_item(region)],
+}
 
 
 class UnsupportedRegion(ConversionError):
@@ -120,12 +126,16 @@ def regions_to_result(regions: Sequence[Region]) -> Result:
 
     A :class:`~services.core.schemas.TextSpan` becomes one ``labels`` item (``id`` = the
     region id, ``score`` = its probability) plus, when ``attributes["assertion"]`` is set,
-    one per-region ``choices`` item with the same ``id``.
+    one per-region ``choices`` item with the same ``id``. A
+    :class:`~services.core.schemas.TimeInstant` becomes an instant ``timeserieslabels`` item, a
+    :class:`~services.core.schemas.Rectangle` a ``rectanglelabels`` item and a
+    :class:`~services.core.schemas.Mask` a ``brushlabels`` item (see
+    :mod:`connectors.label_studio.image`).
 
     Raises
     ------
     UnsupportedRegion
-        For a region kind that has no Label Studio encoding (time series and images come later).
+        For a region kind that has no Label Studio encoding (e.g. a time range).
     """
     result: Result = []
     for region in regions:
@@ -189,6 +199,8 @@ def _decode_beat(item: Mapping[str, Any], _task_text: str | None) -> TimeInstant
 DECODERS: dict[str, Callable[[Mapping[str, Any], str | None], Region | None]] = {
     ENTITY_TAG: _decode_text_span,
     BEAT_TAG: _decode_beat,
+    BOX_TAG: decode_box,
+    MASK_TAG: decode_mask,
 }
 
 
@@ -216,7 +228,8 @@ def result_to_regions(result: Sequence[Mapping[str, Any]], task_text: str | None
     Raises
     ------
     ConversionError
-        If a span item is malformed (e.g. ``end <= start``).
+        If a span, box or mask item is malformed (e.g. ``end <= start``, a box without
+        ``original_width``, an undecodable brush RLE).
     """
     regions: dict[str, Region] = {}
     attributes: dict[str, dict[str, Any]] = {}

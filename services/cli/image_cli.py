@@ -1,0 +1,250 @@
+"""CLI commands for images: ``cliniloop image ...`` and ``cliniloop eval image-boxes / image-masks``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from services.cli.context import cli_store, label_studio_client
+from services.cli.render import console, err_console, fail, progress_bars
+
+image_app = typer.Typer(
+    help="Image regions (boxes, masks) on PNG/JPEG/DICOM: proposals, Label Studio round trips, training, COCO/VOC export.",
+    no_args_is_help=True,
+)
+DEFAULT_PROJECT = "cliniloop image regions"
+
+
+@contextmanager
+def epoch_progress(name: str) -> Iterator[Callable[[int, int, float], None]]:
+    """A ``progress(epoch, epochs, loss)`` callback drawing one bar on stderr."""
+    with progress_bars() as bars:
+        state: dict[str, Callable[[int], None]] = {}
+        last = {"epoch": 0}
+
+        def progress(epoch: int, epochs: int, loss: float) -> None:
+            if "advance" not in state:
+                state["advance"] = bars(name, epochs)
+            state["advance"](max(0, epoch - last["epoch"]))
+            last["epoch"] = epoch
+
+        yield progress
+
+
+@image_app.command("ingest")
+def image_ingest(
+    path: Annotated[Path, typer.Argument(help="A PNG/JPEG/DICOM file or a folder of them (searched recursively).")],
+    kind: Annotated[str, typer.Option("--kind", help="Regions annotators draw: boxes or masks.")] = "boxes",
+    window: Annotated[str | None, typer.Option("--window", help="DICOM window: a preset (lung, soft_tissue, bone, brain, ...) or CENTER,WIDTH in HU.")] = None,
+) -> None:
+    """Check image files whole and store one task per frame (a bad file is reported and stores nothing)."""
+    from services.loop.image import ingest_images, parse_window
+
+    if kind not in ("boxes", "masks"):
+        fail(f"--kind must be boxes or masks, not {kind!r}", 2)
+    try:
+        win = parse_window(window)
+        report = ingest_images(cli_store(), path, kind=kind, window=win)  # type: ignore[arg-type]
+    except (FileNotFoundError, ValueError) as err:
+        fail(str(err))
+    console.print(f"images: {report.files} files, {len(report.added)} new frames, {len(report.existing)} already stored, {len(report.errors)} rejected")
+    for err in report.errors:
+        err_console.print(f"[red]rejected[/red] {err}", soft_wrap=True)
+    if report.errors and not report.files:
+        raise typer.Exit(1)
+
+
+@image_app.command("predict")
+def image_predict() -> None:
+    """Propose regions on every ingested frame (trained model where promoted, cold-start proposer otherwise)."""
+    from services.core.settings import get_settings
+    from services.loop.image import load_image_models, predict_images
+
+    store = cli_store()
+    models = load_image_models(store, get_settings().resolved_models_dir)
+    err_console.print(f"boxes: {models.box_version}; masks: {models.mask_version}")
+    with progress_bars() as bars:
+        n, errors = predict_images(store, models, progress=bars("images", store.count_tasks("image")))
+    console.print(f"predicted {n} images")
+    for err in errors:
+        err_console.print(f"[red]skipped[/red] {err}", soft_wrap=True)
+
+
+@image_app.command("train")
+def image_train(
+    voc: Annotated[list[Path] | None, typer.Option("--voc", help="Pascal VOC folder of reference boxes; repeatable.")] = None,
+    ids: Annotated[Path | None, typer.Option("--ids", help="File of image ids to use from --voc (e.g. train.txt).")] = None,
+    mask_images: Annotated[Path | None, typer.Option("--mask-images", help="Folder of images with instance masks.")] = None,
+    mask_labels: Annotated[Path | None, typer.Option("--mask-labels", help="Folder of instance-label PNGs (same names).")] = None,
+    masks: Annotated[bool, typer.Option("--masks", help="Train the mask model (also implied by --mask-images).")] = False,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1)] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Train the box detector (default) or the mask model on reference data plus corrections from Label Studio; promote it."""
+    from services.core.settings import get_settings
+    from services.loop.image_train import MaskSource, VocSource, train_box_detector, train_mask_segmenter
+
+    store, settings = cli_store(), get_settings()
+    try:
+        if masks or mask_images is not None:
+            if (mask_images is None) != (mask_labels is None):
+                fail("give both --mask-images and --mask-labels", 2)
+            sources = [MaskSource(mask_images, mask_labels, ids)] if mask_images is not None and mask_labels is not None else []
+            with epoch_progress("epochs") as progress:
+                result = train_mask_segmenter(store, settings, sources, epochs=epochs, seed=seed, message=err_console.print, progress=progress)
+            console.print(f"mask model {result['version']}: {result['images']} images, {result['instances']} instances; promoted")
+        else:
+            sources_v = [VocSource(root, ids) for root in voc or []]
+            with epoch_progress("epochs") as progress:
+                result = train_box_detector(store, settings, sources_v, epochs=epochs, seed=seed, message=err_console.print, progress=progress)
+            console.print(f"box detector {result['version']}: {result['images']} images, {result['boxes']} boxes ({', '.join(result['classes'])}); promoted")
+    except (ValueError, FileNotFoundError) as err:
+        fail(str(err))
+
+
+@image_app.command("push")
+def image_push(
+    budget: Annotated[int, typer.Option("--budget", "-n", min=1, help="Images to send: the most uncertain first.")] = 20,
+    project: Annotated[str, typer.Option("--project", help="Label Studio project title.")] = DEFAULT_PROJECT,
+    classes: Annotated[str | None, typer.Option("--classes", help="Comma-separated box classes offered to annotators (added to those predicted).")] = None,
+    mask_classes: Annotated[str | None, typer.Option("--mask-classes", help="Comma-separated mask classes.")] = None,
+) -> None:
+    """Send the most uncertain unlabelled images with their proposed regions to Label Studio."""
+    from services.loop.image import IMAGE_MODEL_NAME, image_project_config, image_task_data, labels_in_use
+    from services.loop.push import push_tasks
+
+    store = cli_store()
+    preds = store.latest_predictions(IMAGE_MODEL_NAME)
+    labelled = store.annotated_task_ids()
+    chosen = sorted((p for t, p in preds.items() if t not in labelled), key=lambda p: -p.uncertainty)[:budget]
+    if not chosen:
+        fail("no predicted, unlabelled image: run `cliniloop image ingest` and `cliniloop image predict` first")
+    box_used, mask_used = labels_in_use(store)
+    box_classes = [*(c.strip() for c in (classes or "").split(",") if c.strip()), *box_used]
+    masks_all = [*(c.strip() for c in (mask_classes or "").split(",") if c.strip()), *mask_used]
+    config = image_project_config(box_classes, masks_all)
+    client = label_studio_client()
+    project_id = client.ensure_project(project, config)
+    with progress_bars() as bars:
+        report = push_tasks(
+            store, client, project_id, [p.task_id for p in chosen], model_name=IMAGE_MODEL_NAME, label_config=config,
+            task_data=image_task_data, progress=bars("images", len(chosen)),
+        )  # fmt: skip
+    console.print(f"image project {project_id}: {len(report.created)} images sent, {len(report.already_present)} already there")
+
+
+@image_app.command("pull")
+def image_pull(project: Annotated[str, typer.Option("--project")] = DEFAULT_PROJECT) -> None:
+    """Bring corrected regions back (creates, updates, deletions)."""
+    from services.loop.pull import pull_annotations
+
+    client = label_studio_client()
+    project_id = client.find_project(project)
+    if project_id is None:
+        fail(f"no Label Studio project {project!r}: run `cliniloop image push` first")
+    r = pull_annotations(cli_store(), client, project_id)
+    console.print(f"pulled: {r.created} created, {r.updated} updated, {r.deleted} deleted, {r.skipped} skipped")
+
+
+@image_app.command("export")
+def image_export(
+    out: Annotated[Path, typer.Option("--out", help="COCO: a .json file; VOC: a folder.")],
+    fmt: Annotated[str, typer.Option("--format", help="coco or voc.")] = "coco",
+    only_corrected: Annotated[bool, typer.Option("--only-corrected", help="Only images an annotator corrected.")] = False,
+    min_score: Annotated[float, typer.Option("--min-score", min=0.0, max=1.0, help="Drop predicted regions scoring below this.")] = 0.0,
+) -> None:
+    """Write regions in original pixel coordinates as COCO JSON (boxes and masks) or Pascal VOC (boxes)."""
+    from services.loop.image import export_coco, export_voc
+
+    store = cli_store()
+    if fmt == "coco":
+        counts = export_coco(store, out, only_corrected=only_corrected, min_score=min_score)
+    elif fmt == "voc":
+        counts = export_voc(store, out, only_corrected=only_corrected, min_score=min_score)
+    else:
+        fail(f"--format must be coco or voc, not {fmt!r}", 2)
+    console.print(f"wrote {counts['regions']} regions of {counts['images']} images to {out}")
+
+
+def eval_image_boxes(
+    voc: Annotated[Path, typer.Option("--voc", help="Pascal VOC folder (JPEGImages/, Annotations/).")],
+    ids: Annotated[Path | None, typer.Option("--ids", help="File of image ids to evaluate (default: every annotation).")] = None,
+    train_ids: Annotated[Path | None, typer.Option("--train-ids", help="Train a detector first on these ids (else the promoted one).")] = None,
+    train_voc: Annotated[Path | None, typer.Option("--train-voc", help="VOC folder of --train-ids (default --voc).")] = None,
+    model: Annotated[Path | None, typer.Option("--model", file_okay=False, help="A saved detector folder to evaluate.")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1)] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Per-class AP@0.5, mAP@0.5, class-agnostic recall, ms per image (trained and cold-start); one JSON object."""
+    from services.loop.image_eval import evaluate_image_boxes
+
+    detector = None
+    if model is not None:
+        from models.image.detector import BoxDetector
+
+        detector = BoxDetector.load(model)
+    elif train_ids is None:
+        from services.core.settings import get_settings
+        from services.loop.image_train import load_box_detector
+
+        detector = load_box_detector(cli_store(), get_settings())
+        if detector is None:
+            err_console.print("no trained detector (give --train-ids or --model, or run `cliniloop image train`): cold-start figures only")
+    try:
+        with epoch_progress("epochs") as progress:
+            result = evaluate_image_boxes(
+                voc, ids, train_ids=train_ids, train_voc=train_voc, model=detector, epochs=epochs, seed=seed,
+                message=err_console.print, progress=progress,
+            )  # fmt: skip
+    except (ValueError, FileNotFoundError) as err:
+        fail(str(err))
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+
+
+def eval_image_masks(
+    images: Annotated[Path, typer.Option("--images", help="Folder of images.")],
+    labels: Annotated[Path, typer.Option("--labels", help="Folder of instance-label PNGs with the same names.")],
+    ids: Annotated[Path | None, typer.Option("--ids", help="File of image ids to use (default all).")] = None,
+    split: Annotated[str, typer.Option("--split", help="all, or held-back (ids with sha256 % 5 == 0).")] = "all",
+    train: Annotated[bool, typer.Option("--train", help="Train a mask model first on the images outside the held-back part.")] = False,
+    model: Annotated[Path | None, typer.Option("--model", file_okay=False, help="A saved mask model folder to evaluate.")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1)] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Instance precision, recall and F1 at mask IoU ≥ 0.5, ms per image (trained and cold-start); one JSON object."""
+    from services.loop.image_eval import evaluate_image_masks
+
+    segmenter = None
+    if model is not None:
+        from models.image.segmenter import MaskSegmenter
+
+        segmenter = MaskSegmenter.load(model)
+    elif not train:
+        from services.core.settings import get_settings
+        from services.loop.image_train import load_mask_segmenter
+
+        segmenter = load_mask_segmenter(cli_store(), get_settings())
+        if segmenter is None:
+            err_console.print("no trained mask model (give --train or --model, or run `cliniloop image train --masks`): cold-start figures only")
+    try:
+        with epoch_progress("epochs") as progress:
+            result = evaluate_image_masks(
+                images, labels, ids, split=split, train=train, model=segmenter, epochs=epochs, seed=seed,
+                message=err_console.print, progress=progress,
+            )  # fmt: skip
+    except (ValueError, FileNotFoundError) as err:
+        fail(str(err))
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+
+
+def register(app: typer.Typer, eval_app: typer.Typer) -> None:
+    """Attach these commands to the main CLI."""
+    app.add_typer(image_app, name="image")
+    eval_app.command("image-boxes")(eval_image_boxes)
+    eval_app.command("image-masks")(eval_image_masks)

@@ -109,10 +109,10 @@ def test_dicom_ct_goes_through_with_its_window(ls_client: LabelStudioClient, tmp
 
     shown = _decoded_png(exported["data"]["image"])
     assert shown.shape == (128, 128)
-    # what the annotator sees is the soft-tissue window (40/400 HU) of the modality-LUT values
+    # what the annotator sees is the soft-tissue window (centre 50 HU, width 400 HU) of the modality-LUT values
     ds = pydicom.dcmread(ct)
     hu = ds.pixel_array.astype(float) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
-    expected = np.clip((hu - (40 - 200)) / 400 * 255, 0, 255)
+    expected = np.clip((hu - (50 - 200)) / 400 * 255, 0, 255)
     assert np.abs(shown.astype(float) - expected).mean() < 2.0
     assert np.array_equal(shown, open_image(ct, window="soft_tissue")[0].pixels)
     assert str(ds.PatientName) not in json.dumps(exported["data"])

@@ -75,6 +75,7 @@ import torch
 from torch import nn
 
 from models.ecg import beat_features as bf
+from models.torch_common import resolve_device, weights_digest
 from taxonomies.ecg import AAMI_CLASSES
 
 #: Weights file and metadata file written by :meth:`BeatClassifier.save`.
@@ -142,12 +143,6 @@ class _BeatNet(nn.Module):
 
     def forward(self, morph: torch.Tensor, rr: torch.Tensor) -> torch.Tensor:
         return self.head(torch.cat([self.morph(self.conv(morph)), self.rr(rr)], dim=1))
-
-
-def _resolve_device(device: str | None) -> str:
-    if device:
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _label_indices(labels: np.ndarray | None, n: int, name: str) -> np.ndarray:
@@ -268,7 +263,7 @@ class BeatClassifier:
     @property
     def device_(self) -> str:
         """The torch device actually used."""
-        return _resolve_device(self.device)
+        return resolve_device(self.device)
 
     # ------------------------------------------------------------------ features
     def _inputs(self, record: RecordBeats) -> tuple[np.ndarray, np.ndarray]:
@@ -534,12 +529,7 @@ class BeatClassifier:
     def version(self) -> str:
         """``beatcnn-<12 hex>``: SHA-256 of the weights, temperature and RR standardisation."""
         self._check_fitted()
-        h = hashlib.sha256()
-        for key, tensor in sorted(self.net_.state_dict().items()):
-            h.update(key.encode())
-            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        h.update(json.dumps(self._calibration_meta(), sort_keys=True).encode())
-        return f"beatcnn-{h.hexdigest()[:12]}"
+        return f"beatcnn-{weights_digest(self.net_, self._calibration_meta())[:12]}"
 
     def _calibration_meta(self) -> dict[str, Any]:
         return {

@@ -59,7 +59,6 @@ version). No code is pickled.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -83,6 +82,7 @@ from models.image.centernet import (
     nms,
 )
 from models.image.regions import BoxTarget, Detections
+from models.torch_common import resolve_device, weights_digest
 
 #: Weights file and metadata file written by :meth:`BoxDetector.save`.
 WEIGHTS_FILE = "detector.pt"
@@ -92,12 +92,6 @@ FORMAT_VERSION = 1
 MIN_VISIBLE = 0.5
 
 Progress = Callable[[int, int, float], None]
-
-
-def _resolve_device(device: str | None) -> str:
-    if device:
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _bf16_fast(device: str) -> bool:
@@ -280,7 +274,7 @@ class BoxDetector:
     @property
     def device_(self) -> str:
         """The torch device actually used."""
-        return _resolve_device(self.device)
+        return resolve_device(self.device)
 
     # ------------------------------------------------------------------ training
     def _class_list(self, targets: Sequence[BoxTarget], init_from: BoxDetector | None) -> tuple[str, ...]:
@@ -637,13 +631,8 @@ class BoxDetector:
     def version(self) -> str:
         """``det-<12 hex>``: SHA-256 of the weights, classes and hyper-parameters."""
         self._check_fitted()
-        h = hashlib.sha256()
-        for key, tensor in sorted(self.net_.state_dict().items()):
-            h.update(key.encode())
-            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         params = {k: v for k, v in self.get_params().items() if k != "device"}
-        h.update(json.dumps({"classes": list(self.classes_), "params": params}, sort_keys=True).encode())
-        return f"det-{h.hexdigest()[:12]}"
+        return f"det-{weights_digest(self.net_, {'classes': list(self.classes_), 'params': params})[:12]}"
 
     def save(self, directory: Path) -> None:
         """Write ``detector.pt`` (state dict) and ``detector.json`` (metadata) into ``directory``."""

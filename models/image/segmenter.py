@@ -63,7 +63,6 @@ version). No code is pickled.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -79,6 +78,7 @@ from scipy import ndimage as ndi
 
 from models.image.regions import Detections
 from models.image.unet import UNet
+from models.torch_common import resolve_device, weights_digest
 
 #: Weights file and metadata file written by :meth:`MaskSegmenter.save`.
 WEIGHTS_FILE = "segmenter.pt"
@@ -90,12 +90,6 @@ INVERT_MEDIAN = 100.0
 NORM_PERCENTILES = (1.0, 99.5)
 
 Progress = Callable[[int, int, float], None]
-
-
-def _resolve_device(device: str | None) -> str:
-    if device:
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _channels(image: NDArray) -> NDArray[np.float32]:
@@ -290,7 +284,7 @@ class MaskSegmenter:
     @property
     def device_(self) -> str:
         """The torch device in use."""
-        return _resolve_device(self.device)
+        return resolve_device(self.device)
 
     # ------------------------------------------------------------------ training
     def _crop(
@@ -554,12 +548,7 @@ class MaskSegmenter:
     def version(self) -> str:
         """``seg-<12 hex>``: SHA-256 of the weights and the preprocessing/post-processing settings."""
         self._check_fitted()
-        h = hashlib.sha256()
-        for key, tensor in sorted(self.net_.state_dict().items()):
-            h.update(key.encode())
-            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        h.update(json.dumps(self._inference_meta(), sort_keys=True).encode())
-        return f"seg-{h.hexdigest()[:12]}"
+        return f"seg-{weights_digest(self.net_, self._inference_meta())[:12]}"
 
     def _inference_meta(self) -> dict[str, Any]:
         return {

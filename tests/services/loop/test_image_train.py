@@ -1,0 +1,79 @@
+"""Training the image proposers from reference data plus corrections: registry, promotion, lineage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from services.core.masks import mask_to_counts
+from services.core.schemas import AnnotationIn, Mask, Rectangle
+from services.core.settings import Settings
+from services.core.store import Store
+from services.loop.image import BOX_MODEL, MASK_MODEL, ingest_images, load_image_models
+from services.loop.image_train import (
+    VocSource,
+    corrected_box_examples,
+    corrected_mask_examples,
+    load_box_detector,
+    train_box_detector,
+    train_mask_segmenter,
+)
+
+SAMPLES = Path(__file__).resolve().parents[3] / "data_samples" / "images"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(var_dir=tmp_path / "var")
+
+
+def _correct(store: Store, task_id: str, regions: list) -> None:
+    store.upsert_annotation(AnnotationIn(task_id=task_id, source_annotation_id=f"1:{task_id[:6]}", annotator="ann@example.org", regions=regions))
+
+
+def test_box_detector_trains_on_reference_and_corrections_then_fine_tunes(store: Store, settings: Settings) -> None:
+    with pytest.raises(ValueError, match="nothing to train on"):
+        train_box_detector(store, settings, [], epochs=1)
+
+    ingest_images(store, SAMPLES / "JPEGImages" / "smear_01.png")
+    (task,) = store.list_tasks("image")
+    box = Rectangle(label="lesion", x=10, y=20, width=30, height=40, image_width=320, image_height=240)
+    _correct(store, task.id, [box])
+    images, targets, ids = corrected_box_examples(store)
+    assert ids == [task.id] and images[0].shape[:2] == (240, 320)
+    assert targets[0].labels == ["lesion"] and targets[0].boxes.tolist() == [[10.0, 20.0, 40.0, 60.0]]
+
+    first = train_box_detector(store, settings, [VocSource(SAMPLES)], epochs=1, seed=0)
+    assert first["images"] == 5 and first["corrected_tasks"] == 1
+    assert set(first["classes"]) == {"RBC", "WBC", "Platelets", "lesion"}
+    assert store.alias(BOX_MODEL) == first["version"]
+    meta = json.loads((settings.resolved_models_dir / BOX_MODEL / first["version"] / "metadata.json").read_text())
+    assert meta["corrected_tasks"] == [task.id] and meta["reference_images"] == 4 and meta["parent"] is None
+
+    # the next prediction pass uses the trained detector, the next training starts from it
+    assert load_image_models(store, settings.resolved_models_dir).box_version == first["version"]
+    second = train_box_detector(store, settings, [VocSource(SAMPLES)], epochs=1, seed=1)
+    assert second["version"] != first["version"]
+    assert store.alias(BOX_MODEL) == second["version"]
+    assert store.model_version(BOX_MODEL, second["version"]).parent == first["version"]
+    assert load_box_detector(store, settings).training_["fine_tuned_from"] == first["version"]
+
+
+def test_mask_model_trains_from_corrected_masks(store: Store, settings: Settings) -> None:
+    ingest_images(store, SAMPLES / "JPEGImages" / "smear_02.png", kind="masks")
+    (task,) = store.list_tasks("image")
+    a, b = np.zeros((240, 320), bool), np.zeros((240, 320), bool)
+    a[50:70, 60:90] = True
+    b[60:80, 80:100] = True  # overlaps a: the later region wins the shared pixels
+    _correct(store, task.id, [Mask(label="cell", counts=mask_to_counts(m), image_width=320, image_height=240) for m in (a, b)])
+    _images, labels, ids = corrected_mask_examples(store)
+    assert ids == [task.id]
+    assert set(np.unique(labels[0])) == {0, 1, 2} and labels[0][65, 85] == 2 and labels[0][55, 65] == 1
+
+    result = train_mask_segmenter(store, settings, [], epochs=1, seed=0)
+    assert result["images"] == 1 and result["instances"] == 2
+    assert store.alias(MASK_MODEL) == result["version"]
+    assert load_image_models(store, settings.resolved_models_dir).mask_version == result["version"]

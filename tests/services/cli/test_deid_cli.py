@@ -10,18 +10,8 @@ from typer.testing import CliRunner
 
 from connectors.sources.brat import write_brat_document
 from services.cli.main import app
-from services.core.settings import get_settings
 
 TEXT = "Seen by Dr. Alice Wong on 4 March 2021. BP 120/80. Call 617-555-0134."
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("CLINILOOP_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
-    monkeypatch.setenv("CLINILOOP_VAR_DIR", str(tmp_path / "var"))
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
 
 
 def _span(word: str, phi_type: str) -> tuple[int, int, str]:

@@ -12,18 +12,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from services.cli.main import app
-from services.core.settings import get_settings
 
 SAMPLES = Path(__file__).resolve().parents[3] / "data_samples" / "images"
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("CLINILOOP_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
-    monkeypatch.setenv("CLINILOOP_VAR_DIR", str(tmp_path / "var"))
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
 
 
 def test_eval_image_boxes_prints_one_json_object_with_cold_start_figures(env: Path) -> None:

@@ -199,6 +199,11 @@ class MaskSegmenter:
         Probability thresholds of the post-processing.
     min_size : int
         Instances with fewer pixels are dropped.
+
+    The post-processing defaults (0.6, 0.6, 40 px) were chosen on an inner validation part of the
+    dsb2018 training images (68 of the 198 outside the held-back fifth; the held-back images were
+    never used): instance F1 there 0.766, against 0.733 with 0.5 / 0.5 / 10 px. Smaller
+    fragments were most of the false instances.
     tile : int
         Images larger than this are predicted in overlapping tiles of this size.
     """
@@ -222,9 +227,9 @@ class MaskSegmenter:
         scale_range: tuple[float, float] = (0.7, 1.4),
         invert: bool | str = "auto",
         rgb: bool = False,
-        foreground_threshold: float = 0.5,
-        interior_threshold: float = 0.5,
-        min_size: int = 10,
+        foreground_threshold: float = 0.6,
+        interior_threshold: float = 0.6,
+        min_size: int = 40,
         tile: int = 1024,
     ) -> None:
         self.label = label

@@ -23,3 +23,16 @@ def label_studio_client() -> Any:
     if not settings.label_studio_api_key:
         fail("set CLINILOOP_LABEL_STUDIO_API_KEY (a legacy token or a personal access token)", 2)
     return LabelStudioClient(settings.label_studio_url, settings.label_studio_api_key)
+
+
+def pull_project(project: str, push_command: str) -> None:
+    """Pull the annotations of the Label Studio project titled ``project`` and print the counts."""
+    from services.cli.render import console
+    from services.loop.pull import pull_annotations
+
+    client = label_studio_client()
+    project_id = client.find_project(project)
+    if project_id is None:
+        fail(f"no Label Studio project {project!r}: run `{push_command}` first")
+    r = pull_annotations(cli_store(), client, project_id)
+    console.print(f"pulled: {r.created} created, {r.updated} updated, {r.deleted} deleted, {r.skipped} skipped")

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli.context import cli_store, label_studio_client
+from services.cli.context import cli_store, label_studio_client, pull_project
 from services.cli.render import console, err_console, fail, progress_bars
 
 ecg_app = typer.Typer(help="ECG beats: windows, detection and classification, Label Studio round trips, WFDB export.", no_args_is_help=True)
@@ -100,14 +100,7 @@ def ecg_push(
 @ecg_app.command("pull")
 def ecg_pull(project: Annotated[str, typer.Option("--project")] = "cliniloop ECG beats") -> None:
     """Bring corrected beats back (creates, updates, deletions)."""
-    from services.loop.pull import pull_annotations
-
-    client = label_studio_client()
-    project_id = client.find_project(project)
-    if project_id is None:
-        fail(f"no Label Studio project {project!r}: run `cliniloop ecg push` first")
-    r = pull_annotations(cli_store(), client, project_id)
-    console.print(f"pulled: {r.created} created, {r.updated} updated, {r.deleted} deleted, {r.skipped} skipped")
+    pull_project(project, "cliniloop ecg push")
 
 
 @ecg_app.command("export")

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli.context import cli_store, label_studio_client
+from services.cli.context import cli_store, label_studio_client, pull_project
 from services.cli.render import console, err_console, fail, progress_bars
 
 image_app = typer.Typer(
@@ -142,14 +142,7 @@ def image_push(
 @image_app.command("pull")
 def image_pull(project: Annotated[str, typer.Option("--project")] = DEFAULT_PROJECT) -> None:
     """Bring corrected regions back (creates, updates, deletions)."""
-    from services.loop.pull import pull_annotations
-
-    client = label_studio_client()
-    project_id = client.find_project(project)
-    if project_id is None:
-        fail(f"no Label Studio project {project!r}: run `cliniloop image push` first")
-    r = pull_annotations(cli_store(), client, project_id)
-    console.print(f"pulled: {r.created} created, {r.updated} updated, {r.deleted} deleted, {r.skipped} skipped")
+    pull_project(project, "cliniloop image push")
 
 
 @image_app.command("export")

@@ -231,25 +231,10 @@ class ImageModels:
 def load_image_models(store: Store, models_dir: Path) -> ImageModels:
     """Promoted detector and segmenter, each falling back to its cold-start proposer."""
     from models.image.classical import BlobProposer, MaskProposer
-    from models.registry import ModelRegistry
+    from services.loop.image_train import load_promoted
 
-    registry = ModelRegistry(models_dir)
-    boxes: Any
-    masks: Any
-    version = store.alias(BOX_MODEL)
-    if version is not None:
-        from models.image.detector import BoxDetector
-
-        boxes = BoxDetector.load(registry.path(BOX_MODEL, version))
-    else:
-        boxes = BlobProposer(label=COLD_START_LABEL).fit()
-    version = store.alias(MASK_MODEL)
-    if version is not None:
-        from models.image.segmenter import MaskSegmenter
-
-        masks = MaskSegmenter.load(registry.path(MASK_MODEL, version))
-    else:
-        masks = MaskProposer().fit()
+    boxes = load_promoted(store, models_dir, BOX_MODEL) or BlobProposer(label=COLD_START_LABEL).fit()
+    masks = load_promoted(store, models_dir, MASK_MODEL) or MaskProposer().fit()
     return ImageModels(boxes, masks, str(boxes.version), str(masks.version))
 
 

@@ -105,20 +105,29 @@ def _set_hash(parts: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()[:16]
 
 
+def load_promoted(store: Store, models_dir: Path, name: str) -> Any | None:
+    """The promoted version of ``name`` (:data:`BOX_MODEL` or :data:`MASK_MODEL`) from the registry, or ``None``."""
+    version = store.alias(name)
+    if version is None:
+        return None
+    path = ModelRegistry(models_dir).path(name, version)
+    if name == BOX_MODEL:
+        from models.image.detector import BoxDetector
+
+        return BoxDetector.load(path)
+    from models.image.segmenter import MaskSegmenter
+
+    return MaskSegmenter.load(path)
+
+
 def load_box_detector(store: Store, settings: Settings) -> Any | None:
     """The promoted box detector, or ``None``."""
-    from models.image.detector import BoxDetector
-
-    version = store.alias(BOX_MODEL)
-    return None if version is None else BoxDetector.load(ModelRegistry(settings.resolved_models_dir).path(BOX_MODEL, version))
+    return load_promoted(store, settings.resolved_models_dir, BOX_MODEL)
 
 
 def load_mask_segmenter(store: Store, settings: Settings) -> Any | None:
     """The promoted mask model, or ``None``."""
-    from models.image.segmenter import MaskSegmenter
-
-    version = store.alias(MASK_MODEL)
-    return None if version is None else MaskSegmenter.load(ModelRegistry(settings.resolved_models_dir).path(MASK_MODEL, version))
+    return load_promoted(store, settings.resolved_models_dir, MASK_MODEL)
 
 
 def _register(store: Store, settings: Settings, name: str, model: Any, parent: str | None, meta: dict[str, Any], count: int) -> None:

@@ -20,15 +20,18 @@ from pydantic import ValidationError
 from connectors.label_studio.coding import SYSTEM_NAMES
 from connectors.label_studio.config import ASSERTION_ATTRIBUTE, ASSERTION_TAG, ENTITY_TAG, PHI_TAG, TEXT_TAG
 from connectors.label_studio.ecg import BEAT_TAG, ECG_OBJECT
+from connectors.label_studio.eeg import CHANNEL_TAG, CHANNELS_ATTRIBUTE, EEG_OBJECT, EVENT_TAG
 from connectors.label_studio.image import BOX_TAG, MASK_TAG, box_item, decode_box, decode_mask, mask_item
-from services.core.schemas import AnnotationIn, Region, TextSpan, TimeInstant
+from services.core.schemas import AnnotationIn, Region, TextSpan, TimeInstant, TimeRange
 
 log = logging.getLogger(__name__)
 
 Result = list[dict[str, Any]]
 
 #: Per-region ``<Choices>`` controls: ``from_name`` -> region attribute key.
-PER_REGION_CHOICES: dict[str, str] = {ASSERTION_TAG: ASSERTION_ATTRIBUTE}
+PER_REGION_CHOICES: dict[str, str] = {ASSERTION_TAG: ASSERTION_ATTRIBUTE, CHANNEL_TAG: CHANNELS_ATTRIBUTE}
+#: Per-region choices that keep every chosen value (a list), not just the first.
+MULTIPLE_CHOICES = frozenset({CHANNEL_TAG})
 #: Result types that carry no region of ours and are dropped without a warning.
 IGNORED_TYPES = frozenset({"relation"})
 #: Controls whose items are not entity regions (read by their own functions, e.g. :func:`phi_corrections`).
@@ -108,10 +111,32 @@ def _beat_items(region: TimeInstant) -> Result:
     return [item]
 
 
+def _event_items(region: TimeRange) -> Result:
+    """An EEG event: a ``timeserieslabels`` range in s from the window start, plus its channel choices."""
+    value = {"start": region.start_s, "end": region.end_s, "instant": False}
+    item: dict[str, Any] = {
+        "id": region.id,
+        "from_name": EVENT_TAG,
+        "to_name": EEG_OBJECT,
+        "type": "timeserieslabels",
+        "value": {**value, "timeserieslabels": [region.label]},
+    }
+    if region.probability is not None:
+        item["score"] = region.probability
+    items = [item]
+    channels = region.attributes.get(CHANNELS_ATTRIBUTE)
+    if channels:
+        items.append(
+            {"id": region.id, "from_name": CHANNEL_TAG, "to_name": EEG_OBJECT, "type": "choices", "value": {**value, "choices": list(channels)}}
+        )
+    return items
+
+
 #: ``Region.kind`` -> function returning that region's result items.
 ENCODERS: dict[str, Callable[[Any], Result]] = {
     "span": _text_span_items,
     "instant": _beat_items,
+    "range": _event_items,
     "rect": lambda region: [box_item(region)],
     "mask": lambda region: [mask_item(region)],
 }
@@ -135,7 +160,7 @@ def regions_to_result(regions: Sequence[Region]) -> Result:
     Raises
     ------
     UnsupportedRegion
-        For a region kind that has no Label Studio encoding (e.g. a time range).
+        For a region kind that has no Label Studio encoding (none is left today; a guard for new kinds).
     """
     result: Result = []
     for region in regions:
@@ -195,10 +220,25 @@ def _decode_beat(item: Mapping[str, Any], _task_text: str | None) -> TimeInstant
     return TimeInstant(id=str(item["id"]), label=str(labels[0]), time_s=max(0.0, (start + end) / 2))
 
 
+def _decode_event(item: Mapping[str, Any], _task_text: str | None) -> TimeRange | None:
+    value = item.get("value") or {}
+    labels = value.get("timeserieslabels") or []
+    if not labels:
+        log.warning("event %s has no label; ignored", item.get("id"))
+        return None
+    try:
+        start, end = float(value["start"]), float(value.get("end", value["start"]))
+    except (KeyError, TypeError, ValueError):
+        raise ConversionError(f"event {item.get('id')} has no numeric start/end") from None
+    start, end = sorted((max(0.0, start), max(0.0, end)))
+    return TimeRange(id=str(item["id"]), label=str(labels[0]), start_s=start, end_s=end)
+
+
 #: ``from_name`` of a region-making control -> decoder ``(item, task_text) -> region | None``.
 DECODERS: dict[str, Callable[[Mapping[str, Any], str | None], Region | None]] = {
     ENTITY_TAG: _decode_text_span,
     BEAT_TAG: _decode_beat,
+    EVENT_TAG: _decode_event,
     BOX_TAG: decode_box,
     MASK_TAG: decode_mask,
 }
@@ -244,7 +284,8 @@ def result_to_regions(result: Sequence[Mapping[str, Any]], task_text: str | None
         elif from_name in PER_REGION_CHOICES:
             choices = (item.get("value") or {}).get("choices") or []
             if choices:
-                attributes.setdefault(str(item.get("id")), {})[PER_REGION_CHOICES[from_name]] = choices[0]
+                chosen = list(choices) if from_name in MULTIPLE_CHOICES else choices[0]
+                attributes.setdefault(str(item.get("id")), {})[PER_REGION_CHOICES[from_name]] = chosen
         else:
             log.warning("ignoring result item %s of unknown from_name %r (type %r)", item.get("id"), from_name, kind)
     for region_id, attrs in attributes.items():

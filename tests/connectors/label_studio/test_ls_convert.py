@@ -98,9 +98,22 @@ def test_round_trip_survives_json_serialisation() -> None:
     assert result_to_regions(json.loads(json.dumps(regions_to_result(regions)))) == regions
 
 
-def test_region_kinds_without_an_encoding_are_refused() -> None:
+def test_region_kinds_without_an_encoding_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectors.label_studio import convert
+
+    monkeypatch.delitem(convert.ENCODERS, "range")
     with pytest.raises(UnsupportedRegion, match="range"):
         regions_to_result([TimeRange(label="AF", start_s=0.0, end_s=1.0)])
+
+
+def test_eeg_event_ranges_round_trip_with_their_channels() -> None:
+    event = TimeRange(label="seizure", start_s=3.25, end_s=11.5, probability=0.8, attributes={"channels": ["FP1-F7", "F7-T7"]})
+    whole = TimeRange(label="artifact", start_s=0.0, end_s=2.0)
+    result = regions_to_result([event, whole])
+    assert [(i["from_name"], i["type"]) for i in result] == [("event", "timeserieslabels"), ("channel", "choices"), ("event", "timeserieslabels")]
+    assert result[1]["value"]["choices"] == ["FP1-F7", "F7-T7"] and result[0]["value"]["instant"] is False
+    back = result_to_regions(json.loads(json.dumps(result)))
+    assert back == [event, whole]
 
 
 # -- result -> regions ---------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""EEG models: epoch features, seizure detection, artifact flags, sleep staging."""

@@ -1,0 +1,182 @@
+"""``cliniloop eval eeg-seizure``: the seizure detector on Bonn-format segment folders.
+
+A folder holds subfolders ``Z O N F S`` (any case) of single-channel text segments; ``S`` is
+ictal, the others are not (Z/O healthy eyes open/closed, N/F interictal). Every epoch of an S
+segment is ictal. A segment is called positive when any of its epochs reaches the detector's
+threshold (chosen inside the training data only). Reported: segment sensitivity and specificity
+(overall and per set), epoch AUROC, the threshold, and milliseconds of processing (reading,
+filtering, features, classification) per minute of EEG.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from connectors.sources.eeg import BONN_SAMPLING_RATE, EegFileError, open_text_segment
+from services.loop.eeg_epochs import score_recording
+
+SETS: tuple[str, ...] = ("Z", "O", "N", "F", "S")
+ICTAL_SET = "S"
+
+
+@dataclass
+class SegmentSet:
+    """Epoch features of Bonn segments: one row per epoch, with its segment and set."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    segment: np.ndarray
+    set_of: np.ndarray
+    names: list[str]
+    minutes: float
+    seconds: float
+
+
+def bonn_files(folder: Path) -> list[tuple[str, Path]]:
+    """``(set, file)`` of every segment under ``folder/{Z,O,N,F,S}``.
+
+    Raises
+    ------
+    ValueError
+        When the folder or one of the five set folders is missing or empty.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: no such folder (expected subfolders {' '.join(SETS)})")
+    subdirs = {p.name.upper(): p for p in folder.iterdir() if p.is_dir()}
+    missing = [s for s in SETS if s not in subdirs]
+    if missing:
+        raise ValueError(f"{folder}: missing set folder(s) {', '.join(missing)} (expected {' '.join(SETS)})")
+    out = []
+    for s in SETS:
+        files = sorted(p for p in subdirs[s].iterdir() if p.is_file() and p.suffix.lower() in {".txt", ".asc"})
+        if not files:
+            raise ValueError(f"{subdirs[s]}: no .txt segments")
+        out += [(s, p) for p in files]
+    return out
+
+
+def segment_features(
+    folder: Path, *, sampling_rate: float = BONN_SAMPLING_RATE, epoch_s: float = 4.0, step_s: float = 2.0,
+    progress: Callable[[int], None] | None = None,
+) -> SegmentSet:  # fmt: skip
+    """Features of every epoch of every segment in a Bonn-format folder."""
+    feats, labels, segment, sets, names = [], [], [], [], []
+    minutes = 0.0
+    t0 = time.process_time()
+    for k, (s, path) in enumerate(bonn_files(folder)):
+        try:
+            source = open_text_segment(path, sampling_rate)
+        except EegFileError as err:
+            raise ValueError(str(err)) from None
+        scores = score_recording(source, epoch_s=epoch_s, step_s=step_s, keep_features=True)
+        assert scores.features is not None
+        f = scores.features[:, 0, :]
+        feats.append(f)
+        labels.append(np.full(len(f), s == ICTAL_SET))
+        segment.append(np.full(len(f), k))
+        sets.append(np.full(len(f), s))
+        names.append(f"{s}/{path.name}")
+        minutes += source.duration_s / 60
+        if progress:
+            progress(1)
+    return SegmentSet(
+        np.concatenate(feats), np.concatenate(labels), np.concatenate(segment), np.concatenate(sets), names, minutes,
+        time.process_time() - t0,
+    )  # fmt: skip
+
+
+def _segment_metrics(detector: Any, data: SegmentSet, rows: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
+    from sklearn.metrics import roc_auc_score
+
+    y = data.labels[rows].astype(int)
+    seg = data.segment[rows]
+    keys = np.unique(seg)
+    top = np.array([detector.smooth(proba[seg == k]).max() for k in keys])
+    truth = np.array([int(y[seg == k].max()) for k in keys])
+    set_of = np.array([data.set_of[rows][seg == k][0] for k in keys])
+    flagged = top >= detector.threshold_
+    per_set = {}
+    for s in SETS:
+        m = set_of == s
+        if m.any():
+            rate = float(flagged[m].mean())
+            per_set[s] = {"segments": int(m.sum()), ("sensitivity" if s == ICTAL_SET else "specificity"): round(rate if s == ICTAL_SET else 1 - rate, 4)}
+    tp, fn = int((flagged & (truth == 1)).sum()), int((~flagged & (truth == 1)).sum())
+    tn, fp = int((~flagged & (truth == 0)).sum()), int((flagged & (truth == 0)).sum())
+    return {
+        "segments": int(len(keys)), "tp": tp, "fn": fn, "tn": tn, "fp": fp,
+        "sensitivity": round(tp / max(1, tp + fn), 4), "specificity": round(tn / max(1, tn + fp), 4),
+        "epoch_auroc": round(float(roc_auc_score(y, proba)), 4) if len(np.unique(y)) == 2 else None,
+        "segment_auroc": round(float(roc_auc_score(truth, top)), 4) if len(np.unique(truth)) == 2 else None,
+        "per_set": per_set,
+    }  # fmt: skip
+
+
+def evaluate_seizure(
+    train_dir: Path | None = None,
+    test_dir: Path | None = None,
+    *,
+    cv_dir: Path | None = None,
+    folds: int = 5,
+    seed: int = 0,
+    sampling_rate: float = BONN_SAMPLING_RATE,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Train/test or k-fold cross-validation (grouped by segment, stratified by label); one dict of figures."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from models.eeg.seizure import SeizureDetector
+
+    if cv_dir is not None:
+        data = segment_features(cv_dir, sampling_rate=sampling_rate, progress=progress)
+        proba = np.zeros(len(data.labels))
+        thresholds, predict_s = [], 0.0
+        flagged_rows: dict[int, float] = {}
+        for train, test in StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(data.features, data.labels, data.segment):
+            detector = SeizureDetector(seed=seed).fit(None, data.labels[train], data.segment[train], features=data.features[train])
+            t0 = time.process_time()
+            proba[test] = detector.predict_proba(features=data.features[test])
+            predict_s += time.process_time() - t0
+            thresholds.append(detector.threshold_)
+            for k in np.unique(data.segment[test]):
+                flagged_rows[int(k)] = detector.threshold_
+        # each segment is judged with its own fold's threshold
+        detector.threshold_ = 0.0
+        rel = proba.copy()
+        for k, t in flagged_rows.items():
+            m = data.segment == k
+            rel[m] = proba[m] - t
+        metrics = _segment_metrics(detector, data, np.arange(len(rel)), rel)
+        from sklearn.metrics import roc_auc_score
+
+        metrics["epoch_auroc"] = round(float(roc_auc_score(data.labels.astype(int), proba)), 4)
+        result = {"mode": "cv", "folds": folds, "folder": str(cv_dir), "thresholds": [round(t, 4) for t in thresholds]}
+        minutes = data.minutes
+        seconds = data.seconds + predict_s
+    else:
+        if train_dir is None or test_dir is None:
+            raise ValueError("give --train and --test folders, or --cv")
+        train = segment_features(train_dir, sampling_rate=sampling_rate, progress=progress)
+        detector = SeizureDetector(seed=seed).fit(None, train.labels, train.segment, features=train.features)
+        test = segment_features(test_dir, sampling_rate=sampling_rate, progress=progress)
+        t0 = time.process_time()
+        proba = detector.predict_proba(features=test.features)
+        metrics = _segment_metrics(detector, test, np.arange(len(proba)), proba)
+        result = {"mode": "train-test", "train": str(train_dir), "test": str(test_dir), "threshold": round(detector.threshold_, 4)}
+        minutes = test.minutes
+        seconds = test.seconds + time.process_time() - t0
+    result |= {
+        "segment_rule": "positive when any epoch reaches the threshold",
+        "epoch_s": 4.0, "step_s": 2.0, "sampling_rate": sampling_rate,
+        **metrics,
+        "ms_per_minute_eeg": round(1000 * seconds / max(minutes, 1e-9), 2),
+        "eeg_minutes": round(minutes, 2),
+    }  # fmt: skip
+    return result

@@ -85,10 +85,12 @@ def read_edf_annotations(path: Path) -> list[EegEvent]:
         annotations = mne.read_annotations(str(path))
     except Exception as err:  # noqa: BLE001 - mne raises many types for a bad file
         raise EegEventsError(path, f"unreadable EDF+ annotations: {err}") from None
-    return [
-        EegEvent(float(a["onset"]), float(a["duration"]), normalise_label(str(a["description"])))
-        for a in annotations
-    ]
+    events = []
+    for a in annotations:
+        # cliniloop writes the channels after "@" (EDF+ has no channel field)
+        label, _, channels = str(a["description"]).partition("@")
+        events.append(EegEvent(float(a["onset"]), float(a["duration"]), normalise_label(label), tuple(c for c in channels.split(",") if c)))
+    return events
 
 
 def read_seizures_file(path: Path) -> list[EegEvent]:

@@ -15,6 +15,7 @@ from services.cli.codes_cli import register as register_codes
 from services.cli.context import cli_store, label_studio_client
 from services.cli.deid_cli import register as register_deid
 from services.cli.ecg_cli import register as register_ecg
+from services.cli.eeg_cli import register as register_eeg
 from services.cli.image_cli import register as register_image
 from services.cli.experiments import register as register_experiments
 from services.cli.mappings_cli import register as register_mappings
@@ -395,6 +396,7 @@ register_codes(app, eval_app)
 register_mappings(app)
 register_deid(app, eval_app, report_app)
 register_ecg(app, eval_app)
+register_eeg(app, eval_app)
 register_image(app, eval_app)
 
 if __name__ == "__main__":

@@ -1,0 +1,209 @@
+"""CLI commands for EEG: ``cliniloop eeg ...`` and ``cliniloop eval eeg-seizure / eeg-events``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from services.cli.context import cli_store, label_studio_client
+from services.cli.render import console, err_console, fail, progress_bars
+
+eeg_app = typer.Typer(help="EEG events: seizures, artifacts and sleep stages on EDF windows, Label Studio round trips, EDF+/CSV/TSV export.", no_args_is_help=True)
+
+PROJECT = "cliniloop EEG events"
+
+
+@eeg_app.command("ingest")
+def eeg_ingest(
+    path: Annotated[Path, typer.Argument(help="An .edf/.bdf recording (EDF+ too), a text segment, or a folder of EDF/BDF files.")],
+    channels: Annotated[list[str] | None, typer.Option("--channel", help="Channel to show and score (repeatable; default all EEG channels).")] = None,
+    sampling_rate: Annotated[float | None, typer.Option("--sampling-rate", help="Hz: needed for text segments, checked for EDF.")] = None,
+    window_s: Annotated[float, typer.Option("--window-s", min=5.0, help="Seconds of EEG per task.")] = 30.0,
+) -> None:
+    """Check recordings and store one task per window (a bad recording is reported and stores nothing)."""
+    from services.loop.eeg import ingest_eeg
+
+    try:
+        report = ingest_eeg(cli_store(), path, channels=channels or None, sampling_rate=sampling_rate, window_s=window_s)
+    except FileNotFoundError as err:
+        fail(str(err))
+    console.print(f"EEG: {report.records} recordings, {len(report.added)} new windows, {len(report.existing)} already stored, {len(report.errors)} rejected")
+    for err in report.errors:
+        err_console.print(f"[red]rejected[/red] {err}", soft_wrap=True)
+    if report.errors and not report.records:
+        raise typer.Exit(1)
+
+
+@eeg_app.command("predict")
+def eeg_predict(
+    block_s: Annotated[float, typer.Option("--block-s", min=30.0, help="Seconds read at a time (bounds memory).")] = 300.0,
+    sleep: Annotated[bool, typer.Option("--sleep/--no-sleep", help="Sleep stages with YASA where a suitable EEG channel exists.")] = True,
+) -> None:
+    """Seizure events, artifact flags and sleep stages for every ingested recording; one prediction per window."""
+    from services.core.settings import get_settings
+    from services.loop.eeg import predict_eeg
+    from services.loop.eeg_train import load_detector
+
+    store = cli_store()
+    detector = load_detector(store, get_settings())
+    if detector is None:
+        err_console.print("no seizure detector trained yet (`cliniloop eeg train --bonn DIR`): only artifacts and sleep stages are predicted")
+    with progress_bars() as bars:
+        n = predict_eeg(store, detector, sleep=sleep, block_s=block_s, progress=bars("windows", store.count_tasks("eeg")))
+    console.print(f"predicted {n} EEG windows")
+
+
+@eeg_app.command("train")
+def eeg_train(
+    bonn: Annotated[list[Path] | None, typer.Option("--bonn", help="Bonn-format folder (Z O N F S); repeatable.")] = None,
+    edf: Annotated[list[Path] | None, typer.Option("--edf", help="Recording with reference events (EDF+ annotations unless --events); repeatable.")] = None,
+    events: Annotated[list[Path] | None, typer.Option("--events", help="Events file for the --edf of the same position (.seizures, .tsv, .csv, summary).")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Train the seizure detector on reference data plus windows corrected in Label Studio; promote it."""
+    from services.core.settings import get_settings
+    from services.loop.eeg_train import train_eeg_detector
+
+    edfs, side = edf or [], events or []
+    if len(side) > len(edfs):
+        fail("more --events than --edf files", 2)
+    recordings = [(p, side[i] if i < len(side) else None) for i, p in enumerate(edfs)]
+    try:
+        result = train_eeg_detector(cli_store(), get_settings(), bonn_dirs=bonn or [], recordings=recordings, seed=seed, progress=lambda m: err_console.print(m))
+    except ValueError as err:
+        fail(str(err))
+    console.print(f"seizure detector {result['version']}: {result['epochs']} channel-epochs ({result['ictal_epochs']} ictal), "
+                  f"{result['corrected_windows']} corrected windows, threshold {result['threshold']}; promoted")  # fmt: skip
+
+
+def _project_title(project: str, montage: str, montages: int) -> str:
+    return project if montages == 1 else f"{project} [{montage}]"
+
+
+@eeg_app.command("push")
+def eeg_push(
+    budget: Annotated[int, typer.Option("--budget", "-n", min=1, help="Windows to send: the most uncertain first.")] = 20,
+    project: Annotated[str, typer.Option("--project", help="Label Studio project title (one project per channel montage).")] = PROJECT,
+) -> None:
+    """Send the most uncertain unlabelled windows with their predicted events to Label Studio."""
+    from services.loop.eeg import EEG_MODEL_NAME, eeg_project_config, eeg_window_data
+    from services.loop.push import push_tasks
+
+    store = cli_store()
+    preds = store.latest_predictions(EEG_MODEL_NAME)
+    labelled = store.annotated_task_ids()
+    chosen = sorted((p for t, p in preds.items() if t not in labelled), key=lambda p: -p.uncertainty)[:budget]
+    if not chosen:
+        fail("no predicted, unlabelled EEG window: run `cliniloop eeg ingest` and `cliniloop eeg predict` first")
+    tasks = {t.id: t for t in store.list_tasks("eeg")}
+    montages = {t.data["montage"] for t in tasks.values()}
+    by_montage: dict[str, list[str]] = {}
+    for p in chosen:
+        by_montage.setdefault(tasks[p.task_id].data["montage"], []).append(p.task_id)
+    client = label_studio_client()
+    for montage, ids in by_montage.items():
+        config = eeg_project_config(tasks[ids[0]].data["channels"])
+        title = _project_title(project, montage, len(montages))
+        project_id = client.ensure_project(title, config)
+        report = push_tasks(store, client, project_id, ids, model_name=EEG_MODEL_NAME, label_config=config, task_data=eeg_window_data)
+        console.print(f"EEG project {title!r} ({project_id}): {len(report.created)} windows sent, {len(report.already_present)} already there")
+
+
+@eeg_app.command("pull")
+def eeg_pull(project: Annotated[str, typer.Option("--project")] = PROJECT) -> None:
+    """Bring corrected events back (creates, updates, deletions) from every montage's project."""
+    from services.loop.pull import pull_annotations
+
+    store = cli_store()
+    montages = sorted({t.data["montage"] for t in store.list_tasks("eeg")})
+    client = label_studio_client()
+    found = 0
+    for montage in montages:
+        title = _project_title(project, montage, len(montages))
+        project_id = client.find_project(title)
+        if project_id is None:
+            continue
+        found += 1
+        r = pull_annotations(store, client, project_id)
+        console.print(f"{title}: {r.created} created, {r.updated} updated, {r.deleted} deleted, {r.skipped} skipped")
+    if not found:
+        fail(f"no Label Studio project {project!r}: run `cliniloop eeg push` first")
+
+
+@eeg_app.command("export")
+def eeg_export(
+    out: Annotated[Path, typer.Option("--out", file_okay=False, help="Folder for <record>_events.edf / .csv / .tsv.")],
+    only_corrected: Annotated[bool, typer.Option("--only-corrected", help="Only windows an annotator corrected.")] = False,
+) -> None:
+    """Write events as EDF+ annotations (mne.read_annotations reads them), CSV and BIDS events.tsv, in seconds of the recordings."""
+    from services.loop.eeg import export_events
+
+    written = export_events(cli_store(), out, only_corrected=only_corrected)
+    console.print(f"wrote {sum(written.values())} events of {len(written)} recordings to {out}")
+
+
+def eval_eeg_seizure(
+    train: Annotated[Path | None, typer.Option("--train", help="Bonn-format training folder (Z O N F S).")] = None,
+    test: Annotated[Path | None, typer.Option("--test", help="Bonn-format test folder.")] = None,
+    cv: Annotated[Path | None, typer.Option("--cv", help="Cross-validate inside this folder, grouped by segment.")] = None,
+    folds: Annotated[int, typer.Option("--folds", min=2)] = 5,
+    sampling_rate: Annotated[float, typer.Option("--sampling-rate", help="Hz of the text segments.")] = 173.61,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Segment sensitivity/specificity, epoch AUROC and ms per minute of EEG on Bonn-format folders; prints one JSON object."""
+    from services.loop.eeg_seizure_eval import bonn_files, evaluate_seizure
+
+    if cv is None and (train is None or test is None):
+        fail("give --train and --test, or --cv", 2)
+    try:
+        total = sum(len(bonn_files(p)) for p in ([cv] if cv is not None else [train, test]))  # type: ignore[list-item]
+        with progress_bars() as bars:
+            result = evaluate_seizure(train, test, cv_dir=cv, folds=folds, seed=seed, sampling_rate=sampling_rate, progress=bars("segments", total))
+    except ValueError as err:
+        fail(str(err))
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+
+
+def eval_eeg_events(
+    edf: Annotated[Path, typer.Option("--edf", help="The recording (.edf/.bdf).")],
+    events: Annotated[Path, typer.Option("--events", help="Reference events: EDF+, .seizures, CHB-MIT summary, .tsv or .csv.")],
+    model: Annotated[Path | None, typer.Option("--model", file_okay=False, help="A detector folder (default: the promoted one).")] = None,
+    train_bonn: Annotated[Path | None, typer.Option("--train-bonn", help="Train a detector on this Bonn folder first.")] = None,
+    channels: Annotated[list[str] | None, typer.Option("--channel", help="Channels to score (repeatable; default all).")] = None,
+    tolerance_s: Annotated[float, typer.Option("--tolerance-s", min=0.0, help="Seconds a prediction may miss a reference by and still count.")] = 0.0,
+) -> None:
+    """Event sensitivity, false alarms per hour and onset latency against reference events; prints one JSON object."""
+    from connectors.sources.eeg import EegFileError
+    from connectors.sources.eeg_events import EegEventsError
+    from models.eeg.seizure import SeizureDetector
+    from services.core.settings import get_settings
+    from services.loop.eeg_events_eval import evaluate_events
+    from services.loop.eeg_train import load_detector
+
+    try:
+        if model is not None:
+            detector = SeizureDetector.load(model)
+        elif train_bonn is not None:
+            from services.loop.eeg_seizure_eval import segment_features
+
+            data = segment_features(train_bonn)
+            detector = SeizureDetector().fit(None, data.labels, data.segment, features=data.features)
+        else:
+            detector = load_detector(cli_store(), get_settings())
+            if detector is None:
+                fail("no seizure detector: give --model DIR or --train-bonn DIR, or run `cliniloop eeg train` first", 2)
+        result = evaluate_events(edf, events, detector, channels=channels or None, tolerance_s=tolerance_s)
+    except (ValueError, EegFileError, EegEventsError) as err:
+        fail(str(err))
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+
+
+def register(app: typer.Typer, eval_app: typer.Typer) -> None:
+    """Attach these commands to the main CLI."""
+    app.add_typer(eeg_app, name="eeg")
+    eval_app.command("eeg-seizure")(eval_eeg_seizure)
+    eval_app.command("eeg-events")(eval_eeg_events)

@@ -231,7 +231,9 @@ def _decode_event(item: Mapping[str, Any], _task_text: str | None) -> TimeRange 
     except (KeyError, TypeError, ValueError):
         raise ConversionError(f"event {item.get('id')} has no numeric start/end") from None
     start, end = sorted((max(0.0, start), max(0.0, end)))
-    return TimeRange(id=str(item["id"]), label=str(labels[0]), start_s=start, end_s=end)
+    score = item.get("score")
+    probability = float(score) if isinstance(score, int | float) and 0.0 <= score <= 1.0 else None
+    return TimeRange(id=str(item["id"]), label=str(labels[0]), start_s=start, end_s=end, probability=probability)
 
 
 #: ``from_name`` of a region-making control -> decoder ``(item, task_text) -> region | None``.

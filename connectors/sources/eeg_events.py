@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SEIZURE = "seizure"
-#: Descriptions that mean a seizure in other people's annotations.
-SEIZURE_PATTERN = re.compile(r"seiz|^sz\b|^sz$|ictal|^ez$", re.IGNORECASE)
+#: Descriptions that mean a seizure in other people's annotations (not inter-/pre-/post-ictal).
+SEIZURE_PATTERN = re.compile(r"\bseiz|^sz\b|(?<![a-z-])ictal\b", re.IGNORECASE)
+#: Descriptions that deny one ("no seizure", "non-ictal").
+NEGATED = re.compile(r"^\s*(no|non|not|without)\b|^\s*non-", re.IGNORECASE)
 #: Sleep-EDF / R&K descriptions -> AASM stages (stage 4 merges into N3).
 SLEEP_STAGE_NAMES = {
     "sleep stage w": "W", "sleep stage 1": "N1", "sleep stage 2": "N2", "sleep stage 3": "N3", "sleep stage 4": "N3",
@@ -69,7 +71,7 @@ class EegEvent:
 def normalise_label(description: str) -> str:
     """``seizure`` for seizure-like descriptions, an AASM stage for sleep stages, else the text as is."""
     text = description.strip()
-    if SEIZURE_PATTERN.search(text):
+    if SEIZURE_PATTERN.search(text) and not NEGATED.search(text):
         return SEIZURE
     return SLEEP_STAGE_NAMES.get(text.lower(), text)
 
@@ -81,6 +83,13 @@ def read_edf_annotations(path: Path) -> list[EegEvent]:
     path = Path(path)
     if not path.exists():
         raise EegEventsError(path, "no such file")
+    import pyedflib
+
+    try:
+        # mne returns no annotations for a file that is not EDF at all: check the header first
+        pyedflib.EdfReader(str(path)).close()
+    except OSError as err:
+        raise EegEventsError(path, f"not a readable EDF+/BDF+ file: {err}") from None
     try:
         annotations = mne.read_annotations(str(path))
     except Exception as err:  # noqa: BLE001 - mne raises many types for a bad file

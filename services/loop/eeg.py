@@ -7,7 +7,8 @@
 - :func:`predict_eeg` scores each whole recording block by block (bounded memory,
   :func:`services.loop.eeg_epochs.score_recording`): seizure probabilities per epoch and channel
   (when a detector is promoted), artifact flags, and sleep stages (YASA) when a suitable EEG
-  channel and at least 5 min exist. Per window it stores seizure and artifact events and 30-s
+  channel and at least 5 min exist. Epochs of a channel flagged flat or clipped do not vote for a
+  seizure. Per window it stores seizure and artifact events and 30-s
   stages as time ranges in seconds from the window start (the event's channels in
   ``attributes["channels"]``). Window uncertainty: the largest over its epochs (roll-up ``eeg`` =
   max) of the binary entropy of the seizure probability rescaled so that the detector's threshold
@@ -191,6 +192,9 @@ def predict_recording(
     seizures: list[EegEvent] = []
     top = None
     if detector is not None and scores.proba is not None:
+        # a flat or clipped channel says nothing about seizures: its epochs do not vote
+        dead = scores.artifacts["flat"] | scores.artifacts["clipping"]
+        scores.proba[dead] = 0.0
         top = detector.smooth(scores.proba).max(axis=1) if scores.proba.size else np.zeros(0)
         seizures = [
             EegEvent(e.onset_s, e.offset_s - e.onset_s, SEIZURE, e.channels, round(e.confidence, 4), "prediction")

@@ -127,3 +127,14 @@ def write_synthetic_edf(
     finally:
         writer.close()
     return Path(path)
+
+
+def write_synthetic_segment(path: Path, ictal: bool, *, seed: int = 0, sampling_rate: float = 173.61, n_samples: int = 4097) -> Path:
+    """A single-channel Bonn-format text segment (one integer sample per line): background, or a seizure throughout."""
+    rng = np.random.default_rng(seed)
+    x = _background(rng, n_samples, 1, sampling_rate, 0.0)[0] * rng.uniform(0.8, 2.0)
+    if ictal:
+        t = np.arange(n_samples) / sampling_rate
+        x = x + rng.uniform(0.8, 1.5) * _seizure(t, -1.0, t[-1] + 2.0, rng.uniform(0, 2 * np.pi))
+    Path(path).write_text("\n".join(str(int(round(v))) for v in x) + "\n", encoding="utf-8")
+    return Path(path)

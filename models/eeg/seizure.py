@@ -168,7 +168,7 @@ class SeizureDetector:
         span, so onsets are not pulled early by the epoch overlap; runs closer than
         ``max_gap_s`` merge, runs shorter than ``min_duration_s`` are dropped.
         """
-        proba = self.smooth(np.asarray(proba).reshape(len(starts), -1))
+        proba = self.smooth(np.asarray(proba, dtype=float).reshape(len(starts), len(channels)))
         top = proba.max(axis=1) if proba.size else np.zeros(len(starts))
         flagged = np.flatnonzero(top >= self.threshold_)
         half = min(self.step_s, self.epoch_s) / 2

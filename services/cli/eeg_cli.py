@@ -202,8 +202,26 @@ def eval_eeg_events(
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
 
 
+def eval_eeg_long(
+    hours: Annotated[float, typer.Option("--hours", min=0.2)] = 8.0,
+    channels: Annotated[int, typer.Option("--channels", min=1)] = 19,
+    sampling_rate: Annotated[int, typer.Option("--sampling-rate", min=64)] = 256,
+    block_s: Annotated[float, typer.Option("--block-s", min=30.0)] = 300.0,
+    workdir: Annotated[Path | None, typer.Option("--workdir", file_okay=False, help="Where the synthetic EDF files go (default: a temporary folder).")] = None,
+) -> None:
+    """Peak memory, time and planted seizures found on a synthetic many-hour recording; prints one JSON object."""
+    import tempfile
+
+    from services.loop.eeg_long_eval import evaluate_long_recording
+
+    with tempfile.TemporaryDirectory() as tmp:
+        result = evaluate_long_recording(workdir or Path(tmp), hours=hours, channels=channels, sampling_rate=sampling_rate, block_s=block_s)
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+
+
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
     """Attach these commands to the main CLI."""
     app.add_typer(eeg_app, name="eeg")
     eval_app.command("eeg-seizure")(eval_eeg_seizure)
     eval_app.command("eeg-events")(eval_eeg_events)
+    eval_app.command("eeg-long")(eval_eeg_long)

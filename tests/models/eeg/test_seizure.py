@@ -176,11 +176,6 @@ def test_nothing_flagged_gives_no_events() -> None:
     assert merger().merge_events(starts, np.full((len(starts), 3), 0.2), CHANNELS) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="merge_events reshapes proba with reshape(len(starts), -1), which raises for zero epochs "
-    "(a recording shorter than one epoch), although the next line handles an empty proba",
-)
 def test_no_epochs_gives_no_events() -> None:
     assert merger().merge_events(np.zeros(0), np.zeros((0, len(CHANNELS))), CHANNELS) == []
 

@@ -144,3 +144,26 @@ def test_retraining_learns_from_corrected_windows(store: Store, tmp_path: Path, 
     model = load_detector(store, get_settings())
     assert model is not None and model.version == result["version"]
     get_settings.cache_clear()
+
+
+def test_sleep_stages_are_predicted_per_30_s_when_a_staging_channel_exists(store: Store, tmp_path: Path) -> None:
+    import pyedflib
+
+    path = tmp_path / "psg.edf"
+    rng = np.random.default_rng(0)
+    headers = [{"label": name, "dimension": "uV", "sample_frequency": 100, "physical_max": 500.0, "physical_min": -500.0,
+                "digital_max": 32767, "digital_min": -32768} for name in ("EEG Fpz-Cz", "EOG horizontal")]  # fmt: skip
+    writer = pyedflib.EdfWriter(str(path), 2, file_type=pyedflib.FILETYPE_EDFPLUS)
+    writer.setSignalHeaders(headers)
+    writer.writeSamples([rng.normal(0, 20, 100 * 360), rng.normal(0, 20, 100 * 360)])
+    writer.close()
+    ingest_eeg(store, path, window_s=60.0)
+    assert predict_eeg(store, None) == 6
+    preds = store.latest_predictions(EEG_MODEL_NAME)
+    for task in store.list_tasks("eeg"):
+        pred = preds[task.id]
+        stages = [r for r in regions_from_json(pred.regions) if r.label in {"W", "N1", "N2", "N3", "REM"}]
+        assert [(r.start_s, r.end_s) for r in stages] == [(0.0, 30.0), (30.0, 60.0)]
+        assert all(abs(sum(r.attributes["probs"].values()) - 1) < 0.01 for r in stages)
+        assert "yasa-" in pred.model_version and "no-seizure-model" in pred.model_version
+        assert 0.0 <= pred.uncertainty <= 1.0

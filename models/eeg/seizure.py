@@ -62,6 +62,7 @@ class SeizureDetector:
         self.max_gap_s = max_gap_s
         self.smooth_epochs = smooth_epochs
         self.C = C
+        self.threshold_repeats = 3
         self.seed = seed
         self.sampling_rate = FEATURE_RATE
         self.threshold_: float = 0.5
@@ -110,8 +111,10 @@ class SeizureDetector:
             if counts.min() >= 3:
                 folds = min(5, int(counts.min()))
                 oof = np.zeros(len(y))
-                for train, test in StratifiedGroupKFold(folds, shuffle=True, random_state=self.seed).split(X, y, g):
-                    oof[test] = self._estimator().fit(X[train], y[train]).predict_proba(X[test])[:, 1]
+                for repeat in range(self.threshold_repeats):  # averaged over repeated splits: a steadier threshold
+                    splits = StratifiedGroupKFold(folds, shuffle=True, random_state=self.seed + repeat).split(X, y, g)
+                    for train, test in splits:
+                        oof[test] += self._estimator().fit(X[train], y[train]).predict_proba(X[test])[:, 1] / self.threshold_repeats
                 keys = list(group_label)
                 score = np.array([self.smooth(oof[g == k]).max() for k in keys])
                 truth = np.array([group_label[k] for k in keys])
@@ -238,15 +241,20 @@ class SeizureDetector:
 
 
 def best_threshold(score: np.ndarray, truth: np.ndarray) -> float:
-    """Threshold maximising sensitivity + specificity of ``score >= t`` (middle of the best interval)."""
+    """Threshold maximising sensitivity + specificity of ``score >= t``.
+
+    Of the cuts that reach the best sum, the middle of their span is taken (the widest margin on
+    both sides) when it is as good, else their median; clipped to [0.05, 0.95].
+    """
     values = np.unique(score)
     cuts = np.concatenate([[values[0] - 1e-6], (values[:-1] + values[1:]) / 2, [values[-1] + 1e-6]])
     pos, neg = truth == 1, truth == 0
-    best, best_cuts = -1.0, []
-    for t in cuts:
-        j = (score[pos] >= t).mean() + (score[neg] < t).mean()
-        if j > best + 1e-12:
-            best, best_cuts = j, [t]
-        elif abs(j - best) <= 1e-12:
-            best_cuts.append(t)
-    return float(np.clip(np.median(best_cuts), 0.05, 0.95))
+
+    def quality(t: float) -> float:
+        return float((score[pos] >= t).mean() + (score[neg] < t).mean())
+
+    j = np.array([quality(t) for t in cuts])
+    best_cuts = cuts[j >= j.max() - 1e-12]
+    middle = float((best_cuts.min() + best_cuts.max()) / 2)
+    chosen = middle if quality(middle) >= j.max() - 1e-12 else float(np.median(best_cuts))
+    return float(np.clip(chosen, 0.05, 0.95))

@@ -36,3 +36,10 @@ def pull_project(project: str, push_command: str) -> None:
         fail(f"no Label Studio project {project!r}: run `{push_command}` first")
     r = pull_annotations(cli_store(), client, project_id)
     console.print(f"pulled: {r.created} created, {r.updated} updated, {r.deleted} deleted, {r.skipped} skipped")
+
+
+def uncertain_unlabelled(store: Any, model_name: str, budget: int) -> list[Any]:
+    """The ``budget`` most uncertain latest predictions of ``model_name`` on tasks nobody annotated yet."""
+    preds = store.latest_predictions(model_name)
+    labelled = store.annotated_task_ids()
+    return sorted((p for t, p in preds.items() if t not in labelled), key=lambda p: -p.uncertainty)[:budget]

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli.context import cli_store, label_studio_client, pull_project
+from services.cli.context import cli_store, label_studio_client, pull_project, uncertain_unlabelled
 from services.cli.render import console, err_console, fail, progress_bars
 
 ecg_app = typer.Typer(help="ECG beats: windows, detection and classification, Label Studio round trips, WFDB export.", no_args_is_help=True)
@@ -82,9 +82,7 @@ def ecg_push(
 
     store = cli_store()
     client = label_studio_client()
-    preds = store.latest_predictions(ECG_MODEL_NAME)
-    labelled = store.annotated_task_ids()
-    chosen = sorted((p for t, p in preds.items() if t not in labelled), key=lambda p: -p.uncertainty)[:budget]
+    chosen = uncertain_unlabelled(store, ECG_MODEL_NAME, budget)
     if not chosen:
         fail("no predicted, unlabelled ECG window: run `cliniloop ecg ingest` and `cliniloop ecg predict` first")
     from services.core.settings import get_settings

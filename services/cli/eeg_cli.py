@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli.context import cli_store, label_studio_client
+from services.cli.context import cli_store, label_studio_client, uncertain_unlabelled
 from services.cli.render import console, err_console, fail, progress_bars
 
 eeg_app = typer.Typer(help="EEG events: seizures, artifacts and sleep stages on EDF windows, Label Studio round trips, EDF+/CSV/TSV export.", no_args_is_help=True)
@@ -94,9 +94,7 @@ def eeg_push(
     from services.loop.push import push_tasks
 
     store = cli_store()
-    preds = store.latest_predictions(EEG_MODEL_NAME)
-    labelled = store.annotated_task_ids()
-    chosen = sorted((p for t, p in preds.items() if t not in labelled), key=lambda p: -p.uncertainty)[:budget]
+    chosen = uncertain_unlabelled(store, EEG_MODEL_NAME, budget)
     if not chosen:
         fail("no predicted, unlabelled EEG window: run `cliniloop eeg ingest` and `cliniloop eeg predict` first")
     tasks = {t.id: t for t in store.list_tasks("eeg")}

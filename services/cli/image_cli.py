@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli.context import cli_store, label_studio_client, pull_project
+from services.cli.context import cli_store, label_studio_client, pull_project, uncertain_unlabelled
 from services.cli.render import console, err_console, fail, progress_bars
 
 image_app = typer.Typer(
@@ -120,9 +120,7 @@ def image_push(
     from services.loop.push import push_tasks
 
     store = cli_store()
-    preds = store.latest_predictions(IMAGE_MODEL_NAME)
-    labelled = store.annotated_task_ids()
-    chosen = sorted((p for t, p in preds.items() if t not in labelled), key=lambda p: -p.uncertainty)[:budget]
+    chosen = uncertain_unlabelled(store, IMAGE_MODEL_NAME, budget)
     if not chosen:
         fail("no predicted, unlabelled image: run `cliniloop image ingest` and `cliniloop image predict` first")
     box_used, mask_used = labels_in_use(store)

@@ -31,6 +31,7 @@ from connectors.label_studio.ecg import ecg_label_config, ecg_task_data
 from connectors.sources.ecg import EcgFileError, EcgSource, open_ecg
 from services.core.schemas import PredictionIn, TaskIn, TimeInstant, regions_from_json
 from services.core.store import Store
+from services.loop.task_store import store_tasks
 from taxonomies.ecg import AAMI_CLASSES, load_beat_mapping
 
 ECG_MODEL_NAME = "ecg-beats"
@@ -136,11 +137,7 @@ def ingest_ecg(
             tasks.append(TaskIn(id=tid, modality="ecg", source_uri=source.path.resolve().as_uri(), data=data))
         if progress:
             progress(1)
-    new = set(store.add_tasks(tasks))
-    for task in tasks:
-        (report.added if task.id in new else report.existing).append(task.id)
-    if new:
-        store.audit("cliniloop", "ingest", "task", None, modality="ecg", count=len(new), records=report.records)
+    store_tasks(store, tasks, report, "ecg", records=report.records)
     return report
 
 

@@ -37,6 +37,7 @@ from models.sampling.rollup import rollup_for
 from models.sampling.scores import binary_entropy, entropy
 from services.core.schemas import PredictionIn, TaskIn, TimeRange, regions_from_json
 from services.core.store import Store
+from services.loop.task_store import store_tasks
 
 EEG_MODEL_NAME = "eeg-events"
 ARTIFACT = "artifact"
@@ -124,11 +125,7 @@ def ingest_eeg(
             tasks.append(TaskIn(id=tid, modality="eeg", source_uri=source.path.resolve().as_uri(), data=data))
         if progress:
             progress(1)
-    new = set(store.add_tasks(tasks))
-    for task in tasks:
-        (report.added if task.id in new else report.existing).append(task.id)
-    if new:
-        store.audit("cliniloop", "ingest", "task", None, modality="eeg", count=len(new), records=report.records)
+    store_tasks(store, tasks, report, "eeg", records=report.records)
     return report
 
 

@@ -35,6 +35,7 @@ from connectors.sources.image import ImageFileError, ImageFrame, file_sha256, im
 from services.core.masks import counts_to_mask, mask_bbox, mask_to_counts
 from services.core.schemas import Mask, PredictionIn, Rectangle, TaskIn, regions_from_json
 from services.core.store import Store
+from services.loop.task_store import store_tasks
 
 IMAGE_MODEL_NAME = "image-regions"
 BOX_MODEL = "image-box-detector"
@@ -131,11 +132,7 @@ def ingest_images(
             tasks.append(TaskIn(id=tid, modality="image", source_uri=path.resolve().as_uri(), data=data))
         if progress:
             progress(1)
-    new = set(store.add_tasks(tasks))
-    for task in tasks:
-        (report.added if task.id in new else report.existing).append(task.id)
-    if new:
-        store.audit("cliniloop", "ingest", "task", None, modality="image", count=len(new), files=report.files, kind=kind)
+    store_tasks(store, tasks, report, "image", files=report.files, kind=kind)
     return report
 
 

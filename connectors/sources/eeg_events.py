@@ -53,6 +53,8 @@ class EegEvent:
         Model probability (predictions only).
     source : str
         ``reference``, ``prediction`` or ``annotation``.
+    kinds : tuple of str
+        For predicted artifacts: which rules fired (``flat``, ``clipping``, ``amplitude``, ``line_noise``).
     """
 
     onset_s: float
@@ -61,6 +63,7 @@ class EegEvent:
     channels: tuple[str, ...] = field(default=())
     confidence: float | None = None
     source: str = "reference"
+    kinds: tuple[str, ...] = field(default=())
 
     @property
     def offset_s(self) -> float:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from models.eeg.features import FEATURE_NAMES, FEATURE_RATE, epoch_features
+from models.params import init_params
 
 
 @dataclass(frozen=True)
@@ -131,10 +132,7 @@ class SeizureDetector:
 
     def params(self) -> dict[str, Any]:
         """Constructor parameters."""
-        return {
-            "epoch_s": self.epoch_s, "step_s": self.step_s, "min_duration_s": self.min_duration_s,
-            "max_gap_s": self.max_gap_s, "smooth_epochs": self.smooth_epochs, "C": self.C, "seed": self.seed,
-        }  # fmt: skip
+        return init_params(self)
 
     # -- prediction -------------------------------------------------------------------------
     def predict_proba(self, epochs: np.ndarray | None = None, features: np.ndarray | None = None) -> np.ndarray:

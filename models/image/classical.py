@@ -86,6 +86,7 @@ from numpy.typing import NDArray
 
 from models.image.metrics import box_iou
 from models.image.regions import BoxTarget, Detections
+from models.params import init_params
 
 #: Objects are segmented at a scale where the smallest expected object is about this wide (px).
 WORK_MIN_SIZE_PX = 12.0
@@ -254,18 +255,7 @@ class BlobProposer:
 
     def get_params(self) -> dict[str, object]:
         """Constructor parameters (scikit-learn convention)."""
-        return {
-            "label": self.label,
-            "min_size_px": self.min_size_px,
-            "max_size_px": self.max_size_px,
-            "thresholds": self.thresholds,
-            "split_distances": self.split_distances,
-            "stain_channel": self.stain_channel,
-            "box_pad": self.box_pad,
-            "nms_iou": self.nms_iou,
-            "support_iou": self.support_iou,
-            "max_regions": self.max_regions,
-        }
+        return init_params(self)
 
     def fit(self, images: Iterable[NDArray] | None = None, targets: Sequence[BoxTarget] | None = None) -> BlobProposer:
         """Validate the parameters; with ``targets``, calibrate the object size range.
@@ -500,14 +490,7 @@ class MaskProposer:
 
     def get_params(self) -> dict[str, object]:
         """Constructor parameters (scikit-learn convention)."""
-        return {
-            "label": self.label,
-            "polarity": self.polarity,
-            "min_area_px": self.min_area_px,
-            "global_factor": self.global_factor,
-            "local_block": self.local_block,
-            "h_px": self.h_px,
-        }
+        return init_params(self)
 
     def fit(self, images: Iterable[NDArray] | None = None, targets: Sequence[BoxTarget] | None = None) -> MaskProposer:
         """Validate the parameters; with ``targets``, calibrate the smallest object area.

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from connectors.sources.ecg import open_ecg
-from models.registry import ModelRegistry
 from services.core.schemas import regions_from_json
 from services.core.settings import Settings
 from services.core.store import Store
+from services.loop.promoted import load_promoted_model, register_and_promote
 from services.loop.ecg import window_beats
 from taxonomies.ecg import PACED_RECORDS, load_beat_mapping
 
@@ -82,10 +82,7 @@ def load_ecg_classifier(store: Store, settings: Settings) -> Any | None:
     """The promoted classifier, or ``None`` when none was trained."""
     from models.ecg.classify import BeatClassifier
 
-    version = store.alias(CLASSIFIER_NAME)
-    if version is None:
-        return None
-    return BeatClassifier.load(ModelRegistry(settings.resolved_models_dir).path(CLASSIFIER_NAME, version))
+    return load_promoted_model(store, settings.resolved_models_dir, CLASSIFIER_NAME, BeatClassifier.load)
 
 
 def train_ecg_classifier(
@@ -119,8 +116,8 @@ def train_ecg_classifier(
         "training_records": [r.name for r in records],
         "corrected_records": [r.name for r in corrections],
     }
-    info = ModelRegistry(settings.resolved_models_dir).create(CLASSIFIER_NAME, model.save, meta)
-    store.register_model_version(CLASSIFIER_NAME, model.version, parent=meta["parent"], label_count=n_beats, artifact_uri=str(info.path.resolve()))
-    store.promote(CLASSIFIER_NAME, model.version, actor="cliniloop", reason="ecg train")
-    store.audit("cliniloop", "train", "model", model.version, model=CLASSIFIER_NAME, beats=n_beats, corrected_records=len(corrections))
+    register_and_promote(
+        store, settings.resolved_models_dir, CLASSIFIER_NAME, model, meta, label_count=n_beats, reason="ecg train",
+        beats=n_beats, corrected_records=len(corrections),
+    )  # fmt: skip
     return {"version": model.version, "beats": n_beats, "records": len(records), "corrected_records": len(corrections)}

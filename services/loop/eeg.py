@@ -33,6 +33,7 @@ import numpy as np
 from connectors.label_studio.eeg import CHANNELS_ATTRIBUTE, eeg_label_config, eeg_task_data
 from connectors.sources.eeg import EegFileError, EegSource, open_eeg
 from connectors.sources.eeg_events import SEIZURE, EegEvent
+from models.eeg.sleep import STAGES
 from models.sampling.rollup import rollup_for
 from models.sampling.scores import binary_entropy, entropy
 from services.core.schemas import PredictionIn, TaskIn, TimeRange, regions_from_json
@@ -142,7 +143,7 @@ def rescaled(proba: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def artifact_events(starts: np.ndarray, epoch_s: float, flags: dict[str, np.ndarray], channels: Sequence[str]) -> list[EegEvent]:
-    """Runs of epochs with any artifact flag, as ``artifact`` events (their kinds in the label's channels order)."""
+    """Runs of epochs with any artifact flag, as ``artifact`` events with the channels and kinds flagged."""
     kinds = list(flags)
     any_flag = np.zeros(len(starts), dtype=bool)
     for kind in kinds:
@@ -157,9 +158,10 @@ def artifact_events(starts: np.ndarray, epoch_s: float, flags: dict[str, np.ndar
             on = np.zeros(len(channels), dtype=bool)
             for kind in kinds:
                 on |= flags[kind][run].any(axis=0)
-            found = sorted({k for k in kinds if flags[k][run].any()})
+            found = tuple(sorted(k for k in kinds if flags[k][run].any()))
             onset, offset = float(starts[run[0]]), float(starts[run[-1]] + epoch_s)
-            events.append(EegEvent(onset, offset - onset, ARTIFACT, tuple(c for c, o in zip(channels, on, strict=True) if o), None, ",".join(found)))
+            chans = tuple(c for c, o in zip(channels, on, strict=True) if o)
+            events.append(EegEvent(onset, offset - onset, ARTIFACT, chans, None, "prediction", found))
         run = [i] if i is not None else []
     return events
 
@@ -199,18 +201,35 @@ def predict_recording(
         ]
     artifacts = artifact_events(scores.starts, scores.epoch_s, scores.artifacts, scores.channels)
     stages = _stage(source, channels) if sleep else None
-    version = "+".join(
-        [getattr(detector, "version", None) or "no-seizure-model", stages.version if stages is not None else "no-sleep-staging", "artifact-rules-1"]
-    )
+    version = prediction_version(source, detector, sleep)
     threshold = float(getattr(detector, "threshold_", 0.5))
     return RecordingPrediction(seizures, artifacts, stages, scores.starts, scores.epoch_s, top, threshold, version)
 
 
-def _stage(source: EegSource, channels: Sequence[str]) -> Any | None:
-    from models.eeg.sleep import MIN_DURATION_S, stage_sleep, staging_channels
+def _staging_channels(source: EegSource) -> Any | None:
+    from models.eeg.sleep import MIN_DURATION_S, staging_channels
 
-    chosen = staging_channels(source.channel_names)
-    if chosen is None or source.duration_s < MIN_DURATION_S:
+    return staging_channels(source.channel_names) if source.duration_s >= MIN_DURATION_S else None
+
+
+def prediction_version(source: EegSource, detector: Any | None, sleep: bool) -> str:
+    """The version a prediction of ``source`` gets: detector, sleep stager (when it applies) and artifact rules.
+
+    Known before any scoring, so recordings whose windows already carry it are not scored again.
+    """
+    staged = "no-sleep-staging"
+    if sleep and _staging_channels(source) is not None:
+        import yasa
+
+        staged = f"yasa-{yasa.__version__}"
+    return "+".join([getattr(detector, "version", None) or "no-seizure-model", staged, "artifact-rules-1"])
+
+
+def _stage(source: EegSource, channels: Sequence[str]) -> Any | None:
+    from models.eeg.sleep import stage_sleep
+
+    chosen = _staging_channels(source)
+    if chosen is None:
         return None
     names = [c for c in (chosen.eeg, chosen.eog, chosen.emg) if c is not None]
     rate = 100.0
@@ -233,8 +252,8 @@ def window_regions(prediction: RecordingPrediction, start_s: float, stop_s: floa
         if span is None:
             continue
         attrs: dict[str, Any] = {CHANNELS_ATTRIBUTE: list(event.channels), "onset_s": round(event.onset_s, 3), "offset_s": round(event.offset_s, 3)}
-        if event.label == ARTIFACT:
-            attrs["kinds"] = event.source.split(",")
+        if event.kinds:
+            attrs["kinds"] = list(event.kinds)
         regions.append(TimeRange(label=event.label, start_s=round(span[0], 4), end_s=round(span[1], 4), probability=event.confidence, attributes=attrs))
     parts: list[float] = []
     if prediction.seizure_proba is not None and len(prediction.epoch_starts):
@@ -251,7 +270,7 @@ def window_regions(prediction: RecordingPrediction, start_s: float, stop_s: floa
             p = stages.proba[k]
             regions.append(
                 TimeRange(label=stages.stages[k], start_s=round(span[0], 4), end_s=round(span[1], 4), probability=round(float(p.max()), 4),
-                          attributes={"probs": {n: round(float(v), 4) for n, v in zip(("W", "N1", "N2", "N3", "REM"), p, strict=True)}})
+                          attributes={"probs": {n: round(float(v), 4) for n, v in zip(STAGES, p, strict=True)}})
             )  # fmt: skip
             parts.append(float(entropy(p[None, :])[0]))
     return regions, rollup_for("eeg", parts)
@@ -269,8 +288,13 @@ def predict_eeg(
     for windows in by_record.values():
         data = windows[0].data
         source = source_of(data)
+        version = prediction_version(source, detector, sleep)
+        todo = [w for w in windows if done.get(w.id) is None or done[w.id].model_version != version]
+        if not todo:
+            if progress:
+                progress(len(windows))
+            continue
         prediction = predict_recording(source, data["channels"], detector, sleep=sleep, block_s=block_s)
-        todo = [w for w in windows if done.get(w.id) is None or done[w.id].model_version != prediction.version]
         preds = []
         for w in todo:
             regions, u = window_regions(prediction, w.data["start_s"], w.data["stop_s"])

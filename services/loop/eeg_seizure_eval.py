@@ -92,16 +92,17 @@ def segment_features(
     )  # fmt: skip
 
 
-def _segment_metrics(detector: Any, data: SegmentSet, rows: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
+def _segment_metrics(detector: Any, data: SegmentSet, proba: np.ndarray, threshold: np.ndarray) -> dict[str, Any]:
+    """Segment-level figures; ``threshold`` per epoch row (each segment is judged with its fold's threshold)."""
     from sklearn.metrics import roc_auc_score
 
-    y = data.labels[rows].astype(int)
-    seg = data.segment[rows]
-    keys = np.unique(seg)
-    top = np.array([detector.smooth(proba[seg == k]).max() for k in keys])
-    truth = np.array([int(y[seg == k].max()) for k in keys])
-    set_of = np.array([data.set_of[rows][seg == k][0] for k in keys])
-    flagged = top >= detector.threshold_
+    y = data.labels.astype(int)
+    keys = np.unique(data.segment)
+    rows = [data.segment == k for k in keys]
+    top = np.array([detector.smooth(proba[m]).max() for m in rows])
+    flagged = np.array([t >= threshold[m][0] for t, m in zip(top, rows, strict=True)])
+    truth = np.array([int(y[m].max()) for m in rows])
+    set_of = np.array([data.set_of[m][0] for m in rows])
     per_set = {}
     for s in SETS:
         m = set_of == s
@@ -136,27 +137,16 @@ def evaluate_seizure(
 
     if cv_dir is not None:
         data = segment_features(cv_dir, sampling_rate=sampling_rate, progress=progress)
-        proba = np.zeros(len(data.labels))
+        proba, threshold = np.zeros(len(data.labels)), np.zeros(len(data.labels))
         thresholds, predict_s = [], 0.0
-        flagged_rows: dict[int, float] = {}
         for train, test in StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(data.features, data.labels, data.segment):
             detector = SeizureDetector(seed=seed).fit(None, data.labels[train], data.segment[train], features=data.features[train])
             t0 = time.process_time()
             proba[test] = detector.predict_proba(features=data.features[test])
             predict_s += time.process_time() - t0
+            threshold[test] = detector.threshold_
             thresholds.append(detector.threshold_)
-            for k in np.unique(data.segment[test]):
-                flagged_rows[int(k)] = detector.threshold_
-        # each segment is judged with its own fold's threshold
-        detector.threshold_ = 0.0
-        rel = proba.copy()
-        for k, t in flagged_rows.items():
-            m = data.segment == k
-            rel[m] = proba[m] - t
-        metrics = _segment_metrics(detector, data, np.arange(len(rel)), rel)
-        from sklearn.metrics import roc_auc_score
-
-        metrics["epoch_auroc"] = round(float(roc_auc_score(data.labels.astype(int), proba)), 4)
+        metrics = _segment_metrics(detector, data, proba, threshold)
         result = {"mode": "cv", "folds": folds, "folder": str(cv_dir), "thresholds": [round(t, 4) for t in thresholds]}
         minutes = data.minutes
         seconds = data.seconds + predict_s
@@ -168,7 +158,7 @@ def evaluate_seizure(
         test = segment_features(test_dir, sampling_rate=sampling_rate, progress=progress)
         t0 = time.process_time()
         proba = detector.predict_proba(features=test.features)
-        metrics = _segment_metrics(detector, test, np.arange(len(proba)), proba)
+        metrics = _segment_metrics(detector, test, proba, np.full(len(proba), detector.threshold_))
         result = {"mode": "train-test", "train": str(train_dir), "test": str(test_dir), "threshold": round(detector.threshold_, 4)}
         minutes = test.minutes
         seconds = test.seconds + time.process_time() - t0

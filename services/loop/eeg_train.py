@@ -24,10 +24,10 @@ import numpy as np
 
 from connectors.sources.eeg import open_eeg
 from connectors.sources.eeg_events import SEIZURE, EegEvent, read_events
-from models.registry import ModelRegistry
 from services.core.schemas import regions_from_json
 from services.core.settings import Settings
 from services.core.store import Store
+from services.loop.promoted import load_promoted_model, register_and_promote
 from services.loop.eeg import EEG_TAXONOMY_VERSION, source_of, window_events
 from services.loop.eeg_epochs import score_recording
 
@@ -124,10 +124,7 @@ def load_detector(store: Store, settings: Settings) -> Any | None:
     """The promoted seizure detector, or ``None`` when none was trained."""
     from models.eeg.seizure import SeizureDetector
 
-    version = store.alias(DETECTOR_NAME)
-    if version is None:
-        return None
-    return SeizureDetector.load(ModelRegistry(settings.resolved_models_dir).path(DETECTOR_NAME, version))
+    return load_promoted_model(store, settings.resolved_models_dir, DETECTOR_NAME, SeizureDetector.load)
 
 
 def train_eeg_detector(
@@ -179,8 +176,8 @@ def train_eeg_detector(
         "recordings": [str(p) for p, _ in recordings],
         "corrected_windows": n_windows,
     }
-    info = ModelRegistry(settings.resolved_models_dir).create(DETECTOR_NAME, model.save, meta)
-    store.register_model_version(DETECTOR_NAME, model.version, parent=current, label_count=int(len(y)), artifact_uri=str(info.path.resolve()))
-    store.promote(DETECTOR_NAME, model.version, actor="cliniloop", reason="eeg train")
-    store.audit("cliniloop", "train", "model", model.version, model=DETECTOR_NAME, epochs=int(len(y)), corrected_windows=n_windows)
+    register_and_promote(
+        store, settings.resolved_models_dir, DETECTOR_NAME, model, meta, label_count=int(len(y)), reason="eeg train",
+        epochs=int(len(y)), corrected_windows=n_windows,
+    )  # fmt: skip
     return {"version": model.version, "epochs": int(len(y)), "ictal_epochs": int(y.sum()), "corrected_windows": n_windows, "threshold": round(model.threshold_, 4)}

@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 
 from models.image.regions import BoxTarget
-from models.registry import ModelRegistry
 from services.core.masks import counts_to_mask
 from services.core.schemas import Mask, Rectangle, regions_from_json
 from services.core.settings import Settings
 from services.core.store import Store
+from services.loop.promoted import load_promoted_model, register_and_promote
 from services.loop.image import BOX_MODEL, MASK_MODEL, load_frame, region_box, taxonomy_version_of
 
 Message = Callable[[str], None]
@@ -107,17 +107,13 @@ def _set_hash(parts: Sequence[str]) -> str:
 
 def load_promoted(store: Store, models_dir: Path, name: str) -> Any | None:
     """The promoted version of ``name`` (:data:`BOX_MODEL` or :data:`MASK_MODEL`) from the registry, or ``None``."""
-    version = store.alias(name)
-    if version is None:
-        return None
-    path = ModelRegistry(models_dir).path(name, version)
     if name == BOX_MODEL:
         from models.image.detector import BoxDetector
 
-        return BoxDetector.load(path)
+        return load_promoted_model(store, models_dir, name, BoxDetector.load)
     from models.image.segmenter import MaskSegmenter
 
-    return MaskSegmenter.load(path)
+    return load_promoted_model(store, models_dir, name, MaskSegmenter.load)
 
 
 def load_box_detector(store: Store, settings: Settings) -> Any | None:
@@ -131,10 +127,10 @@ def load_mask_segmenter(store: Store, settings: Settings) -> Any | None:
 
 
 def _register(store: Store, settings: Settings, name: str, model: Any, parent: str | None, meta: dict[str, Any], count: int) -> None:
-    info = ModelRegistry(settings.resolved_models_dir).create(name, model.save, {"version": model.version, "parent": parent, **meta})
-    store.register_model_version(name, model.version, parent=parent, label_count=count, artifact_uri=str(info.path.resolve()))
-    store.promote(name, model.version, actor="cliniloop", reason="image train")
-    store.audit("cliniloop", "train", "model", model.version, model=name, regions=count, corrected_tasks=len(meta["corrected_tasks"]))
+    register_and_promote(
+        store, settings.resolved_models_dir, name, model, {"version": model.version, "parent": parent, **meta},
+        label_count=count, reason="image train", regions=count, corrected_tasks=len(meta["corrected_tasks"]),
+    )  # fmt: skip
 
 
 def train_box_detector(

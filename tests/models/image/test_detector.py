@@ -97,7 +97,7 @@ def train_data():
 
 
 @pytest.fixture(scope="module")
-def test_data():
+def held_out_data():
     return _data(range(100, 110))
 
 
@@ -112,8 +112,8 @@ def trained(train_data):
     return det
 
 
-def test_learns_synthetic_objects_and_beats_untrained(trained, train_data, test_data):
-    images, targets = test_data
+def test_learns_synthetic_objects_and_beats_untrained(trained, train_data, held_out_data):
+    images, targets = held_out_data
     preds = trained.predict(images)
     recall = _top_recall(preds, targets)
     class_recall = _top_recall(preds, targets, with_class=True)
@@ -141,8 +141,8 @@ def test_progress_reports_every_epoch(trained):
     assert trained.training_["loss_history"][-1] == pytest.approx(calls[-1][2], abs=1e-4)
 
 
-def test_predict_proba_matches_predict(trained, test_data):
-    images = test_data[0][:3]
+def test_predict_proba_matches_predict(trained, held_out_data):
+    images = held_out_data[0][:3]
     preds = trained.predict(images, score_threshold=0.2, max_regions=5)
     probas = trained.predict_proba(images, score_threshold=0.2, max_regions=5)
     for det, proba in zip(preds, probas, strict=True):
@@ -151,7 +151,7 @@ def test_predict_proba_matches_predict(trained, test_data):
         np.testing.assert_array_equal(proba, det.class_probs)
 
 
-def test_save_load_gives_identical_predictions(trained, test_data, tmp_path):
+def test_save_load_gives_identical_predictions(trained, held_out_data, tmp_path):
     trained.save(tmp_path / "det")
     assert (tmp_path / "det" / "detector.pt").is_file() and (tmp_path / "det" / "detector.json").is_file()
     loaded = BoxDetector.load(tmp_path / "det")
@@ -159,7 +159,7 @@ def test_save_load_gives_identical_predictions(trained, test_data, tmp_path):
     assert re.fullmatch(r"det-[0-9a-f]{12}", loaded.version)
     assert loaded.classes_ == trained.classes_
     assert loaded.get_params() == trained.get_params()
-    images = test_data[0][:4]
+    images = held_out_data[0][:4]
     for a, b in zip(trained.predict(images), loaded.predict(images), strict=True):
         assert a.labels == b.labels
         np.testing.assert_array_equal(a.boxes, b.boxes)
@@ -172,7 +172,7 @@ def test_load_missing_file(tmp_path):
         BoxDetector.load(tmp_path)
 
 
-def test_fine_tune_starts_from_parent_and_extends_classes(trained, train_data, test_data):
+def test_fine_tune_starts_from_parent_and_extends_classes(trained, train_data, held_out_data):
     parent_version = trained.version
     # a new class "c" (crosses) appears in the corrections
     new_images, new_targets = _data(range(200, 208), kinds="abc")
@@ -184,12 +184,12 @@ def test_fine_tune_starts_from_parent_and_extends_classes(trained, train_data, t
     assert child.version != parent_version
     assert child.classes_ == ("a", "b", "c")
     assert child.training_["fine_tuned_from"] == parent_version
-    preds = child.predict(test_data[0])
+    preds = child.predict(held_out_data[0])
     assert all(d.class_probs.shape[1] == 3 and d.classes == ("a", "b", "c") for d in preds)
     # two small steps from the parent keep its skill; the same two steps from scratch do not
-    assert _top_recall(preds, test_data[1]) >= 0.8
+    assert _top_recall(preds, held_out_data[1]) >= 0.8
     fresh = BoxDetector(epochs=2, seed=1, **small).fit(images, targets)
-    assert _top_recall(fresh.predict(test_data[0]), test_data[1]) < 0.5
+    assert _top_recall(fresh.predict(held_out_data[0]), held_out_data[1]) < 0.5
 
 
 def test_boxes_map_back_to_original_pixels_of_a_non_square_image(trained):
@@ -237,8 +237,8 @@ def test_box_arithmetic_is_exact_for_an_odd_sized_image():
     np.testing.assert_allclose(out.class_probs[0], p / p.sum(), rtol=1e-6)
 
 
-def test_grey_and_rgb_inputs(trained, test_data):
-    rgb = test_data[0][0]
+def test_grey_and_rgb_inputs(trained, held_out_data):
+    rgb = held_out_data[0][0]
     grey = rgb.mean(axis=2).astype(np.uint8)
     as_rgb = np.repeat(grey[:, :, None], 3, axis=2)
     a, b = trained.predict([grey, as_rgb])

@@ -546,26 +546,39 @@ class LabelStudioClient:
                 self._sdk.webhooks.delete(hook.id)  # type: ignore[arg-type]
         return len(hooks)
 
-    def connect_ml_backend(self, project_id: int, url: str, title: str, keep_model_version: bool = True) -> int:
+    def connect_ml_backend(
+        self,
+        project_id: int,
+        url: str,
+        title: str,
+        keep_model_version: bool = True,
+        basic_auth: tuple[str, str] | None = None,
+    ) -> int:
         """Connect an ML backend to the project (idempotent by URL); return its id.
 
         Label Studio calls the backend's ``/health`` and ``/setup`` while connecting, so it must
         be up. Connecting sets the project's ``model_version`` to the backend's title; with
         ``keep_model_version`` the previous non-empty version is restored (the queue order
-        depends on it).
+        depends on it). ``basic_auth`` = ``(user, password)`` Label Studio sends with every
+        call to the backend (an existing connection gets it too).
         """
+        auth: dict[str, Any] = (
+            {"auth_method": "BASIC_AUTH", "basic_auth_user": basic_auth[0], "basic_auth_pass": basic_auth[1]}
+            if basic_auth
+            else {}
+        )
         norm = url.rstrip("/")
         with self._guard(f"listing ML backends of project {project_id}"):
             backends = [b for b in self._sdk.ml.list(project=project_id) if (b.url or "").rstrip("/") == norm]
         if backends:
             backend = min(backends, key=lambda b: b.id or 0)
-            if backend.title != title:
-                with self._guard(f"renaming ML backend {backend.id}"):
-                    self._sdk.ml.update(backend.id, title=title)  # type: ignore[arg-type]
+            if backend.title != title or auth:
+                with self._guard(f"updating ML backend {backend.id}"):
+                    self._sdk.ml.update(backend.id, title=title, **auth)  # type: ignore[arg-type]
             return int(backend.id)  # type: ignore[arg-type]
         before = self.project_model_version(project_id) if keep_model_version else None
         with self._guard(f"connecting ML backend {url} to project {project_id}"):
-            backend = self._sdk.ml.create(url=url, project=project_id, title=title)
+            backend = self._sdk.ml.create(url=url, project=project_id, title=title, **auth)
         if before and self.project_model_version(project_id) != before:
             self.set_model_version(project_id, before)
         return int(backend.id)  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -335,6 +336,32 @@ class LocalLabelStudio:
         atexit.register(self.stop)  # never leave a ~370 MB server behind a crashed caller
         log.info("Label Studio up at %s in %.1f s (data dir %s)", self.url, self.startup_s, self.data_dir)
         return self
+
+    def add_user(self, email: str, timeout_s: float = 120.0) -> str:
+        """Create another user in the admin's organisation (e.g. a second annotator); return its legacy token.
+
+        The server must be running: the user is created through the API (as the admin), and its
+        token read with ``label-studio user`` (the API hands a token only to its own user).
+
+        Raises
+        ------
+        LabelStudioStartError
+            If the user cannot be created or its token read.
+        """
+        if self.port is None:
+            raise LabelStudioStartError("start the server before adding users")
+        with httpx.Client(base_url=self.url, headers={"Authorization": f"Token {self.api_key}"}, timeout=30.0) as http:
+            r = http.post("/api/users/", json={"email": email, "username": email.split("@")[0]})
+            if r.status_code not in (200, 201):
+                raise LabelStudioStartError(f"creating user {email} failed: HTTP {r.status_code}: {r.text[:300]}")
+        cmd = [str(self.binary), "user", "--username", email, "--data-dir", str(self.data_dir)]
+        done = subprocess.run(
+            cmd, cwd=self.data_dir, env=self.environment(), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout_s
+        )
+        found = re.search(r"'token': '([0-9a-f]+)'", done.stdout)
+        if found is None:
+            raise LabelStudioStartError(f"could not read the token of {email}: {done.stdout[-500:]}{done.stderr[-500:]}")
+        return found.group(1)
 
     def _launch(self, port: int, deadline: float) -> None:
         cmd = [

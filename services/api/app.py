@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from services.api.auth import require
 from services.api.deps import StoreDep
 from services.api.routes import ml_backend, training, webhooks
 from services.api.state import AppState
@@ -46,7 +47,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(webhooks.router)
     app.include_router(training.router)
 
-    @app.get("/api/status", tags=["status"])
+    @app.get("/api/status", tags=["status"], dependencies=[Depends(require("annotator"))])
     def status(store: StoreDep) -> dict[str, Any]:
         """Row counts of the store."""
         return {"counts": store.counts()}

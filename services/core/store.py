@@ -17,10 +17,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.core.schemas import AnnotationIn, CodeVerdictIn, PredictionIn, TaskIn, regions_from_json, regions_to_json
+from services.core.audit import check_details
 from services.core.tables import (
+    AdjudicationRow,
     AnnotationRow,
     AuditEventRow,
     CodeMappingRow,
+    GoldAnswerRow,
     JobRow,
     ModelAliasRow,
     ModelPromotionRow,
@@ -149,6 +152,7 @@ class Store:
                     s.add(OriginalNoteRow(task_id=tid, source_path=path, text=text))
                 if tid in audit_events:
                     actor, action, details = audit_events[tid]
+                    check_details(details)
                     s.add(AuditEventRow(actor=actor, action=action, entity="task", entity_id=tid, details=details))
         return new
 
@@ -198,12 +202,15 @@ class Store:
             the task's latest (used when an older model version is promoted again, e.g. by a
             rollback: its old predictions would otherwise stay behind the newer version's).
 
+        One ``predict`` audit event per (model, version, taxonomy version) stored goes with them.
+
         Returns
         -------
         int
             Number of predictions newly stored (replacements included).
         """
         added = 0
+        stored: dict[tuple[str, str, str], int] = {}
         with self.session() as s:
             for p in predictions:
                 exists = s.scalar(
@@ -229,6 +236,15 @@ class Store:
                     )
                 )
                 added += 1
+                key = (p.model_name, p.model_version, p.taxonomy_version)
+                stored[key] = stored.get(key, 0) + 1
+            for (name, version, taxonomy), count in stored.items():
+                s.add(
+                    AuditEventRow(
+                        actor="cliniloop", action="predict", entity="model", entity_id=name,
+                        details={"count": count, "model_version": version, "taxonomy_version": taxonomy},
+                    )
+                )  # fmt: skip
         return added
 
     def latest_predictions(self, model_name: str, task_ids: Iterable[str] | None = None) -> dict[str, PredictionRow]:
@@ -438,6 +454,12 @@ class Store:
                     name=name, alias=alias, action="promote", version=version, previous_version=previous, actor=actor, reason=reason
                 )
             )
+            s.add(
+                AuditEventRow(
+                    actor=actor, action="promote", entity="model", entity_id=name,
+                    details={"alias": alias, "model_version": version, "previous_version": previous},
+                )
+            )  # fmt: skip
             return previous
 
     def alias(self, name: str, alias: str = "production") -> str | None:
@@ -515,6 +537,12 @@ class Store:
                     name=name, alias=alias, action="rollback", version=target, previous_version=current, actor=actor, reason=reason
                 )
             )
+            s.add(
+                AuditEventRow(
+                    actor=actor, action="rollback", entity="model", entity_id=name,
+                    details={"alias": alias, "model_version": target, "previous_version": current},
+                )
+            )  # fmt: skip
             return current, target
 
     # -- jobs --------------------------------------------------------------------------------
@@ -638,17 +666,170 @@ class Store:
             return list(s.scalars(select(RoundRow).order_by(RoundRow.id)))
 
     def audit(self, actor: str, action: str, entity: str, entity_id: str | None = None, **details: Any) -> None:
-        """Append an audit event."""
+        """Append an audit event (the table refuses updates and deletes).
+
+        Raises
+        ------
+        services.core.audit.AuditDetailError
+            If a field could hold note text, identifiers or secrets (see :func:`check_details`).
+        """
+        check_details(details)
         with self.session() as s:
             s.add(AuditEventRow(actor=actor, action=action, entity=entity, entity_id=entity_id, details=details))
 
-    def audit_events(self, action: str | None = None) -> list[AuditEventRow]:
-        """Return audit events, oldest first, optionally of one action."""
-        q = select(AuditEventRow).order_by(AuditEventRow.id)
+    def audit_events(
+        self,
+        action: str | None = None,
+        *,
+        actor: str | None = None,
+        entity: str | None = None,
+        entity_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[AuditEventRow]:
+        """Audit events, oldest first (or the newest ``limit`` ones, newest first), filtered.
+
+        ``action`` ending in ``*`` matches a prefix (``model_*``); ``since`` / ``until`` bound
+        the time (inclusive / exclusive).
+        """
+        q = select(AuditEventRow)
         if action:
-            q = q.where(AuditEventRow.action == action)
+            q = q.where(AuditEventRow.action.startswith(action[:-1]) if action.endswith("*") else AuditEventRow.action == action)
+        if actor:
+            q = q.where(AuditEventRow.actor == actor)
+        if entity:
+            q = q.where(AuditEventRow.entity == entity)
+        if entity_id:
+            q = q.where(AuditEventRow.entity_id == entity_id)
+        if since is not None:
+            q = q.where(AuditEventRow.at >= since)
+        if until is not None:
+            q = q.where(AuditEventRow.at < until)
+        q = q.order_by(AuditEventRow.id.desc() if newest_first else AuditEventRow.id)
+        if limit is not None:
+            q = q.limit(limit)
         with self.session() as s:
             return list(s.scalars(q))
+
+    # -- adjudications and gold answers ---------------------------------------------------
+    def adjudications(self, status: str | None = None, modality: str | None = None) -> list[AdjudicationRow]:
+        """Adjudications, oldest first, optionally of one status and modality."""
+        q = select(AdjudicationRow).order_by(AdjudicationRow.id)
+        if status:
+            q = q.where(AdjudicationRow.status == status)
+        if modality:
+            q = q.where(AdjudicationRow.modality == modality)
+        with self.session() as s:
+            return list(s.scalars(q))
+
+    def adjudication(self, adjudication_id: int) -> AdjudicationRow | None:
+        """One adjudication by id."""
+        with self.session() as s:
+            return s.get(AdjudicationRow, adjudication_id)
+
+    def open_adjudication(
+        self,
+        task_id: str,
+        modality: str,
+        agreement: float,
+        threshold: float,
+        annotation_ids: Sequence[str],
+        annotators: Sequence[str],
+        source_project_ref: str | None = None,
+    ) -> tuple[int, bool]:
+        """Open an adjudication for a task (or refresh the open one); return ``(id, created)``.
+
+        A resolved adjudication is left as it is (the reviewer's result stands); a withdrawn
+        one is opened again.
+        """
+        with self.session() as s:
+            row = s.scalar(select(AdjudicationRow).where(AdjudicationRow.task_id == task_id))
+            fields = {
+                "agreement": float(agreement),
+                "threshold": float(threshold),
+                "annotation_ids": sorted(annotation_ids),
+                "annotators": list(annotators),
+                "source_project_ref": source_project_ref,
+            }
+            if row is None:
+                row = AdjudicationRow(task_id=task_id, modality=modality, status="open", **fields)
+                s.add(row)
+                s.flush()
+                return row.id, True
+            if row.status != "resolved":
+                for key, value in fields.items():
+                    setattr(row, key, value)
+                row.status = "open"
+            return row.id, False
+
+    def withdraw_adjudication(self, adjudication_id: int) -> None:
+        """Mark an open adjudication ``withdrawn`` (the annotators now agree)."""
+        with self.session() as s:
+            s.execute(
+                update(AdjudicationRow)
+                .where(AdjudicationRow.id == adjudication_id, AdjudicationRow.status == "open")
+                .values(status="withdrawn")
+            )
+
+    def mark_adjudication_pushed(self, adjudication_id: int, project_ref: str, external_task_id: int) -> None:
+        """Record the reviewer project's task of an adjudication."""
+        with self.session() as s:
+            s.execute(
+                update(AdjudicationRow)
+                .where(AdjudicationRow.id == adjudication_id)
+                .values(project_ref=project_ref, external_task_id=external_task_id)
+            )
+
+    def resolve_adjudication(
+        self, adjudication_id: int, regions: list[Any], reviewer: str | None, review_annotation_id: str
+    ) -> bool:
+        """Store the reviewer's result as the task's gold label; return whether anything changed."""
+        data = regions_to_json(regions) if regions and not isinstance(regions[0], dict) else list(regions)
+        with self.session() as s:
+            row = s.get(AdjudicationRow, adjudication_id)
+            if row is None:
+                raise KeyError(f"no adjudication {adjudication_id}")
+            if row.status == "resolved" and row.regions == data and row.review_annotation_id == review_annotation_id:
+                return False
+            row.status, row.regions, row.reviewer = "resolved", data, reviewer
+            row.review_annotation_id, row.resolved_at = review_annotation_id, utcnow()
+            return True
+
+    def reopen_adjudication(self, adjudication_id: int) -> bool:
+        """Back to ``open`` (the reviewer's annotation was deleted); return whether it changed."""
+        with self.session() as s:
+            row = s.get(AdjudicationRow, adjudication_id)
+            if row is None or row.status != "resolved":
+                return False
+            row.status, row.regions, row.reviewer, row.review_annotation_id, row.resolved_at = "open", None, None, None, None
+            return True
+
+    def set_gold_answer(self, task_id: str, regions: list[Any], source: str, created_by: str) -> Literal["created", "updated", "unchanged"]:
+        """Store (or replace) the known answer of a gold-check task."""
+        data = regions_to_json(regions) if regions and not isinstance(regions[0], dict) else list(regions)
+        with self.session() as s:
+            if s.get(TaskRow, task_id) is None:
+                raise KeyError(f"no task {task_id} in the store")
+            row = s.get(GoldAnswerRow, task_id)
+            if row is None:
+                s.add(GoldAnswerRow(task_id=task_id, regions=data, source=source, created_by=created_by))
+                return "created"
+            if row.regions == data:
+                return "unchanged"
+            row.regions, row.source, row.created_by, row.created_at = data, source, created_by, utcnow()
+            return "updated"
+
+    def remove_gold_answer(self, task_id: str) -> bool:
+        """Stop using a task as a gold check; return whether it was one."""
+        with self.session() as s:
+            return bool(s.execute(delete(GoldAnswerRow).where(GoldAnswerRow.task_id == task_id)).rowcount)
+
+    def gold_answers(self) -> dict[str, GoldAnswerRow]:
+        """Known answers by task id."""
+        with self.session() as s:
+            return {r.task_id: r for r in s.scalars(select(GoldAnswerRow))}
 
     # -- validated code mappings ----------------------------------------------------------
     def upsert_code_verdict(self, verdict: CodeVerdictIn) -> Literal["created", "updated", "unchanged"]:
@@ -782,6 +963,8 @@ class Store:
             "audit_events": AuditEventRow,
             "original_notes": OriginalNoteRow,
             "phi_corrections": PhiCorrectionRow,
+            "adjudications": AdjudicationRow,
+            "gold_answers": GoldAnswerRow,
         }
         with self.session() as s:
             return {name: s.scalar(select(func.count()).select_from(t)) or 0 for name, t in tables.items()}

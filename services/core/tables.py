@@ -255,3 +255,46 @@ class PhiCorrectionRow(Base):
     type: Mapped[str] = mapped_column(String(32), index=True)
     detector_version: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+ADJUDICATION_STATUSES = ("open", "resolved", "withdrawn")
+
+
+class AdjudicationRow(Base):
+    """A task whose annotators disagree beyond the threshold: open until a reviewer resolves it.
+
+    ``regions`` (the reviewer's result) is the task's gold label once ``status`` is
+    ``resolved``; while it is ``open`` training leaves the task out. ``withdrawn``: the
+    annotators' later edits brought them into agreement before a review.
+    """
+
+    __tablename__ = "adjudications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), unique=True)
+    modality: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="open")
+    agreement: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    annotation_ids: Mapped[list[Any]] = mapped_column(JSON)
+    annotators: Mapped[list[Any]] = mapped_column(JSON)
+    source_project_ref: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    project_ref: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    external_task_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    regions: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    reviewer: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    review_annotation_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class GoldAnswerRow(Base):
+    """The known answer of a gold-check task (annotators' accuracy is measured against it)."""
+
+    __tablename__ = "gold_answers"
+
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
+    regions: Mapped[list[Any]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(256))
+    created_by: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

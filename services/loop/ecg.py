@@ -32,6 +32,7 @@ from connectors.sources.ecg import EcgFileError, EcgSource, open_ecg
 from services.core.schemas import PredictionIn, TaskIn, TimeInstant, regions_from_json
 from services.core.store import Store
 from services.loop.task_store import store_tasks
+from services.quality.labels import training_labels
 from taxonomies.ecg import AAMI_CLASSES, load_beat_mapping
 
 ECG_MODEL_NAME = "ecg-beats"
@@ -284,11 +285,13 @@ def export_beats(store: Store, out_dir: Path, *, extension: str = "cliniloop", o
     predictions = store.latest_predictions(ECG_MODEL_NAME)
     by_record: dict[str, list[tuple[int, str, str]]] = {}
     names: dict[str, tuple[str, float]] = {}
+    labels = training_labels(store, "ecg")
     for task in store.list_tasks("ecg"):
-        anns = store.annotations(task.id)
-        if anns:
-            newest = max(anns, key=lambda a: a.updated_at)
-            beats = [(s, c, "annotation") for s, c in window_beats(task, regions_from_json(newest.regions))]
+        label = labels.get(task.id)
+        if label is not None:
+            beats = [(s, c, "annotation") for s, c in window_beats(task, regions_from_json(label.regions))]
+        elif task.id in labels.unresolved:
+            continue  # annotators disagree and no reviewer has decided: no beats to export
         elif not only_corrected and task.id in predictions:
             beats = [(s, c, "prediction") for s, c in window_beats(task, regions_from_json(predictions[task.id].regions))]
         else:

@@ -21,6 +21,7 @@ from services.core.settings import Settings
 from services.core.store import Store
 from services.loop.promoted import load_promoted_model, register_and_promote
 from services.loop.ecg import window_beats
+from services.quality.labels import training_labels
 from taxonomies.ecg import PACED_RECORDS, load_beat_mapping
 
 CLASSIFIER_NAME = "ecg-beat-classifier"
@@ -50,14 +51,14 @@ def corrected_records(store: Store) -> list[Any]:
 
     beats: dict[str, list[tuple[int, str]]] = {}
     tasks: dict[str, Any] = {}
+    labels = training_labels(store, "ecg")
     for task in store.list_tasks("ecg"):
-        anns = store.annotations(task.id)
-        if not anns:
+        label = labels.get(task.id)
+        if label is None:
             continue
-        newest = max(anns, key=lambda a: a.updated_at)
         key = task.data["record_path"]
         tasks[key] = task
-        beats.setdefault(key, []).extend(window_beats(task, regions_from_json(newest.regions)))
+        beats.setdefault(key, []).extend(window_beats(task, regions_from_json(label.regions)))
     out = []
     for key, items in beats.items():
         if not items:

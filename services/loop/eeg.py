@@ -39,6 +39,7 @@ from models.sampling.scores import binary_entropy, entropy
 from services.core.schemas import PredictionIn, TaskIn, TimeRange, regions_from_json
 from services.core.store import Store
 from services.loop.task_store import store_tasks
+from services.quality.labels import training_labels
 
 EEG_MODEL_NAME = "eeg-events"
 ARTIFACT = "artifact"
@@ -357,11 +358,13 @@ def recording_events(store: Store, *, only_corrected: bool = False, labels: Sequ
     """Events per recording (key: record hash + montage): annotations where a window was corrected, else predictions."""
     predictions = store.latest_predictions(EEG_MODEL_NAME)
     out: dict[str, tuple[dict[str, Any], list[EegEvent]]] = {}
+    task_labels = training_labels(store, "eeg")
     for task in store.list_tasks("eeg"):
-        anns = store.annotations(task.id)
-        if anns:
-            newest = max(anns, key=lambda a: a.updated_at)
-            events = window_events(task, regions_from_json(newest.regions), "annotation")
+        label = task_labels.get(task.id)
+        if label is not None:
+            events = window_events(task, regions_from_json(label.regions), "annotation")
+        elif task.id in task_labels.unresolved:
+            continue  # annotators disagree and no reviewer has decided
         elif not only_corrected and task.id in predictions:
             events = window_events(task, regions_from_json(predictions[task.id].regions), "prediction")
         else:

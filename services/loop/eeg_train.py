@@ -30,6 +30,7 @@ from services.core.store import Store
 from services.loop.promoted import load_promoted_model, register_and_promote
 from services.loop.eeg import EEG_TAXONOMY_VERSION, source_of, window_events
 from services.loop.eeg_epochs import score_recording
+from services.quality.labels import training_labels
 
 DETECTOR_NAME = "eeg-seizure-detector"
 #: Seconds of a long recording per group when choosing the threshold (a group is positive when any epoch is).
@@ -100,13 +101,13 @@ def annotated_recording_rows(edf: Path, events_path: Path | None, channels: Sequ
 def corrected_rows(store: Store) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], int]:
     """Training rows of every recording with annotated windows, and the number of windows."""
     by_record: dict[str, list[tuple[Any, list[EegEvent]]]] = {}
+    labels = training_labels(store, "eeg")
     for task in store.list_tasks("eeg"):
-        anns = store.annotations(task.id)
-        if not anns:
+        label = labels.get(task.id)
+        if label is None:
             continue
-        newest = max(anns, key=lambda a: a.updated_at)
         key = task.data["record_hash"] + ":" + task.data["montage"]
-        by_record.setdefault(key, []).append((task, window_events(task, regions_from_json(newest.regions))))
+        by_record.setdefault(key, []).append((task, window_events(task, regions_from_json(label.regions))))
     out, n_windows = [], 0
     for items in by_record.values():
         data = items[0][0].data

@@ -36,6 +36,7 @@ from services.core.masks import counts_to_mask, mask_bbox, mask_to_counts
 from services.core.schemas import Mask, PredictionIn, Rectangle, TaskIn, regions_from_json
 from services.core.store import Store
 from services.loop.task_store import store_tasks
+from services.quality.labels import TaskLabels, training_labels
 
 IMAGE_MODEL_NAME = "image-regions"
 BOX_MODEL = "image-box-detector"
@@ -328,13 +329,16 @@ def labels_in_use(store: Store) -> tuple[list[str], list[str]]:
 
 
 # -- regions of a task for export and training -------------------------------------------------
-def task_regions(store: Store, task: Any, *, only_corrected: bool = False) -> tuple[list[Rectangle | Mask], str] | None:
-    """The newest annotation's regions (``"annotation"``), else the newest prediction's (``"prediction"``)."""
-    anns = store.annotations(task.id)
-    if anns:
-        newest = max(anns, key=lambda a: a.updated_at)
-        return [r for r in regions_from_json(newest.regions) if r.kind in ("rect", "mask")], "annotation"  # type: ignore[misc]
-    if only_corrected:
+def task_regions(
+    store: Store, task: Any, *, only_corrected: bool = False, labels: TaskLabels | None = None
+) -> tuple[list[Rectangle | Mask], str] | None:
+    """The task's label (``"annotation"``: see :func:`services.quality.labels.training_labels`),
+    else the newest prediction's regions (``"prediction"``); ``None`` for an unresolved disagreement."""
+    labels = labels if labels is not None else training_labels(store, "image")
+    label = labels.get(task.id)
+    if label is not None:
+        return [r for r in regions_from_json(label.regions) if r.kind in ("rect", "mask")], "annotation"  # type: ignore[misc]
+    if only_corrected or task.id in labels.unresolved:
         return None
     pred = store.latest_predictions(IMAGE_MODEL_NAME, [task.id]).get(task.id)
     if pred is None:
@@ -359,8 +363,9 @@ def export_coco(store: Store, path: Path, *, only_corrected: bool = False, min_s
     images: list[CocoImage] = []
     labels: set[str] = set()
     n_regions = 0
+    task_labels = training_labels(store, "image")
     for task in store.list_tasks("image"):
-        found = task_regions(store, task, only_corrected=only_corrected)
+        found = task_regions(store, task, only_corrected=only_corrected, labels=task_labels)
         if found is None:
             continue
         regions, source = found
@@ -399,8 +404,9 @@ def export_voc(store: Store, out_dir: Path, *, only_corrected: bool = False, min
     (out_dir / "Annotations").mkdir(parents=True, exist_ok=True)
     (out_dir / "JPEGImages").mkdir(parents=True, exist_ok=True)
     n_images = n_boxes = 0
+    task_labels = training_labels(store, "image")
     for task in store.list_tasks("image"):
-        found = task_regions(store, task, only_corrected=only_corrected)
+        found = task_regions(store, task, only_corrected=only_corrected, labels=task_labels)
         if found is None:
             continue
         regions, source = found

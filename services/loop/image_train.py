@@ -28,6 +28,7 @@ from services.core.settings import Settings
 from services.core.store import Store
 from services.loop.promoted import load_promoted_model, register_and_promote
 from services.loop.image import BOX_MODEL, MASK_MODEL, load_frame, region_box, taxonomy_version_of
+from services.quality.labels import TaskLabels, training_labels
 
 Message = Callable[[str], None]
 
@@ -49,21 +50,19 @@ class MaskSource:
     ids: Path | None = None
 
 
-def _newest_regions(store: Store, task_id: str) -> list[Any] | None:
-    anns = store.annotations(task_id)
-    if not anns:
-        return None
-    newest = max(anns, key=lambda a: a.updated_at)
-    return regions_from_json(newest.regions)
+def _label_regions(labels: TaskLabels, task_id: str) -> list[Any] | None:
+    label = labels.get(task_id)
+    return regions_from_json(label.regions) if label is not None else None
 
 
 def corrected_box_examples(store: Store) -> tuple[list[np.ndarray], list[BoxTarget], list[str]]:
     """Renderings and boxes of every image task an annotator labelled (an empty annotation counts: no findings)."""
     images, targets, ids = [], [], []
+    labels = training_labels(store, "image")
     for task in store.list_tasks("image"):
         if task.data.get("kind", "boxes") != "boxes":
             continue
-        regions = _newest_regions(store, task.id)
+        regions = _label_regions(labels, task.id)
         if regions is None:
             continue
         boxes, labels = [], []
@@ -82,10 +81,11 @@ def corrected_box_examples(store: Store) -> tuple[list[np.ndarray], list[BoxTarg
 def corrected_mask_examples(store: Store) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
     """Renderings and instance label images of every mask task an annotator labelled."""
     images, labels_out, ids = [], [], []
+    labels = training_labels(store, "image")
     for task in store.list_tasks("image"):
         if task.data.get("kind") != "masks":
             continue
-        regions = _newest_regions(store, task.id)
+        regions = _label_regions(labels, task.id)
         if regions is None:
             continue
         h, w = task.data["height"], task.data["width"]

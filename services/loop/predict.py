@@ -216,5 +216,4 @@ def predict_tasks(
             progress(len(batch))
     if todo:
         store.register_model_version(TEXT_MODEL_NAME, model.version, metrics={})
-        store.audit("cliniloop", "predict", "task", None, count=len(todo), model_version=model.version)
     return PredictReport(model_version=model.version, predicted=len(todo), already_predicted=len(tasks) - len(todo))

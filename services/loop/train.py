@@ -2,9 +2,10 @@
 
 Training set
 ------------
-Every text task with a human annotation contributes one :class:`~models.text.ner.LabelledText`:
-the task's text and the text-span regions of its **most recent** annotation (latest
-``updated_at``, then highest id). An annotation without regions stays in: it says "no entity
+Every text task with a training label contributes one :class:`~models.text.ner.LabelledText`:
+the task's text and the text-span regions of its label (:func:`services.quality.labels.training_labels`:
+a gold answer, a reviewer's adjudication, or the newest annotation when the annotators agree;
+never an unresolved disagreement). A label without regions stays in: it says "no entity
 here", which the tagger learns from too.
 
 Fixed dev split
@@ -45,9 +46,9 @@ from models.text.ner import EntitySpan, LabelledText, NerTagger
 from models.text.ner_metrics import span_scores
 from services.core.settings import Settings
 from services.core.store import Store
-from services.core.tables import AnnotationRow
 from services.loop.models import FractionProgress, promote
 from services.loop.predict import NER_MODEL_NAME, ModelArtifactMissing, load_ner_tagger
+from services.quality.labels import training_labels
 from taxonomies.label_schemas import load_label_schema
 
 log = logging.getLogger(__name__)
@@ -106,19 +107,9 @@ def _hash(entries: Sequence[tuple[str, str, str]]) -> str:
     return h.hexdigest()
 
 
-def latest_annotations(annotations: Sequence[AnnotationRow]) -> dict[str, AnnotationRow]:
-    """The most recent annotation of each task (latest ``updated_at``, then highest id)."""
-    latest: dict[str, AnnotationRow] = {}
-    for ann in annotations:
-        cur = latest.get(ann.task_id)
-        if cur is None or (_utc_iso(ann.updated_at), ann.id) > (_utc_iso(cur.updated_at), cur.id):
-            latest[ann.task_id] = ann
-    return latest
-
-
 def build_training_set(store: Store, dev_modulus: int = DEV_MODULUS) -> TrainingSet:
     """Labelled texts from the store's annotations of text tasks (see the module docstring)."""
-    latest = latest_annotations(store.annotations())
+    latest = training_labels(store, "text").labels
     tasks = {t.id: t for t in store.list_tasks(modality="text", ids=list(latest))}
     out = TrainingSet()
     entries: dict[str, list[tuple[str, str, str]]] = {"train": [], "dev": []}
@@ -133,13 +124,13 @@ def build_training_set(store: Store, dev_modulus: int = DEV_MODULUS) -> Training
             start, end, label = int(region["start"]), int(region["end"]), str(region["label"])
             if not 0 <= start < end <= len(text):
                 out.skipped_regions += 1
-                log.warning("task %s, annotation %s: span [%d, %d) outside the text; ignored", task_id, ann.id, start, end)
+                log.warning("task %s, %s: span [%d, %d) outside the text; ignored", task_id, ann.key, start, end)
                 continue
             spans.append(EntitySpan(start, end, label))
         labelled = LabelledText(text, tuple(sorted(spans, key=lambda s: (s.start, s.end, s.label))), doc_id=task_id)
         split = "dev" if is_dev_task(task_id, dev_modulus) else "train"
         getattr(out, split).append(labelled)
-        entries[split].append((task_id, str(ann.id), _utc_iso(ann.updated_at)))
+        entries[split].append((task_id, ann.key, _utc_iso(ann.updated_at)))
     out.training_set_hash = _hash(entries["train"])
     out.dev_set_hash = _hash(entries["dev"])
     return out

@@ -10,16 +10,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 
 from connectors.label_studio.convert import prediction_payload
+from services.api.auth import require
 from services.api.deps import StateDep, StoreDep
 from services.core.store import Store, prediction_from_row
 from services.loop.predict import TEXT_MODEL_NAME, predict_texts
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["label-studio-ml-backend"])
+#: Label Studio connects with HTTP Basic, the annotator token as password.
+ANNOTATOR = [Depends(require("annotator"))]
 
 
 @router.get("/health")
@@ -34,13 +37,13 @@ def _current_version(store: Store) -> str:
     return store.alias(TEXT_MODEL_NAME) or (registered[-1] if registered else "cliniloop-text")
 
 
-@router.post("/setup")
+@router.post("/setup", dependencies=ANNOTATOR)
 def setup(store: StoreDep, body: dict[str, Any] | None = None) -> dict[str, str]:
     """Acknowledge a project's connection; answer with the current text model version."""
     return {"model_version": _current_version(store)}
 
 
-@router.get("/versions")
+@router.get("/versions", dependencies=ANNOTATOR)
 def versions(store: StoreDep) -> dict[str, list[str]]:
     """Registered text model versions, oldest first."""
     return {"versions": store.model_versions(TEXT_MODEL_NAME)}
@@ -67,7 +70,7 @@ def _predict(state: StateDep, tasks: list[dict[str, Any]]) -> list[dict[str, Any
     return [r for r in results if r is not None]
 
 
-@router.post("/predict")
+@router.post("/predict", dependencies=ANNOTATOR)
 async def predict(state: StateDep, body: dict[str, Any]) -> dict[str, Any]:
     """Predictions for the tasks Label Studio sends, one entry per task, in order."""
     tasks = body.get("tasks") or []

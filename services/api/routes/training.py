@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
+from services.api.auth import require
 from services.api.deps import StateDep, StoreDep
 from services.loop.jobs import TRAIN_TEXT, job_summary
 from services.loop.models import model_listing
 from services.loop.predict import NER_MODEL_NAME
 
-router = APIRouter(prefix="/api", tags=["training"])
+router = APIRouter(prefix="/api", tags=["training"], dependencies=[Depends(require("engineer"))])
 
 
 class TrainRequest(BaseModel):

@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks
+from fastapi import APIRouter, BackgroundTasks, Depends
 
+from services.api.auth import require_webhook_secret
 from services.api.deps import StateDep
 from services.api.state import AppState
 
@@ -56,7 +57,7 @@ def reconcile(state: AppState, action: str, project_id: int, ls_task_id: int | N
         log.exception("queueing training after webhook %s failed", action)
 
 
-@router.post("/webhook")
+@router.post("/webhook", dependencies=[Depends(require_webhook_secret)])
 def webhook(state: StateDep, background: BackgroundTasks, body: dict[str, Any]) -> dict[str, Any]:
     """Receive a Label Studio webhook or ML-backend event."""
     action = str(body.get("action", ""))

@@ -6,6 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.api.app import create_app
+from tests.services.api.conftest import auth_headers, with_secrets
 from services.core.settings import Settings
 from services.core.store import Store
 from services.loop.predict import TEXT_MODEL_NAME
@@ -17,7 +18,7 @@ NOTE = "Patient denies chest pain. Possible pneumonia. Mother had breast cancer.
 def client(store: Store) -> Iterator[TestClient]:
     # Label Studio on a port nothing listens on: background reconciles must fail softly.
     settings = Settings(label_studio_url="http://127.0.0.1:9", label_studio_api_key="x" * 40)
-    with TestClient(create_app(settings, store)) as c:
+    with TestClient(create_app(with_secrets(settings), store), headers=auth_headers()) as c:
         yield c
 
 

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.api.app import create_app
+from tests.services.api.conftest import auth_headers, with_secrets
 from services.core.settings import Settings
 from services.core.store import Store
 from services.loop.jobs import JOB_KINDS, TRAIN_TEXT
@@ -33,7 +34,7 @@ def app_settings(train_settings: Settings) -> Settings:
 
 @pytest.fixture
 def client(store: Store, app_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(app_settings, store)) as c:
+    with TestClient(create_app(with_secrets(app_settings), store), headers=auth_headers()) as c:
         yield c
 
 
@@ -126,7 +127,7 @@ def test_unknown_job_is_404_and_bad_params_422(client: TestClient) -> None:
 def test_annotation_webhooks_queue_training_every_n_annotations(store: Store, train_settings: Settings, label_tasks) -> None:
     # no Label Studio key: each reconcile fails at once, and the annotations come from label_tasks
     settings = train_settings.model_copy(update={"train_every_annotations": 3, "job_worker": False})
-    with TestClient(create_app(settings, store)) as client:
+    with TestClient(create_app(with_secrets(settings), store), headers=auth_headers()) as client:
         event = {"action": "ANNOTATION_CREATED", "project": {"id": 3}, "task": {"id": 41}, "annotation": {"id": 9, "task": 41}}
         label_tasks(2)
         assert client.post("/webhook", json=event).json()["status"] == "queued"
@@ -137,7 +138,7 @@ def test_annotation_webhooks_queue_training_every_n_annotations(store: Store, tr
         assert job.kind == TRAIN_TEXT and job.status == "queued" and "ANNOTATION_CREATED" in job.requested_by
         client.post("/webhook", json=event)
         assert len(store.jobs()) == 1, "no new annotation since the request"
-    with TestClient(create_app(train_settings.model_copy(update={"job_worker": False}), store)) as client:
+    with TestClient(create_app(with_secrets(train_settings.model_copy(update={"job_worker": False})), store), headers=auth_headers()) as client:
         label_tasks(10)
         client.post("/webhook", json=event)
         assert len(store.jobs()) == 1, "train_every_annotations=0: annotations never queue training"

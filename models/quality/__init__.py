@@ -1,0 +1,1 @@
+"""Annotation quality: inter-annotator agreement (:mod:`models.quality.agreement`)."""

@@ -268,6 +268,32 @@ class LabelStudioClient:
             log.info("updated Label Studio project %s: %s", project_id, ", ".join(changes))
         return project_id
 
+    def project_settings(self, project_id: int) -> dict[str, Any]:
+        """The project's ``title``, ``label_config``, ``maximum_annotations`` and ``overlap_cohort_percentage``."""
+        with self._guard(f"reading project {project_id}"):
+            p = self._sdk.projects.get(project_id)
+        return {
+            "title": p.title,
+            "label_config": p.label_config,
+            "maximum_annotations": p.maximum_annotations,
+            "overlap_cohort_percentage": p.overlap_cohort_percentage,
+        }
+
+    def set_overlap(self, project_id: int, annotators: int, percentage: int) -> bool:
+        """Send ``percentage`` % of the project's tasks to ``annotators`` annotators each; return whether it changed.
+
+        These are Label Studio's ``maximum_annotations`` and ``overlap_cohort_percentage``;
+        Label Studio reassigns the overlapping cohort of existing tasks when they change.
+        """
+        if annotators < 1 or not 0 <= percentage <= 100:
+            raise ValueError(f"overlap: annotators must be >= 1 and percentage 0-100 (got {annotators}, {percentage})")
+        current = self.project_settings(project_id)
+        if (current["maximum_annotations"], current["overlap_cohort_percentage"]) == (annotators, percentage):
+            return False
+        with self._guard(f"setting the overlap of project {project_id}"):
+            self._sdk.projects.update(project_id, maximum_annotations=annotators, overlap_cohort_percentage=percentage)
+        return True
+
     def set_model_version(self, project_id: int, version: str) -> None:
         """Set the project's ``model_version``: only predictions of this version order the queue."""
         with self._guard(f"setting model_version of project {project_id}"):

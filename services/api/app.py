@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI
 
 from services.api.auth import require
 from services.api.deps import StoreDep
-from services.api.routes import ml_backend, training, webhooks
+from services.api.routes import ml_backend, quality, training, webhooks
 from services.api.state import AppState
 from services.core.settings import Settings, get_settings
 from services.core.store import Store, open_store
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(ml_backend.router)
     app.include_router(webhooks.router)
     app.include_router(training.router)
+    app.include_router(quality.router)
 
     @app.get("/api/status", tags=["status"], dependencies=[Depends(require("annotator"))])
     def status(store: StoreDep) -> dict[str, Any]:

@@ -25,6 +25,14 @@ def label_studio_client() -> Any:
     return LabelStudioClient(settings.label_studio_url, settings.label_studio_api_key)
 
 
+def quality_push_options() -> dict[str, Any]:
+    """``push_tasks`` options from settings: the gold-check share and the project's overlap."""
+    from services.core.settings import get_settings
+
+    settings = get_settings()
+    return {"gold_share": settings.gold_share, "overlap": (settings.overlap_annotators, settings.overlap_percentage)}
+
+
 def pull_project(project: str, push_command: str) -> None:
     """Pull the annotations of the Label Studio project titled ``project`` and print the counts."""
     from services.cli.render import console

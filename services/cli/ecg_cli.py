@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli.context import cli_store, label_studio_client, pull_project, uncertain_unlabelled
+from services.cli.context import cli_store, label_studio_client, pull_project, quality_push_options, uncertain_unlabelled
 from services.cli.render import console, err_console, fail, progress_bars
 
 ecg_app = typer.Typer(help="ECG beats: windows, detection and classification, Label Studio round trips, WFDB export.", no_args_is_help=True)
@@ -90,8 +90,9 @@ def ecg_push(
     config = ecg_project_config(get_settings().ecg_beat_mapping)
     project_id = client.ensure_project(project, config)
     report = push_tasks(
-        store, client, project_id, [p.task_id for p in chosen], model_name=ECG_MODEL_NAME, label_config=config, task_data=ecg_window_data
-    )
+        store, client, project_id, [p.task_id for p in chosen], model_name=ECG_MODEL_NAME, label_config=config, task_data=ecg_window_data,
+        **quality_push_options(),
+    )  # fmt: skip
     console.print(f"ECG project {project_id}: {len(report.created)} windows sent, {len(report.already_present)} already there")
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli.context import cli_store, label_studio_client, uncertain_unlabelled
+from services.cli.context import cli_store, label_studio_client, quality_push_options, uncertain_unlabelled
 from services.cli.render import console, err_console, fail, progress_bars
 
 eeg_app = typer.Typer(help="EEG events: seizures, artifacts and sleep stages on EDF windows, Label Studio round trips, EDF+/CSV/TSV export.", no_args_is_help=True)
@@ -107,7 +107,10 @@ def eeg_push(
         config = eeg_project_config(tasks[ids[0]].data["channels"])
         title = _project_title(project, montage, len(montages))
         project_id = client.ensure_project(title, config)
-        report = push_tasks(store, client, project_id, ids, model_name=EEG_MODEL_NAME, label_config=config, task_data=eeg_window_data)
+        report = push_tasks(
+            store, client, project_id, ids, model_name=EEG_MODEL_NAME, label_config=config, task_data=eeg_window_data,
+            **quality_push_options(),
+        )  # fmt: skip
         console.print(f"EEG project {title!r} ({project_id}): {len(report.created)} windows sent, {len(report.already_present)} already there")
 
 

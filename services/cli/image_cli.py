@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli.context import cli_store, label_studio_client, pull_project, uncertain_unlabelled
+from services.cli.context import cli_store, label_studio_client, pull_project, quality_push_options, uncertain_unlabelled
 from services.cli.render import console, err_console, fail, progress_bars
 
 image_app = typer.Typer(
@@ -133,6 +133,7 @@ def image_push(
         report = push_tasks(
             store, client, project_id, [p.task_id for p in chosen], model_name=IMAGE_MODEL_NAME, label_config=config,
             task_data=image_task_data, progress=bars("images", len(chosen)),
+            **quality_push_options(),
         )  # fmt: skip
     console.print(f"image project {project_id}: {len(report.created)} images sent, {len(report.already_present)} already there")
 

@@ -12,7 +12,7 @@ import typer
 from rich.logging import RichHandler
 
 from services.cli.codes_cli import register as register_codes
-from services.cli.context import cli_store, label_studio_client
+from services.cli.context import cli_store, label_studio_client, quality_push_options
 from services.cli.deid_cli import register as register_deid
 from services.cli.ecg_cli import register as register_ecg
 from services.cli.eeg_cli import register as register_eeg
@@ -20,6 +20,7 @@ from services.cli.image_cli import register as register_image
 from services.cli.experiments import register as register_experiments
 from services.cli.mappings_cli import register as register_mappings
 from services.cli.mappings_cli import report_app
+from services.cli.quality_cli import register as register_quality
 from services.cli.render import (
     console,
     err_console,
@@ -152,6 +153,7 @@ def push(round_id: Annotated[int | None, typer.Option("--round", help="Round to 
             report = push_tasks(
                 store, client, project_id, rnd.selected_task_ids, progress=bars("push", len(rnd.selected_task_ids)),
                 code_candidates=span_code_candidates_for(store, get_settings()),
+                **quality_push_options(),
             )  # fmt: skip
     except LabelStudioError as err:
         fail(f"{err}\nNothing was recorded as pushed; run the same command again when Label Studio is back.")
@@ -398,6 +400,7 @@ register_deid(app, eval_app, report_app)
 register_ecg(app, eval_app)
 register_eeg(app, eval_app)
 register_image(app, eval_app)
+register_quality(app, report_app)
 
 if __name__ == "__main__":
     app()

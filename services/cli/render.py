@@ -126,6 +126,8 @@ def pull_line(report: PullReport) -> str:
     return (
         f"{report.tasks} tasks: {report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
         f"{report.deleted} deleted, {report.skipped} skipped annotations ignored"
+        + (f"; {report.adjudications_opened} disagreement(s) sent to adjudication" if report.adjudications_opened else "")
+        + (f"; {report.adjudications_withdrawn} adjudication(s) withdrawn (annotators now agree)" if report.adjudications_withdrawn else "")
     )
 
 

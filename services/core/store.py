@@ -247,6 +247,22 @@ class Store:
                 )  # fmt: skip
         return added
 
+    def predictions(self, task_ids: Iterable[str] | None = None) -> list[PredictionRow]:
+        """Every stored prediction (of these tasks), oldest first."""
+        q = select(PredictionRow).order_by(PredictionRow.id)
+        if task_ids is not None:
+            q = q.where(PredictionRow.task_id.in_(list(task_ids)))
+        with self.session() as s:
+            return list(s.scalars(q))
+
+    def push_rows(self, task_ids: Iterable[str] | None = None) -> list[PushRow]:
+        """Every recorded push (of these tasks), oldest first."""
+        q = select(PushRow).order_by(PushRow.id)
+        if task_ids is not None:
+            q = q.where(PushRow.task_id.in_(list(task_ids)))
+        with self.session() as s:
+            return list(s.scalars(q))
+
     def latest_predictions(self, model_name: str, task_ids: Iterable[str] | None = None) -> dict[str, PredictionRow]:
         """Return the newest prediction of ``model_name`` for each task."""
         q = select(PredictionRow).where(PredictionRow.model_name == model_name).order_by(PredictionRow.id)
@@ -467,6 +483,11 @@ class Store:
         with self.session() as s:
             row = s.get(ModelAliasRow, (name, alias))
             return row.version if row else None
+
+    def promoted_model_names(self) -> list[str]:
+        """Names of models that were ever promoted (sorted)."""
+        with self.session() as s:
+            return sorted(set(s.scalars(select(ModelPromotionRow.name))))
 
     def promotions(self, name: str, alias: str = "production") -> list[ModelPromotionRow]:
         """The alias's history (promotions and rollbacks), oldest first."""

@@ -34,6 +34,11 @@ class PullReport:
     #: PHI corrections (missed identifiers) added per identifier type.
     phi_added: dict[str, int] = field(default_factory=dict)
     phi_removed: int = 0
+    #: Tasks whose annotations changed (checked for disagreement after the pull).
+    touched: set[str] = field(default_factory=set)
+    #: Adjudications opened (new disagreements) and withdrawn (annotators now agree).
+    adjudications_opened: int = 0
+    adjudications_withdrawn: int = 0
 
 
 def _source_id(project_id: int, annotation_id: Any) -> str:
@@ -59,8 +64,19 @@ def reconcile_task(
         keep.append(ann.source_annotation_id)
         outcome = store.upsert_annotation(ann)
         setattr(report, outcome, getattr(report, outcome) + 1)
+        if outcome != "unchanged":
+            store.audit(
+                ann.annotator or "annotator", "annotation_received", "task", task_id,
+                annotation=ann.source_annotation_id, outcome=outcome, regions=len(ann.regions),
+                model_version=ann.model_version, taxonomy_version=ann.taxonomy_version,
+            )  # fmt: skip
+        report.touched.add(task_id)
         _store_phi_corrections(store, task_id, ann.source_annotation_id, ann.annotator, raw, report)
-    report.deleted += store.remove_annotations_except(task_id, SOURCE, keep, prefix=f"{project_id}:")
+    removed = store.remove_annotations_except(task_id, SOURCE, keep, prefix=f"{project_id}:")
+    if removed:
+        store.audit("label_studio", "annotation_removed", "task", task_id, count=removed)
+        report.touched.add(task_id)
+    report.deleted += removed
     report.phi_removed += store.remove_phi_corrections_except(task_id, keep, prefix=f"{project_id}:")
 
 
@@ -101,6 +117,11 @@ def pull_annotations(
         reconcile_task(store, project_id, data, ls_annotations, report)
         if progress:
             progress(1)
+    if report.touched:
+        from services.quality.adjudication import detect_disagreements
+
+        found = detect_disagreements(store, task_ids=report.touched, source_project_ref=client.project_ref(project_id))
+        report.adjudications_opened, report.adjudications_withdrawn = len(found.opened), len(found.withdrawn)
     if report.created or report.updated or report.deleted:
         store.audit(
             "cliniloop",
@@ -110,5 +131,6 @@ def pull_annotations(
             created=report.created,
             updated=report.updated,
             deleted=report.deleted,
+            adjudications_opened=report.adjudications_opened,
         )
     return report

@@ -19,6 +19,7 @@ from services.core.store import Store, prediction_from_row
 from services.core.tables import PredictionRow
 from services.loop.deid import require_deidentified, shareable_data
 from services.loop.predict import TEXT_MODEL_NAME
+from services.quality.gold import mix_gold
 from taxonomies.label_schemas import load_label_schema
 
 Progress = Callable[[int], None]
@@ -36,6 +37,7 @@ class PushReport:
     already_present: list[str] = field(default_factory=list)
     predictions_added: list[str] = field(default_factory=list)
     model_version: str | None = None
+    gold_added: int = 0
 
 
 def _record_by_version(
@@ -72,6 +74,8 @@ def push_tasks(
     model_name: str = TEXT_MODEL_NAME,
     label_config: str | None = None,
     task_data: Callable[[Any], dict[str, Any]] | None = None,
+    gold_share: float = 0.0,
+    overlap: tuple[int, int] | None = None,
 ) -> PushReport:
     """Import tasks with their newest predictions into a Label Studio project.
 
@@ -87,6 +91,11 @@ def push_tasks(
     After the push the project's ``model_version`` is set to the pushed version, so the
     annotator queue (uncertainty sampling) orders tasks by our scores.
 
+    ``gold_share`` (0-1) of the batch is made of gold-check tasks not yet in the project
+    (:func:`services.quality.gold.mix_gold`). ``overlap`` = ``(annotators, percentage)`` sets
+    the project's overlap first (Label Studio's ``maximum_annotations`` and
+    ``overlap_cohort_percentage``).
+
     Raises
     ------
     connectors.label_studio.client.LabelStudioUnavailable
@@ -96,6 +105,11 @@ def push_tasks(
     """
     project_ref = client.project_ref(project_id)
     report = PushReport(project_id=project_id, project_ref=project_ref)
+    if overlap is not None:
+        client.set_overlap(project_id, *overlap)
+    n_chosen = len(task_ids)
+    task_ids = mix_gold(store, project_ref, task_ids, gold_share)
+    report.gold_added = len(task_ids) - n_chosen
     in_ls = client.existing_task_ids(project_id)
     recorded = store.pushed(project_ref)
     predictions = store.latest_predictions(model_name, task_ids)
@@ -162,6 +176,7 @@ def push_tasks(
         created=len(report.created),
         already_present=len(report.already_present),
         predictions_added=len(report.predictions_added),
+        gold_added=report.gold_added,
         model_version=report.model_version,
     )
     return report

@@ -101,8 +101,9 @@ def run_text_round(
 
         codes = span_code_candidates_for(store, settings)
         push = push_tasks(
-            store, client, project_id, selection.task_ids, progress=step("push", len(selection.task_ids)), code_candidates=codes
-        )
+            store, client, project_id, selection.task_ids, progress=step("push", len(selection.task_ids)), code_candidates=codes,
+            gold_share=settings.gold_share, overlap=(settings.overlap_annotators, settings.overlap_percentage),
+        )  # fmt: skip
         store.mark_round_pushed(selection.round_id)
     from services.loop.train import stopping_status
 

@@ -19,8 +19,11 @@ from connectors.label_studio.client import LabelStudioClient, LabelStudioUnavail
 from connectors.label_studio.convert import regions_to_result, result_to_regions
 from models.text import ClinicalTextAnnotator
 from services.api.server import ApiServer
+from services.core.access import WEBHOOK_SECRET_HEADER, api_secrets
 from services.core.schemas import TextSpan, regions_from_json
+from services.core.settings import Settings
 from services.core.store import Store
+from services.loop.connect import connect_project
 from services.loop.ingest import ingest_notes
 from services.loop.predict import TEXT_MODEL_NAME, predict_tasks
 from services.loop.pull import pull_annotations
@@ -40,6 +43,7 @@ class Loop:
     project_id: int
     selected: list[str]
     ls_ids: dict[str, int]
+    settings: Settings
 
 
 def wait_for(predicate: Callable[[], Any], timeout_s: float = 20.0, what: str = "condition") -> Any:
@@ -78,10 +82,11 @@ def loop(label_studio, ls_client: LabelStudioClient, tmp_path_factory, model, de
         tmp / "api.log",
     ).start()
     project_id = ensure_text_project(ls_client, PROJECT)
-    ls_client.ensure_webhook(project_id, f"{api.url}/webhook")
+    settings = Settings(var_dir=tmp)  # the API's secrets: made in its var dir, read here
+    connect_project(ls_client, project_id, api.url, settings, ml_backend=False)
     report = push_tasks(store, ls_client, project_id, selection.task_ids)
     assert len(report.created) == 20
-    yield Loop(store, ls_client, api, project_id, selection.task_ids, store.pushed(ls_client.project_ref(project_id)))
+    yield Loop(store, ls_client, api, project_id, selection.task_ids, store.pushed(ls_client.project_ref(project_id)), settings)
     api.stop()
     store.close()
 
@@ -169,7 +174,8 @@ def test_repeated_and_lost_webhooks_never_duplicate(loop: Loop) -> None:
     # repeated webhook: the same event delivered three times changes nothing
     payload = {"action": "ANNOTATION_CREATED", "project": {"id": loop.project_id}, "task": {"id": ext}, "annotation": ann}
     for _ in range(3):
-        assert httpx.post(f"{loop.api.url}/webhook", json=payload, timeout=5).status_code == 200
+        headers = {WEBHOOK_SECRET_HEADER: api_secrets(loop.settings).webhook_secret}
+        assert httpx.post(f"{loop.api.url}/webhook", json=payload, headers=headers, timeout=5).status_code == 200
     time.sleep(1.5)
     assert len(loop.store.annotations(tid)) == 1
     # update replaces, delete removes, skipped is ignored
@@ -184,14 +190,15 @@ def test_repeated_and_lost_webhooks_never_duplicate(loop: Loop) -> None:
     loop.client.create_annotation(loop.ls_ids[skip_tid], [], was_cancelled=True)
     assert pull_annotations(loop.store, loop.client, loop.project_id).skipped >= 1
     assert loop.store.annotations(skip_tid) == []
-    loop.client.ensure_webhook(loop.project_id, f"{loop.api.url}/webhook")
+    connect_project(loop.client, loop.project_id, loop.api.url, loop.settings, ml_backend=False)
 
 
 def test_ml_backend_predicts_for_a_task_without_predictions(loop: Loop, label_studio) -> None:
     project_id = loop.client.ensure_project(
         "cliniloop ml backend test", loop.client.sdk.projects.get(id=loop.project_id).label_config
     )
-    loop.client.connect_ml_backend(project_id, loop.api.url, "cliniloop")
+    # Label Studio calls the backend with HTTP Basic and the annotator token (connect_project)
+    connect_project(loop.client, project_id, loop.api.url, loop.settings)
     [ext] = loop.client.import_tasks(project_id, [{"data": {"text": "No fever. History of atrial fibrillation on warfarin."}}])
     assert list(loop.client.sdk.predictions.list(task=ext)) == []
     loop.client.retrieve_predictions(project_id)

@@ -72,11 +72,19 @@ def require(needed: str) -> Callable[[Request], str]:
 
 
 def require_webhook_secret(request: Request) -> None:
-    """Accept a webhook only with the shared secret in :data:`WEBHOOK_SECRET_HEADER`."""
+    """Accept a webhook only with the shared secret in :data:`WEBHOOK_SECRET_HEADER`.
+
+    Label Studio's ML-backend connection posts its events (``START_TRAINING``) to the same
+    ``/webhook`` with the backend's HTTP Basic credentials instead: a valid token of any role is
+    accepted in place of the secret (only from that connection do requests carry one).
+    """
     given = request.headers.get(WEBHOOK_SECRET_HEADER)
+    secrets = get_state(request).secrets()
     if given is None:
+        if secrets.role_of(_token(request)) is not None:
+            return
         raise _refuse(request, status.HTTP_401_UNAUTHORIZED, f"the {WEBHOOK_SECRET_HEADER} header is required")
-    if not get_state(request).secrets().webhook_secret_ok(given):
+    if not secrets.webhook_secret_ok(given):
         raise _refuse(request, status.HTTP_403_FORBIDDEN, "wrong webhook secret")
 
 

@@ -82,7 +82,9 @@ def run_demo(notes: Path, budget: int, once: bool) -> int:
             Panel.fit(
                 f"Label Studio: [link]{ls.url}/projects/{project_id}/data[/link]\n"
                 f"login: {ls.username}   password: {ls.password}\n"
-                f"cliniloop API: {api.url}  (ML backend and webhooks connected)\n"
+                f"cliniloop API: {api.url}  (ML backend and webhooks connected, with their secrets)\n"
+                f"quality dashboard: [link]{api.url}/dashboard[/link]  (any user name; password: "
+                f"`.venv/bin/cliniloop tokens --show engineer`)\n"
                 f"to pull corrections:  CLINILOOP_LABEL_STUDIO_URL={ls.url} "
                 f"CLINILOOP_LABEL_STUDIO_API_KEY={ls.api_key} .venv/bin/cliniloop pull",
                 title="cliniloop demo",

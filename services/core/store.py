@@ -66,6 +66,10 @@ def prediction_from_row(row: PredictionRow) -> PredictionIn:
     )
 
 
+def _without_ids(regions: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in r.items() if k != "id"} for r in regions]
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite files get their folder created, WAL and foreign keys."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
@@ -717,7 +721,7 @@ class Store:
         """
         q = select(AuditEventRow)
         if action:
-            q = q.where(AuditEventRow.action.startswith(action[:-1]) if action.endswith("*") else AuditEventRow.action == action)
+            q = q.where(AuditEventRow.action.startswith(action[:-1], autoescape=True) if action.endswith("*") else AuditEventRow.action == action)
         if actor:
             q = q.where(AuditEventRow.actor == actor)
         if entity:
@@ -837,8 +841,8 @@ class Store:
             if row is None:
                 s.add(GoldAnswerRow(task_id=task_id, regions=data, source=source, created_by=created_by))
                 return "created"
-            if row.regions == data:
-                return "unchanged"
+            if _without_ids(row.regions) == _without_ids(data):
+                return "unchanged"  # region ids are made up on every read of a file: not a change
             row.regions, row.source, row.created_by, row.created_at = data, source, created_by, utcnow()
             return "updated"
 

@@ -122,9 +122,10 @@ def detect_disagreements(
             store.open_adjudication(task_id, modality[task_id], agreement, threshold, ids, sorted(newest), ref)
             continue  # the same annotations, edited: the figure is refreshed, nothing to announce
         adj_id, created = store.open_adjudication(task_id, modality[task_id], agreement, threshold, ids, sorted(newest), ref)
-        (report.opened if created or current.status == "withdrawn" else report.refreshed).append(adj_id)  # type: ignore[union-attr]
+        opened = created or (current is not None and current.status == "withdrawn")
+        (report.opened if opened else report.refreshed).append(adj_id)
         store.audit(
-            "cliniloop", "adjudication_opened" if created else "adjudication_refreshed", "task", task_id,
+            "cliniloop", "adjudication_opened" if opened else "adjudication_refreshed", "task", task_id,
             adjudication=adj_id, agreement=round(agreement, 4), threshold=threshold, annotators=len(newest),
         )  # fmt: skip
     return report

@@ -166,7 +166,10 @@ def import_gold(store: Store, path: Path, created_by: str) -> dict[str, int]:
         submitted = [a for a in entry.get("annotations") or [] if not a.get("was_cancelled")]
         if not task_id or not submitted:
             raise ValueError(f"{where}: needs data.cliniloop_id and a submitted annotation (or task_id + regions)")
-        ann = annotation_from_ls(max(submitted, key=lambda a: int(a.get("id", 0))), str(task_id), task_text=entry["data"].get("text"))
+        try:
+            ann = annotation_from_ls(max(submitted, key=lambda a: int(a.get("id", 0))), str(task_id), task_text=entry["data"].get("text"))
+        except ValueError as err:
+            raise ValueError(f"{where}: invalid annotation: {err}") from err
         answers.append((str(task_id), regions_to_json(ann.regions) if ann else []))
     known = {t.id for t in store.list_tasks(ids=[t for t, _ in answers])}
     unknown = [t for t, _ in answers if t not in known]

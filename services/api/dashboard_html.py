@@ -83,11 +83,13 @@ section > h2 { margin: 0 0 10px; font-size: 18px; }
 .empty { color: var(--muted); font-style: italic; margin: 6px 0; }
 .note { color: var(--muted); margin: 6px 0; font-size: 13px; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; margin: 6px 0; }
-th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th, td { text-align: left; padding: 4px 6px; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { color: var(--muted); font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 tbody tr:nth-child(even) { background: #f8f9fb; }
 .table-wrap { overflow-x: auto; }
+table.suggestions { font-size: 12px; }
+table.suggestions th, table.suggestions td { padding: 4px 4px; }
 .badge { display: inline-block; padding: 0 6px; border-radius: 9px; font-size: 12px; border: 1px solid; }
 .badge.low { color: var(--low); border-color: var(--low); }
 .badge.ok { color: #137333; border-color: #137333; }
@@ -107,6 +109,7 @@ svg.chart line.reference { stroke: var(--ink); stroke-width: 1.5; stroke-dasharr
 svg.chart polyline { fill: none; stroke: var(--bar); stroke-width: 2; }
 svg.chart circle.point { fill: var(--card); stroke: var(--bar); stroke-width: 2; }
 svg.chart text.seg-count { fill: #fff; font-weight: 600; }
+svg.chart text.value { paint-order: stroke; stroke: var(--card); stroke-width: 3px; stroke-linejoin: round; }
 """
 
 
@@ -260,7 +263,7 @@ def _bar_rows(items: Sequence[Mapping[str, Any]], lo: float, hi: float) -> str:
             f'<text x="{x0 - 8}" y="{y + ROW_HEIGHT / 2 + 4:.1f}" text-anchor="end">{_e(_short(item["label"]))}</text>'
             f'<rect class="{cls}"{attrs} data-value="{_data_value(item["value"])}" x="{left:.1f}" y="{y + 4:.1f}" '
             f'width="{width:.1f}" height="{ROW_HEIGHT - 8}"><title>{_e(item["label"])}: {_e(text)}</title></rect>'
-            f'<text x="{max(x, zero) + 6:.1f}" y="{y + ROW_HEIGHT / 2 + 4:.1f}">{_e(text)}</text>'
+            f'<text class="value" x="{max(x, zero) + 6:.1f}" y="{y + ROW_HEIGHT / 2 + 4:.1f}">{_e(text)}</text>'
         )
     return "".join(parts)
 
@@ -482,11 +485,13 @@ def _legend() -> str:
     return f'<ul class="legend">{items}</ul>'
 
 
-def _flags(flags: Sequence[str]) -> _Html:
-    """A version's flags as a list (or "none")."""
-    if not flags:
-        return _Html("none")
-    return _Html('<ul class="plain flags">' + "".join(f'<li><span class="badge low">{_e(f)}</span></li>' for f in flags) + "</ul>")
+def _flags(versions: Sequence[Mapping[str, Any]]) -> str:
+    """Every version's flags (rubber-stamping, misleading suggestions), or a sentence saying there are none."""
+    items = "".join(
+        f'<li><strong>{_e(v.get("model_version"))}</strong>: <span class="badge low">{_e(f)}</span></li>'
+        for v in versions for f in v.get("flags") or []
+    )  # fmt: skip
+    return f'<p class="note">Flags:</p><ul class="plain flags">{items}</ul>' if items else '<p class="note">No version flagged.</p>'
 
 
 def _suggestions_table(versions: Sequence[Mapping[str, Any]]) -> str:
@@ -494,10 +499,10 @@ def _suggestions_table(versions: Sequence[Mapping[str, Any]]) -> str:
     rows = [
         (v.get("model_version"), v.get("annotations", 0), v.get("unchanged_annotations", 0),
          *(v.get(o, 0) for o, _ in OUTCOMES), v.get("suggested", 0),
-         _pct(v["acceptance"], 1) if v.get("acceptance") is not None else "\u2013", _flags(v.get("flags", [])))
+         _pct(v["acceptance"], 1) if v.get("acceptance") is not None else "\u2013")
         for v in versions
     ]  # fmt: skip
-    headers = ("Model version", "Annotations", "Unchanged", "Accepted", "Edited", "Deleted", "Missed", "Suggested", "Acceptance", "Flags")
+    headers = ("Version", "Annot.", "Unchanged", "Accepted", "Edited", "Deleted", "Missed", "Sugg.", "Accept.")
     return _table("suggestions", headers, rows, numeric=range(1, 9))
 
 
@@ -505,9 +510,7 @@ def _suggestions_section(versions: Sequence[Mapping[str, Any]]) -> str:
     """Suggestion acceptance per model version: chart, legend, table and flags."""
     if not versions:
         return _card("Suggestion acceptance", _nothing("No annotation started from a suggestion yet."))
-    flagged = [v for v in versions if v.get("flags")]
-    note = f"{len(flagged)} version(s) flagged." if flagged else "No version flagged."
-    body = _suggestions_chart(versions) + _legend() + _suggestions_table(versions) + f'<p class="note">{_e(note)}</p>'
+    body = _suggestions_chart(versions) + _legend() + _suggestions_table(versions) + _flags(versions)
     return _card("Suggestion acceptance", body)
 
 
@@ -539,6 +542,11 @@ def _y_axis(lo: float, hi: float, step: float, x0: float, x1: float, y0: float, 
     return "".join(parts)
 
 
+def _anchor(x: float, x0: float, x1: float) -> str:
+    """Text anchor of a point label: kept inside the plot near its left and right edges."""
+    return "start" if x - x0 < 40 else "end" if x1 - x < 40 else "middle"
+
+
 def _curve_chart(curve: Mapping[str, Any]) -> str:
     """A line chart of one model's dev metric against its training labels, one point per promotion."""
     model, metric = str(curve.get("model", "")), str(curve.get("metric") or "metric")
@@ -553,7 +561,8 @@ def _curve_chart(curve: Mapping[str, Any]) -> str:
         f'<circle class="point" data-version="{_e(p.get("version"))}" data-labels="{_e(p.get("labels") or 0)}" '
         f'data-value="{_data_value(p["value"])}" cx="{x:.1f}" cy="{y:.1f}" r="5"><title>{_e(p.get("version"))}: '
         f'{_e(metric)} {_num(float(p["value"]), 3)} with {_e(p.get("labels") or 0)} labels</title></circle>'
-        f'<text x="{x:.1f}" y="{y - 10:.1f}" text-anchor="middle">{_e(p.get("version"))}: {_num(float(p["value"]), 3)}</text>'
+        f'<text class="value" x="{x:.1f}" y="{y - 10:.1f}" text-anchor="{_anchor(x, x0, x1)}">'
+        f'{_e(p.get("version"))}: {_num(float(p["value"]), 3)}</text>'
         for p, (x, y) in zip(points, xy, strict=True)
     )
     line = '<polyline points="' + " ".join(f"{x:.1f},{y:.1f}" for x, y in xy) + '"/>'

@@ -23,7 +23,7 @@ from services.core.access import WEBHOOK_SECRET_HEADER, api_secrets
 from services.core.schemas import TextSpan, regions_from_json
 from services.core.settings import Settings
 from services.core.store import Store
-from services.loop.connect import connect_project
+from services.loop.connect import ML_BACKEND_USER, connect_project
 from services.loop.ingest import ingest_notes
 from services.loop.predict import TEXT_MODEL_NAME, predict_tasks
 from services.loop.pull import pull_annotations
@@ -289,12 +289,15 @@ def test_start_training_trains_promotes_and_label_studio_follows(loop: Loop) -> 
     assert len(loop.store.annotated_task_ids()) >= 15
 
     t0 = time.perf_counter()
-    r = httpx.post(f"{loop.api.url}/webhook", json={"action": "START_TRAINING", "project": {"id": loop.project_id}}, timeout=5)
+    secrets = api_secrets(loop.settings)
+    # as Label Studio's ML-backend connection sends it: HTTP Basic with the annotator token
+    ml_backend_auth = (ML_BACKEND_USER, secrets.tokens["annotator"])
+    r = httpx.post(f"{loop.api.url}/webhook", json={"action": "START_TRAINING", "project": {"id": loop.project_id}}, auth=ml_backend_auth, timeout=5)
     assert time.perf_counter() - t0 < 1.0 and r.status_code == 200
     job_id = r.json()["job_id"]
 
     def finished() -> dict | None:
-        job = httpx.get(f"{loop.api.url}/api/jobs/{job_id}", timeout=5).json()
+        job = httpx.get(f"{loop.api.url}/api/jobs/{job_id}", headers={"Authorization": f"Bearer {secrets.tokens['engineer']}"}, timeout=5).json()
         return job if job["status"] in ("succeeded", "failed") else None
 
     job = wait_for(finished, 180, "the training job")

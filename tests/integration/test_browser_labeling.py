@@ -94,6 +94,22 @@ def chromium_path() -> str:
     return found
 
 
+def local_context(browser: Any, base: str, blocked: list[str], **options: Any) -> Any:
+    """A browser context (1400 x 900) whose requests to anything but ``base`` are aborted and noted in ``blocked``."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, **options)
+    context.set_default_timeout(TIMEOUT_MS)
+
+    def local_only(route: Any) -> None:
+        if route.request.url.startswith(base + "/"):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", local_only)
+    return context
+
+
 @pytest.fixture
 def labeled_task(ls_client: LabelStudioClient) -> Iterator[dict[str, Any]]:
     """A project with our config and one task carrying our prediction; deleted afterwards."""
@@ -140,17 +156,7 @@ def test_predicted_spans_render_in_labeling_page(
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True, timeout=TIMEOUT_MS)
         try:
-            context = browser.new_context(viewport={"width": 1400, "height": 900})
-            context.set_default_timeout(TIMEOUT_MS)
-
-            def local_only(route: Any) -> None:
-                if route.request.url.startswith(base + "/"):
-                    route.continue_()
-                else:
-                    blocked.append(route.request.url)
-                    route.abort()
-
-            context.route("**/*", local_only)
+            context = local_context(browser, base, blocked)
             page = context.new_page()
             try:
                 # Log in through the form, as an annotator does.

@@ -23,7 +23,7 @@ import pytest
 
 from services.core.schemas import AnnotationIn, PredictionIn, TaskIn, TextSpan
 from services.core.store import Store
-from tests.integration.test_browser_labeling import CHROMIUM_ARGS, TIMEOUT_MS, chromium_path
+from tests.integration.test_browser_labeling import CHROMIUM_ARGS, TIMEOUT_MS, chromium_path, local_context
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -220,20 +220,7 @@ def test_dashboard_renders_the_stores_figures(tmp_path: Path) -> None:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True, timeout=TIMEOUT_MS)
             try:
-                context = browser.new_context(
-                    viewport={"width": 1400, "height": 900},
-                    extra_http_headers={"Authorization": f"Bearer {TOKENS['engineer']}"},
-                )
-                context.set_default_timeout(TIMEOUT_MS)
-
-                def local_only(route: Any) -> None:
-                    if route.request.url.startswith(base + "/"):
-                        route.continue_()
-                    else:
-                        blocked.append(route.request.url)
-                        route.abort()
-
-                context.route("**/*", local_only)
+                context = local_context(browser, base, blocked, extra_http_headers={"Authorization": f"Bearer {TOKENS['engineer']}"})
                 page = context.new_page()
                 try:
                     answer = page.goto(f"{base}/dashboard")

@@ -28,7 +28,7 @@ from connectors.label_studio.server import LocalLabelStudio
 from connectors.sources.image import png_data_uri
 from services.core.masks import counts_to_mask, mask_to_counts
 from services.core.schemas import Mask, PredictionIn, Rectangle, Region
-from tests.integration.test_browser_labeling import CHROMIUM_ARGS, TIMEOUT_MS, chromium_path
+from tests.integration.test_browser_labeling import CHROMIUM_ARGS, TIMEOUT_MS, chromium_path, local_context
 
 pytestmark = pytest.mark.integration
 
@@ -180,19 +180,7 @@ def test_data_uri_image_and_predicted_regions_render_in_labeling_page(
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True, timeout=TIMEOUT_MS)
         try:
-            context = browser.new_context(viewport={"width": 1400, "height": 900})
-            context.set_default_timeout(TIMEOUT_MS)
-
-            def local_only(route: Any) -> None:
-                # the data: URI never reaches the network; everything else must be the local server
-                url = route.request.url
-                if url.startswith(base + "/") or url.startswith(("data:", "blob:")):
-                    route.continue_()
-                else:
-                    blocked.append(url)
-                    route.abort()
-
-            context.route("**/*", local_only)
+            context = local_context(browser, base, blocked)
             page = context.new_page()
             try:
                 page.goto(f"{base}/user/login")

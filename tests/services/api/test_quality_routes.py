@@ -10,7 +10,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.api.app import create_app
-from services.core.schemas import AnnotationIn, PredictionIn, TaskIn, TextSpan
 from services.core.settings import Settings
 from services.core.store import Store
 from services.quality.adjudication import detect_disagreements
@@ -19,37 +18,12 @@ from services.quality.audit_export import COLUMNS
 from services.quality.gold import gold_accuracy
 from services.quality.monitor import suggestion_report
 from tests.services.api.conftest import auth_headers, with_secrets
+from tests.services.quality_seed import DISPUTED, seed_quality, span
 
 NER = "clinical-ner"
-DISPUTED = "Patient denies chest pain. Takes aspirin daily."
-GOLD = "History of asthma; takes albuterol at night."
-
-
-def span(text: str, word: str, label: str, assertion: str = "present") -> TextSpan:
-    start = text.index(word)
-    return TextSpan(start=start, end=start + len(word), text=word, label=label, attributes={"assertion": assertion})
-
-
 def seed(store: Store) -> dict[str, str]:
     """Two annotators on one text task with a planted disagreement, and a gold task both labelled."""
-    store.add_tasks([
-        TaskIn(id="task-disputed", modality="text", source_uri="mem://1", data={"text": DISPUTED}),
-        TaskIn(id="task-gold", modality="text", source_uri="mem://2", data={"text": GOLD}),
-    ])  # fmt: skip
-    alice = [span(DISPUTED, "chest pain", "Problem", "absent"), span(DISPUTED, "aspirin", "Medication")]
-    bob = [span(DISPUTED, "chest pain", "Problem", "present")]  # other assertion, aspirin missed
-    store.add_predictions([
-        PredictionIn(task_id="task-disputed", model_name="clinical-text", model_version="rules-1", taxonomy_version="t1",
-                     regions=alice, score=0.5, uncertainty=0.5),
-    ])  # fmt: skip
-    store.upsert_annotation(AnnotationIn(task_id="task-disputed", source_annotation_id="1:101", annotator="alice", regions=alice, model_version="rules-1"))
-    store.upsert_annotation(AnnotationIn(task_id="task-disputed", source_annotation_id="1:102", annotator="bob", regions=bob, model_version="rules-1"))
-    known = [span(GOLD, "asthma", "Problem"), span(GOLD, "albuterol", "Medication")]
-    store.set_gold_answer("task-gold", known, "test", "test")
-    store.upsert_annotation(AnnotationIn(task_id="task-gold", source_annotation_id="1:103", annotator="alice", regions=known))
-    wrong = [span(GOLD, "asthma", "Medication"), span(GOLD, "albuterol", "Medication")]
-    store.upsert_annotation(AnnotationIn(task_id="task-gold", source_annotation_id="1:104", annotator="bob", regions=wrong))
-    return {"disputed": "task-disputed", "gold": "task-gold"}
+    return seed_quality(store)
 
 
 @pytest.fixture

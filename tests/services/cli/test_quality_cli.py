@@ -11,20 +11,12 @@ from typer.testing import CliRunner
 
 from services.cli.main import app
 from services.core.access import SECRETS_FILE
-from services.core.schemas import AnnotationIn, PredictionIn, TaskIn, TextSpan
 from services.core.settings import get_settings
 from services.core.store import Store, open_store
 from services.quality.audit_export import COLUMNS
+from tests.services.quality_seed import SINGLE, seed_quality, span
 
-DISPUTED = "Patient denies chest pain. Takes aspirin daily."
-GOLD = "History of asthma; takes albuterol at night."
-SINGLE = "Admitted with fever and given heparin."
 SECRET_ENV = ("CLINILOOP_API_ADMIN_TOKEN", "CLINILOOP_API_ENGINEER_TOKEN", "CLINILOOP_API_ANNOTATOR_TOKEN", "CLINILOOP_WEBHOOK_SECRET")
-
-
-def span(text: str, word: str, label: str, assertion: str = "present") -> TextSpan:
-    start = text.index(word)
-    return TextSpan(start=start, end=start + len(word), text=word, label=label, attributes={"assertion": assertion})
 
 
 def flat(output: str) -> str:
@@ -38,26 +30,7 @@ def store(env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
         monkeypatch.delenv(name, raising=False)
     get_settings.cache_clear()
     st = open_store(get_settings().resolved_database_url)
-    st.add_tasks([
-        TaskIn(id="task-disputed", modality="text", source_uri="mem://1", data={"text": DISPUTED}),
-        TaskIn(id="task-gold", modality="text", source_uri="mem://2", data={"text": GOLD}),
-        TaskIn(id="task-single", modality="text", source_uri="mem://3", data={"text": SINGLE}),
-    ])  # fmt: skip
-    alice = [span(DISPUTED, "chest pain", "Problem", "absent"), span(DISPUTED, "aspirin", "Medication")]
-    bob = [span(DISPUTED, "chest pain", "Problem", "present")]
-    st.add_predictions([
-        PredictionIn(task_id="task-disputed", model_name="clinical-text", model_version="rules-1", taxonomy_version="t1",
-                     regions=alice, score=0.5, uncertainty=0.5),
-    ])  # fmt: skip
-    st.upsert_annotation(AnnotationIn(task_id="task-disputed", source_annotation_id="1:101", annotator="alice", regions=alice, model_version="rules-1"))
-    st.upsert_annotation(AnnotationIn(task_id="task-disputed", source_annotation_id="1:102", annotator="bob", regions=bob, model_version="rules-1"))
-    known = [span(GOLD, "asthma", "Problem"), span(GOLD, "albuterol", "Medication")]
-    st.set_gold_answer("task-gold", known, "test", "test")
-    st.upsert_annotation(AnnotationIn(task_id="task-gold", source_annotation_id="1:103", annotator="alice", regions=known))
-    wrong = [span(GOLD, "asthma", "Medication"), span(GOLD, "albuterol", "Medication")]
-    st.upsert_annotation(AnnotationIn(task_id="task-gold", source_annotation_id="1:104", annotator="bob", regions=wrong))
-    single = [span(SINGLE, "fever", "Problem"), span(SINGLE, "heparin", "Medication")]
-    st.upsert_annotation(AnnotationIn(task_id="task-single", source_annotation_id="1:105", annotator="carol", regions=single))
+    seed_quality(st, single=True)
     yield st
     st.close()
 

@@ -26,7 +26,7 @@ from connectors.label_studio.client import LabelStudioClient
 from connectors.label_studio.convert import annotation_from_ls
 from services.core.schemas import regions_to_json
 from services.core.store import Store
-from services.quality.labels import agreement_of, per_annotator
+from services.quality.labels import agreement_of, annotations_by_task, per_annotator
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +94,7 @@ def detect_disagreements(
     wanted = set(task_ids) if task_ids is not None else None
     gold = store.gold_answers()
     existing = {a.task_id: a for a in store.adjudications()}
-    by_task: dict[str, list[Any]] = {}
-    for ann in store.annotations():
-        if wanted is None or ann.task_id in wanted:
-            by_task.setdefault(ann.task_id, []).append(ann)
+    by_task = annotations_by_task(store, wanted)
     modality = {t.id: t.modality for t in store.list_tasks(ids=list(by_task))}
     report = DetectReport()
     for task_id, anns in sorted(by_task.items()):
@@ -133,16 +130,10 @@ def detect_disagreements(
 
 def _project_of(store: Store, task_id: str, newest: dict[str, Any]) -> str | None:
     """The project an annotation came from, by its source id ``<project id>:<annotation id>``."""
-    from sqlalchemy import select
-
-    from services.core.tables import PushRow
-
     pids = {str(a.source_annotation_id).split(":", 1)[0] for a in newest.values()}
-    with store.session() as s:
-        refs = list(s.scalars(select(PushRow.project_ref).where(PushRow.task_id == task_id)))
-    for ref in refs:
-        if ref.rstrip("/").rsplit("/", 1)[-1] in pids:
-            return ref
+    for row in store.push_rows([task_id]):
+        if row.project_ref.rstrip("/").rsplit("/", 1)[-1] in pids:
+            return row.project_ref
     return None
 
 

@@ -31,7 +31,7 @@ from models.quality.agreement import (
     match_regions,
 )
 from services.core.store import Store
-from services.quality.labels import per_annotator
+from services.quality.labels import annotations_by_task, per_annotator
 
 #: Measures that are agreement scores in [-1, 1] (low ones are listed); others are descriptive.
 SCORE_MEASURES = ("span_f1_exact", "span_f1_overlap", "assertion_kappa", "assertion_fleiss_kappa", "beat_f1",
@@ -244,10 +244,7 @@ def agreement_report(store: Store, modality: str | None = None, threshold: float
         threshold = get_settings().low_agreement_threshold
     report = AgreementReport(threshold=threshold)
     modality_of = {t.id: t.modality for t in store.list_tasks(modality if modality != "codes" else None)}
-    by_task: dict[str, list[Any]] = {}
-    for ann in store.annotations():
-        if ann.task_id in modality_of:
-            by_task.setdefault(ann.task_id, []).append(ann)
+    by_task = annotations_by_task(store, modality_of)
     per_modality: dict[str, list[dict[str, list[dict]]]] = {}
     for task_id, anns in by_task.items():
         newest = per_annotator(anns)

@@ -16,7 +16,7 @@ from services.core.settings import Settings
 from services.core.store import Store
 from services.quality.agreement_report import ALL_PAIRS, SCORE_MEASURES, agreement_report
 from services.quality.gold import gold_accuracy
-from services.quality.labels import per_annotator
+from services.quality.labels import annotations_by_task, per_annotator
 from services.quality.monitor import suggestion_report
 
 #: Dev metrics tried, in order, for a model's learning curve.
@@ -61,10 +61,7 @@ def learning_curves(store: Store) -> list[dict[str, Any]]:
 
 def dashboard_data(store: Store, settings: Settings, audit_limit: int = 25) -> dict[str, Any]:
     """Everything the dashboard shows (see the module docstring)."""
-    annotations = store.annotations()
-    by_task: dict[str, list[Any]] = {}
-    for ann in annotations:
-        by_task.setdefault(ann.task_id, []).append(ann)
+    by_task = annotations_by_task(store)
     gold = set(store.gold_answers())
     agreement = agreement_report(store, threshold=settings.low_agreement_threshold)
     projects = []

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from models.quality.agreement import task_agreement
 from services.core.schemas import regions_from_json, regions_to_json
 from services.core.store import Store
-from services.quality.labels import AGREEMENT_ATTRIBUTE, per_annotator, training_labels
+from services.quality.labels import AGREEMENT_ATTRIBUTE, annotations_by_task, per_annotator, training_labels
 
 Period = Literal["day", "week", "month"]
 
@@ -92,10 +92,7 @@ def gold_accuracy(store: Store, target: float = 0.95, period: Period = "week") -
     if not gold:
         return report
     modality = {t.id: t.modality for t in store.list_tasks(ids=list(gold))}
-    by_task: dict[str, list[Any]] = {}
-    for ann in store.annotations():
-        if ann.task_id in gold:
-            by_task.setdefault(ann.task_id, []).append(ann)
+    by_task = annotations_by_task(store, gold)
     cells: dict[tuple[str, str], AccuracyCell] = {}
     for task_id, anns in sorted(by_task.items()):
         attribute = AGREEMENT_ATTRIBUTE.get(modality.get(task_id, ""))
@@ -196,11 +193,10 @@ def mix_gold(store: Store, project_ref: str, task_ids: Sequence[str], share: flo
         return list(task_ids)
     given = store.list_tasks(ids=list(task_ids))
     kinds = {(t.modality, t.data.get("montage")) for t in given}
-    in_project = set(store.pushed(project_ref))
+    skip = set(store.pushed(project_ref)) | set(task_ids)
     candidates = sorted(
-        t.id for t in store.list_tasks(ids=list(gold))
-        if (t.modality, t.data.get("montage")) in kinds and t.id not in in_project and t.id not in set(task_ids)
-    )  # fmt: skip
+        t.id for t in store.list_tasks(ids=list(gold)) if (t.modality, t.data.get("montage")) in kinds and t.id not in skip
+    )
     wanted = min(len(candidates), max(1, round(len(task_ids) * share / max(1e-9, 1.0 - share))))
     rng = random.Random(seed)
     chosen = rng.sample(candidates, wanted) if candidates else []

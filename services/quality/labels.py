@@ -15,7 +15,7 @@ annotator count as one unknown annotator (a newer one replaces an older one).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import combinations
@@ -51,6 +51,15 @@ def per_annotator(annotations: Iterable[AnnotationRow]) -> dict[str, AnnotationR
         if cur is None or (_utc(ann.updated_at), ann.id) > (_utc(cur.updated_at), cur.id):
             out[key] = ann
     return out
+
+
+def annotations_by_task(store: Store, task_ids: Container[str] | None = None) -> dict[str, list[AnnotationRow]]:
+    """The store's annotations grouped by task (only of ``task_ids`` when given)."""
+    by_task: dict[str, list[AnnotationRow]] = {}
+    for ann in store.annotations():
+        if task_ids is None or ann.task_id in task_ids:
+            by_task.setdefault(ann.task_id, []).append(ann)
+    return by_task
 
 
 def agreement_of(modality: str, annotations: Sequence[AnnotationRow]) -> float:
@@ -108,10 +117,7 @@ def training_labels(store: Store, modality: str | None = None, threshold: float 
 
         threshold = get_settings().agreement_threshold
     tasks = {t.id: t.modality for t in store.list_tasks(modality)}
-    by_task: dict[str, list[AnnotationRow]] = {}
-    for ann in store.annotations():
-        if ann.task_id in tasks:
-            by_task.setdefault(ann.task_id, []).append(ann)
+    by_task = annotations_by_task(store, tasks)
     gold = {tid: g for tid, g in store.gold_answers().items() if tid in tasks}
     resolved = {a.task_id: a for a in store.adjudications(status="resolved") if a.task_id in tasks}
     out = TaskLabels()

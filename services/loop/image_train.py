@@ -58,11 +58,11 @@ def _label_regions(labels: TaskLabels, task_id: str) -> list[Any] | None:
 def corrected_box_examples(store: Store) -> tuple[list[np.ndarray], list[BoxTarget], list[str]]:
     """Renderings and boxes of every image task an annotator labelled (an empty annotation counts: no findings)."""
     images, targets, ids = [], [], []
-    labels = training_labels(store, "image")
+    task_labels = training_labels(store, "image")
     for task in store.list_tasks("image"):
         if task.data.get("kind", "boxes") != "boxes":
             continue
-        regions = _label_regions(labels, task.id)
+        regions = _label_regions(task_labels, task.id)
         if regions is None:
             continue
         boxes, labels = [], []
@@ -81,11 +81,11 @@ def corrected_box_examples(store: Store) -> tuple[list[np.ndarray], list[BoxTarg
 def corrected_mask_examples(store: Store) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
     """Renderings and instance label images of every mask task an annotator labelled."""
     images, labels_out, ids = [], [], []
-    labels = training_labels(store, "image")
+    task_labels = training_labels(store, "image")
     for task in store.list_tasks("image"):
         if task.data.get("kind") != "masks":
             continue
-        regions = _label_regions(labels, task.id)
+        regions = _label_regions(task_labels, task.id)
         if regions is None:
             continue
         h, w = task.data["height"], task.data["width"]

@@ -62,6 +62,19 @@ def test_box_detector_trains_on_reference_and_corrections_then_fine_tunes(store:
     assert load_box_detector(store, settings).training_["fine_tuned_from"] == first["version"]
 
 
+def test_every_corrected_box_task_is_a_training_example(store: Store) -> None:
+    for name in ("smear_01.png", "smear_02.png", "smear_03.png"):
+        ingest_images(store, SAMPLES / "JPEGImages" / name)
+    tasks = store.list_tasks("image")
+    for k, task in enumerate(tasks[:2]):
+        box = Rectangle(label=f"lesion{k}", x=10 + k, y=20, width=30, height=40, image_width=320, image_height=240)
+        _correct(store, task.id, [box])
+    _images, targets, ids = corrected_box_examples(store)
+    assert ids == [t.id for t in tasks[:2]]  # the uncorrected third image is left out
+    assert [t.labels for t in targets] == [["lesion0"], ["lesion1"]]
+    assert [t.boxes.tolist() for t in targets] == [[[10.0, 20.0, 40.0, 60.0]], [[11.0, 20.0, 41.0, 60.0]]]
+
+
 def test_mask_model_trains_from_corrected_masks(store: Store, settings: Settings) -> None:
     ingest_images(store, SAMPLES / "JPEGImages" / "smear_02.png", kind="masks")
     (task,) = store.list_tasks("image")

@@ -26,11 +26,11 @@ def label_studio_client() -> Any:
 
 
 def quality_push_options() -> dict[str, Any]:
-    """``push_tasks`` options from settings: the gold-check share and the project's overlap."""
+    """``push_tasks`` options from the settings (:func:`services.loop.push.quality_push_options`)."""
     from services.core.settings import get_settings
+    from services.loop.push import quality_push_options as options
 
-    settings = get_settings()
-    return {"gold_share": settings.gold_share, "overlap": (settings.overlap_annotators, settings.overlap_percentage)}
+    return options(get_settings())
 
 
 def pull_project(project: str, push_command: str) -> None:

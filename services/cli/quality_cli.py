@@ -203,9 +203,9 @@ def _when(value: str | None, option: str) -> datetime | None:
         at = datetime.fromisoformat(value)
     except ValueError:
         fail(f"{option}: not an ISO date or time: {value!r} (e.g. 2026-12-01 or 2026-12-01T08:00)")
-    from datetime import UTC
+    from services.core.tables import as_utc
 
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+    return as_utc(at)
 
 
 def audit(
@@ -250,7 +250,7 @@ def audit(
 
 def tokens(show: Annotated[str | None, typer.Option("--show", help="Print the secret of one role (admin, engineer, annotator) or 'webhook'.")] = None) -> None:
     """Where the API's tokens and webhook secret come from; --show prints one (for a browser or a script)."""
-    from services.core.access import ROLES, SECRETS_FILE, api_secrets
+    from services.core.access import ROLES, SECRET_FIELDS, SECRETS_FILE, api_secrets, secret_env_var
     from services.core.settings import get_settings
 
     settings = get_settings()
@@ -263,10 +263,9 @@ def tokens(show: Annotated[str | None, typer.Option("--show", help="Print the se
         else:
             fail(f"--show: one of {', '.join(ROLES)} or webhook")
         return
-    for role in (*ROLES, "webhook"):
-        env = "CLINILOOP_WEBHOOK_SECRET" if role == "webhook" else f"CLINILOOP_API_{role.upper()}_TOKEN"
-        given = getattr(settings, "webhook_secret" if role == "webhook" else f"api_{role}_token") is not None
-        console.print(f"{role:<10} from {env if given else settings.var_dir / SECRETS_FILE}")
+    for key, name in SECRET_FIELDS.items():
+        given = getattr(settings, name) is not None
+        console.print(f"{key:<10} from {secret_env_var(key) if given else settings.var_dir / SECRETS_FILE}")
 
 
 def register(app: typer.Typer, report_app: typer.Typer) -> None:

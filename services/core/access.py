@@ -24,6 +24,13 @@ ROLES = ("annotator", "engineer", "admin")
 #: Header that carries the webhook secret (set on the webhook in Label Studio).
 WEBHOOK_SECRET_HEADER = "X-Cliniloop-Webhook-Secret"
 SECRETS_FILE = "api-secrets.json"
+#: Settings field of each secret (its environment variable is ``CLINILOOP_`` + the name upper-cased).
+SECRET_FIELDS = {"annotator": "api_annotator_token", "engineer": "api_engineer_token", "admin": "api_admin_token", "webhook": "webhook_secret"}
+
+
+def secret_env_var(key: str) -> str:
+    """The environment variable of a secret (a role, or ``"webhook"``): ``CLINILOOP_API_ADMIN_TOKEN``, ..."""
+    return f"CLINILOOP_{SECRET_FIELDS[key].upper()}"
 
 
 @dataclass(frozen=True, repr=False)
@@ -68,16 +75,11 @@ def _stored(path: Path) -> dict[str, str]:
 
 def api_secrets(settings: Settings) -> ApiSecrets:
     """The secrets in force: those set in settings, the rest from (or made into) the secrets file."""
-    given = {
-        "admin": settings.api_admin_token,
-        "engineer": settings.api_engineer_token,
-        "annotator": settings.api_annotator_token,
-        "webhook": settings.webhook_secret,
-    }
+    given = {key: getattr(settings, name) for key, name in SECRET_FIELDS.items()}
     values = {k: v.get_secret_value() for k, v in given.items() if v is not None}
     for key, value in values.items():
         if len(value) < 16:
-            raise ValueError(f"the {key} secret (CLINILOOP_{'WEBHOOK_SECRET' if key == 'webhook' else f'API_{key.upper()}_TOKEN'}) needs at least 16 characters")
+            raise ValueError(f"the {key} secret ({secret_env_var(key)}) needs at least 16 characters")
     missing = [k for k in given if k not in values]
     if missing:
         path = settings.var_dir / SECRETS_FILE

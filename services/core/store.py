@@ -66,6 +66,11 @@ def prediction_from_row(row: PredictionRow) -> PredictionIn:
     )
 
 
+def _region_dicts(regions: Sequence[Any]) -> list[dict[str, Any]]:
+    """Stored region dicts of regions given as schema objects or as dicts already."""
+    return regions_to_json(regions) if regions and not isinstance(regions[0], dict) else list(regions)
+
+
 def _without_ids(regions: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in r.items() if k != "id"} for r in regions]
 
@@ -258,6 +263,11 @@ class Store:
             q = q.where(PredictionRow.task_id.in_(list(task_ids)))
         with self.session() as s:
             return list(s.scalars(q))
+
+    def predicted_task_ids(self) -> set[str]:
+        """Ids of tasks that have at least one stored prediction."""
+        with self.session() as s:
+            return set(s.scalars(select(PredictionRow.task_id).distinct()))
 
     def push_rows(self, task_ids: Iterable[str] | None = None) -> list[PushRow]:
         """Every recorded push (of these tasks), oldest first."""
@@ -811,7 +821,7 @@ class Store:
         self, adjudication_id: int, regions: list[Any], reviewer: str | None, review_annotation_id: str
     ) -> bool:
         """Store the reviewer's result as the task's gold label; return whether anything changed."""
-        data = regions_to_json(regions) if regions and not isinstance(regions[0], dict) else list(regions)
+        data = _region_dicts(regions)
         with self.session() as s:
             row = s.get(AdjudicationRow, adjudication_id)
             if row is None:
@@ -833,7 +843,7 @@ class Store:
 
     def set_gold_answer(self, task_id: str, regions: list[Any], source: str, created_by: str) -> Literal["created", "updated", "unchanged"]:
         """Store (or replace) the known answer of a gold-check task."""
-        data = regions_to_json(regions) if regions and not isinstance(regions[0], dict) else list(regions)
+        data = _region_dicts(regions)
         with self.session() as s:
             if s.get(TaskRow, task_id) is None:
                 raise KeyError(f"no task {task_id} in the store")

@@ -15,6 +15,7 @@ from connectors.label_studio.client import LabelStudioClient
 from connectors.label_studio.config import text_label_config
 from connectors.label_studio.convert import prediction_payload, regions_to_result, task_payload
 from services.core.schemas import PredictionIn
+from services.core.settings import Settings
 from services.core.store import Store, prediction_from_row
 from services.core.tables import PredictionRow
 from services.loop.deid import require_deidentified, shareable_data
@@ -38,6 +39,11 @@ class PushReport:
     predictions_added: list[str] = field(default_factory=list)
     model_version: str | None = None
     gold_added: int = 0
+
+
+def quality_push_options(settings: Settings) -> dict[str, Any]:
+    """:func:`push_tasks` options from settings: the gold-check share and the project's overlap."""
+    return {"gold_share": settings.gold_share, "overlap": (settings.overlap_annotators, settings.overlap_percentage)}
 
 
 def _record_by_version(

@@ -17,7 +17,7 @@ from services.core.store import Store
 from services.loop.deid import NoteDeidentifier
 from services.loop.ingest import IngestReport, ingest_notes
 from services.loop.predict import TEXT_MODEL_NAME, PredictReport, TextModel, predict_tasks
-from services.loop.push import PushReport, ensure_text_project, push_tasks
+from services.loop.push import PushReport, ensure_text_project, push_tasks, quality_push_options
 from services.loop.select import Selection, select_tasks
 
 StepProgress = Callable[[str, int], Callable[[int], None]]
@@ -102,7 +102,7 @@ def run_text_round(
         codes = span_code_candidates_for(store, settings)
         push = push_tasks(
             store, client, project_id, selection.task_ids, progress=step("push", len(selection.task_ids)), code_candidates=codes,
-            gold_share=settings.gold_share, overlap=(settings.overlap_annotators, settings.overlap_percentage),
+            **quality_push_options(settings),
         )  # fmt: skip
         store.mark_round_pushed(selection.round_id)
     from services.loop.train import stopping_status

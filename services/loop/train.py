@@ -46,6 +46,7 @@ from models.text.ner import EntitySpan, LabelledText, NerTagger
 from models.text.ner_metrics import span_scores
 from services.core.settings import Settings
 from services.core.store import Store
+from services.core.tables import as_utc
 from services.loop.models import FractionProgress, promote
 from services.loop.predict import NER_MODEL_NAME, ModelArtifactMissing, load_ner_tagger
 from services.quality.labels import training_labels
@@ -97,7 +98,7 @@ class TrainingSet:
 def _utc_iso(value: datetime | None) -> str:
     if value is None:
         return ""
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+    return as_utc(value).astimezone(UTC).isoformat()
 
 
 def _hash(entries: Sequence[tuple[str, str, str]]) -> str:

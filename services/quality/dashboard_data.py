@@ -9,6 +9,7 @@ promotion order), and the newest audit events.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,29 +17,11 @@ from services.core.settings import Settings
 from services.core.store import Store
 from services.quality.agreement_report import ALL_PAIRS, SCORE_MEASURES, agreement_report
 from services.quality.gold import gold_accuracy
-from services.quality.labels import annotations_by_task, per_annotator
 from services.quality.monitor import suggestion_report
 
 #: Dev metrics tried, in order, for a model's learning curve.
 CURVE_METRICS = ("f1", "map50", "map", "mean_dice", "sensitivity", "accuracy", "macro_f1")
 MODALITIES = ("text", "ecg", "eeg", "image")
-
-
-def _queue(store: Store, modality: str, tasks: list[Any], by_task: dict[str, list[Any]], gold: set[str]) -> dict[str, int]:
-    ids = {t.id for t in tasks}
-    predicted = {p.task_id for p in store.predictions(ids)}
-    pushed = {p.task_id for p in store.push_rows(ids)}
-    adjudications = store.adjudications(modality=modality)
-    return {
-        "tasks": len(ids),
-        "predicted": len(predicted),
-        "pushed": len(pushed),
-        "annotated": sum(1 for t in ids if by_task.get(t)),
-        "multi_annotated": sum(1 for t in ids if len(per_annotator(by_task.get(t, []))) >= 2),
-        "adjudications_open": sum(a.status == "open" for a in adjudications),
-        "adjudications_resolved": sum(a.status == "resolved" for a in adjudications),
-        "gold_tasks": len(ids & gold),
-    }
 
 
 def learning_curves(store: Store) -> list[dict[str, Any]]:
@@ -61,15 +44,17 @@ def learning_curves(store: Store) -> list[dict[str, Any]]:
 
 def dashboard_data(store: Store, settings: Settings, audit_limit: int = 25) -> dict[str, Any]:
     """Everything the dashboard shows (see the module docstring)."""
-    by_task = annotations_by_task(store)
+    annotated, predicted = store.annotated_task_ids(), store.predicted_task_ids()
     gold = set(store.gold_answers())
+    adjudications = Counter((a.modality, a.status) for a in store.adjudications())
     agreement = agreement_report(store, threshold=settings.low_agreement_threshold)
     projects = []
     for modality in MODALITIES:
-        tasks = store.list_tasks(modality)
-        if not tasks:
+        ids = {t.id for t in store.list_tasks(modality)}
+        if not ids:
             continue
-        refs = sorted({p.project_ref for p in store.push_rows({t.id for t in tasks})})
+        pushes = store.push_rows(ids)
+        refs = sorted({p.project_ref for p in pushes})
         rows = [
             {"label": r.label, "measure": r.measure, "value": r.value, "items": r.items}
             for r in agreement.rows
@@ -78,7 +63,16 @@ def dashboard_data(store: Store, settings: Settings, audit_limit: int = 25) -> d
         projects.append({
             "modality": modality,
             "project_refs": refs,
-            "queue": _queue(store, modality, tasks, by_task, gold),
+            "queue": {
+                "tasks": len(ids),
+                "predicted": len(ids & predicted),
+                "pushed": len({p.task_id for p in pushes}),
+                "annotated": len(ids & annotated),
+                "multi_annotated": agreement.multi_annotated.get(modality, 0),
+                "adjudications_open": adjudications[(modality, "open")],
+                "adjudications_resolved": adjudications[(modality, "resolved")],
+                "gold_tasks": len(ids & gold),
+            },
             "agreement": rows,
             "low_labels": [f"{r['label']} ({r['measure']})" for r in rows if r["value"] is not None and r["value"] < agreement.threshold],
         })  # fmt: skip

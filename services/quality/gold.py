@@ -18,13 +18,14 @@ import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from models.quality.agreement import task_agreement
 from services.core.schemas import regions_from_json, regions_to_json
 from services.core.store import Store
+from services.core.tables import as_utc
 from services.quality.labels import AGREEMENT_ATTRIBUTE, annotations_by_task, per_annotator, training_labels
 
 Period = Literal["day", "week", "month"]
@@ -32,7 +33,7 @@ Period = Literal["day", "week", "month"]
 
 def period_of(at: datetime, period: Period = "week") -> str:
     """The period a time falls in: ``2026-12-02``, ``2026-W49`` (ISO week) or ``2026-12``."""
-    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    at = as_utc(at)
     if period == "day":
         return at.date().isoformat()
     if period == "month":

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import combinations
 from typing import Any, Literal
 
 from models.quality.agreement import task_agreement
 from services.core.store import Store
-from services.core.tables import AnnotationRow
+from services.core.tables import AnnotationRow, as_utc
 
 #: Per-region choice compared by the task-level agreement of each modality (text: assertion).
 AGREEMENT_ATTRIBUTE: dict[str, str | None] = {"text": "assertion", "ecg": None, "eeg": None, "image": None}
@@ -32,9 +32,7 @@ LabelSource = Literal["gold", "adjudicated", "single", "agreed"]
 
 
 def _utc(value: datetime | None) -> datetime:
-    if value is None:
-        return datetime.min.replace(tzinfo=UTC)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return as_utc(value if value is not None else datetime.min)
 
 
 def annotator_key(ann: AnnotationRow) -> str:

@@ -24,8 +24,35 @@ FORBIDDEN_FIELDS = frozenset(
 MAX_STRING_CHARS = 300
 
 
+#: Longest actor, action, entity and entity id (the columns' sizes): longer ones are refused.
+MAX_FIELD_CHARS = {"actor": 256, "action": 64, "entity": 64, "entity_id": 128}
+
+
 class AuditDetailError(ValueError):
     """An audit event's details could carry note text, identifiers or secrets."""
+
+
+def check_event(actor: str, action: str, entity: str, entity_id: str | None) -> None:
+    """Raise :class:`AuditDetailError` when an event's own fields are not short strings.
+
+    The columns are bounded (PostgreSQL enforces it, SQLite does not): an oversized value, e.g.
+    a 20,000-character request path, is refused on every database rather than stored.
+    """
+    for key, value in (("actor", actor), ("action", action), ("entity", entity), ("entity_id", entity_id)):
+        if value is None and key == "entity_id":
+            continue
+        if not isinstance(value, str):
+            raise AuditDetailError(f"audit field {key!r} is a {type(value).__name__}, not a string")
+        if len(value) > MAX_FIELD_CHARS[key]:
+            raise AuditDetailError(f"audit field {key!r} is a {len(value)}-character string (at most {MAX_FIELD_CHARS[key]})")
+
+
+def bounded(value: str, limit: int) -> str:
+    """``value`` cut to at most ``limit`` characters, the cut marked (for request paths and reasons)."""
+    if len(value) <= limit:
+        return value
+    mark = f"...(+{len(value) - limit} chars)"
+    return value[: max(0, limit - len(mark))] + mark
 
 
 def check_details(details: Mapping[str, Any], *, where: str = "details") -> None:

@@ -17,7 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.core.schemas import AnnotationIn, CodeVerdictIn, PredictionIn, TaskIn, regions_from_json, regions_to_json
-from services.core.audit import check_details
+from services.core.audit import check_details, check_event
+from services.core.private import private_sqlite
 from services.core.tables import (
     AdjudicationRow,
     AnnotationRow,
@@ -77,11 +78,16 @@ def _without_ids(regions: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite files get their folder created, WAL and foreign keys."""
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, future=True)
+    db = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:") else None
+    if db is not None:
+        private_sqlite(db)  # the file (and so its -wal/-shm, which SQLite makes with its mode) 0600
+    # hide_parameters: an error (e.g. "database is locked" during ingest) must not print bound
+    # values, which are de-identified note text, regions and audit details
+    engine = create_engine(url, future=True, hide_parameters=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        if db is not None:
+            event.listen(engine, "connect", lambda *_: private_sqlite(db))
     return engine
 
 
@@ -161,6 +167,7 @@ class Store:
                     s.add(OriginalNoteRow(task_id=tid, source_path=path, text=text))
                 if tid in audit_events:
                     actor, action, details = audit_events[tid]
+                    check_event(actor, action, "task", tid)
                     check_details(details)
                     s.add(AuditEventRow(actor=actor, action=action, entity="task", entity_id=tid, details=details))
         return new
@@ -708,6 +715,7 @@ class Store:
         services.core.audit.AuditDetailError
             If a field could hold note text, identifiers or secrets (see :func:`check_details`).
         """
+        check_event(actor, action, entity, entity_id)
         check_details(details)
         with self.session() as s:
             s.add(AuditEventRow(actor=actor, action=action, entity=entity, entity_id=entity_id, details=details))

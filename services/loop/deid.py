@@ -56,13 +56,13 @@ def deid_secret(settings: Settings) -> bytes:
 
 
 @lru_cache(maxsize=4)
-def _detector(spacy_model: str, threshold: float) -> PhiDetector:
-    return PhiDetector(spacy_model=spacy_model, threshold=threshold).fit()
+def _detector(spacy_model: str, threshold: float, profile: str) -> PhiDetector:
+    return PhiDetector(spacy_model=spacy_model, threshold=threshold, profile=profile).fit()
 
 
 def detector_from_settings(settings: Settings) -> PhiDetector:
     """The process-wide detector for these settings (spaCy is loaded once)."""
-    return _detector(settings.deid_spacy_model, settings.deid_threshold)
+    return _detector(settings.deid_spacy_model, settings.deid_threshold, settings.deid_profile)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import regex
 
 from taxonomies.deid import deid_rules_dir
 
-from .types import PHI_TYPES, PhiSpan
+from .types import DEFAULT_PROFILE, PHI_TYPES, PhiSpan, apply_profile, check_profile
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +84,10 @@ class PhiDetector:
     chunk_chars : int
         Longer notes are analysed in chunks of at most this many characters, cut at line
         breaks (spaCy's memory grows with document length); names still propagate note-wide.
+    profile : {"broad", "safe-harbor"}
+        Policy profile (:data:`~models.text.deid.types.PROFILES`): ``broad`` also removes
+        clinicians' names, years, facilities, wards and organisations; ``safe-harbor`` only the
+        18 HIPAA identifiers. Part of the detector version.
 
     Notes
     -----
@@ -98,12 +102,14 @@ class PhiDetector:
         use_name_lists: bool = True,
         propagate_names: bool = True,
         chunk_chars: int = 20_000,
+        profile: str = DEFAULT_PROFILE,
     ) -> None:
         self.spacy_model = spacy_model
         self.threshold = threshold
         self.use_name_lists = use_name_lists
         self.propagate_names = propagate_names
         self.chunk_chars = chunk_chars
+        self.profile = check_profile(profile)
 
     # ------------------------------------------------------------------ set-up
     def fit(self) -> PhiDetector:
@@ -148,14 +154,16 @@ class PhiDetector:
         registry.add_recognizer(CuedIdRecognizer())
         registry.add_recognizer(NameRecognizer(use_name_lists=self.use_name_lists))
         self.analyzer_ = AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=["en"])
-        self.version_ = detector_version(self.spacy_model, self.threshold, self.use_name_lists, self.propagate_names)
+        self.version_ = detector_version(
+            self.spacy_model, self.threshold, self.use_name_lists, self.propagate_names, self.profile
+        )
         return self
 
     @property
     def version(self) -> str:
         """``deid-<hash>``: changes when the rules, the spaCy pipeline or the parameters change."""
         return getattr(self, "version_", None) or detector_version(
-            self.spacy_model, self.threshold, self.use_name_lists, self.propagate_names
+            self.spacy_model, self.threshold, self.use_name_lists, self.propagate_names, self.profile
         )
 
     # --------------------------------------------------------------- detection
@@ -184,7 +192,7 @@ class PhiDetector:
         if self.propagate_names:
             sure = [c for c in kept if c.type == "NAME" and (c.source != "SpacyRecognizer" or " " in text[c.start : c.end])]
             kept += _propagate_names(text, sure)
-        return merge_spans(kept)
+        return apply_profile(merge_spans(kept), self.profile)
 
     def _detect_chunk(self, text: str) -> list[PhiSpan]:
         """Thresholded, cleaned results of one chunk (before name propagation and merging)."""
@@ -242,7 +250,9 @@ class PhiDetector:
         return True
 
 
-def detector_version(spacy_model: str, threshold: float, use_name_lists: bool, propagate_names: bool) -> str:
+def detector_version(
+    spacy_model: str, threshold: float, use_name_lists: bool, propagate_names: bool, profile: str = DEFAULT_PROFILE
+) -> str:
     """Content hash of the rule files, the spaCy pipeline name/version and the parameters."""
     import importlib.metadata as md
 
@@ -254,7 +264,7 @@ def detector_version(spacy_model: str, threshold: float, use_name_lists: bool, p
             digest.update(f"{dist}={md.version(dist)}".encode())
         except md.PackageNotFoundError:
             digest.update(dist.encode())
-    digest.update(f"{spacy_model}|{threshold}|{use_name_lists}|{propagate_names}".encode())
+    digest.update(f"{spacy_model}|{threshold}|{use_name_lists}|{propagate_names}|{profile}".encode())
     digest.update(Path(__file__).read_bytes())
     return f"deid-{digest.hexdigest()[:12]}"
 

@@ -29,6 +29,36 @@ PHI_TYPES: dict[str, str] = {
 }
 
 
+#: What an identifier is beyond its type, where a policy profile needs to know (empty: a plain
+#: identifier of its type). ``clinician``: a care-giver's name; ``year``: a year on its own;
+#: ``facility``: a hospital, clinic, nursing home or practice; ``ward``: a unit or ward of one;
+#: ``organization``: a school, company or other organisation that is not an employer named as such.
+CATEGORIES: tuple[str, ...] = ("", "clinician", "year", "facility", "ward", "organization")
+
+#: Policy profiles -> the categories they remove. ``broad`` (the default) removes what the
+#: PhysioNet and i2b2 gold standards mark: every identifier, clinician names, years, facilities,
+#: wards and organisations. ``safe-harbor`` removes the 18 HIPAA Safe Harbor identifiers only:
+#: years, clinicians' names and institutions stay.
+PROFILES: dict[str, frozenset[str]] = {
+    "broad": frozenset(CATEGORIES),
+    "safe-harbor": frozenset({""}),
+}
+DEFAULT_PROFILE = "broad"
+
+
+def check_profile(profile: str) -> str:
+    """``profile`` if it is a known policy profile.
+
+    Raises
+    ------
+    ValueError
+        Naming the known profiles.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown de-identification profile {profile!r}; known: {', '.join(PROFILES)}")
+    return profile
+
+
 @dataclass(frozen=True, order=True)
 class PhiSpan:
     """One identifier found in a text: ``text[start:end]`` is of type ``type``.
@@ -45,6 +75,8 @@ class PhiSpan:
         Detector confidence in [0, 1] (1.0 for gold spans).
     source : str
         Which recognizer found it (empty for gold spans).
+    category : str
+        One of :data:`CATEGORIES`: what a policy profile needs to know (see :data:`PROFILES`).
     """
 
     start: int
@@ -52,9 +84,18 @@ class PhiSpan:
     type: str
     score: float = 1.0
     source: str = ""
+    category: str = ""
 
     def __post_init__(self) -> None:
         if self.type not in PHI_TYPES:
             raise ValueError(f"unknown identifier type {self.type!r}; known: {', '.join(PHI_TYPES)}")
+        if self.category not in CATEGORIES:
+            raise ValueError(f"unknown identifier category {self.category!r}; known: {', '.join(CATEGORIES)}")
         if not 0 <= self.start < self.end:
             raise ValueError(f"bad span offsets {self.start}..{self.end}")
+
+
+def apply_profile(spans: list[PhiSpan], profile: str) -> list[PhiSpan]:
+    """The spans a policy profile removes (see :data:`PROFILES`), in their order."""
+    keep = PROFILES[check_profile(profile)]
+    return [s for s in spans if s.category in keep]

@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
-from services.api.auth import require
+from services.api.auth import CredentialsFirst, require
 from services.api.deps import StoreDep
 from services.api.routes import ml_backend, quality, training, webhooks
 from services.api.state import AppState
@@ -43,6 +43,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
                 st.close()
 
     app = FastAPI(title="cliniloop", version="0.1.0", lifespan=lifespan)
+    # credentials before body: refused requests are never read or parsed, bodies are bounded
+    app.add_middleware(CredentialsFirst)
     app.include_router(ml_backend.router)
     app.include_router(webhooks.router)
     app.include_router(training.router)

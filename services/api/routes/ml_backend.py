@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.label_studio.convert import prediction_payload
 from services.api.auth import require
@@ -49,19 +50,41 @@ def versions(store: StoreDep) -> dict[str, list[str]]:
     return {"versions": store.model_versions(TEXT_MODEL_NAME)}
 
 
-def _predict(state: StateDep, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    stored = state.store.latest_predictions(TEXT_MODEL_NAME, [t.get("data", {}).get("cliniloop_id", "") for t in tasks])
+class PredictTask(BaseModel):
+    """One task as Label Studio sends it (other fields allowed and ignored)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: int | str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class PredictRequest(BaseModel):
+    """Label Studio's ``/predict`` body (``project``, ``label_config``, ``params`` and the like are ignored)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    tasks: list[PredictTask] = Field(default_factory=list, max_length=1000)
+
+
+def _cliniloop_id(data: dict[str, Any]) -> str:
+    value = data.get("cliniloop_id")
+    return value if isinstance(value, str) else ""
+
+
+def _predict(state: StateDep, tasks: list[PredictTask]) -> list[dict[str, Any]]:
+    stored = state.store.latest_predictions(TEXT_MODEL_NAME, [_cliniloop_id(t.data) for t in tasks])
     results: list[dict[str, Any] | None] = [None] * len(tasks)
     todo: list[tuple[int, str]] = []
     for i, task in enumerate(tasks):
-        data = task.get("data") or {}
-        pred = stored.get(data.get("cliniloop_id", ""))
+        data = task.data
+        pred = stored.get(_cliniloop_id(data))
         if pred is not None:
             results[i] = prediction_payload(prediction_from_row(pred))
         elif isinstance(data.get("text"), str):
             todo.append((i, data["text"]))
         else:
-            log.warning("task %s has no text field; returning an empty prediction", task.get("id"))
+            log.warning("a task has no text field; returning an empty prediction")
             results[i] = {"result": [], "score": 0.0, "model_version": _current_version(state.store)}
     if todo:
         preds = predict_texts(state.text_model(), [(str(i), text) for i, text in todo])
@@ -71,7 +94,6 @@ def _predict(state: StateDep, tasks: list[dict[str, Any]]) -> list[dict[str, Any
 
 
 @router.post("/predict", dependencies=ANNOTATOR)
-async def predict(state: StateDep, body: dict[str, Any]) -> dict[str, Any]:
+async def predict(state: StateDep, body: PredictRequest) -> dict[str, Any]:
     """Predictions for the tasks Label Studio sends, one entry per task, in order."""
-    tasks = body.get("tasks") or []
-    return {"results": await run_in_threadpool(_predict, state, tasks)}
+    return {"results": await run_in_threadpool(_predict, state, body.tasks)}

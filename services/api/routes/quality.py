@@ -87,7 +87,7 @@ def audit(
 class PromoteRequest(BaseModel):
     """Which version to promote, and why."""
 
-    version: str = Field(min_length=1)
+    version: str = Field(min_length=1, max_length=128)
     reason: str | None = Field(default=None, max_length=300)
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
-from services.api.auth import require
+from services.api.auth import EngineerRole, require
 from services.api.deps import StateDep, StoreDep
 from services.loop.jobs import TRAIN_TEXT, job_summary
 from services.loop.models import model_listing
@@ -23,14 +25,16 @@ router = APIRouter(prefix="/api", tags=["training"], dependencies=[Depends(requi
 class TrainRequest(BaseModel):
     """Optional parameters of a training job."""
 
-    max_iterations: int | None = Field(default=None, gt=0, description="CRF iterations (default: CLINILOOP_NER_MAX_ITERATIONS).")
+    max_iterations: int | None = Field(default=None, gt=0, le=100_000, description="CRF iterations (default: CLINILOOP_NER_MAX_ITERATIONS).")
 
 
 @router.post("/train", status_code=status.HTTP_202_ACCEPTED)
-def train(state: StateDep, body: TrainRequest | None = None) -> dict[str, Any]:
+def train(state: StateDep, role: EngineerRole, body: TrainRequest | None = None) -> dict[str, Any]:
     """Queue a ``train-text`` job (or join the one already queued); answers at once with its id."""
     params = body.model_dump(exclude_none=True) if body else {}
-    job_id = state.enqueue_job(TRAIN_TEXT, params, requested_by="api")
+    actor = f"api:{role}"
+    job_id = state.enqueue_job(TRAIN_TEXT, params, requested_by=actor)
+    state.store.audit(actor, "train_requested", "job", str(job_id), job_id=job_id, trigger="POST /api/train")
     job = state.store.job(job_id)
     return {"job_id": job_id, "status": job.status if job else "queued", "url": f"/api/jobs/{job_id}"}
 
@@ -42,7 +46,7 @@ def jobs(store: StoreDep, limit: int = Query(default=50, ge=1, le=1000), kind: s
 
 
 @router.get("/jobs/{job_id}")
-def job(store: StoreDep, job_id: int) -> dict[str, Any]:
+def job(store: StoreDep, job_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> dict[str, Any]:
     """One job: status, progress, message, and its result or error."""
     row = store.job(job_id)
     if row is None:

@@ -100,7 +100,7 @@ def test_train_endpoint_runs_real_training_off_the_request_path(client: TestClie
     job = _wait_for_job(client, job_id)
     assert job["status"] == "succeeded", job["error"]
     result = job["result"]
-    assert result["promoted"] and job["params"] == {"max_iterations": 15} and job["requested_by"] == "api"
+    assert result["promoted"] and job["params"] == {"max_iterations": 15} and job["requested_by"] == "api:admin"
     assert not result["refresh"]["label_studio_updated"], "Label Studio is down: the promotion stands anyway"
     models = client.get("/api/models").json()
     assert models["name"] == NER_MODEL_NAME and models["promoted"] == result["version"]

@@ -290,8 +290,9 @@ def test_start_training_trains_promotes_and_label_studio_follows(loop: Loop) -> 
 
     t0 = time.perf_counter()
     secrets = api_secrets(loop.settings)
-    # as Label Studio's ML-backend connection sends it: HTTP Basic with the annotator token
-    ml_backend_auth = (ML_BACKEND_USER, secrets.tokens["annotator"])
+    # as Label Studio's ML-backend connection sends it: HTTP Basic with a token; starting training
+    # needs the engineer role (the annotator token is refused, as on POST /api/train)
+    ml_backend_auth = (ML_BACKEND_USER, secrets.tokens["engineer"])
     r = httpx.post(f"{loop.api.url}/webhook", json={"action": "START_TRAINING", "project": {"id": loop.project_id}}, auth=ml_backend_auth, timeout=5)
     assert time.perf_counter() - t0 < 1.0 and r.status_code == 200
     job_id = r.json()["job_id"]

@@ -166,3 +166,12 @@ def write_pubtator(path: Path, n_docs: int, seed: int = 0) -> Path:
 def pubtator_pair(tmp_path: Path) -> tuple[Path, Path]:
     """A synthetic PubTator pool (60 documents) and test file (20 documents)."""
     return write_pubtator(tmp_path / "pool.txt", 60, seed=1), write_pubtator(tmp_path / "test.txt", 20, seed=2)
+
+
+@pytest.fixture(autouse=True)
+def _restore_umask() -> Iterator[None]:
+    """The CLI and the app set a private umask (0o077) in-process: give each test the one it started with."""
+    before = os.umask(0o022)
+    os.umask(before)
+    yield
+    os.umask(before)

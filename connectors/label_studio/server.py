@@ -29,6 +29,7 @@ from types import TracebackType
 import httpx
 
 from services.core.net import free_port
+from services.core.private import PRIVATE_UMASK, private_dir, private_file, private_tree
 
 log = logging.getLogger(__name__)
 
@@ -313,7 +314,9 @@ class LocalLabelStudio:
                 f"Label Studio executable not found at {self.binary}: create the .venv-ls environment "
                 f"(`make test` does) or set {BIN_ENV}"
             )
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # its database holds the webhook secret and API tokens in plaintext: owner-only, old files too
+        private_dir(self.data_dir)
+        private_tree(self.data_dir)
         creds = self.credentials
         attempts = 1 if self.requested_port else 3
         t0 = time.monotonic()
@@ -370,6 +373,7 @@ class LocalLabelStudio:
             "--data-dir", str(self.data_dir), "--log-level", self.log_level,
         ]  # fmt: skip
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        private_file(self.log_path)
         with self.log_path.open("ab") as log_fh:
             self._process = subprocess.Popen(
                 cmd,
@@ -379,6 +383,7 @@ class LocalLabelStudio:
                 stdout=log_fh,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stop() signals only that group
+                umask=PRIVATE_UMASK,  # what Label Studio writes (its sqlite3, media, exports) is owner-only
             )
         self.port = port
         banner = f"Starting development server at http://{self.host}:{port}/"

@@ -6,6 +6,7 @@ jobs such as training, see :mod:`services.loop.jobs`), so routes only enqueue an
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +17,7 @@ from services.api.auth import CredentialsFirst, require
 from services.api.deps import StoreDep
 from services.api.routes import ml_backend, quality, training, webhooks
 from services.api.state import AppState
+from services.core.private import private_dir, private_umask
 from services.core.settings import Settings, get_settings
 from services.core.store import Store, open_store
 
@@ -26,6 +28,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         s = settings or get_settings()
+        previous_umask = private_umask()  # the store, secrets and logs the app writes are owner-only
+        private_dir(s.var_dir)
         st = store or open_store(s.resolved_database_url)
         state = AppState(settings=s, store=st)
         if s.job_worker:
@@ -41,6 +45,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
                 state.worker.stop()
             if store is None:
                 st.close()
+            os.umask(previous_umask)
 
     app = FastAPI(title="cliniloop", version="0.1.0", lifespan=lifespan)
     # credentials before body: refused requests are never read or parsed, bodies are bounded

@@ -36,12 +36,15 @@ class ApiServer:
 
     def start(self, timeout_s: float = 60.0) -> "ApiServer":
         """Start uvicorn and wait until ``/health`` answers."""
+        from services.core.private import PRIVATE_UMASK, private_dir, private_file
+
         self.port = self.port or free_port()
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.log_path.parent, fix_existing=False)
+        private_file(self.log_path)
         env = {**os.environ, **self.env, "CLINILOOP_API_URL": f"http://127.0.0.1:{self.port}"}
         cmd = [sys.executable, "-m", "uvicorn", "services.api.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(self.port)]
         with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=Path.cwd())
+            self._proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=Path.cwd(), umask=PRIVATE_UMASK)
         if not wait_http(f"{self.url}/health", timeout_s, alive=lambda: self._proc is not None and self._proc.poll() is None):
             self.stop()
             tail = self.log_path.read_text(errors="replace")[-2000:]

@@ -111,7 +111,10 @@ def ecg_export(
     """Write beats as WFDB annotation files (readable by wfdb.rdann) and CSV, in samples of the original recordings."""
     from services.loop.ecg import export_beats
 
+    from services.core.private import private_tree
+
     written = export_beats(cli_store(), out, extension=extension, only_corrected=only_corrected)
+    private_tree(out)
     console.print(f"wrote {sum(written.values())} beats of {len(written)} recordings to {out}")
 
 

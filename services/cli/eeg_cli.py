@@ -143,7 +143,10 @@ def eeg_export(
     """Write events as EDF+ annotations (mne.read_annotations reads them), CSV and BIDS events.tsv, in seconds of the recordings."""
     from services.loop.eeg import export_events
 
+    from services.core.private import private_tree
+
     written = export_events(cli_store(), out, only_corrected=only_corrected)
+    private_tree(out)
     console.print(f"wrote {sum(written.values())} events of {len(written)} recordings to {out}")
 
 

@@ -161,6 +161,9 @@ def image_export(
         counts = export_voc(store, out, only_corrected=only_corrected, min_score=min_score)
     else:
         fail(f"--format must be coco or voc, not {fmt!r}", 2)
+    from services.core.private import private_tree
+
+    private_tree(out)
     console.print(f"wrote {counts['regions']} regions of {counts['images']} images to {out}")
 
 

@@ -50,6 +50,9 @@ Budget = Annotated[int, typer.Option("--budget", "-n", min=1, help="How many tas
 
 @app.callback()
 def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+    from services.core.private import private_umask
+
+    private_umask()  # whatever the CLI writes (store, exports, secrets, Label Studio's data) is owner-only
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s",

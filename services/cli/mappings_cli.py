@@ -27,6 +27,9 @@ def export_mappings_cmd(
         n = export_mappings(open_store(), out, fmt, system, validated_only)  # type: ignore[arg-type]
     except ValueError as err:
         fail(str(err))
+    from services.core.private import private_tree
+
+    private_tree(out)
     console.print(f"wrote {n} mapping rows to {out}")
 
 

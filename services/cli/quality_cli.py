@@ -242,8 +242,11 @@ def audit(
     if out is None:
         typer.echo(text, nl=False)
     else:
+        from services.core.private import private_tree
+
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
+        private_tree(out)
         store.audit("cli", "export", "audit_events", out.name, rows=len(rows), format="csv" if as_csv else "json")
         err_console.print(f"wrote {len(rows)} audit events to {out}")
 

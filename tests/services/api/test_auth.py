@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -291,6 +293,7 @@ def test_no_secret_reaches_the_real_servers_log(tmp_path: Path) -> None:
     }
     log_path = tmp_path / "api.log"
     hook = {WEBHOOK_SECRET_HEADER: WEBHOOK_SECRET}
+    os.umask(0o022)  # issue 19: the log and the store are private whatever the umask (restored by tests/conftest.py)
     with ApiServer(env, log_path) as api, httpx.Client(base_url=api.url, timeout=30.0) as http:
         # refused
         assert http.post("/api/train", json={}).status_code == 401
@@ -308,6 +311,7 @@ def test_no_secret_reaches_the_real_servers_log(tmp_path: Path) -> None:
         body = {"action": "ANNOTATION_CREATED", "project": {"id": 3}, "task": {"id": 41}, "annotation": {"id": 9, "task": 41}}
         assert http.post("/webhook", json=body, headers=hook).status_code == 200
         assert http.get("/api/jobs", headers=bearer("engineer")).status_code == 200
+    assert stat.S_IMODE(log_path.stat().st_mode) == 0o600 and stat.S_IMODE(db.stat().st_mode) == 0o600
     log = log_path.read_text(errors="replace")
     assert "refused POST /api/train" in log and "refused GET /api/audit" in log and "refused POST /webhook" in log
     _assert_no_secret_in(log, f"the server log {log_path}")

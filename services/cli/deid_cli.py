@@ -15,22 +15,51 @@ deid_app = typer.Typer(help="De-identification: synthetic corpora and checks.", 
 
 
 def eval_deid(
-    data: Annotated[Path, typer.Option("--data", exists=True, file_okay=False, help="BRAT folder: <note>.txt + <note>.ann, searched recursively.")],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            exists=True,
+            help="Gold corpus: BRAT folder (<note>.txt + <note>.ann), PhysioNet id.text + id-phi.phrase (folder or file), or i2b2 XML (file or folder).",
+        ),
+    ],
+    data_format: Annotated[
+        str | None, typer.Option("--format", help="Gold layout: brat, physionet or i2b2 (default: told by what --data holds).")
+    ] = None,
+    type_map: Annotated[
+        str,
+        typer.Option(
+            "--type-map",
+            help="Gold type -> identifier type and category: identity (default), physionet, i2b2-2006, i2b2-2014, or a TSV file of the same format.",
+        ),
+    ] = "identity",
+    profile: Annotated[
+        str | None,
+        typer.Option("--profile", help="Score this policy profile only (broad or safe-harbor); default: both, CLINILOOP_DEID_PROFILE's at the top level."),
+    ] = None,
     threshold: Annotated[float | None, typer.Option("--threshold", min=0.0, max=1.0, help="Detector threshold (default: CLINILOOP_DEID_THRESHOLD).")] = None,
     no_name_lists: Annotated[bool, typer.Option("--no-name-lists", help="Ablation: detect names without the first/last name lists.")] = False,
     errors: Annotated[
         Path | None, typer.Option("--errors", dir_okay=False, help="Write misses and false positives as JSON lines here (they hold identifiers of the evaluated corpus).")
     ] = None,
 ) -> None:
-    """Precision and recall per identifier type and overall, token recall and notes per second; prints one JSON object.
+    """Precision and recall per identifier type and overall, per policy profile, with and without years; prints one JSON object.
 
-    Gold entity types are the identifier types (NAME, DATE, AGE, LOCATION, PHONE, FAX, EMAIL, SSN,
-    MRN, ACCOUNT, HEALTH_PLAN, LICENSE, DEVICE_ID, VEHICLE_ID, URL, IP_ADDRESS).
+    Gold types are turned into identifier types (NAME, DATE, AGE, LOCATION, PHONE, FAX, EMAIL, SSN,
+    MRN, ACCOUNT, HEALTH_PLAN, LICENSE, DEVICE_ID, VEHICLE_ID, URL, IP_ADDRESS) and categories by
+    the type map; with the identity map they must already be identifier types.
     """
     from connectors.sources.brat import BratError
+    from connectors.sources.deid_corpora import FORMATS, DeidCorpusError
+    from models.text.deid.type_maps import TypeMapError
+    from models.text.deid.types import PROFILES
     from services.core.settings import get_settings
     from services.loop.deid_eval import DeidEvalError, evaluate_deid
 
+    if data_format is not None and data_format not in FORMATS:
+        fail(f"--format {data_format!r}: use one of {', '.join(FORMATS)}")
+    if profile is not None and profile not in PROFILES:
+        fail(f"--profile {profile!r}: use one of {', '.join(PROFILES)}")
     settings = get_settings()
     try:
         result = evaluate_deid(
@@ -39,9 +68,17 @@ def eval_deid(
             threshold=settings.deid_threshold if threshold is None else threshold,
             use_name_lists=not no_name_lists,
             errors_path=errors,
+            type_map=type_map,
+            data_format=data_format,
+            profiles=[profile] if profile else None,
+            default_profile=profile or settings.deid_profile,
         )
-    except (BratError, DeidEvalError) as err:
+    except (BratError, DeidCorpusError, DeidEvalError, TypeMapError) as err:
         fail(str(err))
+    err_console.print(
+        f"{result['notes']} notes ({result['format']}, type map {result['type_map']}); "
+        + "; ".join(f"{p}: recall {r['with_years']['overall']['recall']} / without years {r['without_years']['overall']['recall']}" for p, r in result["profiles"].items())
+    )
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
 
 

@@ -49,13 +49,21 @@ def progress_bars() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
 
 def ingest_table(report: IngestReport) -> Table:
     """Per-file errors of an ingest (empty table when none)."""
-    base = report.root if report.root.is_dir() else report.root.parent
-    table = Table(title=f"Files not ingested (under {base})", show_lines=False)
-    table.add_column("file", style="red", no_wrap=True)
+    from connectors.sources.notes import iter_note_paths
+
+    # file and folder names may hold identifiers: files are shown by their number in the order
+    # ingest reads them (sorted paths, as `find NOTES -type f | sort` lists them), never by name
+    try:
+        order = {p: i for i, p in enumerate(iter_note_paths(report.root), 1)}
+    except OSError:
+        order = {}
+    table = Table(title="Files not ingested (numbered in sorted path order; names are not shown)", show_lines=False)
+    table.add_column("file #", style="red", no_wrap=True, justify="right")
+    table.add_column("type", no_wrap=True)
     table.add_column("reason", overflow="fold")
     for err in report.errors:
-        name = err.path.relative_to(base) if err.path.is_relative_to(base) else err.path
-        table.add_row(str(name), err.reason)
+        ext = err.path.suffix.lower()
+        table.add_row(str(order.get(err.path, "?")), ext if ext[1:].isascii() and ext[1:].isalnum() and len(ext) <= 6 else "", err.reason)
     return table
 
 

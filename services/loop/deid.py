@@ -139,8 +139,11 @@ class NoteDeidentifier:
         key = self.patient_key(note.path, root, note.text, spans)
         generator = SurrogateGenerator(self.secret, key)
         result = deidentify(note.text, spans, generator)
-        name_spans = self.detector.detect(note.path.name.replace("_", " "))
-        safe_name = deidentify(note.path.name, name_spans, generator).text if name_spans else note.path.name
+        # file and folder names can hold names, MRNs and dates that no detector sees (lower case,
+        # run together): the stored and pushed name is neutral, a keyed hash of the note plus its
+        # extension when that is a plain one (issue 19)
+        ext = note.path.suffix.lower()
+        safe_name = f"note-{self.task_id(note.text)[:12]}" + (ext if ext[1:].isascii() and ext[1:].isalnum() and len(ext) <= 6 else "")
         patient_ref = self._keyed("patient", key, 16)
         task_id = self.task_id(note.text)
         record = {

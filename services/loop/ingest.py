@@ -97,5 +97,6 @@ def ingest_notes(
             for phi_type, count in n.result.counts.items():
                 report.identifiers[phi_type] = report.identifiers.get(phi_type, 0) + count
     if new:
-        store.audit("cliniloop", "ingest", "task", None, count=len(new), root=str(root))
+        # no folder or file name: they may hold identifiers, and the trail is kept for years (issue 19)
+        store.audit("cliniloop", "ingest", "task", None, count=len(new), rejected=len(report.errors))
     return report

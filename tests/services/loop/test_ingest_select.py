@@ -34,8 +34,10 @@ def test_bad_files_are_reported_and_leave_store_untouched(tmp_path: Path, sample
     assert "UTF-8" in reasons["latin1.txt"] and "empty" in reasons["empty.txt"]
     assert "binary" in reasons["scan.png"] and "too large" in reasons["huge.txt"]
     assert len(report.added) == 3
-    stored = {t.data["note_name"] for t in store.list_tasks()}
-    assert stored == {p.name for p in sorted(samples_dir.glob("*.txt"))[:3]}
+    tasks = store.list_tasks()
+    assert sorted(t.id for t in tasks) == sorted(deidentifier.task_id(p.read_text(encoding="utf-8")) for p in sorted(samples_dir.glob("*.txt"))[:3])
+    # stored names are neutral (issue 19): a keyed hash of the note and the extension
+    assert {t.data["note_name"] for t in tasks} == {f"note-{t.id[:12]}.txt" for t in tasks}
 
 
 def test_reingest_is_idempotent(tmp_path: Path, samples_dir: Path, store: Store, deidentifier) -> None:

@@ -25,7 +25,8 @@ def _pool(store: Store, tmp_path: Path, texts: list[str], uncertainties: list[fl
     for i, text in enumerate(texts):
         (folder / f"{i:02d}.txt").write_text(text)
     ingest_notes(store, folder, 10**6, _DEIDENTIFIER)
-    ids = [next(t.id for t in store.list_tasks() if t.data["note_name"] == f"{i:02d}.txt") for i in range(len(texts))]
+    ids = [_DEIDENTIFIER.task_id(text) for text in texts]  # task ids are keyed hashes of the original text
+    assert set(ids) <= {t.id for t in store.list_tasks()}
     labels = labels or ["Problem"] * len(texts)
     store.add_predictions(
         [

@@ -77,7 +77,8 @@ def eval_deid(
         fail(str(err))
     err_console.print(
         f"{result['notes']} notes ({result['format']}, type map {result['type_map']}); "
-        + "; ".join(f"{p}: recall {r['with_years']['overall']['recall']} / without years {r['without_years']['overall']['recall']}" for p, r in result["profiles"].items())
+        + "; ".join(f"{p}: recall {r['with_years']['overall']['recall']} / without years {r['without_years']['overall']['recall']}" for p, r in result["profiles"].items()),
+        soft_wrap=True,
     )
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
 

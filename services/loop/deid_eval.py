@@ -4,7 +4,7 @@ The gold is read in its own layout (BRAT, PhysioNet ``id.text`` + ``id-phi.phras
 :mod:`connectors.sources.deid_corpora`) and its types are turned into cliniloop types and
 categories by a type map (:mod:`models.text.deid.type_maps`). Two rules hold whatever the map:
 
-- a gold ``DATE`` that is a year alone (``2019``, ``'19``) gets category ``year`` (a year is not
+- a gold ``DATE`` that is a year alone (``2019``, ``'19``, ``1980s``) gets category ``year`` (a year is not
   a Safe Harbor date element), so it counts under the ``broad`` profile only;
 - a gold ``AGE`` whose number is under 90 is dropped (ages under 90 are not identifiers under
   either profile; the i2b2 2014 track marks every age).
@@ -30,7 +30,8 @@ from models.text.deid.metrics import false_positives, missed_spans, score_deid
 from models.text.deid.type_maps import TypeMap, load_type_map
 from models.text.deid.types import DEFAULT_PROFILE, PROFILES, PhiSpan, apply_profile, check_profile
 
-_BARE_YEAR = regex.compile(r"\s*(?:(?:1[89]|2[01])\d\d|['’]\d\d)\s*")
+#: A year alone: ``2019``, ``'19``, a decade ``1980s``/``'80s``. Bare two-digit numbers stay dates (they may be days).
+_BARE_YEAR = regex.compile(r"\s*(?:(?:1[89]|2[01])\d\d|['’]\d\d|(?:(?:1[89]|2[01])\d|['’]\d)0['’]?[sS])\s*")
 _NUMBER = regex.compile(r"\d+")
 YEAR = "year"
 

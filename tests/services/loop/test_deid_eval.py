@@ -68,6 +68,25 @@ def test_gold_through_the_map_with_year_and_age_rules(tmp_path: Path) -> None:
     assert dropped == {"AGE under 90": 1, "ignored STATE": 1, "ignored PROFESSION": 1}
 
 
+@pytest.mark.parametrize(
+    ("date", "category"),
+    [("2019", "year"), ("'84", "year"), ("1980s", "year"), ("21", ""), ("March 2019", ""), ("3/4/2019", "")],
+)
+def test_a_date_that_is_a_year_alone_is_a_year(date: str, category: str) -> None:
+    text = f"seen {date} ."
+    note = GoldNote("n", text, (GoldMention(5, 5 + len(date), "DATE", "n.ann: entity T1"),))
+    (span,) = gold_spans(note, load_type_map("identity"))
+    assert span.category == category
+
+
+def test_ages_under_90_are_dropped_and_others_kept() -> None:
+    text = "ages 89 90 ninety 101"
+    mentions = tuple(GoldMention(text.index(w), text.index(w) + len(w), "AGE", "x") for w in ("89", "90", "ninety", "101"))
+    dropped: Counter[str] = Counter()
+    kept = gold_spans(GoldNote("n", text, mentions), load_type_map("identity"), dropped)
+    assert [text[s.start : s.end] for s in kept] == ["90", "ninety", "101"] and dropped == {"AGE under 90": 1}
+
+
 def test_a_type_the_map_lacks_names_where_it_is_written() -> None:
     note = GoldNote("n1", TEXT, (GoldMention(*_at("Nurse"), "PROFESSION", "n1.ann: entity T3"),))
     with pytest.raises(DeidEvalError, match=r"n1.ann: entity T3: type 'PROFESSION' is not in type map 'physionet'"):

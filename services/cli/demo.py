@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rich.panel import Panel
 
+from connectors.label_studio.server import CREDENTIALS_FILE
 from services.cli.render import console, progress_bars, round_summary
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,32 @@ log = logging.getLogger(__name__)
 DEMO_USER = "admin@cliniloop.local"
 DEMO_PASSWORD = "cliniloop-demo"
 DEMO_TOKEN = "cliniloop-demo-token-0001"
+
+
+#: File (mode 0600) with the Label Studio URL and token the demo's Label Studio uses, for `cliniloop pull`.
+DEMO_ENV_FILE = "demo.env"
+
+
+def write_demo_env(var: Path, ls_url: str, ls_api_key: str) -> Path:
+    """Write ``CLINILOOP_LABEL_STUDIO_URL`` / ``_API_KEY`` to ``<var>/demo.env`` (owner-only), not to the screen."""
+    from services.core.private import private_file
+
+    path = private_file(var / DEMO_ENV_FILE)
+    path.write_text(f"CLINILOOP_LABEL_STUDIO_URL={ls_url}\nCLINILOOP_LABEL_STUDIO_API_KEY={ls_api_key}\n", encoding="utf-8")
+    return path
+
+
+def demo_panel(ls_url: str, project_id: int, username: str, ls_dir: Path, api_url: str, env_file: Path) -> Panel:
+    """What the demo prints: where things are and where the secrets live, never a password or token."""
+    return Panel.fit(
+        f"Label Studio: [link]{ls_url}/projects/{project_id}/data[/link]\n"
+        f"login: {username}   password: in {ls_dir / CREDENTIALS_FILE} (mode 0600; the README lists the demo's fixed ones)\n"
+        f"cliniloop API: {api_url}  (ML backend and webhooks connected, with their secrets)\n"
+        f"quality dashboard: [link]{api_url}/dashboard[/link]  (any user name; password: "
+        f"`.venv/bin/cliniloop tokens --show engineer`)\n"
+        f"to pull corrections:  set -a; . {env_file}; set +a; .venv/bin/cliniloop pull",
+        title="cliniloop demo",
+    )
 
 
 def run_demo(notes: Path, budget: int, once: bool) -> int:
@@ -78,18 +105,8 @@ def run_demo(notes: Path, budget: int, once: bool) -> int:
             )
         for table in round_summary(report):
             console.print(table)
-        console.print(
-            Panel.fit(
-                f"Label Studio: [link]{ls.url}/projects/{project_id}/data[/link]\n"
-                f"login: {ls.username}   password: {ls.password}\n"
-                f"cliniloop API: {api.url}  (ML backend and webhooks connected, with their secrets)\n"
-                f"quality dashboard: [link]{api.url}/dashboard[/link]  (any user name; password: "
-                f"`.venv/bin/cliniloop tokens --show engineer`)\n"
-                f"to pull corrections:  CLINILOOP_LABEL_STUDIO_URL={ls.url} "
-                f"CLINILOOP_LABEL_STUDIO_API_KEY={ls.api_key} .venv/bin/cliniloop pull",
-                title="cliniloop demo",
-            )
-        )
+        env_file = write_demo_env(var, ls.url, ls.api_key)
+        console.print(demo_panel(ls.url, project_id, ls.username, ls_dir, api.url, env_file))
         if not once:
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())

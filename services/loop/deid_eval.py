@@ -112,11 +112,12 @@ def score_profile(texts: Sequence[str], gold: Sequence[Sequence[PhiSpan]], predi
     }
 
 
-def _detector_factory(spacy_model: str, threshold: float, use_name_lists: bool) -> Callable[[str], Detector]:
+def _detector_factory(spacy_model: str | None, threshold: float, use_name_lists: bool) -> Callable[[str], Detector]:
     def build(profile: str) -> Detector:
         from models.text.deid.analyzer import PhiDetector
 
-        return PhiDetector(spacy_model=spacy_model, threshold=threshold, use_name_lists=use_name_lists, profile=profile).fit()
+        model = {"spacy_model": spacy_model} if spacy_model else {}
+        return PhiDetector(**model, threshold=threshold, use_name_lists=use_name_lists, profile=profile).fit()
 
     return build
 
@@ -124,7 +125,7 @@ def _detector_factory(spacy_model: str, threshold: float, use_name_lists: bool) 
 def evaluate_deid(
     data: Path,
     *,
-    spacy_model: str = "",
+    spacy_model: str | None = None,
     threshold: float = 0.5,
     use_name_lists: bool = True,
     errors_path: Path | None = None,
@@ -142,7 +143,7 @@ def evaluate_deid(
         Gold corpus: a BRAT folder, a PhysioNet ``id.text`` + ``id-phi.phrase`` folder or file,
         or i2b2 XML (file or folder).
     spacy_model, threshold, use_name_lists
-        Detector parameters (unused with ``detector_factory``).
+        Detector parameters (unused with ``detector_factory``; no ``spacy_model``: the detector's default).
     errors_path : Path, optional
         Misses and false positives of the default profile (with years), as JSON lines.
     type_map : str, Path or TypeMap

@@ -512,6 +512,26 @@ class LabelStudioClient:
             ann = self._sdk.annotations.update(annotation_id, result=list(result), **kwargs)
         return ann.model_dump(mode="json")
 
+    def task_predictions(self, ls_task_id: int) -> list[dict[str, Any]]:
+        """All predictions of one task, as plain JSON dicts."""
+        with self._guard(f"listing predictions of task {ls_task_id}"):
+            return [p.model_dump(mode="json") for p in self._sdk.predictions.list(task=ls_task_id)]
+
+    def update_prediction(self, prediction_id: int, result: Sequence[Mapping[str, Any]]) -> None:
+        """Replace a prediction's result (its model version and score stay)."""
+        with self._guard(f"updating prediction {prediction_id}"):
+            self._sdk.predictions.update(prediction_id, result=[dict(r) for r in result])
+
+    def update_task_data(self, ls_task_id: int, data: Mapping[str, Any]) -> None:
+        """Replace a task's ``data`` (annotations and predictions are kept as they are)."""
+        with self._guard(f"updating task {ls_task_id}"):
+            self._sdk.tasks.update(str(ls_task_id), data=dict(data))
+
+    def project_title(self, project_id: int) -> str:
+        """A project's title."""
+        with self._guard(f"reading project {project_id}"):
+            return str(self._sdk.projects.get(project_id).title or "")
+
     def delete_annotation(self, annotation_id: int) -> None:
         """Delete one annotation."""
         with self._guard(f"deleting annotation {annotation_id}"):

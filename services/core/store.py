@@ -5,7 +5,7 @@ Writes for one call happen in one transaction, so a failure leaves the store as 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from services.core.tables import (
     AnnotationRow,
     AuditEventRow,
     CodeMappingRow,
+    DenyListRow,
     GoldAnswerRow,
     JobRow,
     ModelAliasRow,
@@ -993,6 +994,93 @@ class Store:
         with self.session() as s:
             return list(s.scalars(q))
 
+    def phi_correction_task_ids(self, *, unapplied: bool = False, unsynced: bool = False, prefix: str = "") -> list[str]:
+        """Tasks with corrections (of annotations whose id starts with ``prefix``) not yet applied
+        to the text (``unapplied``), or applied but not yet in Label Studio (``unsynced``)."""
+        q = select(PhiCorrectionRow.task_id).distinct().order_by(PhiCorrectionRow.task_id)
+        if prefix:
+            q = q.where(PhiCorrectionRow.source_annotation_id.startswith(prefix))
+        if unapplied:
+            q = q.where(PhiCorrectionRow.applied_at.is_(None))
+        if unsynced:
+            q = q.where(PhiCorrectionRow.applied_at.is_not(None), PhiCorrectionRow.synced_at.is_(None))
+        with self.session() as s:
+            return list(s.scalars(q))
+
+    def apply_text_correction(
+        self,
+        task_id: str,
+        data: dict[str, Any],
+        shift_regions: Callable[[list[Any]], list[Any]],
+        shift_span: Callable[[int, int], tuple[int, int]],
+        applied_ids: Iterable[int],
+        deny: tuple[str, Sequence[tuple[str, str, int]]] | None = None,
+        audit: tuple[str, str, dict[str, Any]] | None = None,
+    ) -> int:
+        """Store a task's corrected text in one transaction; return the deny-list entries added.
+
+        Sets the task's ``data``; passes the regions of its annotations, predictions, gold
+        answer and adjudication through ``shift_regions``; moves every correction of the task
+        with ``shift_span`` and marks ``applied_ids`` applied (and not yet synced); adds
+        ``deny = (scope, [(digest, type, tokens)])`` entries that are new to the scope; appends
+        ``audit = (actor, action, details)`` for the task.
+        """
+        applied = set(applied_ids)
+        now = utcnow()
+        with self.session() as s:
+            task = s.get(TaskRow, task_id)
+            if task is None:
+                raise KeyError(task_id)
+            task.data = data
+            for model in (AnnotationRow, PredictionRow, GoldAnswerRow, AdjudicationRow):
+                for row in s.scalars(select(model).where(model.task_id == task_id)):
+                    if row.regions:
+                        row.regions = shift_regions(row.regions)
+            for corr in s.scalars(select(PhiCorrectionRow).where(PhiCorrectionRow.task_id == task_id)):
+                corr.start, corr.end = shift_span(corr.start, corr.end)
+                if corr.id in applied:
+                    corr.applied_at, corr.synced_at = now, None
+            added = 0
+            if deny is not None:
+                scope, entries = deny
+                have = set(s.scalars(select(DenyListRow.digest).where(DenyListRow.scope == scope)))
+                for digest, phi_type, tokens in entries:
+                    if digest not in have:
+                        s.add(DenyListRow(scope=scope, digest=digest, type=phi_type, tokens=tokens))
+                        have.add(digest)
+                        added += 1
+            if audit is not None:
+                actor, action, details = audit
+                check_event(actor, action, "task", task_id)
+                check_details(details)
+                s.add(AuditEventRow(actor=actor, action=action, entity="task", entity_id=task_id, details=details))
+        return added
+
+    def mark_phi_corrections_synced(self, task_id: str, data: dict[str, Any]) -> int:
+        """The task's corrected text reached Label Studio: store ``data``, mark its applied corrections synced."""
+        now = utcnow()
+        with self.session() as s:
+            task = s.get(TaskRow, task_id)
+            if task is not None:
+                task.data = data
+            rows = s.scalars(
+                select(PhiCorrectionRow).where(
+                    PhiCorrectionRow.task_id == task_id,
+                    PhiCorrectionRow.applied_at.is_not(None),
+                    PhiCorrectionRow.synced_at.is_(None),
+                )
+            )
+            n = 0
+            for row in rows:
+                row.synced_at = now
+                n += 1
+        return n
+
+    def deny_list(self, scope: str) -> list[DenyListRow]:
+        """Deny-listed identifiers of a scope (keyed digests, types, token counts), oldest first."""
+        with self.session() as s:
+            return list(s.scalars(select(DenyListRow).where(DenyListRow.scope == scope).order_by(DenyListRow.id)))
+
     def counts(self) -> dict[str, int]:
         """Row counts per table, for status output."""
         tables = {
@@ -1006,6 +1094,7 @@ class Store:
             "audit_events": AuditEventRow,
             "original_notes": OriginalNoteRow,
             "phi_corrections": PhiCorrectionRow,
+            "deid_deny_list": DenyListRow,
             "adjudications": AdjudicationRow,
             "gold_answers": GoldAnswerRow,
         }

@@ -260,6 +260,29 @@ class PhiCorrectionRow(Base):
     type: Mapped[str] = mapped_column(String(32), index=True)
     detector_version: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: When the span was replaced by a surrogate in the task text (``None``: not yet); the
+    #: offsets then cover the surrogate (see :mod:`services.loop.deid_corrections`).
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: When the corrected task text and shifted regions reached Label Studio (``None``: not yet).
+    synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class DenyListRow(Base):
+    """A deny-listed identifier of one scope (a Label Studio text project title).
+
+    Holds a keyed digest of the normalised token sequence, the type and the token count; never
+    the identifier (see :mod:`models.text.deid.deny_list`).
+    """
+
+    __tablename__ = "deid_deny_list"
+    __table_args__ = (UniqueConstraint("scope", "digest", name="uq_deid_deny_list_digest"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(256), index=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(32))
+    tokens: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 ADJUDICATION_STATUSES = ("open", "resolved", "withdrawn")

@@ -22,6 +22,7 @@ from typing import Any
 from connectors.sources.notes import Note
 from models.text.deid.analyzer import PhiDetector
 from models.text.deid.deidentify import DeidentifiedText, deidentify
+from models.text.deid.deny_list import DenyEntry, DenyList, deny_key
 from models.text.deid.surrogates import SurrogateGenerator
 from services.core.schemas import TaskIn
 from services.core.settings import Settings
@@ -53,6 +54,15 @@ def deid_secret(settings: Settings) -> bytes:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_hex(32))
     return path.read_text(encoding="utf-8").strip().encode("utf-8")
+
+
+def patient_surrogates(secret: bytes, patient_ref: str) -> SurrogateGenerator:
+    """The surrogate generator of a patient, keyed by the task's stored ``patient_ref``.
+
+    The gate and corrections both use it, so a corrected identifier gets the surrogate the gate
+    would have drawn for it (and the patient's date shift).
+    """
+    return SurrogateGenerator(secret, "ref:" + patient_ref)
 
 
 @lru_cache(maxsize=4)
@@ -97,19 +107,63 @@ class NoteDeidentifier:
         Key of surrogates, date shifts, task ids and patient references.
     patient_from : {"auto", "folder", "mrn", "file"}
         How a note's patient is told (see :class:`services.core.settings.Settings`).
+    deny_scope : str, optional
+        Whose deny-list the ingest loads (:meth:`with_deny_list`): the Label Studio text project
+        title. ``None``: no deny-list.
+    deny_list : DenyList, optional
+        Identifiers annotators marked as missed earlier; matched in every note besides the detector.
+
+    Notes
+    -----
+    Surrogates are drawn by ``SurrogateGenerator(secret, "ref:" + patient_ref)``, keyed by the
+    stored keyed patient reference rather than the patient key itself, so that corrections made
+    later (which see only the stored task) draw exactly the surrogates the gate would have.
     """
 
-    def __init__(self, detector: PhiDetector, secret: bytes, patient_from: str = "auto") -> None:
+    def __init__(
+        self,
+        detector: PhiDetector,
+        secret: bytes,
+        patient_from: str = "auto",
+        deny_scope: str | None = None,
+        deny_list: DenyList | None = None,
+    ) -> None:
         if patient_from not in {"auto", "folder", "mrn", "file"}:
             raise ValueError(f"patient_from must be auto, folder, mrn or file, not {patient_from!r}")
         self.detector = detector
         self.secret = secret
         self.patient_from = patient_from
+        self.deny_scope = deny_scope
+        self.deny_list = deny_list
 
     @classmethod
     def from_settings(cls, settings: Settings) -> NoteDeidentifier:
-        """The gate configured by ``CLINILOOP_DEID_*`` settings."""
-        return cls(detector_from_settings(settings), deid_secret(settings), settings.deid_patient_from)
+        """The gate configured by ``CLINILOOP_DEID_*`` settings (deny-list scope: the text project)."""
+        return cls(
+            detector_from_settings(settings),
+            deid_secret(settings),
+            settings.deid_patient_from,
+            deny_scope=settings.label_studio_project,
+        )
+
+    def with_deny_list(self, entries: list[DenyEntry]) -> NoteDeidentifier:
+        """A copy of this gate that also replaces the deny-listed identifiers ``entries``."""
+        deny = DenyList(deny_key(self.secret), entries) if entries else None
+        return NoteDeidentifier(self.detector, self.secret, self.patient_from, self.deny_scope, deny)
+
+    def patient_ref(self, patient_key: str) -> str:
+        """The keyed patient reference stored with a task (16 hex characters)."""
+        return self._keyed("patient", patient_key, 16)
+
+    def surrogate_generator(self, patient_ref: str) -> SurrogateGenerator:
+        """The surrogate generator of a patient, by its stored reference (see :func:`patient_surrogates`)."""
+        return patient_surrogates(self.secret, patient_ref)
+
+    def _spans(self, text: str) -> list:
+        spans = self.detector.detect(text)
+        if self.deny_list is not None:
+            spans = [*spans, *self.deny_list.find(text)]
+        return spans
 
     def _keyed(self, purpose: str, value: str, length: int = 64) -> str:
         digest = hmac.new(self.secret, f"{purpose}|{value}".encode(), hashlib.sha256).hexdigest()
@@ -135,16 +189,16 @@ class NoteDeidentifier:
 
     def deidentify_note(self, note: Note, root: Path) -> DeidentifiedNote:
         """De-identify one note read by :func:`connectors.sources.notes.read_note`."""
-        spans = self.detector.detect(note.text)
+        spans = self._spans(note.text)
         key = self.patient_key(note.path, root, note.text, spans)
-        generator = SurrogateGenerator(self.secret, key)
+        patient_ref = self.patient_ref(key)
+        generator = self.surrogate_generator(patient_ref)
         result = deidentify(note.text, spans, generator)
         # file and folder names can hold names, MRNs and dates that no detector sees (lower case,
         # run together): the stored and pushed name is neutral, a keyed hash of the note plus its
         # extension when that is a plain one (issue 19)
         ext = note.path.suffix.lower()
         safe_name = f"note-{self.task_id(note.text)[:12]}" + (ext if ext[1:].isascii() and ext[1:].isalnum() and len(ext) <= 6 else "")
-        patient_ref = self._keyed("patient", key, 16)
         task_id = self.task_id(note.text)
         record = {
             "detector": self.detector.version,
@@ -158,6 +212,11 @@ class NoteDeidentifier:
             data={"text": result.text, "note_name": safe_name, DEID_KEY: record},
         )
         return DeidentifiedNote(task=task, result=result, source_path=str(note.path.resolve()), original_text=note.text)
+
+
+def deny_entries(store: Any, scope: str) -> list[DenyEntry]:
+    """The deny-list of ``scope`` stored in ``store`` (keyed digests, types, token counts)."""
+    return [DenyEntry(r.digest, r.type, r.tokens) for r in store.deny_list(scope)]
 
 
 def is_deidentified(data: dict[str, Any]) -> bool:

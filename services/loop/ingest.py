@@ -13,7 +13,7 @@ from pathlib import Path
 
 from connectors.sources.notes import NoteFileError, iter_note_paths, read_note
 from services.core.store import Store
-from services.loop.deid import ACTOR, NoteDeidentifier
+from services.loop.deid import ACTOR, NoteDeidentifier, deny_entries
 
 Progress = Callable[[int], None]
 
@@ -47,6 +47,9 @@ def ingest_notes(
 ) -> IngestReport:
     """De-identify every note file under ``root`` and store it as a text task.
 
+    The gate also replaces the identifiers on its scope's deny-list (corrections pulled earlier,
+    see :mod:`services.loop.deid_corrections`), read from ``store`` once per call.
+
     Bad files (too large, empty, binary, not UTF-8, or failing de-identification) are reported
     in ``errors`` and never touch the store; the good ones are stored in one transaction,
     together with one ``deidentify`` audit event per new note (counts per identifier type,
@@ -68,6 +71,8 @@ def ingest_notes(
         Keep the original text in ``original_notes`` (setting ``CLINILOOP_DEID_KEEP_ORIGINAL``).
     """
     report = IngestReport(root=root)
+    if deidentifier.deny_scope is not None:
+        deidentifier = deidentifier.with_deny_list(deny_entries(store, deidentifier.deny_scope))
     notes = []
     seen: set[str] = set()
     base = root if root.is_dir() else root.parent

@@ -39,6 +39,11 @@ class PullReport:
     #: Adjudications opened (new disagreements) and withdrawn (annotators now agree).
     adjudications_opened: int = 0
     adjudications_withdrawn: int = 0
+    #: Tasks whose corrected text has not reached Label Studio yet: not reconciled this time
+    #: (their Label Studio annotations are still on the old text).
+    held: set[str] = field(default_factory=set)
+    #: What applying the new ``phi`` marks did (:mod:`services.loop.deid_corrections`), if anything.
+    corrections: Any = None
 
 
 def _source_id(project_id: int, annotation_id: Any) -> str:
@@ -52,6 +57,8 @@ def reconcile_task(
     task_id = task_data.get("cliniloop_id")
     if not task_id or store.get_task(task_id) is None:
         report.unknown_tasks += 1
+        return
+    if task_id in report.held:
         return
     report.tasks += 1
     keep: list[str] = []
@@ -100,15 +107,37 @@ def _store_phi_corrections(
         store.audit(annotator or "annotator", "phi_correction", "task", task_id, counts=counts, detector=detector)
 
 
+def _settings_secret() -> bytes:
+    from services.core.settings import get_settings
+    from services.loop.deid import deid_secret
+
+    return deid_secret(get_settings())
+
+
 def pull_annotations(
     store: Store,
     client: LabelStudioClient,
     project_id: int,
     ls_task_ids: Iterable[int] | None = None,
     progress: Progress | None = None,
+    *,
+    deid_secret: bytes | None = None,
 ) -> PullReport:
-    """Reconcile annotations of a whole project, or only of the given Label Studio task ids."""
+    """Reconcile annotations of a whole project, or only of the given Label Studio task ids.
+
+    Identifiers marked as missed (``phi`` marks) are then replaced in the task text, in the
+    store and in Label Studio, and join the project's deny-list
+    (:func:`services.loop.deid_corrections.correct_project`); a Label Studio copy an earlier
+    run could not update is brought up to date first. ``deid_secret`` defaults to the
+    settings' key (:func:`services.loop.deid.deid_secret`), read only when there is a mark.
+    """
     report = PullReport()
+    prefix = _source_id(project_id, "")
+    if store.phi_correction_task_ids(unsynced=True, prefix=prefix):
+        from services.loop.deid_corrections import sync_phi_corrections
+
+        report.corrections = sync_phi_corrections(store, client, project_id)
+        report.held = set(store.phi_correction_task_ids(unsynced=True, prefix=prefix))
     if ls_task_ids is None:
         items = client.iter_project_annotations(project_id)
     else:
@@ -117,6 +146,11 @@ def pull_annotations(
         reconcile_task(store, project_id, data, ls_annotations, report)
         if progress:
             progress(1)
+    if store.phi_correction_task_ids(unapplied=True, prefix=prefix):
+        from services.loop.deid_corrections import correct_project
+
+        secret = deid_secret if deid_secret is not None else _settings_secret()
+        report.corrections = correct_project(store, client, project_id, secret)
     if report.touched:
         from services.quality.adjudication import detect_disagreements
 

@@ -120,8 +120,8 @@ def test_surrogates_are_consistent_per_patient_and_dates_keep_intervals(store: S
     assert single.split()[1] != surname  # another patient, another surrogate
     from datetime import datetime
 
-    d1 = datetime.strptime(one.split("on ")[1][:10], "%m/%d/%Y")
-    d2 = datetime.strptime(two.split("on ")[1][:10], "%m/%d/%Y")
+    d1 = datetime.strptime(one.split(" on ")[1][:10], "%m/%d/%Y")  # " on ": a surrogate may end in "on"
+    d2 = datetime.strptime(two.split(" on ")[1][:10], "%m/%d/%Y")
     assert (d2 - d1).days == 14 and d1 != datetime(2021, 3, 1)
     assert texts  # every note stored
 

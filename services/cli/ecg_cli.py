@@ -58,14 +58,15 @@ def ecg_predict(chunk_s: Annotated[float, typer.Option("--chunk-s", min=30.0, he
 @ecg_app.command("train")
 def ecg_train(
     wfdb_dir: Annotated[list[Path] | None, typer.Option("--wfdb-dir", help="Folder of reference WFDB records (RECORDS file); repeatable.")] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", min=1)] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="CNN only.")] = None,
+    model: Annotated[str, typer.Option("--model", help="gbm (boosted, default) or cnn.")] = "gbm",
 ) -> None:
     """Train the beat classifier on reference records plus beats corrected in Label Studio; promote it."""
     from services.core.settings import get_settings
     from services.loop.ecg_train import train_ecg_classifier
 
     try:
-        result = train_ecg_classifier(cli_store(), get_settings(), wfdb_dir or [], epochs=epochs, progress=lambda m: err_console.print(m))
+        result = train_ecg_classifier(cli_store(), get_settings(), wfdb_dir or [], epochs=epochs, model=model, progress=lambda m: err_console.print(m))
     except ValueError as err:
         fail(str(err))
     console.print(f"beat classifier {result['version']}: {result['beats']} beats, {result['corrected_records']} corrected recordings; promoted")
@@ -143,6 +144,7 @@ def eval_ecg_classify(
     include_paced: Annotated[bool, typer.Option("--include-paced", help="Keep the paced records 102, 104, 107, 217.")] = False,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     plot: Annotated[Path | None, typer.Option("--plot", dir_okay=False, help="Write the confusion matrix as a PNG.")] = None,
+    model: Annotated[str, typer.Option("--model", help="gbm (boosted, default) or cnn.")] = "gbm",
 ) -> None:
     """Beat classes vs reference: per-class Se/PPV, accuracy, macro-F1 over N/S/V/F, confusion matrix; prints one JSON object."""
     from services.loop.ecg_classify_eval import confusion_plot, evaluate_classification
@@ -151,7 +153,8 @@ def eval_ecg_classify(
         fail("give --test-dir (or --test names), or --cv", 2)
     try:
         result = evaluate_classification(
-            train_dir, test_dir, train=train or None, test=test or None, cv=cv, folds=folds, include_paced=include_paced, seed=seed
+            train_dir, test_dir, train=train or None, test=test or None, cv=cv, folds=folds, include_paced=include_paced, seed=seed,
+            model=model,
         )
     except ValueError as err:
         fail(str(err))

@@ -41,6 +41,9 @@ def simulate(
     seed: Annotated[int, typer.Option("--seed", help="Base random seed.")] = 0,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Runs in parallel (processes).")] = 1,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for simulation.json and learning_curves.png.")] = None,
+    wfdb_dir: Annotated[Path | None, typer.Option("--wfdb-dir", help="ecg-beats: WFDB folder with .atr references (RECORDS file).")] = None,
+    ks: Annotated[str, typer.Option("--ks", help="ecg-beats: corrected beats per record to score at.")] = "0,10,25,50,100",
+    folds: Annotated[int, typer.Option("--folds", min=2, help="ecg-beats: record-grouped folds.")] = 5,
 ) -> None:
     """Replay active learning with gold labels as the oracle; prints a JSON summary on stdout."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -50,7 +53,8 @@ def simulate(
     if task not in TASKS:
         fail(f"--task {task!r}: choose one of {', '.join(TASKS)}")
     if task == "ecg-beats":
-        fail("--task ecg-beats needs the ECG beat model, which is not part of this release yet", 2)
+        _simulate_ecg(wfdb_dir, strategies, ks, folds, seed, out)
+        return
     if pool is None or test is None:
         fail("--task ner needs --pool FILE and --test FILE (PubTator)")
     config = SimulationConfig(
@@ -74,6 +78,26 @@ def simulate(
     summary = headline(result)
     _print_table(summary)
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+
+
+def _simulate_ecg(wfdb_dir: Path | None, strategies: str, ks: str, folds: int, seed: int, out: Path | None) -> None:
+    """``simulate --task ecg-beats``: patient adaptation replay over record-grouped folds; prints one JSON object."""
+    from services.loop.ecg_simulate import STRATEGIES, EcgSimulationConfig, simulate_ecg_beats
+
+    if wfdb_dir is None:
+        fail("ECG beat replay: --task ecg-beats needs --wfdb-dir DIR (WFDB records with .atr references)", 2)
+    names = tuple(s.strip() for s in strategies.split(",") if s.strip())
+    if names == ("random", "entropy", "least_confidence"):  # the NER default: use the ECG one
+        names = ("uncertainty", "bald", "rare_boost", "random")
+    try:
+        config = EcgSimulationConfig(strategies=names, ks=tuple(int(k) for k in ks.split(",") if k.strip()), folds=folds, seed=seed)
+    except ValueError:
+        fail(f"--ks {ks!r}: give comma-separated integers", 2)
+    try:
+        result = simulate_ecg_beats(wfdb_dir, config, out_dir=out, progress=lambda d, t: err_console.print(f"record {d}/{t}"))
+    except ValueError as err:
+        fail(f"{err} (strategies: {', '.join(STRATEGIES)})")
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
 
 
 def _print_table(summary: dict) -> None:

@@ -10,6 +10,11 @@
   Window uncertainty: ``U = max over beats of H(p)/log 5`` (normalised entropy of the class
   probabilities); a window with a beat predicted S, V, F or Q is lifted to ``0.5 + U/2`` so rare-class
   windows come first. Without a classifier every beat is ``N`` and ``U = 1 - min confidence``.
+  **Patient adaptation**: when annotators corrected beats of a recording and the classifier has an
+  adaptation embedding (the boosted model), the corrected beats are matched to the detected ones
+  (nearest within :data:`MATCH_S`) and a :class:`models.ecg.adapt.PatientAdapter` over them adjusts
+  that recording's probabilities; the prediction version gains ``+adapt-<hash of the corrections>``,
+  so new corrections re-predict their own recording only, and other recordings keep the base model.
 - :func:`ecg_window_data` renders a window for Label Studio; :func:`export_beats` writes the beats
   (human-corrected where annotated, predicted elsewhere) as WFDB annotation files and CSV, in sample
   indices of the original recording.
@@ -39,6 +44,8 @@ ECG_MODEL_NAME = "ecg-beats"
 #: MIT-BIH symbol written for each AAMI class in exported annotation files.
 CLASS_SYMBOL = {"N": "N", "S": "A", "V": "V", "F": "F", "Q": "Q"}
 RARE_CLASSES = frozenset({"S", "V", "F", "Q"})
+#: A corrected beat adapts the detected beat nearest to it within this many seconds.
+MATCH_S = 0.15
 Progress = Callable[[int], None]
 
 
@@ -182,9 +189,15 @@ def predict_ecg(
     for task in store.list_tasks("ecg"):
         by_record.setdefault(task.data["record_hash"] + ":" + task.data["leads"][0], []).append(task)
     done = store.latest_predictions(ECG_MODEL_NAME)
+    adaptable = classifier is not None and hasattr(classifier, "embedding")
+    corrections = record_corrections(store) if adaptable else {}
     written = 0
-    for windows in by_record.values():
-        todo = [w for w in windows if done.get(w.id) is None or done[w.id].model_version != version]
+    for key, windows in by_record.items():
+        fixes = corrections.get(key, [])
+        record_version = version
+        if fixes:
+            record_version += "+adapt-" + hashlib.sha256(repr(sorted(fixes)).encode()).hexdigest()[:10]
+        todo = [w for w in windows if done.get(w.id) is None or done[w.id].model_version != record_version]
         if not todo:
             continue
         data = windows[0].data
@@ -195,7 +208,11 @@ def predict_ecg(
         beats = detector.detect_chunked(lambda a, b: source.read(a, b, leads), source.n_samples, fs, chunk_s=chunk_s)
         samples = np.asarray(beats.samples, dtype=np.int64)
         conf = np.asarray(beats.confidence, dtype=float)
-        probs = _classify_chunked(classifier, source, leads, samples, chunk_s) if classifier is not None else None
+        probs = None
+        if classifier is not None:
+            probs, emb = _classify_chunked(classifier, source, leads, samples, chunk_s)
+            if fixes and emb is not None:
+                probs = adapt_to_corrections(probs, emb, samples, fixes, fs)
         preds = []
         for w in todo:
             d = w.data
@@ -203,7 +220,7 @@ def predict_ecg(
             regions, labels, beat_probs, confs = [], [], [], []
             for i in inside:
                 p = probs[i] if probs is not None else None
-                label = AAMI_CLASSES[int(np.argmax(p))] if p is not None else "N"
+                label = _decide(classifier, p) if p is not None else "N"
                 attrs: dict[str, Any] = {"sample": int(samples[i]), "confidence": round(float(conf[i]), 4)}
                 if p is not None:
                     attrs["probs"] = {c: round(float(v), 4) for c, v in zip(AAMI_CLASSES, p, strict=True)}
@@ -217,7 +234,7 @@ def predict_ecg(
                 PredictionIn(
                     task_id=w.id,
                     model_name=ECG_MODEL_NAME,
-                    model_version=version,
+                    model_version=record_version,
                     taxonomy_version=mapping.taxonomy_version,
                     regions=regions,
                     score=1.0 - u,
@@ -230,12 +247,69 @@ def predict_ecg(
     return written
 
 
-def _classify_chunked(classifier: Any, source: EcgSource, leads: list[str], samples: np.ndarray, chunk_s: float) -> np.ndarray:
-    """Class probabilities of every beat, classifying chunk by chunk (bounded memory)."""
+def _decide(classifier: Any, p: np.ndarray) -> str:
+    """A beat's class: the classifier's per-class thresholds when it has them, else the arg-max."""
+    if hasattr(classifier, "decide"):
+        return str(classifier.decide(p[None, :])[0])
+    return AAMI_CLASSES[int(np.argmax(p))]
+
+
+def record_corrections(store: Store) -> dict[str, list[tuple[int, str]]]:
+    """Annotators' ``(sample, class)`` beats per recording key (record hash + first lead)."""
+    labels = training_labels(store, "ecg")
+    out: dict[str, list[tuple[int, str]]] = {}
+    for task in store.list_tasks("ecg"):
+        label = labels.get(task.id)
+        if label is None:
+            continue
+        key = task.data["record_hash"] + ":" + task.data["leads"][0]
+        out.setdefault(key, []).extend(window_beats(task, regions_from_json(label.regions)))
+    return out
+
+
+def adapt_to_corrections(
+    proba: np.ndarray, embedding: np.ndarray, samples: np.ndarray, corrections: list[tuple[int, str]], sampling_rate: float
+) -> np.ndarray:
+    """Probabilities of a recording's detected beats adapted to its corrected beats (module docstring).
+
+    Parameters
+    ----------
+    proba : np.ndarray
+        ``(n, 5)`` base probabilities of the detected beats.
+    embedding : np.ndarray
+        ``(n, d)`` adaptation embedding of the detected beats.
+    samples : np.ndarray
+        ``(n,)`` detected beat samples, ascending.
+    corrections : list of (int, str)
+        Corrected beats (sample, AAMI class); those with no detected beat within :data:`MATCH_S` are skipped.
+    sampling_rate : float
+        Hz.
+    """
+    from models.ecg.adapt import PatientAdapter
+
+    if not len(samples) or not corrections:
+        return proba
+    idx, cls = [], []
+    for sample, label in corrections:
+        j = int(np.clip(np.searchsorted(samples, sample), 1, len(samples) - 1)) if len(samples) > 1 else 0
+        j = j - 1 if j > 0 and abs(samples[j - 1] - sample) <= abs(samples[j] - sample) else j
+        if abs(int(samples[j]) - sample) <= MATCH_S * sampling_rate and label in AAMI_CLASSES:
+            idx.append(j)
+            cls.append(label)
+    if not idx:
+        return proba
+    return PatientAdapter().fit(embedding[idx], np.asarray(cls)).adjust(embedding, proba)
+
+
+def _classify_chunked(
+    classifier: Any, source: EcgSource, leads: list[str], samples: np.ndarray, chunk_s: float
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Class probabilities of every beat (and the adaptation embedding when the classifier has one), chunk by chunk."""
     from models.ecg.classify import RecordBeats
 
     fs = source.sampling_rate
     out = np.zeros((len(samples), len(AAMI_CLASSES)))
+    emb: np.ndarray | None = None
     chunk = int(chunk_s * fs)
     margin = int(2 * fs)
     use = leads[:2]
@@ -247,8 +321,16 @@ def _classify_chunked(classifier: Any, source: EcgSource, leads: list[str], samp
         a, b = max(0, start - margin), min(source.n_samples, stop + margin)
         signal = source.read(a, b, use)
         rec = RecordBeats(name=source.name, signal=signal, sampling_rate=fs, samples=samples[idx] - a, labels=None)
-        out[idx] = classifier.predict_proba(rec)
-    return out
+        if hasattr(classifier, "embedding"):
+            X = classifier.features(rec)
+            out[idx] = classifier.proba_from_features(X)
+            e = classifier.embedding(X)
+            if emb is None:
+                emb = np.zeros((len(samples), e.shape[1]), np.float32)
+            emb[idx] = e
+        else:
+            out[idx] = classifier.predict_proba(rec)
+    return out, emb
 
 
 def ecg_window_data(task: Any) -> dict[str, Any]:

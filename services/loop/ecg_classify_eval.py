@@ -198,6 +198,28 @@ def _grouped_folds(records: Sequence[Any], folds: int | None, seed: int) -> list
     return out
 
 
+#: ``model`` argument -> model name in reports.
+MODELS = {"gbm": "beatgbm", "cnn": "beatcnn"}
+
+
+def make_classifier(model: str, params: Mapping[str, Any]) -> Any:
+    """An unfitted beat classifier: ``"gbm"`` (boosted, the default) or ``"cnn"``."""
+    if model == "cnn":
+        from models.ecg.classify import BeatClassifier
+
+        return BeatClassifier(**params)
+    from models.ecg.boosted import BoostedBeatClassifier
+
+    return BoostedBeatClassifier(**params)
+
+
+def decide(clf: Any, proba: np.ndarray) -> np.ndarray:
+    """Class letters from probabilities: the classifier's per-class thresholds when it has them, else arg-max."""
+    if hasattr(clf, "decide"):
+        return clf.decide(proba)
+    return np.asarray(AAMI_CLASSES, "<U1")[proba.argmax(axis=1)] if len(proba) else np.array([], "<U1")
+
+
 def _select(names: Sequence[str], include_paced: bool) -> tuple[list[str], list[str]]:
     kept = [n for n in names if include_paced or n not in PACED_RECORDS]
     return kept, [n for n in names if n not in kept]
@@ -215,6 +237,7 @@ def evaluate_classification(
     progress: Progress | None = None,
     params: Mapping[str, Any] | None = None,
     mapping_path: Path | None = None,
+    model: str = "gbm",
 ) -> dict[str, Any]:
     """Train the beat classifier and score it inter-patient (module docstring).
 
@@ -238,10 +261,14 @@ def evaluate_classification(
     progress : callable or None
         Called as ``progress(fits_done, fits_total)``.
     params : mapping or None
-        Extra :class:`~models.ecg.classify.BeatClassifier` arguments (e.g. ``{"epochs": 1}``).
+        Extra classifier arguments (e.g. ``{"epochs": 1}`` for the CNN, ``{"n_estimators": 50}``
+        for the boosted model).
     mapping_path : Path or None
         MIT-BIH symbol -> AAMI class mapping file (default: the bundled ``aami.json``); its
         ``name@version`` is reported as ``taxonomy_version``.
+    model : {"gbm", "cnn"}
+        :class:`~models.ecg.boosted.BoostedBeatClassifier` (default: calibrated, record-bagged
+        LightGBM with per-class thresholds) or :class:`~models.ecg.classify.BeatClassifier`.
 
     Returns
     -------
@@ -256,17 +283,17 @@ def evaluate_classification(
     EcgClassifyEvalError
         Missing RECORDS or record files, no record left, or a record in both train and test.
     """
-    from models.ecg.classify import BeatClassifier
-
     t0 = time.perf_counter()
+    if model not in MODELS:
+        raise EcgClassifyEvalError(f"model {model!r}: choose one of {', '.join(MODELS)}")
     train_dir = Path(train_dir)
     train_names, excluded = _select(train if train is not None else read_record_list(train_dir), include_paced)
     if not train_names:
         raise EcgClassifyEvalError(f"{train_dir}: no training record left (paced records excluded: {excluded})")
     clf_params = {"seed": seed, **dict(params or {})}
 
-    def make() -> BeatClassifier:
-        return BeatClassifier(**clf_params)
+    def make() -> Any:
+        return make_classifier(model, clf_params)
 
     result: dict[str, Any]
     if cv:
@@ -291,7 +318,7 @@ def evaluate_classification(
             for i in test_idx:
                 p = clf.predict_proba(records[i])
                 proba[i] = p
-                pred[i] = np.asarray(AAMI_CLASSES, "<U1")[p.argmax(axis=1)]
+                pred[i] = decide(clf, p)
                 ref[i] = records[i].labels
             fold_ref = np.concatenate([ref[i] for i in test_idx])
             fold_pred = np.concatenate([pred[i] for i in test_idx])
@@ -310,7 +337,7 @@ def evaluate_classification(
                 progress(k + 1, len(fold_sets))
         test_records = records
         device = clf.device_
-        model_info: dict[str, Any] = {"name": "beatcnn", "params": clf.get_params()}
+        model_info: dict[str, Any] = {"name": MODELS[model], "params": clf.get_params()}
         result = {"scheme": scheme}
     else:
         if test is None and test_dir is None:
@@ -331,10 +358,10 @@ def evaluate_classification(
         test_records = [read_annotated_record(test_dir, n, mapping_path) for n in test_names]
         clf = make().fit(fit_recs)
         proba = [clf.predict_proba(r) for r in test_records]
-        pred = [np.asarray(AAMI_CLASSES, "<U1")[p.argmax(axis=1)] for p in proba]
+        pred = [decide(clf, p) for p in proba]
         ref = [r.labels for r in test_records]
         device = clf.device_
-        model_info = {"name": "beatcnn", "version": clf.version, "params": clf.get_params(), "training": clf.training_}
+        model_info = {"name": MODELS[model], "version": clf.version, "params": clf.get_params(), "training": clf.training_}
         result = {"scheme": f"train/test ({len(fit_recs)} training records, {len(test_records)} test records)"}
         result["train_records"] = [r.name for r in fit_recs]
         if progress is not None:

@@ -79,11 +79,20 @@ def corrected_records(store: Store) -> list[Any]:
     return out
 
 
-def load_ecg_classifier(store: Store, settings: Settings) -> Any | None:
-    """The promoted classifier, or ``None`` when none was trained."""
+def load_beat_classifier(folder: Path) -> Any:
+    """A saved beat classifier: the boosted model (``beatgbm.json``) or the CNN (``beatcnn.json``)."""
+    from models.ecg import boosted
+
+    if (Path(folder) / boosted.META_FILE).is_file():
+        return boosted.BoostedBeatClassifier.load(folder)
     from models.ecg.classify import BeatClassifier
 
-    return load_promoted_model(store, settings.resolved_models_dir, CLASSIFIER_NAME, BeatClassifier.load)
+    return BeatClassifier.load(folder)
+
+
+def load_ecg_classifier(store: Store, settings: Settings) -> Any | None:
+    """The promoted classifier, or ``None`` when none was trained."""
+    return load_promoted_model(store, settings.resolved_models_dir, CLASSIFIER_NAME, load_beat_classifier)
 
 
 def train_ecg_classifier(
@@ -94,8 +103,16 @@ def train_ecg_classifier(
     epochs: int | None = None,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    model: str = "gbm",
 ) -> dict[str, Any]:
-    """Train (from the promoted version's weights when there is one), register and promote a version."""
+    """Train, register and promote a version.
+
+    ``model="gbm"`` (default) trains :class:`~models.ecg.boosted.BoostedBeatClassifier` afresh on
+    the reference records plus the corrected beats (a few minutes on DS1); ``model="cnn"`` trains
+    :class:`~models.ecg.classify.BeatClassifier`, from the promoted CNN's weights when there is
+    one. Corrected beats also adapt predictions of their own recording at predict time
+    (:func:`services.loop.ecg.predict_ecg`), with no retraining.
+    """
     from models.ecg.classify import BeatClassifier
 
     records = [r for folder in wfdb_dirs for r in reference_records(folder, mapping_path=settings.ecg_beat_mapping)]
@@ -105,11 +122,21 @@ def train_ecg_classifier(
     if progress:
         progress(f"training on {len(records)} reference records and {len(corrections)} corrected recordings")
     current = load_ecg_classifier(store, settings)
-    params = {"seed": seed} | ({"epochs": epochs} if epochs else {})
-    model = BeatClassifier(**params).fit([*records, *corrections], init_from=current)
+    if model == "cnn":
+        params: dict[str, Any] = {"seed": seed} | ({"epochs": epochs} if epochs else {})
+        parent = current if isinstance(current, BeatClassifier) else None
+        clf: Any = BeatClassifier(**params).fit([*records, *corrections], init_from=parent)
+    elif model == "gbm":
+        from models.ecg.boosted import BoostedBeatClassifier
+
+        params = {"seed": seed}
+        clf = BoostedBeatClassifier(**params).fit([*records, *corrections])
+    else:
+        raise ValueError(f"model {model!r}: choose gbm or cnn")
     n_beats = sum(len(r.samples) for r in [*records, *corrections])
     meta = {
-        "version": model.version,
+        "version": clf.version,
+        "model": model,
         "parent": current.version if current is not None else None,
         "label_count": n_beats,
         "taxonomy_version": load_beat_mapping(settings.ecg_beat_mapping).taxonomy_version,
@@ -118,7 +145,7 @@ def train_ecg_classifier(
         "corrected_records": [r.name for r in corrections],
     }
     register_and_promote(
-        store, settings.resolved_models_dir, CLASSIFIER_NAME, model, meta, label_count=n_beats, reason="ecg train",
+        store, settings.resolved_models_dir, CLASSIFIER_NAME, clf, meta, label_count=n_beats, reason="ecg train",
         beats=n_beats, corrected_records=len(corrections),
     )  # fmt: skip
-    return {"version": model.version, "beats": n_beats, "records": len(records), "corrected_records": len(corrections)}
+    return {"version": clf.version, "beats": n_beats, "records": len(records), "corrected_records": len(corrections)}

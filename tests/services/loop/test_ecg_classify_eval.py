@@ -23,7 +23,7 @@ MITDB = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "ecg" /
 needs_mitdb = pytest.mark.skipif(
     not (MITDB / "RECORDS").is_file(), reason=f"MIT-BIH records not found at {MITDB} (shared data folder absent)"
 )
-FAST = {"epochs": 1, "device": "cpu"}
+FAST = {"n_members": 2, "n_estimators": 20}
 
 
 def test_classification_scores_by_hand():
@@ -65,7 +65,7 @@ def test_train_test_tiny(tmp_path):
     assert result["confusion"]["labels"] == ["N", "S", "V", "F", "Q"]
     assert matrix.sum() == result["beats"] == 1987  # 119: 1543 N + 444 V
     assert result["records"] == ["119"] and result["device"] == "cpu"
-    assert result["model"]["version"].startswith("beatcnn-")
+    assert result["model"]["version"].startswith("beatgbm-")
     png = confusion_plot(result, tmp_path / "cm.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -1,0 +1,149 @@
+"""Per-beat feature table for the gradient-boosted beat classifier (:mod:`models.ecg.boosted`).
+
+Built on :func:`models.ecg.beat_features.beat_inputs` (band-passed windows resampled to 128 Hz,
+divided by the record's median QRS amplitude per lead; RR context normalised by the local and
+the record's own rhythm), so every column is relative to the beat's own record. Columns
+(``n_leads`` = 2 for MIT-BIH; ``l`` = lead index):
+
+``rr:<name>``
+    The :data:`~models.ecg.beat_features.RR_FEATURES` (dimensionless ratios and seconds).
+``rec:premature_share``, ``rec:rr_spread``, ``rec:rr_s``
+    Record context: share of the record's beats with ``pre < 0.85 * local``, the record's
+    median ``rr_spread`` (high in atrial fibrillation) and its median RR (s).
+``m<l>:<i>``
+    The normalised morphology every :data:`DECIMATE` samples (23.4 ms apart) from -0.25 s to
+    +0.45 s (dimensionless, 1 = the record's typical QRS peak-to-peak).
+``d<l>:<i>``
+    The same for ``morphology - record template`` (how the beat differs from its record's
+    dominant beat).
+``s<l>:<name>``
+    Shape summaries per lead: Pearson correlation with the template over the whole window, the
+    QRS (+-80 ms), the P region (-250..-80 ms) and the T region (+100..+450 ms); RMS of the
+    difference in the same regions; QRS maximum, minimum and peak-to-peak; QRS width (s: twice
+    the standard deviation of the squared-slope energy within +-150 ms) and its ratio to the
+    template's; P-region and T-region energy ratios to the template's.
+``n<l>:corr_prev``, ``n<l>:corr_next``
+    Correlation with the previous and the next beat's window (runs and bigeminy).
+``w<l>:<i>``
+    Level-4 ``db4`` wavelet approximation coefficients of the window (PyWavelets).
+
+Pure numpy/scipy (+ PyWavelets); nothing is computed at import time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.ecg import beat_features as bf
+
+#: Keep every DECIMATE-th morphology sample as a column.
+DECIMATE = 3
+_WAVELET = "db4"
+_WAVELET_LEVEL = 3
+
+
+def _regions() -> dict[str, slice]:
+    c = int(round(bf.PRE_S * bf.MORPH_RATE))
+    r = bf.MORPH_RATE
+    return {
+        "all": slice(0, bf.MORPH_LENGTH),
+        "qrs": slice(max(0, c - int(0.08 * r)), c + int(0.08 * r) + 1),
+        "p": slice(0, max(1, c - int(0.08 * r))),
+        "t": slice(c + int(0.10 * r), bf.MORPH_LENGTH),
+    }
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise Pearson correlation of ``a`` (n, L) with ``b`` (n, L) or (L,)."""
+    a = a - a.mean(axis=-1, keepdims=True)
+    b = b - b.mean(axis=-1, keepdims=True)
+    num = (a * b).sum(axis=-1)
+    den = np.sqrt((a * a).sum(axis=-1) * (b * b).sum(axis=-1))
+    return np.where(den > 1e-9, num / np.maximum(den, 1e-9), 0.0)
+
+
+def _qrs_width_s(x: np.ndarray) -> np.ndarray:
+    """Twice the std (s) of the squared-slope energy's time distribution within +-150 ms."""
+    c = int(round(bf.PRE_S * bf.MORPH_RATE))
+    h = int(0.15 * bf.MORPH_RATE)
+    seg = x[..., max(0, c - h) : c + h + 1]
+    e = np.diff(seg, axis=-1) ** 2
+    t = np.arange(e.shape[-1], dtype=np.float64)
+    tot = np.maximum(e.sum(axis=-1), 1e-12)
+    mu = (e * t).sum(axis=-1) / tot
+    var = (e * (t - mu[..., None]) ** 2).sum(axis=-1) / tot
+    return 2.0 * np.sqrt(var) / bf.MORPH_RATE
+
+
+def feature_table(inputs: bf.BeatInputs) -> tuple[np.ndarray, list[str]]:
+    """Feature matrix of one record's beats (module docstring).
+
+    Parameters
+    ----------
+    inputs : BeatInputs
+        What :func:`models.ecg.beat_features.beat_inputs` returned for the record.
+
+    Returns
+    -------
+    X : np.ndarray
+        ``(n_beats, n_features)`` float32.
+    names : list of str
+        Column names.
+    """
+    import pywt
+
+    morph = inputs.morphology.astype(np.float64)
+    tmpl = inputs.template.astype(np.float64)
+    n, n_leads, _ = morph.shape
+    cols: list[np.ndarray] = []
+    names: list[str] = []
+
+    def add(values: np.ndarray, name: str) -> None:
+        cols.append(np.asarray(values, dtype=np.float64).reshape(n, -1))
+        if cols[-1].shape[1] == 1:
+            names.append(name)
+        else:
+            names.extend(f"{name}:{i}" for i in range(cols[-1].shape[1]))
+
+    rr = inputs.rr.astype(np.float64)
+    for j, name in enumerate(bf.RR_FEATURES):
+        add(rr[:, j], f"rr:{name}")
+    pre_local = rr[:, bf.RR_FEATURES.index("log_pre_local")]
+    spread = rr[:, bf.RR_FEATURES.index("rr_spread")]
+    add(np.full(n, float((pre_local < np.log(0.85)).mean()) if n else 0.0), "rec:premature_share")
+    add(np.full(n, float(np.median(spread)) if n else 0.0), "rec:rr_spread")
+    add(np.full(n, inputs.record_rr_s), "rec:rr_s")
+
+    regions = _regions()
+    for lead in range(n_leads):
+        m, t = morph[:, lead], tmpl[lead]
+        d = m - t[None]
+        add(m[:, ::DECIMATE], f"m{lead}")
+        add(d[:, ::DECIMATE], f"d{lead}")
+        for reg, sl in regions.items():
+            add(_corr(m[:, sl], t[sl]), f"s{lead}:corr_{reg}")
+            add(np.sqrt((d[:, sl] ** 2).mean(axis=1)), f"s{lead}:rms_{reg}")
+        q = m[:, regions["qrs"]]
+        add(q.max(axis=1), f"s{lead}:qrs_max")
+        add(q.min(axis=1), f"s{lead}:qrs_min")
+        add(q.max(axis=1) - q.min(axis=1), f"s{lead}:qrs_p2p")
+        width = _qrs_width_s(m)
+        t_width = float(_qrs_width_s(t[None])[0])
+        add(width, f"s{lead}:qrs_width_s")
+        add(width / max(t_width, 1e-3), f"s{lead}:qrs_width_ratio")
+        for reg in ("p", "t"):
+            sl = regions[reg]
+            e_t = max(float((t[sl] ** 2).mean()), 1e-6)
+            add(np.log((m[:, sl] ** 2).mean(axis=1) / e_t + 1e-6), f"s{lead}:{reg}_energy_log_ratio")
+        prev = np.concatenate([m[:1], m[:-1]]) if n else m
+        nxt = np.concatenate([m[1:], m[-1:]]) if n else m
+        add(_corr(m, prev), f"n{lead}:corr_prev")
+        add(_corr(m, nxt), f"n{lead}:corr_next")
+        if n:
+            coeffs = pywt.wavedec(m, _WAVELET, level=_WAVELET_LEVEL, axis=1, mode="symmetric")[0]
+        else:
+            size = pywt.wavedec(np.zeros(bf.MORPH_LENGTH), _WAVELET, level=_WAVELET_LEVEL, mode="symmetric")[0].size
+            coeffs = np.zeros((0, size))
+        add(coeffs, f"w{lead}")
+    X = np.concatenate(cols, axis=1) if cols else np.zeros((n, 0))
+    return np.nan_to_num(X, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32), names

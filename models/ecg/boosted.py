@@ -1,0 +1,567 @@
+"""Inter-patient AAMI beat classifier: a record-bagged LightGBM ensemble on per-record-normalised features.
+
+Why this model (measured by record-grouped cross-validation on MIT-BIH DS1, see the README)
+---------------------------------------------------------------------------------------
+Beats of a patient the model has never seen differ mostly in *absolute* shape; what carries over
+between patients is how a beat differs from its own record's rhythm and dominant beat. The
+features (:mod:`models.ecg.beat_table`) are therefore relative to the record: RR intervals
+normalised by the local and the record's rhythm, correlation and RMS difference of each lead's
+P, QRS and T regions against the record's template, QRS width against the template's, and the
+correlation with the neighbouring beats. Raw decimated morphology and wavelet coefficients are
+available as columns but are not used by default (``feature_groups``): they let the trees learn
+patient-specific shapes and lowered grouped-CV macro-F1.
+
+Training (:meth:`BoostedBeatClassifier.fit`)
+--------------------------------------------
+1. Records are dealt into ``n_members`` groups (stratified by their count of S, V and F beats, in
+   a snake order, so every group gets some ectopic beats). Member ``j`` is a LightGBM
+   multi-class model trained on the records *outside* group ``j``; its predictions for the
+   records of group ``j`` are out-of-fold: made by a model that never saw those patients.
+2. Class imbalance: sample weights ``min(n_max / n_c, max_class_weight)``; at most
+   ``max_n_per_record`` N beats per record are kept (seeded draw), which also bounds the time.
+3. Calibration on the out-of-fold probabilities (vector scaling, Guo et al. 2017):
+   ``p = softmax(log(p_member) / T + b)`` with one temperature ``T`` and one bias per class
+   (``b_N = 0``), fitted by minimising the negative log-likelihood.
+4. Per-class decision weights (the "thresholds") on the calibrated out-of-fold probabilities:
+   the predicted class is ``argmax_c w_c p_c``. The weights start at ``exp(-b_c)``, which
+   reproduces the class-weighted members' own arg-max, and ``w_S, w_V, w_F`` then move by at
+   most a factor 2 (coordinate ascent on a log grid) to maximise macro-F1 over N, S, V, F of
+   the out-of-fold beats. So the thresholds are set on held-out *records*, never on beats of
+   the patients they were trained on. (Unbounded weights overfitted: grouped-CV macro-F1 0.521
+   against 0.588 without tuning.)
+
+Prediction: the members' calibrated probabilities are averaged (:meth:`predict_proba`, rows sum
+to 1); :meth:`predict_proba_samples` returns each member's ``(T, n, 5)`` for BALD; the class is
+``argmax(thresholds_ * p)`` (:meth:`predict`, :meth:`decide`). With fewer than two records no
+held-out record exists: one model, ``T = 1``, ``b = 0``, all weights 1.
+
+Patient adaptation uses :meth:`embedding` (standardised shape and RR columns) with
+:class:`models.ecg.adapt.PatientAdapter`.
+
+Files (:meth:`save`): ``beatgbm.json`` (parameters, calibration, thresholds, standardisation,
+feature names, training summary) and one LightGBM text model per member ``beatgbm_<j>.txt``.
+Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.ecg import beat_features as bf
+from taxonomies.ecg import AAMI_CLASSES
+
+META_FILE = "beatgbm.json"
+FORMAT_VERSION = 1
+#: Classes whose F1 is averaged when tuning the decision weights.
+TUNED_CLASSES = ("N", "S", "V", "F")
+#: Column-name prefixes of each feature group of :mod:`models.ecg.beat_table`.
+FEATURE_GROUPS = {
+    "rr": ("rr:",),
+    "record": ("rec:",),
+    "shape": ("s0:", "s1:", "s2:", "s3:"),
+    "neighbours": ("n0:", "n1:", "n2:", "n3:"),
+    "morphology": ("m0:", "m1:", "m2:", "m3:"),
+    "difference": ("d0:", "d1:", "d2:", "d3:"),
+    "wavelet": ("w0:", "w1:", "w2:", "w3:"),
+}
+#: Groups in the adaptation embedding.
+EMBED_GROUPS = ("rr", "shape", "neighbours")
+
+Progress = Callable[[int, int], None]
+
+
+def _label_indices(labels: np.ndarray | None, n: int, name: str) -> np.ndarray:
+    from models.ecg.classify import _label_indices as idx
+
+    return idx(labels, n, name)
+
+
+def macro_f1(y: np.ndarray, pred: np.ndarray, classes: Sequence[int] = (0, 1, 2, 3)) -> float:
+    """Mean F1 over class indices ``classes`` (a class never present nor predicted scores 0)."""
+    f1 = []
+    for c in classes:
+        tp = float(((y == c) & (pred == c)).sum())
+        denom = float((y == c).sum() + (pred == c).sum())
+        f1.append(2 * tp / denom if denom else 0.0)
+    return float(np.mean(f1))
+
+
+def tune_decision_weights(
+    proba: np.ndarray, y: np.ndarray, start: np.ndarray | None = None, span: float = 2.0, passes: int = 2
+) -> np.ndarray:
+    """Per-class multipliers ``w`` maximising macro-F1 (N, S, V, F) of ``argmax(w * p)``.
+
+    ``w_N`` and ``w_Q`` stay at their start; ``w_S, w_V, w_F`` move within ``[start / span,
+    start * span]`` (a log grid of 9 steps), one class at a time. The bounded range keeps the
+    few held-out records that carry most S and F beats from pulling the weights far.
+
+    Parameters
+    ----------
+    proba : np.ndarray
+        ``(n, 5)`` calibrated probabilities of held-out beats.
+    y : np.ndarray
+        ``(n,)`` reference class indices.
+    start : np.ndarray or None
+        ``(5,)`` starting weights (default all 1).
+    span : float
+        Largest factor a weight may move from its start.
+    passes : int
+        Coordinate-ascent passes over S, V, F.
+
+    Returns
+    -------
+    np.ndarray
+        ``(5,)`` weights.
+    """
+    w0 = np.ones(len(AAMI_CLASSES)) if start is None else np.asarray(start, dtype=np.float64).copy()
+    w = w0.copy()
+    grid = np.exp(np.linspace(-math.log(span), math.log(span), 9))
+    tuned = [AAMI_CLASSES.index(c) for c in TUNED_CLASSES]
+    best = macro_f1(y, (proba * w).argmax(axis=1), tuned)
+    for _ in range(passes):
+        for c in tuned[1:]:
+            if not (y == c).any():
+                continue
+            for g in grid:
+                trial = w.copy()
+                trial[c] = w0[c] * g
+                score = macro_f1(y, (proba * trial).argmax(axis=1), tuned)
+                if score > best + 1e-9:
+                    best, w = score, trial
+    return w
+
+
+def fit_vector_scaling(proba: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Temperature ``T`` and class biases ``b`` (``b_0 = 0``) minimising the NLL of ``softmax(log p / T + b)``."""
+    from scipy.optimize import minimize
+    from scipy.special import log_softmax
+
+    logp = np.log(np.clip(proba, 1e-9, 1.0))
+    k = proba.shape[1]
+    present = np.bincount(y, minlength=k) > 0
+
+    def nll(theta: np.ndarray) -> float:
+        b = np.concatenate([[0.0], theta[1:]])
+        b = np.where(present, b, 0.0)
+        lp = log_softmax(logp / math.exp(theta[0]) + b, axis=1)
+        return float(-lp[np.arange(len(y)), y].mean() + 1e-3 * (b**2).sum())
+
+    res = minimize(nll, np.zeros(k), method="L-BFGS-B", bounds=[(math.log(0.05), math.log(20.0))] + [(-5.0, 5.0)] * (k - 1))
+    b = np.where(present, np.concatenate([[0.0], res.x[1:]]), 0.0)
+    return float(math.exp(res.x[0])), b
+
+
+def _apply_scaling(proba: np.ndarray, temperature: float, bias: np.ndarray) -> np.ndarray:
+    from scipy.special import softmax
+
+    return softmax(np.log(np.clip(proba, 1e-9, 1.0)) / temperature + bias[None, :], axis=1)
+
+
+class BoostedBeatClassifier:
+    """AAMI N/S/V/F/Q beat classifier: calibrated, record-bagged LightGBM members (module docstring).
+
+    Parameters
+    ----------
+    n_members : int
+        Record groups, hence ensemble members (and out-of-fold splits for calibration and
+        thresholds).
+    n_estimators, learning_rate, num_leaves, min_child_samples, subsample, colsample : number
+        LightGBM settings of each member (``subsample`` = bagging fraction per tree,
+        ``colsample`` = feature fraction per tree).
+    max_class_weight : float
+        Cap of the class weights ``n_max / n_c``.
+    max_n_per_record : int or None
+        N beats kept per training record (seeded draw); ``None`` keeps all.
+    feature_groups : tuple of str
+        Keys of :data:`FEATURE_GROUPS` used as model inputs.
+    calibrate : bool
+        Fit the vector scaling on out-of-fold probabilities.
+    tune_thresholds : bool
+        Move the per-class decision weights on out-of-fold probabilities (off by default: it
+        lowered grouped-CV macro-F1 on DS1); otherwise they stay at ``exp(-b)``.
+    leads : int
+        Leads used (the first ``leads`` columns of each signal).
+    seed : int
+        Seeds the record groups, the N draw and LightGBM.
+    n_jobs : int
+        LightGBM threads.
+    """
+
+    def __init__(
+        self,
+        *,
+        n_members: int = 4,
+        n_estimators: int = 200,
+        learning_rate: float = 0.05,
+        num_leaves: int = 15,
+        min_child_samples: int = 40,
+        subsample: float = 0.8,
+        colsample: float = 0.5,
+        max_class_weight: float = 20.0,
+        max_n_per_record: int | None = 1000,
+        feature_groups: tuple[str, ...] = ("rr", "record", "shape", "neighbours"),
+        calibrate: bool = True,
+        tune_thresholds: bool = False,
+        leads: int = 2,
+        seed: int = 0,
+        n_jobs: int = 1,
+    ) -> None:
+        self.n_members = n_members
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample = colsample
+        self.max_class_weight = max_class_weight
+        self.max_n_per_record = max_n_per_record
+        self.feature_groups = tuple(feature_groups)
+        self.calibrate = calibrate
+        self.tune_thresholds = tune_thresholds
+        self.leads = leads
+        self.seed = seed
+        self.n_jobs = n_jobs
+        self.members_: list[Any] | None = None
+        self.columns_: list[str] | None = None
+        self.temperature_: float = 1.0
+        self.bias_: np.ndarray = np.zeros(len(AAMI_CLASSES))
+        self.thresholds_: np.ndarray = np.ones(len(AAMI_CLASSES))
+        self.embed_mean_: np.ndarray | None = None
+        self.embed_std_: np.ndarray | None = None
+        self.training_: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ parameters
+    def get_params(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-able)."""
+        return {
+            "n_members": self.n_members,
+            "n_estimators": self.n_estimators,
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_child_samples": self.min_child_samples,
+            "subsample": self.subsample,
+            "colsample": self.colsample,
+            "max_class_weight": self.max_class_weight,
+            "max_n_per_record": self.max_n_per_record,
+            "feature_groups": list(self.feature_groups),
+            "calibrate": self.calibrate,
+            "tune_thresholds": self.tune_thresholds,
+            "leads": self.leads,
+            "seed": self.seed,
+            "n_jobs": self.n_jobs,
+        }
+
+    device_ = "cpu"
+
+    # ------------------------------------------------------------------ features
+    def features(self, record: Any) -> np.ndarray:
+        """Full feature table ``(n_beats, n_columns)`` of a :class:`~models.ecg.classify.RecordBeats` (cached on it)."""
+        from models.ecg.beat_table import feature_table
+
+        signal = np.asarray(record.signal)
+        if signal.ndim == 1:
+            signal = signal[:, None]
+        if signal.shape[1] < self.leads:
+            raise ValueError(f"record {record.name}: {signal.shape[1]} lead(s), the classifier uses {self.leads}")
+        signal = signal[:, : self.leads]
+        samples = np.asarray(record.samples)
+        key = (
+            "table",
+            self.leads,
+            float(record.sampling_rate),
+            signal.shape,
+            hashlib.sha1(np.ascontiguousarray(signal).tobytes()).hexdigest(),
+            hashlib.sha1(np.ascontiguousarray(samples, dtype=np.int64).tobytes()).hexdigest(),
+        )
+        cached = record._features.get(key)
+        if cached is None:
+            X, names = feature_table(bf.beat_inputs(signal, record.sampling_rate, samples))
+            cached = (X, names)
+            record._features.clear()
+            record._features[key] = cached
+        X, names = cached
+        if self.columns_ is not None and names != self.columns_:
+            raise ValueError("feature columns differ from the ones the classifier was trained on")
+        return X
+
+    def _group_columns(self, names: Sequence[str], groups: Sequence[str]) -> np.ndarray:
+        unknown = [g for g in groups if g not in FEATURE_GROUPS]
+        if unknown:
+            raise ValueError(f"unknown feature group(s) {unknown}; choose from {sorted(FEATURE_GROUPS)}")
+        prefixes = tuple(p for g in groups for p in FEATURE_GROUPS[g])
+        return np.array([i for i, n in enumerate(names) if n.startswith(prefixes)], dtype=np.intp)
+
+    @property
+    def input_columns_(self) -> np.ndarray:
+        """Indices of the model's input columns in the full table."""
+        self._check_fitted()
+        return self._group_columns(self.columns_, self.feature_groups)
+
+    def embedding(self, X: np.ndarray) -> np.ndarray:
+        """Standardised shape, neighbour and RR columns (``EMBED_GROUPS``) of feature rows ``X``, for adaptation."""
+        self._check_fitted()
+        cols = self._group_columns(self.columns_, EMBED_GROUPS)
+        return ((X[:, cols] - self.embed_mean_) / self.embed_std_).astype(np.float32)
+
+    # ------------------------------------------------------------------ training
+    def _groups(self, rare_counts: Sequence[int], k: int) -> list[int]:
+        rng = np.random.default_rng(self.seed)
+        tie = rng.permutation(len(rare_counts))
+        order = sorted(range(len(rare_counts)), key=lambda i: (-rare_counts[i], tie[i]))
+        snake = [j for r in range(math.ceil(len(order) / k)) for j in (range(k) if r % 2 == 0 else range(k - 1, -1, -1))]
+        out = [0] * len(order)
+        for pos, i in enumerate(order):
+            out[i] = snake[pos]
+        return out
+
+    def _train_member(self, X: np.ndarray, y: np.ndarray, seed: int) -> Any:
+        import lightgbm as lgb
+
+        counts = np.bincount(y, minlength=len(AAMI_CLASSES)).astype(np.float64)
+        w = np.minimum(counts.max() / np.maximum(counts, 1.0), self.max_class_weight)
+        params = {
+            "objective": "multiclass",
+            "num_class": len(AAMI_CLASSES),
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_child_samples,
+            "bagging_fraction": self.subsample,
+            "bagging_freq": 1 if self.subsample < 1 else 0,
+            "feature_fraction": self.colsample,
+            "lambda_l2": 1.0,
+            "num_threads": self.n_jobs,
+            "seed": seed,
+            "deterministic": True,
+            "force_row_wise": True,
+            "verbosity": -1,
+        }
+        data = lgb.Dataset(X, label=y, weight=w[y], free_raw_data=True)
+        return lgb.train(params, data, num_boost_round=self.n_estimators)
+
+    def _subsample(self, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        labelled = np.flatnonzero(y >= 0)
+        if self.max_n_per_record is None:
+            return labelled
+        normal = labelled[y[labelled] == 0]
+        if len(normal) > self.max_n_per_record:
+            normal = np.sort(rng.choice(normal, self.max_n_per_record, replace=False))
+        return np.sort(np.concatenate([normal, labelled[y[labelled] != 0]]))
+
+    def fit(self, records: Sequence[Any], *, progress: Progress | None = None) -> BoostedBeatClassifier:
+        """Train the members, calibrate and set the per-class thresholds (module docstring).
+
+        Parameters
+        ----------
+        records : sequence of RecordBeats
+            Records with ``labels``; unlabelled beats (``""``/``None``) give context only.
+        progress : callable or None
+            Called as ``progress(members_done, members_total)``.
+
+        Returns
+        -------
+        BoostedBeatClassifier
+            ``self``.
+
+        Raises
+        ------
+        ValueError
+            No labelled beat or an unknown label.
+        """
+        t0 = time.perf_counter()
+        self.columns_ = None
+        rng = np.random.default_rng(self.seed)
+        parts = []
+        names: list[str] | None = None
+        for rec in records:
+            X = self.features(rec)
+            if names is None:
+                from models.ecg.beat_table import feature_table
+
+                names = feature_table(bf.beat_inputs(np.zeros((8, self.leads)), 360.0, np.array([4])))[1]
+            y = _label_indices(rec.labels, len(X), rec.name)
+            keep = self._subsample(y, rng)
+            if len(keep):
+                parts.append((rec.name, X[keep], y[keep]))
+        if not parts:
+            raise ValueError("no labelled beat in the training records")
+        self.columns_ = list(names)
+        cols = self._group_columns(self.columns_, self.feature_groups)
+        emb_cols = self._group_columns(self.columns_, EMBED_GROUPS)
+        all_x = np.concatenate([p[1] for p in parts])
+        self.embed_mean_ = all_x[:, emb_cols].mean(axis=0)
+        self.embed_std_ = np.maximum(all_x[:, emb_cols].std(axis=0), 1e-3)
+        k = min(self.n_members, len(parts))
+        self.temperature_, self.bias_ = 1.0, np.zeros(len(AAMI_CLASSES))
+        self.thresholds_ = np.ones(len(AAMI_CLASSES))
+        if k < 2:
+            X = np.concatenate([p[1][:, cols] for p in parts])
+            y = np.concatenate([p[2] for p in parts])
+            self.members_ = [self._train_member(X, y, self.seed)]
+            groups: list[int] = [0] * len(parts)
+            if progress:
+                progress(1, 1)
+        else:
+            rare = [int((p[2] > 0).sum()) for p in parts]
+            groups = self._groups(rare, k)
+            self.members_ = []
+            oof_p, oof_y = [], []
+            for j in range(k):
+                train = [p for p, g in zip(parts, groups, strict=True) if g != j]
+                held = [p for p, g in zip(parts, groups, strict=True) if g == j]
+                X = np.concatenate([p[1][:, cols] for p in train])
+                y = np.concatenate([p[2] for p in train])
+                member = self._train_member(X, y, self.seed + j)
+                self.members_.append(member)
+                oof_p.append(member.predict(np.concatenate([p[1][:, cols] for p in held])))
+                oof_y.append(np.concatenate([p[2] for p in held]))
+                if progress:
+                    progress(j + 1, k)
+            P, Y = np.concatenate(oof_p), np.concatenate(oof_y)
+            if self.calibrate:
+                self.temperature_, self.bias_ = fit_vector_scaling(P, Y)
+            Pc = _apply_scaling(P, self.temperature_, self.bias_)
+            # start from the class-weighted members' own decision (undo the calibration's prior shift)
+            start = np.exp(-self.bias_)
+            self.thresholds_ = tune_decision_weights(Pc, Y, start=start) if self.tune_thresholds else start
+        y_all = np.concatenate([p[2] for p in parts])
+        counts = np.bincount(y_all, minlength=len(AAMI_CLASSES))
+        self.training_ = {
+            "records": [p[0] for p in parts],
+            "record_groups": {p[0]: int(g) for p, g in zip(parts, groups, strict=True)},
+            "beats": int(len(y_all)),
+            "class_counts": {c: int(n) for c, n in zip(AAMI_CLASSES, counts, strict=True)},
+            "temperature": round(self.temperature_, 4),
+            "bias": {c: round(float(b), 4) for c, b in zip(AAMI_CLASSES, self.bias_, strict=True)},
+            "thresholds": {c: round(float(w), 4) for c, w in zip(AAMI_CLASSES, self.thresholds_, strict=True)},
+            "device": "cpu",
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+        return self
+
+    # ------------------------------------------------------------------ prediction
+    def _check_fitted(self) -> None:
+        if not self.members_ or self.columns_ is None:
+            raise RuntimeError("BoostedBeatClassifier is not fitted: call fit() or load()")
+
+    def proba_samples_from_features(self, X: np.ndarray) -> np.ndarray:
+        """Each member's calibrated probabilities ``(n_members, n, 5)`` for feature rows ``X``."""
+        self._check_fitted()
+        if len(X) == 0:
+            return np.zeros((len(self.members_), 0, len(AAMI_CLASSES)))
+        Xi = X[:, self.input_columns_]
+        return np.stack([_apply_scaling(m.predict(Xi), self.temperature_, self.bias_) for m in self.members_])
+
+    def proba_from_features(self, X: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities ``(n, 5)`` (mean over members) for feature rows ``X``."""
+        return self.proba_samples_from_features(X).mean(axis=0)
+
+    def predict_proba_samples(self, record: Any) -> np.ndarray:
+        """Each member's calibrated probabilities ``(n_members, n_beats, 5)`` (for BALD)."""
+        self._check_fitted()
+        return self.proba_samples_from_features(self.features(record))
+
+    def predict_proba(self, record: Any) -> np.ndarray:
+        """Calibrated class probabilities ``(n_beats, 5)``, columns :data:`AAMI_CLASSES`; rows sum to 1."""
+        self._check_fitted()
+        return self.proba_from_features(self.features(record))
+
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        """Class letters ``argmax_c thresholds_[c] * proba[:, c]`` (the per-class thresholds)."""
+        proba = np.asarray(proba)
+        if len(proba) == 0:
+            return np.array([], "<U1")
+        return np.asarray(AAMI_CLASSES, dtype="<U1")[(proba * self.thresholds_[None, :]).argmax(axis=1)]
+
+    def predict(self, record: Any) -> np.ndarray:
+        """AAMI class letter per beat after the per-class thresholds (``np.ndarray`` of str)."""
+        return self.decide(self.predict_proba(record))
+
+    # ------------------------------------------------------------------ persistence
+    def _meta(self) -> dict[str, Any]:
+        return {
+            "temperature": float(self.temperature_),
+            "bias": [float(v) for v in self.bias_],
+            "thresholds": [float(v) for v in self.thresholds_],
+            "embed_mean": [float(v) for v in self.embed_mean_],
+            "embed_std": [float(v) for v in self.embed_std_],
+        }
+
+    @property
+    def version(self) -> str:
+        """``beatgbm-<12 hex>``: SHA-256 of the member models, calibration and thresholds."""
+        self._check_fitted()
+        h = hashlib.sha256()
+        for m in self.members_:
+            h.update(m.model_to_string().encode())
+        h.update(json.dumps(self._meta(), sort_keys=True).encode())
+        return f"beatgbm-{h.hexdigest()[:12]}"
+
+    def save(self, folder: Path) -> Path:
+        """Write ``beatgbm.json`` and ``beatgbm_<j>.txt`` (LightGBM text models) into ``folder``; returns it."""
+        self._check_fitted()
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for j, m in enumerate(self.members_):
+            (folder / f"beatgbm_{j}.txt").write_text(m.model_to_string(), encoding="utf-8")
+        meta = {
+            "format": FORMAT_VERSION,
+            "model": "beatgbm",
+            "version": self.version,
+            "classes": list(AAMI_CLASSES),
+            "params": self.get_params(),
+            "columns": self.columns_,
+            "members": len(self.members_),
+            **self._meta(),
+            "training": self.training_,
+        }
+        (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> BoostedBeatClassifier:
+        """Read a classifier written by :meth:`save`.
+
+        Raises
+        ------
+        FileNotFoundError
+            Naming the missing file.
+        ValueError
+            When the classes or feature columns differ from this code's.
+        """
+        import lightgbm as lgb
+
+        from models.ecg.beat_table import feature_table
+
+        folder = Path(folder)
+        if not (folder / META_FILE).is_file():
+            raise FileNotFoundError(f"{folder / META_FILE}: missing beat classifier file")
+        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        params = dict(meta["params"])
+        params["feature_groups"] = tuple(params["feature_groups"])
+        clf = cls(**params)
+        names = feature_table(bf.beat_inputs(np.zeros((8, clf.leads)), 360.0, np.array([4])))[1]
+        if meta.get("classes") != list(AAMI_CLASSES) or meta.get("columns") != names:
+            raise ValueError(f"{folder / META_FILE}: classes or feature columns differ from this version of the code")
+        members = []
+        for j in range(int(meta["members"])):
+            path = folder / f"beatgbm_{j}.txt"
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: missing beat classifier file")
+            members.append(lgb.Booster(model_str=path.read_text(encoding="utf-8")))
+        clf.members_ = members
+        clf.columns_ = names
+        clf.temperature_ = float(meta["temperature"])
+        clf.bias_ = np.asarray(meta["bias"], dtype=np.float64)
+        clf.thresholds_ = np.asarray(meta["thresholds"], dtype=np.float64)
+        clf.embed_mean_ = np.asarray(meta["embed_mean"], dtype=np.float32)
+        clf.embed_std_ = np.asarray(meta["embed_std"], dtype=np.float32)
+        clf.training_ = dict(meta.get("training", {}))
+        return clf

@@ -1,0 +1,118 @@
+"""Boosted beat classifier, patient adaptation and the ECG replay harness on synthetic records."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("lightgbm")
+pytest.importorskip("pywt")
+pytest.importorskip("torch")
+pytest.importorskip("neurokit2")
+
+from models.ecg.adapt import PatientAdapter  # noqa: E402
+from models.ecg.boosted import BoostedBeatClassifier, tune_decision_weights  # noqa: E402
+from models.ecg.classify import RecordBeats  # noqa: E402
+from taxonomies.ecg import AAMI_CLASSES  # noqa: E402
+from tests.models.ecg.test_classify import _synthetic_record  # noqa: E402
+
+FAST = {"n_members": 2, "n_estimators": 30, "min_child_samples": 5, "seed": 0, "n_jobs": 1}
+
+
+@pytest.fixture(scope="module")
+def records() -> list[RecordBeats]:
+    return [
+        _synthetic_record("a", 1, scale=1.0, rate_s=0.8),
+        _synthetic_record("b", 2, scale=2.5, rate_s=0.95),
+        _synthetic_record("c", 3, scale=0.6, rate_s=0.7),
+        _synthetic_record("d", 5, scale=1.2, rate_s=0.9),
+        _synthetic_record("held", 4, scale=1.6, rate_s=0.85),
+    ]
+
+
+@pytest.fixture(scope="module")
+def fitted(records) -> BoostedBeatClassifier:
+    return BoostedBeatClassifier(**FAST).fit(records[:4])
+
+
+def test_predicts_held_out_record(fitted, records):
+    held = records[4]
+    proba = fitted.predict_proba(held)
+    assert proba.shape == (len(held.samples), len(AAMI_CLASSES)) and np.allclose(proba.sum(axis=1), 1.0)
+    pred = fitted.predict(held)
+    assert (pred == held.labels).mean() > 0.9
+    assert (pred[held.labels == "V"] == "V").mean() > 0.7
+    samples = fitted.predict_proba_samples(held)
+    assert samples.shape == (2, len(held.samples), len(AAMI_CLASSES))
+    assert np.allclose(samples.mean(axis=0), proba)
+    assert fitted.version.startswith("beatgbm-") and set(fitted.training_["record_groups"]) == {"a", "b", "c", "d"}
+
+
+def test_per_class_thresholds_are_applied(fitted, records):
+    held = records[4]
+    proba = fitted.predict_proba(held)
+    base = fitted.decide(proba)
+    saved = fitted.thresholds_.copy()
+    try:
+        fitted.thresholds_ = np.array([1.0, 1e6, 1.0, 1.0, 1.0])  # S wins wherever it has any mass
+        assert (fitted.decide(proba) == "S").mean() > (base == "S").mean()
+        fitted.thresholds_ = np.array([1e6, 1.0, 1.0, 1.0, 1.0])
+        assert set(fitted.predict(held)) == {"N"}
+    finally:
+        fitted.thresholds_ = saved
+    assert np.array_equal(fitted.decide(proba), base)
+
+
+def test_tuned_weights_stay_in_span_and_do_not_lower_macro_f1():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 400)
+    proba = rng.dirichlet(np.ones(5), 400)
+    proba[np.arange(400), y] += 0.3 * rng.random(400)
+    proba /= proba.sum(axis=1, keepdims=True)
+    w = tune_decision_weights(proba, y, span=2.0)
+    assert w[0] == 1.0 and w[4] == 1.0 and np.all((w >= 0.5 - 1e-9) & (w <= 2.0 + 1e-9))
+    from models.ecg.boosted import macro_f1
+
+    assert macro_f1(y, (proba * w).argmax(axis=1)) >= macro_f1(y, proba.argmax(axis=1))
+
+
+def test_deterministic_and_save_load(fitted, records, tmp_path):
+    again = BoostedBeatClassifier(**FAST).fit(records[:4])
+    assert again.version == fitted.version
+    assert np.array_equal(again.predict_proba(records[4]), fitted.predict_proba(records[4]))
+    fitted.save(tmp_path / "m")
+    loaded = BoostedBeatClassifier.load(tmp_path / "m")
+    assert loaded.version == fitted.version
+    assert np.allclose(loaded.predict_proba(records[4]), fitted.predict_proba(records[4]))
+    assert np.array_equal(loaded.thresholds_, fitted.thresholds_)
+    with pytest.raises(FileNotFoundError, match="beatgbm.json"):
+        BoostedBeatClassifier.load(tmp_path / "nothing")
+
+
+def test_fit_errors(records):
+    with pytest.raises(RuntimeError, match="not fitted"):
+        BoostedBeatClassifier().predict_proba(records[0])
+    rec = records[0]
+    with pytest.raises(ValueError, match="no labelled beat"):
+        BoostedBeatClassifier(**FAST).fit([RecordBeats("u", rec.signal, rec.sampling_rate, rec.samples, None)])
+    one = BoostedBeatClassifier(**FAST).fit([rec])
+    assert len(one.members_) == 1 and one.temperature_ == 1.0
+
+
+def test_adaptation_moves_beats_towards_their_corrected_neighbours(fitted, records):
+    held = records[4]
+    X = fitted.features(held)
+    emb = fitted.embedding(X)
+    base = fitted.proba_from_features(X)
+    # corrections that (wrongly, on purpose) call every V beat F: nearby V beats must follow them
+    v = np.flatnonzero(held.labels == "V")
+    corrected = v[::3]
+    adapter = PatientAdapter().fit(emb[corrected], np.array(["F"] * len(corrected)))
+    adapted = adapter.adjust(emb, base)
+    assert np.allclose(adapted.sum(axis=1), 1.0)
+    assert adapted[v, 3].mean() > base[v, 3].mean() + 0.3
+    n_far = np.flatnonzero(held.labels == "N")
+    assert np.abs(adapted[n_far] - base[n_far]).max(axis=1).mean() < 0.1  # unlike the corrected beats: little change
+    assert adapter.adjust(emb, fitted.proba_samples_from_features(X)).shape == (2, len(X), 5)
+    with pytest.raises(ValueError, match="'Z'"):
+        PatientAdapter().fit(emb[:1], np.array(["Z"]))

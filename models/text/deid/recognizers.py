@@ -233,7 +233,7 @@ _STRONG_CUES = (
     r"grandfather|aunt|uncle|cousin|roommate|boyfriend|girlfriend|PCP|attending|resident|fellow|intern|surgeon|"
     r"physician|provider|clinician|therapist|pharmacist|nurse|referring|referred\s+by|seen\s+by|signed\s+by|"
     r"dictated\s+by|transcribed\s+by|reviewed\s+by|authored\s+by|electronically\s+signed\s+by|cc|attn|dear|"
-    r"spoke\s+with|discussed\s+with|per|contact|emergency\s+contact|next\s+of\s+kin|NOK|HCP|POA|proxy|"
+    r"spoke\s+with|discussed\s+with|contact|emergency\s+contact|next\s+of\s+kin|NOK|HCP|POA|proxy|"
     r"interpreter|chaplain|case\s+manager|social\s+worker|caller|called|director|technician|technologist|"
     r"dietitian|RE|proxy|RN|NP|MD)"
 )

@@ -44,7 +44,7 @@ NOT_PHI = [
     "Take 1/2 tab metoprolol 25 mg bid; Na 138, HbA1c 7.2%.",
     "Parkinson disease, Foley catheter, Glasgow Coma Scale 15, Hodgkin lymphoma.",
     "Bell's palsy improving; Crohn's disease in remission.",
-    "A 67-year-old woman; smoked since 2015; EF 55-60%.",
+    "A 67-year-old woman; smoked for 20 years; EF 55-60%.",
     "Fever over 101 F at home; temp 38.4 C.",
     "Influenza vaccine given (lot UJ482AC); model W1DR01 pacemaker.",
     "Lab reference range 70-99 mg/dL; Hemoglobin 12.0-16.0 g/dL.",

@@ -1,0 +1,758 @@
+"""Context rules for identifiers in real clinical notes, blind to letter case.
+
+Real ICU notes are typed in capitals, in lower case or in a mix, telegraphically: "DR. MAHN",
+"dr. bob culhane", "husband jim", "TRANSFERRED TO GH", "to go to quartermain 6", "CVA 74'",
+"s/p cabg '95", "pager 55037". Capitalisation therefore decides nothing here; a word counts as
+a name or a place by its **context** (a title, a relation, a credential after it, a verb of
+moving a patient, a facility word) and by **how common it is** in English
+(:func:`models.text.deid.lexicon.zipf`) or in clinical language
+(:func:`models.text.deid.lexicon.is_clinical`).
+
+:class:`ContextRecognizer` is a Presidio recognizer; each result carries its rule in
+``recognition_metadata["rule"]`` and the span category a policy profile needs in
+``recognition_metadata["category"]`` (see :data:`models.text.deid.types.CATEGORIES`).
+The word lists are data: ``taxonomies/deid/context_words.yaml``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+import regex
+from presidio_analyzer import EntityRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+from .lexicon import cities, context_words, first_names, is_clinical, last_names, looks_like_typo, zipf
+
+#: Metadata keys of a result: the rule that found it and its category.
+RULE_KEY = "rule"
+CATEGORY_KEY = "category"
+
+_TOKEN = regex.compile(r"[A-Za-z](?:[A-Za-z]|'(?=[A-Za-z]))*|\d+|[^\sA-Za-z\d]")
+#: Below this Zipf frequency a word is rare in English (names, places, made-up ward names).
+RARE = 3.0
+#: At or above this a word is common English and never a name without a strong cue.
+COMMON = 4.6
+
+
+@dataclass(frozen=True)
+class Token:
+    """A word, a number or one symbol of the text, with its offsets."""
+
+    start: int
+    end: int
+    text: str
+
+    @property
+    def lower(self) -> str:
+        return self.text.lower()
+
+    @property
+    def is_word(self) -> bool:
+        return self.text[0].isalpha()
+
+
+def tokenize(text: str) -> list[Token]:
+    """Words (letters and inner apostrophes), digit runs and single symbols."""
+    return [Token(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
+
+
+@dataclass(frozen=True)
+class Found:
+    """One context-rule result (offsets into the analysed text)."""
+
+    start: int
+    end: int
+    type: str
+    score: float
+    rule: str
+    category: str = ""
+
+
+class ContextRecognizer(EntityRecognizer):
+    """Names, places, dates, years, ages and pager numbers found by context (module docstring)."""
+
+    ENTITIES = ("NAME", "LOCATION", "DATE", "AGE", "PHONE")
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=list(self.ENTITIES), name="ContextRecognizer", supported_language="en")
+
+    def load(self) -> None:  # noqa: D102 - Presidio hook; the word lists load lazily
+        pass
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
+        """Every context-rule result of ``text`` as Presidio results."""
+        out = []
+        for found in find_in_context(text):
+            if found.type not in entities:
+                continue
+            meta = {
+                RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                RULE_KEY: found.rule,
+                CATEGORY_KEY: found.category,
+            }
+            out.append(RecognizerResult(found.type, found.start, found.end, found.score, recognition_metadata=meta))
+        return out
+
+
+def find_in_context(text: str) -> list[Found]:
+    """All context-rule results of ``text`` (may overlap; the detector merges them)."""
+    tokens = tokenize(text)
+    found: list[Found] = []
+    found += _titled_names(text, tokens)
+    found += _related_names(text, tokens)
+    found += _signatures(text, tokens)
+    found += _initialled_names(text, tokens)
+    found += _named_by_action(text, tokens)
+    found += _rare_first_names(text, tokens)
+    found += _facilities(text, tokens)
+    found += _moved_places(text, tokens)
+    found += _residences(text, tokens)
+    found += _dates(text)
+    found += _years(text)
+    found += _ages(text)
+    found += _pagers(text)
+    return found
+
+
+# ----------------------------------------------------------------------------- helpers
+def _same_line(text: str, a: int, b: int) -> bool:
+    return "\n" not in text[a:b]
+
+
+def _next_words(text: str, tokens: list[Token], i: int, skip: str = ".:,-") -> Iterator[int]:
+    """Indices of the tokens after ``i`` on the same line, skipping the symbols in ``skip``."""
+    j = i + 1
+    while j < len(tokens) and _same_line(text, tokens[i].end, tokens[j].start):
+        if not tokens[j].is_word and not tokens[j].text.isdigit() and tokens[j].text in skip:
+            j += 1
+            continue
+        yield j
+        j += 1
+
+
+def _is_initial(tokens: list[Token], j: int) -> bool:
+    """A single letter followed by a full stop ("C.")."""
+    return (
+        len(tokens[j].text) == 1
+        and tokens[j].text.isalpha()
+        and j + 1 < len(tokens)
+        and tokens[j + 1].text == "."
+        and tokens[j + 1].start == tokens[j].end
+    )
+
+
+def _cued_name_word(word: str) -> bool:
+    """Whether a word right after a title can be a name ("dr green" yes, "dr aware" no)."""
+    w = context_words()
+    lower = word.lower()
+    return (
+        len(lower) > 1
+        and lower not in w["not_names"]
+        and lower not in w["clinical_places"]
+        and lower not in w["credentials"]
+        and lower not in w["clinician_titles"]
+        and lower not in w["person_titles"]
+    )
+
+
+def _likely_first_name(word: str) -> bool:
+    lower = word.lower()
+    return lower in first_names() and zipf(lower) < 4.9 and not is_clinical(lower)
+
+
+#: Endings of inflected and technical words (intubated, weaning, titrated, cholecystectomy): rare in
+#: English, yet no names.
+_JARGON = regex.compile(
+    r"(?:ed|ing|ings|ated|ation|ations|itis|osis|emia|ectomy|otomy|ostomy|plasty|scopy|gram|graphy|ology|ologist|"
+    r"ical|ically|ive|ous|ment|ments|tion|sion|ness|able|ible|ize|ise|izing|ised|ized|ary|ory|ular|eal|uria|algia|"
+    r"pathy|penia|cytosis|lysis|trophy|megaly|ase|ine|ide|ate|ol|pril|olol|azole|mycin|cillin|oxacin|statin|"
+    r"sartan|dipine|parin|ly|s'd|'d|'s)$"
+)
+
+
+def _jargon(word: str) -> bool:
+    lower = word.lower()
+    return len(lower) > 5 and bool(_JARGON.search(lower)) and lower not in first_names() and lower not in last_names()
+
+
+def _rare_word(word: str) -> bool:
+    """A word rare in English, no clinical term and no misspelt ordinary word: maybe a name or a place."""
+    lower = word.lower()
+    return (
+        len(lower) > 2
+        and not _jargon(lower)
+        and zipf(lower) < RARE
+        and not is_clinical(lower)
+        and lower not in context_words()["not_names"]
+        and not looks_like_typo(lower)
+    )
+
+
+def _name_after(word: str) -> bool:
+    """A second or third word of a name already started ("Frances Baker", "Lopie Certusi")."""
+    lower = word.lower()
+    if not _cued_name_word(word) or is_clinical(lower) and lower not in last_names():
+        return False
+    return lower in last_names() and zipf(lower) < 5.2 or zipf(lower) < 3.6 or _likely_first_name(word)
+
+
+def _extend_name(text: str, tokens: list[Token], j: int, limit: int = 2) -> int:
+    """Index of the last token of a name whose first word is token ``j`` (initials and hyphens joined)."""
+    last = j + 1 if _is_initial(tokens, j) else j
+    taken = 0
+    k = last + 1
+    while taken < limit and k < len(tokens) and _same_line(text, tokens[last].end, tokens[k].start):
+        tok = tokens[k]
+        if tok.text == "-" and k + 1 < len(tokens) and tokens[k + 1].is_word and tok.start == tokens[last].end:
+            # Hanley-McCue, Kessler-Adventist: a hyphen joining two words without spaces
+            if tokens[k + 1].start == tok.end and _cued_name_word(tokens[k + 1].text):
+                last = k + 1
+                k += 2
+                continue
+            break
+        if tok.start - tokens[last].end > 2 or not tok.is_word:
+            break
+        if _is_initial(tokens, k):
+            last = k + 1
+            k += 2
+            taken += 1
+            continue
+        if not _name_after(tok.text):
+            break
+        last = k
+        taken += 1
+        k += 1
+    return last
+
+
+@lru_cache(maxsize=64)
+def _first_words(cues: frozenset[str]) -> frozenset[str]:
+    return frozenset(c.split(" ", 1)[0] for c in cues)
+
+
+def _cue_at(tokens: list[Token], i: int, cues: frozenset[str], max_words: int = 3) -> int:
+    """Length in tokens of the longest cue (one to ``max_words`` words) starting at token ``i``; 0 if none."""
+    if tokens[i].lower not in _first_words(cues):
+        return 0
+    best = 0
+    words = []
+    for n in range(max_words):
+        k = i + n
+        if k >= len(tokens) or not tokens[k].is_word:
+            break
+        words.append(tokens[k].lower)
+        if " ".join(words) in cues:
+            best = n + 1
+    return best
+
+
+# ----------------------------------------------------------------------------- names
+def _titled_names(text: str, tokens: list[Token]) -> list[Found]:
+    """Dr. Mahn, dr bob culhane, MR. EDWIN PRZYBYLO, Mrs. O'Driscoll."""
+    w = context_words()
+    out = []
+    for i, tok in enumerate(tokens):
+        lower = tok.lower
+        if not tok.is_word or (lower not in w["clinician_titles"] and lower not in w["person_titles"]):
+            continue
+        if i > 0 and tokens[i - 1].text in "/'" and tokens[i - 1].end == tok.start:
+            continue  # "s/dr", "pt's dr" written oddly: not a title
+        nxt = next(_next_words(text, tokens, i, skip="."), None)
+        if nxt is None or not tokens[nxt].is_word or tokens[nxt].start - tok.end > 3:
+            continue
+        if not (_cued_name_word(tokens[nxt].text) or _is_initial(tokens, nxt)):
+            continue
+        end = _extend_name(text, tokens, nxt)
+        category = "clinician" if lower in w["clinician_titles"] else ""
+        out.append(Found(tokens[nxt].start, tokens[end].end, "NAME", 0.9, "title", category))
+    return out
+
+
+def _related_names(text: str, tokens: list[Token]) -> list[Found]:
+    """husband jim, DTR suzette, DAUGHTER-KRISSY, caseworker LEONA LABOWICH, HO Domenico."""
+    w = context_words()
+    out = []
+    for category, cues in w["relations"].items():
+        for i in range(len(tokens)):
+            n = _cue_at(tokens, i, cues)
+            if not n:
+                continue
+            last_cue = i + n - 1
+            nxt = next(_next_words(text, tokens, last_cue, skip=":,-("), None)
+            if nxt is None or not tokens[nxt].is_word or tokens[nxt].start - tokens[last_cue].end > 4:
+                continue
+            first = tokens[nxt].text
+            if first.lower() in {"is", "named", "name"}:
+                nxt2 = next(_next_words(text, tokens, nxt, skip=":,-"), None)
+                if nxt2 is None or not tokens[nxt2].is_word:
+                    continue
+                nxt, first = nxt2, tokens[nxt2].text
+            if not _cued_name_word(first) or not (_likely_first_name(first) or _rare_word(first)):
+                continue
+            cue = " ".join(t.lower for t in tokens[i : i + n])
+            if cue in w["ambiguous_roles"] and not (_likely_first_name(first) and (first[0].isupper() or first.islower())):
+                continue
+            end = _extend_name(text, tokens, nxt)
+            out.append(Found(tokens[nxt].start, tokens[end].end, "NAME", 0.8, "relation", category))
+    return out
+
+
+def _signatures(text: str, tokens: list[Token]) -> list[Found]:
+    """EDWARD C. JONES, RRT / David Murray RRT / J. Chang PA: name words before a credential."""
+    w = context_words()
+    out = []
+    for i, tok in enumerate(tokens):
+        if not tok.is_word or tok.lower not in w["credentials"]:
+            continue
+        if tok.lower in w["credentials_upper_only"] and not tok.text.isupper():
+            continue
+        # walk left over ", " and name words / initials on the same line
+        k = i - 1
+        if k >= 0 and tokens[k].text == ",":
+            k -= 1
+        words = []
+        while k >= 0 and len(words) < 4 and _same_line(text, tokens[k].end, tok.start):
+            t = tokens[k]
+            if t.text == "." and k > 0 and len(tokens[k - 1].text) == 1 and tokens[k - 1].text.isalpha():
+                words.append(k - 1)
+                k -= 2
+                continue
+            if t.text == "-" and words and k > 0 and tokens[k - 1].is_word and tokens[k - 1].end == t.start:
+                k -= 1
+                continue
+            if not t.is_word or not _cued_name_word(t.text) or (is_clinical(t.lower) and t.lower not in last_names()):
+                break
+            words.append(k)
+            k -= 1
+        if not words:
+            continue
+        words.sort()
+        full = [tokens[j].text for j in words if len(tokens[j].text) > 1]
+        if not full:
+            continue
+        listed = sum(1 for x in full if x.lower() in first_names() or x.lower() in last_names())
+        common = sum(1 for x in full if zipf(x) >= COMMON and x.lower() not in first_names() and x.lower() not in last_names())
+        unknown = sum(
+            1 for x in full if x.lower() not in first_names() and x.lower() not in last_names() and (zipf(x) >= 4.0 or is_clinical(x))
+        )
+        if listed == 0 or common or unknown:
+            continue
+        after = text[tok.end : tok.end + 12].lower()
+        if regex.match(r"\s*(?:line|cath|catheter|sats?|pressures?|waveform|port|tip|diastolic|systolic|wedge|sheath)", after):
+            continue
+        if len(full) == 1 and not (tokens[words[0]].text[0].isupper() or _is_initial(tokens, words[0])):
+            continue
+        out.append(Found(tokens[words[0]].start, tokens[words[-1]].end, "NAME", 0.75, "signature", "clinician"))
+    return out
+
+
+def _surname_like(word: str) -> bool:
+    """A word that can be a surname: listed and not too common, or rare and no clinical word."""
+    lower = word.lower()
+    if len(lower) < 2 or is_clinical(lower) or lower in context_words()["not_names"]:
+        return False
+    if lower in last_names() and zipf(lower) < 5.2:
+        return True
+    return len(lower) > 3 and zipf(lower) < 2.5 and not _jargon(lower) and not looks_like_typo(lower)
+
+
+def _initialled_names(text: str, tokens: list[Token]) -> list[Found]:
+    """N. GRANDONE, B. KARGAS, d. renna, J SMITH ORDERED: an initial and a surname."""
+    out = []
+    for j in range(len(tokens) - 2):
+        if not (len(tokens[j].text) == 1 and tokens[j].text.isalpha()):
+            continue
+        if j > 0 and (
+            tokens[j - 1].text in {"/", "-", "'", "."}
+            or tokens[j - 1].is_word and len(tokens[j - 1].text) == 1
+            or tokens[j - 1].end == tokens[j].start and tokens[j - 1].text not in {"(", "[", '"'}
+        ):
+            continue  # "s/p", "w/", "a.m.", "50s." style shorthand
+        k = j + 2 if tokens[j + 1].text == "." else j + 1
+        if k >= len(tokens) or not tokens[k].is_word or tokens[k].start - tokens[j].end > 3:
+            continue
+        if not _same_line(text, tokens[j].start, tokens[k].start):
+            continue
+        word = tokens[k].lower
+        dotted_rare = tokens[j + 1].text == "." and len(word) > 3 and zipf(word) < 2.5 and not _jargon(word) and not is_clinical(word)
+        if not (_surname_like(tokens[k].text) or dotted_rare):
+            continue
+        if tokens[j + 1].text != "." and not (tokens[k].lower in last_names() and zipf(tokens[k].lower) < 4.0):
+            continue  # "J SMITH" without the full stop: only a listed, uncommon surname
+        if tokens[j].lower in {"l", "r", "b", "x", "s", "w", "c", "p", "o", "n", "a", "i"} and tokens[j + 1].text != ".":
+            continue
+        end = _extend_name(text, tokens, k, limit=1)
+        out.append(Found(tokens[j].start, tokens[end].end, "NAME", 0.7, "initial"))
+    return out
+
+
+_ACTIONS = frozenset(
+    {"aware", "notified", "paged", "called", "ordered", "informed", "updated", "made", "says", "said", "states",
+     "stated", "requested", "wants", "agrees", "agreed", "visited", "in", "here", "at", "spoke"}
+)
+
+
+def _named_by_action(text: str, tokens: list[Token]) -> list[Found]:
+    """grace dudak aware, per DOUGLASS, per carol wolfe, BEA TURA AWARE: a name by what is said of it."""
+    out = []
+    for i, tok in enumerate(tokens):
+        lower = tok.lower
+        if lower == "per" and i + 1 < len(tokens):
+            j = i + 1
+            if tokens[j].is_word and _likely_first_name(tokens[j].text) and zipf(tokens[j].lower) < 4.0 and len(tokens[j].text) > 3:
+                end = _extend_name(text, tokens, j)
+                out.append(Found(tokens[j].start, tokens[end].end, "NAME", 0.6, "per"))
+            continue
+        if lower not in {"aware", "notified", "paged"} or i < 2:
+            continue
+        k = i - 1
+        if tokens[k].lower in {"made", "was", "is", "were", "md", "np", "rn", "pa", "ho"}:
+            k -= 1
+        words = []
+        while k >= 0 and len(words) < 3 and tokens[k].is_word and _same_line(text, tokens[k].end, tok.start):
+            if not _surname_like(tokens[k].text) and not _likely_first_name(tokens[k].text):
+                break
+            words.append(k)
+            k -= 1
+        if len(words) >= 2 or words and tokens[words[0]].lower in last_names() and zipf(tokens[words[0]].lower) < 3.5:
+            words.sort()
+            if any(_likely_first_name(tokens[x].text) or tokens[x].lower in last_names() for x in words):
+                out.append(Found(tokens[words[0]].start, tokens[words[-1]].end, "NAME", 0.6, "aware"))
+    return out
+
+
+def _rare_first_names(text: str, tokens: list[Token]) -> list[Found]:
+    """Suzette, Radu, AGNES MUNROE: an uncommon first name (and its surname) without a cue."""
+    out = []
+    for j, tok in enumerate(tokens):
+        if not tok.is_word or len(tok.text) < 4:
+            continue
+        lower = tok.lower
+        if lower not in first_names() or zipf(lower) >= 3.8 or is_clinical(lower) or lower in context_words()["not_names"]:
+            continue
+        if looks_like_typo(lower) or lower in cities():
+            continue
+        end = _extend_name(text, tokens, j)
+        out.append(Found(tok.start, tokens[end].end, "NAME", 0.6, "first-name"))
+    return out
+
+
+# ----------------------------------------------------------------------------- places
+def _facilities(text: str, tokens: list[Token]) -> list[Found]:
+    """Harbor Hosp, HOLY CROSS HOSPITAL, LAUREL REGIONAL, KEELEY HOUSE, university of maryland hospital."""
+    w = context_words()
+    out = []
+    facility = w["facility_words"]
+    generic = w["facility_generic"]
+    for i, tok in enumerate(tokens):
+        n = _cue_at(tokens, i, facility, max_words=2)
+        if not n:
+            continue
+        # walk left over name words ("of" allowed inside: "university of maryland")
+        k = i - 1
+        names: list[int] = []
+        while k >= 0 and len(names) < 4 and _same_line(text, tokens[k].end, tok.start):
+            t = tokens[k]
+            if t.text in {".", "'"} and k > 0 and tokens[k - 1].is_word and tokens[k - 1].end == t.start:
+                k -= 1  # St. Mary / Mary's
+                continue
+            if t.text == "-" and names and k > 0 and tokens[k - 1].end == t.start:
+                k -= 1
+                continue
+            if not t.is_word or tokens[k + 1].start - t.end > 2:
+                break
+            lower = t.lower
+            if lower == "of" and names and k > 0 and tokens[k - 1].is_word and tokens[k - 1].lower not in generic:
+                names.append(k)
+                k -= 1
+                continue
+            if lower in generic or (is_clinical(lower) and zipf(lower) >= RARE and lower not in {"cross", "general"}) or lower in w["clinical_places"]:
+                break
+            names.append(k)
+            k -= 1
+        if names and tokens[min(names)].lower == "of":
+            names.remove(min(names))
+        end = tokens[i + n - 1].end
+        cue = " ".join(t.lower for t in tokens[i : i + n])
+        if names and cue not in w["strong_facility_words"]:
+            # rehab, house, center, clinic...: the name needs a rare, capitalised or city word
+            named = [tokens[x] for x in names if tokens[x].lower != "of"]
+            if not any(
+                _rare_word(t.text) or t.lower in cities() and zipf(t.lower) < COMMON or (t.text[:1].isupper() and not t.text.isupper())
+                for t in named
+            ):
+                names = []
+        if names:
+            start = tokens[min(names)].start
+            category = "facility" if tok.lower not in {"school", "college", "academy", "church", "company", "corporation", "corp", "inc", "llc", "associates"} else "organization"
+            out.append(Found(start, end, "LOCATION", 0.8, "facility", category))
+        elif tok.lower in w["facility_names_alone"] and i > 0 and tokens[i - 1].lower in {"from", "at", "to"}:
+            out.append(Found(tok.start, end, "LOCATION", 0.7, "facility", "facility"))
+    # St. Mary's / ST MARY / Saint Joseph (with or without a facility word)
+    for m in regex.finditer(r"(?i)\b(?:st\.?|saint)[ ]+(?!(?:elevation|depression|segment|changes?|wave)s?\b)[a-z][a-z]+(?:'s)?\b", text):
+        word = m.group().split()[-1].lower().removesuffix("'s")
+        if word in first_names() and not is_clinical(word) and zipf(word) < 5.0:
+            out.append(Found(m.start(), m.end(), "LOCATION", 0.75, "saint", "facility"))
+    return out
+
+
+def _acronym_place(tok: Token, caseless: bool) -> bool:
+    """GH, VAMC, GBMC: a 2-5 letter acronym that is no clinical place or abbreviation."""
+    lower = tok.lower
+    if not (2 <= len(tok.text) <= 5 and tok.text.isalpha()):
+        return False
+    if not (tok.text.isupper() or caseless):
+        return False
+    w = context_words()
+    return lower not in w["clinical_places"] and not is_clinical(lower) and zipf(lower) < 4.0 and lower not in w["not_names"]
+
+
+def _moved_places(text: str, tokens: list[Token]) -> list[Found]:
+    """transferred to GH, from Quartermain 3, to go to quartermain 6, GH EW, PLAN: QUARTERMAIN 2."""
+    w = context_words()
+    out = []
+    letters = [c for c in text if c.isalpha()]
+    upper_share = sum(c.isupper() for c in letters) / len(letters) if letters else 0.0
+    caseless = upper_share > 0.8 or upper_share < 0.02
+    for i, tok in enumerate(tokens):
+        if tok.lower not in w["movement_prepositions"] or i == 0:
+            continue
+        # a movement verb within the three words before the preposition
+        window = [t.lower for t in tokens[max(0, i - 9) : i] if t.is_word][-5:]
+        verbs = [x for x in window if x in w["movement_verbs"]]
+        if not verbs and not (i >= 2 and tokens[i - 1].text in {">", ":"}):
+            continue
+        if verbs and set(verbs) <= {"sent", "taken", "brought"} and any(x in w["specimen_words"] for x in window):
+            continue  # "clot sent to BB", "labs sent to lab"
+        j = i + 1
+        while j < len(tokens) and tokens[j].lower in {"the", "back", "a"}:
+            j += 1
+        if j >= len(tokens) or not tokens[j].is_word or not _same_line(text, tok.end, tokens[j].start):
+            continue
+        place = tokens[j]
+        ward = _ward_number(text, tokens, j)
+        if _acronym_place(place, caseless):
+            out.append(Found(place.start, place.end, "LOCATION", 0.75, "moved-acronym", "facility"))
+        elif _rare_word(place.text) and place.lower not in first_names():
+            end = ward if ward is not None else place.end
+            out.append(Found(place.start, end, "LOCATION", 0.7, "moved-place", "ward" if ward else "facility"))
+        elif ward is not None and len(place.text) > 4 and zipf(place.lower) < RARE and not is_clinical(place.lower) and not looks_like_typo(place.lower):
+            out.append(Found(place.start, ward, "LOCATION", 0.7, "ward", "ward"))
+    # acronym hospital before its emergency room or cath lab: "GH EW", "gh er", "GH cath lab"
+    for i, tok in enumerate(tokens[:-1]):
+        nxt = tokens[i + 1]
+        if nxt.lower in {"ew", "er", "ed", "cath", "micu", "ccu", "icu"} and _acronym_place(tok, caseless) and tok.lower not in {"to", "in", "at"}:
+            if i > 0 and tokens[i - 1].lower in {"to", "at", "from", "in", "the"}:
+                out.append(Found(tok.start, tok.end, "LOCATION", 0.7, "acronym-er", "facility"))
+    # a made-up ward name with its number after a plan or transfer word: "PLAN: QUARTERMAIN 2"
+    for i, tok in enumerate(tokens):
+        if not tok.is_word or len(tok.text) < 5:
+            continue
+        ward = _ward_number(text, tokens, i)
+        if ward is None or not _rare_word(tok.text) or tok.lower in first_names():
+            continue
+        k = i - 1
+        while k >= 0 and tokens[k].text in {":", "?", "-", ">", "the", "THE"}:
+            k -= 1
+        if k >= 0 and tokens[k].lower in {"plan", "transfer", "to", "from", "tx", "xfer", "transferred", "transfered"}:
+            out.append(Found(tok.start, ward, "LOCATION", 0.7, "ward", "ward"))
+    for m in regex.finditer(r"(?i)\b([a-z]{5,})(?:building\b|(?<=\b(?:to|from)\s+[a-z]{5,})\d\b)", text):
+        if _rare_word(m.group(1)) and m.group(1).lower() not in first_names():
+            out.append(Found(m.start(), m.end(), "LOCATION", 0.6, "ward", "ward"))
+    return out
+
+
+def _ward_number(text: str, tokens: list[Token], j: int) -> int | None:
+    """End offset of a ward number right after token ``j`` ("quartermain 2", "QUARTERMAIN  6"), else None."""
+    if j + 1 < len(tokens):
+        nxt = tokens[j + 1]
+        gap = text[tokens[j].end : nxt.start]
+        if nxt.text.isdigit() and 0 < int(nxt.text) <= 12 and gap.strip(" .") == "" and len(gap) <= 2:
+            after = tokens[j + 2] if j + 2 < len(tokens) else None
+            if after is not None and after.start == nxt.end and (
+                after.text in {"/", "%", "-", ":", "x"}
+                or after.text == "." and j + 3 < len(tokens) and tokens[j + 3].text.isdigit() and tokens[j + 3].start == after.end
+            ):
+                return None
+            if after is not None and after.lower in {"mg", "mcg", "ml", "cc", "units", "unit", "u", "amp", "amps", "l", "liters", "gm", "g", "hrs", "hours", "days", "mins", "min", "times", "x", "tabs", "puffs", "meq", "mmol", "kg", "lpm", "litres", "cm", "mm"}:
+                return None
+            return nxt.end
+    return None
+
+
+def _residences(text: str, tokens: list[Token]) -> list[Found]:
+    """lives in Hampton, FROM ROME, in MILFORD MILL, a town named Bend."""
+    w = context_words()
+    out = []
+    known = cities()
+    for i in range(len(tokens)):
+        n = _cue_at(tokens, i, w["residence_cues"], max_words=4)
+        if not n:
+            continue
+        j = i + n
+        while j < len(tokens) and tokens[j].lower in {"the", "a"}:
+            j += 1
+        if j >= len(tokens) or not tokens[j].is_word or not _same_line(text, tokens[i].start, tokens[j].start):
+            continue
+        words = [j]
+        k = j + 1
+        while k < len(tokens) and len(words) < 3 and tokens[k].is_word and tokens[k].start - tokens[k - 1].end <= 1:
+            lower = tokens[k].lower
+            if lower in w["not_names"] or is_clinical(lower) or lower in w["facility_generic"]:
+                break
+            words.append(k)
+            k += 1
+        # longest run of words that is a known city, else a rare first word
+        for m in range(len(words), 0, -1):
+            phrase = " ".join(tokens[x].lower for x in words[:m])
+            if phrase in known and phrase not in w["not_names"]:
+                out.append(Found(tokens[words[0]].start, tokens[words[m - 1]].end, "LOCATION", 0.75, "residence"))
+                break
+        else:
+            first = tokens[j]
+            if _rare_word(first.text) and zipf(first.lower) < RARE:
+                out.append(Found(first.start, first.end, "LOCATION", 0.6, "residence"))
+    # a known city after from/to/in when it is no ordinary word: "DAUGHTER FROM ROME"
+    stop = w["city_stoplist"]
+    for i, tok in enumerate(tokens[:-1]):
+        if tok.lower not in {"from", "in", "to", "near", "outside"}:
+            continue
+        limit = 4.6 if tok.lower in {"from", "near", "outside"} else 3.5
+        nxt = tokens[i + 1]
+        if not nxt.is_word or nxt.start - tok.end > 2:
+            continue
+        for m in (3, 2, 1):
+            run = tokens[i + 1 : i + 1 + m]
+            if len(run) < m or not all(t.is_word for t in run):
+                continue
+            phrase = " ".join(t.lower for t in run)
+            titled = run[0].text[:1].isupper() and not run[0].text.isupper()
+            if phrase in known and phrase not in stop and (m > 1 or zipf(phrase) < limit or titled) and not is_clinical(phrase):
+                out.append(Found(run[0].start, run[-1].end, "LOCATION", 0.6, "city"))
+                break
+    return out
+
+
+# ----------------------------------------------------------------------------- dates, years, ages, pagers
+_MD = regex.compile(r"(?<![\w/.+])(0?[1-9]|1[0-2])/(\d{1,2})(?![\w/]|\.\d)")
+_MDMD = regex.compile(r"(?<![\w/.\-])(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])(?![\w/])")
+#: Words before "N/M" that make it a score, a ratio or a ventilator setting, not a date.
+_MD_BEFORE = regex.compile(
+    r"(?i)(?:pain|strength|str|motor|power|murmur|sem|grade|gr|scale|score|rated|rates|rating|ns|d5|d5w|"
+    r"dextrose|ratio|i:e|ie|x|apgars?|gcs|rass|psv|ps|peep|cpap|bipap|simv|imv|flowby|flow-by|&|/|settings?|"
+    r"ac|a/c|cmv|prvc|pcv|niv|c/o)\s*[:=]?\s*$"
+)
+_MD_AFTER = regex.compile(
+    r"(?i)^\s*(?:pain|strength|str|murmur|sem|holosystolic|systolic|diastolic|tabs?|tablets?|caps?|ns\b|normal\s+saline|"
+    r"dose|doses|amps?\b|units?\b|mg\b|mcg\b|ml\b|cc\b|%|times|scale|score|grade|reflexes|power|motor|ratio|"
+    r"cp\b|peep|ps\b|psv|cpap|fio2|h/a|ha\b|incisional)"
+)
+
+
+def _dates(text: str) -> list[Found]:
+    """Month/day dates without a year (8/23, 10/3) and joined pairs (10/03/10/04), not scores or ratios."""
+    out = [Found(m.start(), m.end(), "DATE", 0.8, "month-day-pair") for m in _MDMD.finditer(text)]
+    for m in _MD.finditer(text):
+        month, day = int(m.group(1)), int(m.group(2))
+        if day == 0:
+            continue
+        before = text[max(0, m.start() - 24) : m.start()]
+        after = text[m.end() : m.end() + 16]
+        if _MD_BEFORE.search(before) or _MD_AFTER.match(after):
+            continue
+        if month == day and month <= 5:  # 5/5 strength, 4/4 pulses, 2/2 sets
+            continue
+        if month < day <= 4 and not regex.search(r"(?i)\b(?:on|since|until|from|dated|d/c|dc'?d|started|placed|extubated|intubated)\s*$", before):
+            continue  # 1/2, 2/3, 3/4, 1/4: fractions unless cued
+        if day > 31 and (day < 30 or after[:1] == "%"):
+            continue
+        out.append(Found(m.start(), m.end(), "DATE", 0.7, "month-day"))
+    return out
+
+
+_YEAR_APOSTROPHE = regex.compile(r"(?<![\w'])'(\d{2})(?![\w'])|(?<![\w'.])(\d{2})'(?![\w])")
+_YEAR_FULL = regex.compile(
+    r"(?<![\w./\-:])(19[3-9]\d|20[0-3]\d)(?![\w/:]|\.\d|\s*(?:cc|ml|mls|mg|mcg|g|gm|gms|kg|kcal|cal|u|units?|"
+    r"hrs?|hours?|h|min|mins|minutes|am|pm|a|p|mmhg|mm|cm|l|x|times|calories|ml/hr|cc/hr|bpm|ft|feet|lbs?|pounds|"
+    r"steps|meters|m|%|-\d))"
+)
+_YEAR_CUE = regex.compile(
+    r"(?i)\b(?:in|since|during|year|yr|circa|c\.|back\s+in|summer|winter|spring|fall|autumn|class\s+of|its|it's|it\s+is|"
+    r"jan(?:uary)?|feb(?:ruary)?|march|april|june|july|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+    r"\s*(?:of\s+)?,?\s*$"
+)
+_DECADE = regex.compile(r"(?i)(?<![\w'])(?:19|20)\d0'?s\b")
+
+
+def _years(text: str) -> list[Found]:
+    """Years on their own: '95, 74', cabg '84, in 1977 (category ``year``)."""
+    out = []
+    for m in _YEAR_APOSTROPHE.finditer(text):
+        group = 1 if m.group(1) else 2
+        start, end = m.span(group)
+        if group == 2 and text[m.end() : m.end() + 1] == "s":
+            continue
+        out.append(Found(start, end, "DATE", 0.75, "year-apostrophe", "year"))
+    out += [Found(m.start(), m.end(), "DATE", 0.7, "decade", "year") for m in _DECADE.finditer(text)]
+    for m in _YEAR_FULL.finditer(text):
+        before = text[max(0, m.start() - 12) : m.start()]
+        after = text[m.end() : m.end() + 3]
+        hours, minutes = int(m.group()[:2]), int(m.group()[2:])
+        if hours <= 23 and minutes <= 59 and not _YEAR_CUE.search(before):
+            continue  # a 24-hour time: "at 2030", "~ 1930"
+        # a year unless it reads like a measurement: "1977,S/P", "CA 1977" kept; "x 2000" dropped above
+        if regex.search(r"(?i)(?:\bx|@|#|\$)\s*$", before) and not _YEAR_CUE.search(before):
+            continue
+        if after.startswith("-") or after.startswith("/"):
+            continue
+        out.append(Found(m.start(), m.end(), "DATE", 0.7, "year", "year"))
+    return out
+
+
+_NUMBER_WORDS = (
+    r"(?:ninety(?:[\s\-]+(?:one|two|three|four|five|six|seven|eight|nine))?|"
+    r"(?:one\s+)?hundred(?:\s+and)?(?:[\s\-]+(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+    r"thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty(?:[\s\-]+\w+)?))?)"
+)
+_AGES = regex.compile(
+    rf"(?i)\b{_NUMBER_WORDS}(?=[\s\-]+(?:years?|yrs?|yo|y/o)\b|[\s\-]+year[\s\-]+old)"
+    rf"|(?<=\b(?:aged|age|ages|age\s+of)\s+){_NUMBER_WORDS}\b"
+    rf"|\b{_NUMBER_WORDS}\b(?![\s\-]+(?:minutes?|mins?|seconds?|percent|per|mg|ml|cc|degrees?|beats?|times|units?|hours?|days?|weeks?|months?|miles?|pounds?|lbs?|%))"
+    r"|(?<![\d.,/])(?:9\d|1[01]\d)(?=\s*(?:-|\s)?\s*(?:y\.?o\.?|yr?s?\.?(?:[\s\-]*old)?|years?(?:[\s\-]*old)?|"
+    r"year-old|y/o|yoM|yoF|yom|yof)\b)"
+    r"|(?<![\d.,/])(?:9\d|1[01]\d)(?=\s?(?-i:[MF])\b|\s?(?-i:yo[MF])\b)"
+    r"|(?<=\b(?:aged?|ages|age:|turned|turns|turning|at\s+age)\s*(?:of\s+)?)(?:9\d|1[01]\d)(?![\d.])"
+)
+
+
+def _ages(text: str) -> list[Found]:
+    """Ages over 89 in every written form: 94 yo, 94-year-old, aged 94, 94F, ninety-four (the number only)."""
+    out = []
+    for m in _AGES.finditer(text):
+        before = text[max(0, m.start() - 16) : m.start()].lower()
+        if regex.search(
+            r"(?:\b(?:temp|tmax|t|fever|febrile|spo2|sat|sats|o2|hr|rr|bp|weight|wt|ht|over|above|under|below|up|down)|[@><=])"
+            r"\s*(?:of|to|is|was)?\s*:?\s*$",
+            before,
+        ):
+            continue
+        out.append(Found(m.start(), m.end(), "AGE", 0.85, "age"))
+    return out
+
+
+_PAGER = regex.compile(
+    r"(?i)(?<=\b(?:pager|pgr|beeper|beep|page|paged|paging|pg|bpr|ext|extension|x)\s*(?:number|num|no\.?|#)?\s*"
+    r"(?:is|at|:|#|=)?\s*#?\s*)\d{4,6}\b(?![.,]\d|\s*(?:mg|mcg|ml|cc|units?|%))"
+)
+_SPACED_PHONE = regex.compile(r"(?<![\w\-/.])(?:\(\d{3}\)|\d{3})(?:\s*[\-.]\s*|\s+)\d{3}(?:\s*[\-.]\s*|\s+)\d{4}(?![\w\-])")
+
+
+def _pagers(text: str) -> list[Found]:
+    """Pager and extension numbers (pager # 98765) and phones with spaces (212- 476- 8356, 301 944-5032)."""
+    out = [Found(m.start(), m.end(), "PHONE", 0.8, "pager") for m in _PAGER.finditer(text)]
+    out += [Found(m.start(), m.end(), "PHONE", 0.75, "phone-spaced") for m in _SPACED_PHONE.finditer(text)]
+    return out

@@ -41,6 +41,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         try:
             yield
         finally:
+            if state._reconciler is not None:  # finish what was acknowledged, briefly
+                state._reconciler.drain(timeout=5.0)
+                state._reconciler.stop()
             if state.worker is not None:
                 state.worker.stop()
             if store is None:

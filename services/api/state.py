@@ -15,6 +15,7 @@ from services.core.settings import Settings
 from services.core.store import Store
 
 if TYPE_CHECKING:
+    from services.api.reconciler import Reconciler
     from connectors.label_studio.client import LabelStudioClient
     from services.core.access import ApiSecrets
     from services.loop.jobs import JobWorker
@@ -36,6 +37,7 @@ class AppState:
     _model_ner_version: Any = _UNLOADED
     _client: "LabelStudioClient | None" = None
     _secrets: "ApiSecrets | None" = None
+    _reconciler: "Reconciler | None" = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def text_model(self) -> "TextModel":
@@ -76,6 +78,15 @@ class AppState:
 
                 self._client = LabelStudioClient(self.settings.label_studio_url, self.settings.label_studio_api_key)
             return self._client
+
+    def reconciler(self) -> "Reconciler":
+        """The webhook reconciler (its thread starts on the first event)."""
+        with self._lock:
+            if self._reconciler is None:
+                from services.api.reconciler import Reconciler
+
+                self._reconciler = Reconciler(self)
+            return self._reconciler
 
     def enqueue_job(self, kind: str, params: dict[str, Any] | None = None, requested_by: str | None = None) -> int:
         """Queue a job (coalesced with a queued one of its kind), wake the worker, return the job id."""

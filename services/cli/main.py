@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.logging import RichHandler
 
+from services.cli.bench_cli import register as register_bench
 from services.cli.codes_cli import register as register_codes
 from services.cli.context import cli_store, label_studio_client, quality_push_options
 from services.cli.corrections_cli import corrections_line
@@ -410,6 +411,7 @@ register_ecg(app, eval_app)
 register_eeg(app, eval_app)
 register_image(app, eval_app)
 register_quality(app, report_app)
+register_bench(app)
 
 if __name__ == "__main__":
     app()

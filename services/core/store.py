@@ -335,7 +335,20 @@ class Store:
 
     # -- annotations -----------------------------------------------------------------------
     def upsert_annotation(self, ann: AnnotationIn) -> Literal["created", "updated", "unchanged"]:
-        """Insert an annotation or replace the stored one with the same source id."""
+        """Insert an annotation or replace the stored one with the same source id.
+
+        Safe under concurrency: when another writer inserts the same source id between this
+        one's check and insert (the UNIQUE constraint answers), the upsert is retried as an update.
+        """
+        for attempt in range(3):
+            try:
+                return self._upsert_annotation_once(ann)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _upsert_annotation_once(self, ann: AnnotationIn) -> Literal["created", "updated", "unchanged"]:
         regions = regions_to_json(ann.regions)
         with self.session() as s:
             row = s.scalar(
@@ -377,6 +390,15 @@ class Store:
             if keep:
                 q = q.where(AnnotationRow.source_annotation_id.not_in(keep))
             return s.execute(q).rowcount or 0
+
+    def annotation_task_id(self, source: str, source_annotation_id: str) -> str | None:
+        """The task id of the annotation with this source id, or ``None`` when none is stored."""
+        with self.session() as s:
+            return s.scalar(
+                select(AnnotationRow.task_id).where(
+                    AnnotationRow.source == source, AnnotationRow.source_annotation_id == source_annotation_id
+                )
+            )
 
     def remove_annotation(self, source: str, source_annotation_id: str) -> int:
         """Delete one annotation by its source id; return how many rows went."""

@@ -168,3 +168,56 @@ def pull_annotations(
             adjudications_opened=report.adjudications_opened,
         )
     return report
+
+
+def _after_removal(store: Store, client: LabelStudioClient, project_id: int, task_id: str, removed: int, report: PullReport) -> None:
+    """Bookkeeping after annotations of ``task_id`` were removed: phi marks, audit, disagreements."""
+    prefix = _source_id(project_id, "")
+    keep = [a.source_annotation_id for a in store.annotations(task_id) if a.source == SOURCE and (a.source_annotation_id or "").startswith(prefix)]
+    report.phi_removed += store.remove_phi_corrections_except(task_id, keep, prefix=prefix)
+    if not removed:
+        return
+    report.deleted += removed
+    report.touched.add(task_id)
+    store.audit("label_studio", "annotation_removed", "task", task_id, count=removed)
+    from services.quality.adjudication import detect_disagreements
+
+    found = detect_disagreements(store, task_ids=[task_id], source_project_ref=client.project_ref(project_id))
+    report.adjudications_opened += len(found.opened)
+    report.adjudications_withdrawn += len(found.withdrawn)
+
+
+def remove_annotations_by_id(
+    store: Store, client: LabelStudioClient, project_id: int, annotation_ids: Iterable[int]
+) -> PullReport:
+    """Apply an ``ANNOTATIONS_DELETED`` event: remove those annotations, found by their Label Studio id.
+
+    No call to Label Studio is needed (the event names what went); an id the store does not
+    hold (never pulled, or already removed) changes nothing, so repeats are harmless.
+    """
+    report = PullReport()
+    for ann_id in annotation_ids:
+        source_id = _source_id(project_id, ann_id)
+        task_id = store.annotation_task_id(SOURCE, source_id)
+        if task_id is None:
+            report.unchanged += 1
+            continue
+        _after_removal(store, client, project_id, task_id, store.remove_annotation(SOURCE, source_id), report)
+    if report.deleted:
+        store.audit("cliniloop", "pull", "project", client.project_ref(project_id), created=0, updated=0, deleted=report.deleted,
+                    adjudications_opened=report.adjudications_opened)  # fmt: skip
+    return report
+
+
+def remove_task_annotations(store: Store, client: LabelStudioClient, project_id: int, ls_task_ids: Iterable[int]) -> PullReport:
+    """Apply a ``TASKS_DELETED`` event: the deleted tasks' annotations from this project go."""
+    report = PullReport()
+    project_ref = client.project_ref(project_id)
+    for ls_id in ls_task_ids:
+        task_id = store.task_id_for_external(project_ref, ls_id)
+        if task_id is None:
+            report.unknown_tasks += 1
+            continue
+        removed = store.remove_annotations_except(task_id, SOURCE, [], prefix=_source_id(project_id, ""))
+        _after_removal(store, client, project_id, task_id, removed, report)
+    return report

@@ -27,7 +27,7 @@ ANNOTATOR = [Depends(require("annotator"))]
 
 
 @router.get("/health")
-def health() -> dict[str, Any]:
+async def health() -> dict[str, Any]:
     """Liveness for Label Studio (and people)."""
     return {"status": "UP", "model_class": "cliniloop"}
 

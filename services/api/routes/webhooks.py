@@ -1,13 +1,15 @@
 """Webhook receiver for Label Studio events: acknowledge at once, reconcile in the background.
 
-Label Studio gives a webhook one second and never retries, so the handler only queues work.
-Reconciling re-reads the task's annotations from Label Studio, which makes repeated or
-out-of-order deliveries harmless; ``cliniloop pull`` catches anything a lost webhook missed.
+Label Studio gives a webhook one second and never retries, so the handler only writes the
+audit row and queues work for the reconciler thread (:mod:`services.api.reconciler`), which
+coalesces repeats and applies one event at a time: an annotation event re-reads that task, a
+deletion removes the deleted annotations by id (no pull of the project). Both make repeated
+or out-of-order deliveries harmless; ``cliniloop pull`` catches anything a lost webhook missed.
 
 ``START_TRAINING`` (the ML backend's "Start training") queues a ``train-text`` job for the job
 worker. With ``CLINILOOP_TRAIN_EVERY_ANNOTATIONS=N`` (N > 0), an annotation event also queues
 one once N annotations were created or updated since training was last requested (checked
-after the event's reconcile; bursts coalesce into one queued job).
+when the reconciler's queue empties; bursts coalesce into one queued job).
 
 Callers: Label Studio's webhooks bring the shared secret (actor ``label_studio``); the ML-backend
 connection brings a token instead (actor ``api:<role>``), and ``START_TRAINING`` then needs the
@@ -20,7 +22,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request, status
+from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.auth import refuse, require_webhook_secret
@@ -61,34 +63,11 @@ def _id(obj: Any) -> int | None:
     return obj if isinstance(obj, int) and 0 <= obj <= MAX_ID else None
 
 
-def reconcile(state: AppState, action: str, project_id: int, ls_task_id: int | None) -> None:
-    """Background work for one event: pull the task (or the whole project for deletions), then
-    queue training if enough annotations arrived since it was last requested."""
-    from services.loop.jobs import TRAIN_TEXT, training_due
-    from services.loop.pull import pull_annotations
-
-    try:
-        client = state.label_studio()
-        tasks = [ls_task_id] if ls_task_id is not None and action in ANNOTATION_ACTIONS else None
-        report = pull_annotations(state.store, client, project_id, tasks)
-        log.info("webhook %s project %s: %s", action, project_id, report)
-    except Exception:  # a background task must never take the server down
-        log.exception("reconciling webhook %s for project %s failed; the next pull will catch up", action, project_id)
-    if action not in ANNOTATION_ACTIONS:
-        return
-    try:
-        if training_due(state.store, state.settings):
-            job_id = state.enqueue_job(TRAIN_TEXT, {}, requested_by=f"label_studio {action} (project {project_id})")
-            state.store.audit("label_studio", "train_requested", "project", str(project_id), job_id=job_id, trigger="annotations")
-    except Exception:
-        log.exception("queueing training after webhook %s failed", action)
-
-
 WebhookCaller = Annotated[str, Depends(require_webhook_secret)]
 
 
 @router.post("/webhook")
-def webhook(state: StateDep, background: BackgroundTasks, request: Request, caller: WebhookCaller, body: WebhookEvent) -> dict[str, Any]:
+def webhook(state: StateDep, request: Request, caller: WebhookCaller, body: WebhookEvent) -> dict[str, Any]:
     """Receive a Label Studio webhook or ML-backend event."""
     action = body.action
     project_id = _id(body.project)
@@ -104,6 +83,10 @@ def webhook(state: StateDep, background: BackgroundTasks, request: Request, call
         state.store.audit(actor, "train_requested", "project", str(project_id), job_id=job_id, trigger="START_TRAINING")
         return {"status": "queued", "action": action, "job_id": job_id}
     if project_id is not None and (action in ANNOTATION_ACTIONS or action in DELETE_ACTIONS):
-        background.add_task(reconcile, state, action, project_id, ls_task_id)
-        return {"status": "queued", "action": action}
+        from services.api.reconciler import event_keys
+
+        keys = event_keys(action, project_id, ls_task_id, body.model_dump(), _id)
+        if keys:
+            state.reconciler().submit(action, keys)
+            return {"status": "queued", "action": action}
     return {"status": "ignored", "action": action}

@@ -129,16 +129,19 @@ def test_annotation_webhooks_queue_training_every_n_annotations(store: Store, tr
     settings = train_settings.model_copy(update={"train_every_annotations": 3, "job_worker": False})
     with TestClient(create_app(with_secrets(settings), store), headers=auth_headers()) as client:
         event = {"action": "ANNOTATION_CREATED", "project": {"id": 3}, "task": {"id": 41}, "annotation": {"id": 9, "task": 41}}
+        drain = lambda: client.app.state.cliniloop.reconciler().drain(10)  # noqa: E731 - reconciled off the request thread
         label_tasks(2)
         assert client.post("/webhook", json=event).json()["status"] == "queued"
-        assert store.jobs() == [], "2 annotations < 3"
+        assert drain() and store.jobs() == [], "2 annotations < 3"
         label_tasks(3)
         client.post("/webhook", json=event)
+        assert drain()
         (job,) = store.jobs()
         assert job.kind == TRAIN_TEXT and job.status == "queued" and "ANNOTATION_CREATED" in job.requested_by
         client.post("/webhook", json=event)
-        assert len(store.jobs()) == 1, "no new annotation since the request"
+        assert drain() and len(store.jobs()) == 1, "no new annotation since the request"
     with TestClient(create_app(with_secrets(train_settings.model_copy(update={"job_worker": False})), store), headers=auth_headers()) as client:
         label_tasks(10)
         client.post("/webhook", json=event)
+        assert client.app.state.cliniloop.reconciler().drain(10)
         assert len(store.jobs()) == 1, "train_every_annotations=0: annotations never queue training"

@@ -1,0 +1,33 @@
+"""``cliniloop bench …``: load checks that print one JSON object (loopback only, bounded)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+bench_app = typer.Typer(help="Load checks (loopback only, bounded); each prints one JSON object.", no_args_is_help=True)
+
+
+@bench_app.command("webhooks")
+def bench_webhooks(
+    tasks: Annotated[int, typer.Option("--tasks", min=1, max=5000, help="Label Studio tasks.")] = 300,
+    changes: Annotated[int, typer.Option("--changes", min=1, max=3000, help="Annotation creates/updates/deletes.")] = 450,
+    senders: Annotated[int, typer.Option("--senders", min=1, max=32, help="Concurrent webhook senders.")] = 8,
+    withheld: Annotated[float, typer.Option("--withheld", min=0.0, max=0.9, help="Share of deliveries held back and sent last.")] = 0.2,
+    ls_delay_s: Annotated[float, typer.Option("--ls-delay-s", min=0.0, max=1.0, help="Seconds each Label Studio read takes.")] = 0.01,
+    max_deliveries: Annotated[int, typer.Option("--max-deliveries", min=1, max=20000)] = 5000,
+    timeout_s: Annotated[float, typer.Option("--timeout-s", min=5, max=1800)] = 180.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Replay a webhook storm (duplicated, shuffled, some late) against the API on 127.0.0.1; latencies and losses."""
+    from services.loop.bench import webhook_storm
+
+    result = webhook_storm(tasks=tasks, changes=changes, senders=senders, withheld=withheld, ls_delay_s=ls_delay_s,
+                           max_deliveries=max_deliveries, timeout_s=timeout_s, seed=seed)  # fmt: skip
+    typer.echo(json.dumps(result))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(bench_app, name="bench")

@@ -14,6 +14,7 @@ Reference annotations (``.atr``) are read by :func:`read_reference_beats`, for e
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,33 @@ import numpy as np
 PREFERRED_LEADS: tuple[str, ...] = ("MLII", "II", "ECGII", "ECG", "V5", "V1", "V2", "I", "III", "AVF")
 #: File suffixes per format.
 FORMATS = {".hea": "wfdb", ".dat": "wfdb", ".edf": "edf", ".bdf": "edf", ".csv": "csv"}
+#: Plausible ECG sampling rates (Hz): below, a window holds too few samples to see a beat;
+#: above, the header is wrong (clinical and research ECG is 100 Hz .. 10 kHz).
+MIN_SAMPLING_RATE_HZ = 25.0
+MAX_SAMPLING_RATE_HZ = 20_000.0
+#: Shortest recording worth a window (s), and the most channels one recording may have.
+MIN_DURATION_S = 1.0
+MAX_CHANNELS = 256
+#: Bytes per sample of the WFDB signal formats this reader accepts (others are refused).
+WFDB_BYTES_PER_SAMPLE = {"212": 1.5, "16": 2, "61": 2, "80": 1, "160": 2, "24": 3, "32": 4, "8": 1, "310": 4 / 3, "311": 4 / 3}
+
+
+def check_signal(path: Path, *, sampling_rate: float, n_channels: int, n_samples: int, what: str = "ECG",
+                 min_rate: float = MIN_SAMPLING_RATE_HZ, max_rate: float = MAX_SAMPLING_RATE_HZ) -> None:  # fmt: skip
+    """Refuse implausible recordings, naming the file and the field.
+
+    Raises
+    ------
+    EcgFileError
+        Sampling rate not finite or outside ``[min_rate, max_rate]`` Hz, no or too many channels,
+        or shorter than :data:`MIN_DURATION_S`.
+    """
+    if not math.isfinite(sampling_rate) or not min_rate <= sampling_rate <= max_rate:
+        raise EcgFileError(path, f"sampling rate {sampling_rate:g} Hz is implausible for {what} (field sampling rate; expected {min_rate:g}..{max_rate:g} Hz)")
+    if not 1 <= n_channels <= MAX_CHANNELS:
+        raise EcgFileError(path, f"{n_channels} channels (field channel count; expected 1..{MAX_CHANNELS})")
+    if n_samples / sampling_rate < MIN_DURATION_S:
+        raise EcgFileError(path, f"{n_samples} sample(s) = {n_samples / sampling_rate:.3g} s (field duration; at least {MIN_DURATION_S:g} s needed)")
 
 
 class EcgFileError(ValueError):
@@ -124,8 +152,8 @@ class EcgSource:
             else:
                 assert self._csv is not None
                 data = self._csv[start:stop, index]
-        except (OSError, ValueError) as err:
-            raise EcgFileError(self.path, f"cannot read samples [{start}, {stop}): {err}") from None
+        except Exception as err:  # noqa: BLE001 - readers raise KeyError, IndexError, ... on odd files
+            raise EcgFileError(self.path, f"cannot read samples [{start}, {stop}): {type(err).__name__}: {err}") from None
         data = np.asarray(data, dtype=np.float64)
         if data.shape != (stop - start, len(index)):
             raise EcgFileError(self.path, f"expected {stop - start} samples, the file gave {data.shape[0]}")
@@ -185,10 +213,16 @@ def _open_wfdb(header: Path) -> EcgSource:
         raise EcgFileError(header, f"unreadable WFDB header: {err}") from None
     if not meta.sig_name or not meta.fs or not meta.sig_len:
         raise EcgFileError(header, "WFDB header without signals, sampling frequency or length")
-    bytes_per_sample = {"212": 1.5, "16": 2, "61": 2, "80": 1, "160": 2, "24": 3, "32": 4, "8": 1, "310": 4 / 3, "311": 4 / 3}
+    _check_wfdb_record_line(header, meta)
+    check_signal(header, sampling_rate=float(meta.fs), n_channels=len(meta.sig_name), n_samples=int(meta.sig_len))
+    for name, gain in zip(meta.sig_name, meta.adc_gain or [], strict=False):
+        if not math.isfinite(float(gain)) or float(gain) < 0:
+            raise EcgFileError(header, f"lead {name}: gain {gain} (field adc_gain; must be a finite number >= 0)")
     per_file: dict[str, float] = {}
     for file_name, fmt in zip(meta.file_name, meta.fmt, strict=True):
-        per_file[file_name] = per_file.get(file_name, 0) + bytes_per_sample.get(str(fmt), 2)
+        if str(fmt) not in WFDB_BYTES_PER_SAMPLE:
+            raise EcgFileError(header, f"signal format {fmt} is not supported (field fmt; known: {', '.join(WFDB_BYTES_PER_SAMPLE)})")
+        per_file[file_name] = per_file.get(file_name, 0) + WFDB_BYTES_PER_SAMPLE[str(fmt)]
     for file_name, width in per_file.items():
         dat = header.parent / file_name
         if not dat.exists():
@@ -200,9 +234,70 @@ def _open_wfdb(header: Path) -> EcgSource:
     return EcgSource(header, header.stem, "wfdb", float(meta.fs), list(meta.sig_name), int(meta.sig_len))
 
 
+def _check_wfdb_record_line(header: Path, meta: object) -> None:
+    """Compare the header's own record line with what wfdb parsed (it silently defaults a bad one).
+
+    wfdb reads a sampling frequency it cannot parse (``-360``) as 250 Hz, and a signal count
+    that differs from the signal lines is not noticed: both are refused here.
+    """
+    try:
+        lines = [ln.strip() for ln in header.read_text(encoding="ascii", errors="replace").splitlines()]
+    except OSError as err:
+        raise EcgFileError(header, f"unreadable WFDB header: {err}") from None
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    fields = lines[0].split() if lines else []
+    if len(fields) >= 2 and "/" not in fields[0]:  # multi-segment records list segments, not signals
+        declared = fields[1].split("/")[0]
+        signal_lines = len(lines) - 1
+        if not declared.isdigit() or int(declared) != signal_lines:
+            raise EcgFileError(header, f"the record line declares {declared} signal(s), the header has {signal_lines} signal line(s) (field signal count)")
+    for number, line in enumerate(lines[1:] if "/" not in (fields[0] if fields else "/") else [], start=1):
+        parts = line.split()
+        if len(parts) >= 3:
+            gain = re.split(r"[/(]", parts[2])[0]
+            try:
+                ok = math.isfinite(float(gain)) and float(gain) >= 0
+            except ValueError:
+                ok = False
+            if not ok:
+                raise EcgFileError(header, f"signal {number}: gain {gain!r} (field adc_gain; must be a finite number >= 0)")
+    if len(fields) >= 3:
+        raw = re.split(r"[/(]", fields[2])[0]
+        try:
+            fs = float(raw)
+        except ValueError:
+            raise EcgFileError(header, f"sampling frequency {raw!r} is not a number (field fs)") from None
+        if not math.isfinite(fs) or abs(fs - float(meta.fs)) > 1e-6 * max(1.0, abs(fs)):  # type: ignore[attr-defined]
+            raise EcgFileError(header, f"sampling frequency {raw} Hz is implausible (field fs)")
+
+
+def _edf_size_check(path: Path) -> None:
+    """Refuse an EDF/BDF whose size differs from what its header declares (truncated or trailing bytes).
+
+    Checked before pyedflib opens it (pyedflib prints its own "filesize … != …" to stdout).
+    """
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(256)
+            n_signals = int(head[252:256].decode("ascii").strip())
+            n_records = int(head[236:244].decode("ascii").strip())
+            handle.seek(256 + n_signals * 216)
+            samples = handle.read(n_signals * 8).decode("ascii")
+        per_record = sum(int(samples[i * 8 : (i + 1) * 8].strip()) for i in range(n_signals))
+    except (OSError, ValueError, UnicodeDecodeError):
+        raise EcgFileError(path, "not a readable EDF/EDF+ file: bad header") from None
+    width = 3 if head[:1] == b"\xff" else 2
+    expected = 256 * (n_signals + 1) + n_records * per_record * width
+    actual = path.stat().st_size
+    if n_records >= 0 and actual != expected:
+        what = "trailing bytes" if actual > expected else "truncated"
+        raise EcgFileError(path, f"file size {actual:,} bytes, the header declares {expected:,} ({what}; field number of data records)")
+
+
 def _open_edf(path: Path) -> EcgSource:
     import pyedflib
 
+    _edf_size_check(path)
     try:
         with pyedflib.EdfReader(str(path)) as reader:
             labels = [label.strip() for label in reader.getSignalLabels()]
@@ -218,13 +313,15 @@ def _open_edf(path: Path) -> EcgSource:
     if len(same) < len(keep):
         # channels at other rates (e.g. a 1 Hz temperature) are left out
         keep = same
-    return EcgSource(path, path.stem, "edf", rate, [labels[i] for i in keep], min(lengths[i] for i in keep))
+    n = min(lengths[i] for i in keep)
+    check_signal(path, sampling_rate=rate, n_channels=len(keep), n_samples=n)
+    return EcgSource(path, path.stem, "edf", rate, [labels[i] for i in keep], n)
 
 
 def _open_csv(path: Path, sampling_rate: float | None) -> EcgSource:
     import pandas as pd
 
-    if not sampling_rate or sampling_rate <= 0:
+    if sampling_rate is None:
         raise EcgFileError(path, "a CSV recording needs its sampling rate (e.g. --sampling-rate 360)")
     try:
         frame = pd.read_csv(path)
@@ -238,6 +335,10 @@ def _open_csv(path: Path, sampling_rate: float | None) -> EcgSource:
     except ValueError:
         bad = next(c for c in frame.columns if pd.to_numeric(frame[c], errors="coerce").isna().any())
         raise EcgFileError(path, f"column {bad!r} holds non-numeric values") from None
+    if not np.isfinite(values).all():
+        row, col = (int(v) for v in np.argwhere(~np.isfinite(values))[0])
+        raise EcgFileError(path, f"row {row + 2}, column {str(frame.columns[col])!r}: missing, NaN or infinite value (ragged or corrupt CSV)")
+    check_signal(path, sampling_rate=float(sampling_rate), n_channels=values.shape[1], n_samples=len(values))
     return EcgSource(path, path.stem, "csv", float(sampling_rate), [str(c).strip() for c in frame.columns], len(values), values)
 
 

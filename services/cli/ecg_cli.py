@@ -47,12 +47,17 @@ def ecg_predict(chunk_s: Annotated[float, typer.Option("--chunk-s", min=30.0, he
     classifier = load_ecg_classifier(store, settings)
     if classifier is None:
         err_console.print("no beat classifier trained yet (`cliniloop ecg train`): beats are detected and labelled N")
+    failures: list = []
     with progress_bars() as bars:
         n = predict_ecg(
             store, BeatDetector().fit(), classifier, chunk_s=chunk_s, progress=bars("windows", store.count_tasks("ecg")),
-            mapping_path=settings.ecg_beat_mapping,
+            mapping_path=settings.ecg_beat_mapping, failures=failures,
         )  # fmt: skip
     console.print(f"predicted {n} ECG windows")
+    if failures:
+        console.print(f"{len(failures)} recording(s) skipped (a re-run retries them):")
+        for err in failures:
+            console.print(f"  {err.path}: {err.reason}")
 
 
 @ecg_app.command("train")

@@ -115,6 +115,10 @@ def predict(batch_size: Annotated[int, typer.Option(min=1)] = 16) -> None:
     with progress_bars() as bars:
         report = predict_tasks(store, model, batch_size=batch_size, progress=bars("predict", store.count_tasks("text")))
     console.print(f"predicted {report.predicted} tasks, {report.already_predicted} up to date; model {report.model_version}")
+    if report.failed:
+        console.print(f"{len(report.failed)} task(s) failed and were skipped (a re-run retries only them):")
+        for name, error in report.failed:
+            console.print(f"  {name}: {error}")
 
 
 @app.command()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import logging
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ from services.core.store import Store
 from services.loop.task_store import store_tasks
 from services.quality.labels import training_labels
 from taxonomies.ecg import AAMI_CLASSES, load_beat_mapping
+
+log = logging.getLogger(__name__)
 
 ECG_MODEL_NAME = "ecg-beats"
 #: MIT-BIH symbol written for each AAMI class in exported annotation files.
@@ -173,10 +176,14 @@ def predict_ecg(
     chunk_s: float = 300.0,
     progress: Progress | None = None,
     mapping_path: Path | None = None,
+    failures: list[EcgFileError] | None = None,
 ) -> int:
     """Detect and classify the beats of every ingested recording; store one prediction per window.
 
     ``mapping_path`` names the symbol -> class mapping whose version is recorded (default AAMI EC57).
+    A recording that cannot be opened or read (changed, truncated or corrupt since ingest) is
+    skipped and added to ``failures`` (naming the file); the other recordings are predicted, and
+    a re-run retries only the skipped ones.
 
     Returns
     -------
@@ -201,18 +208,27 @@ def predict_ecg(
         if not todo:
             continue
         data = windows[0].data
-        source = _source_of(data)
-        leads = data["leads"]
-        fs = source.sampling_rate
-        # every lead votes (chosen lead first: beat positions follow it)
-        beats = detector.detect_chunked(lambda a, b: source.read(a, b, leads), source.n_samples, fs, chunk_s=chunk_s)
-        samples = np.asarray(beats.samples, dtype=np.int64)
-        conf = np.asarray(beats.confidence, dtype=float)
-        probs = None
-        if classifier is not None:
-            probs, emb = _classify_chunked(classifier, source, leads, samples, chunk_s)
-            if fixes and emb is not None:
-                probs = adapt_to_corrections(probs, emb, samples, fixes, fs)
+        try:
+            source = _source_of(data)
+            leads = data["leads"]
+            fs = source.sampling_rate
+            # every lead votes (chosen lead first: beat positions follow it)
+            beats = detector.detect_chunked(lambda a, b: source.read(a, b, leads), source.n_samples, fs, chunk_s=chunk_s)
+            samples = np.asarray(beats.samples, dtype=np.int64)
+            conf = np.asarray(beats.confidence, dtype=float)
+            probs = None
+            if classifier is not None:
+                probs, emb = _classify_chunked(classifier, source, leads, samples, chunk_s)
+                if fixes and emb is not None:
+                    probs = adapt_to_corrections(probs, emb, samples, fixes, fs)
+        except Exception as err:  # noqa: BLE001 - one bad recording must not stop the others
+            failure = err if isinstance(err, EcgFileError) else EcgFileError(Path(data["record_path"]), f"{type(err).__name__}: {err}")
+            log.warning("ECG predict skipped %s", failure)
+            if failures is not None:
+                failures.append(failure)
+            if progress:
+                progress(len(windows))
+            continue
         preds = []
         for w in todo:
             d = w.data

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -146,6 +146,8 @@ class PredictReport:
     model_version: str
     predicted: int
     already_predicted: int
+    #: Tasks the model failed on: ``(neutral note name, error)``; skipped, retried on the next run.
+    failed: list[tuple[str, str]] = field(default_factory=list)
 
 
 def mentions_to_regions(mentions: Iterable[Any]) -> list[TextSpan]:
@@ -187,10 +189,63 @@ def text_prediction(task_id: str, mentions: Iterable[Any], model_version: str, t
     )
 
 
+#: Longest piece of a note given to the model at once (spaCy refuses more than 1,000,000
+#: characters, and memory grows with length); longer notes are predicted in pieces.
+PIECE_CHARS = 100_000
+
+
+def text_pieces(text: str, limit: int = PIECE_CHARS) -> list[tuple[int, str]]:
+    """Split ``text`` into ``(offset, piece)`` of at most ``limit`` characters.
+
+    Cuts fall on a paragraph break, else a line break, else a sentence end, else whitespace,
+    in the second half of the window, so a mention is rarely cut; a text within the limit is
+    one piece.
+    """
+    pieces: list[tuple[int, str]] = []
+    start = 0
+    while len(text) - start > limit:
+        window = text[start : start + limit]
+        cut = -1
+        for sep in ("\n\n", "\n", ". ", " "):
+            at = window.rfind(sep, limit // 2)
+            if at != -1:
+                cut = at + len(sep)
+                break
+        cut = cut if cut > 0 else limit
+        pieces.append((start, window[:cut]))
+        start += cut
+    pieces.append((start, text[start:]))
+    return pieces
+
+
+def _shifted(mention: Any, offset: int) -> Any:
+    if not offset:
+        return mention
+    import dataclasses
+
+    if dataclasses.is_dataclass(mention):
+        return dataclasses.replace(mention, start=mention.start + offset, end=mention.end + offset)
+    return mention.model_copy(update={"start": mention.start + offset, "end": mention.end + offset})
+
+
+def predict_mentions(model: TextModel, texts: Sequence[str], limit: int = PIECE_CHARS) -> list[list[Any]]:
+    """``model.predict(texts)``, with texts longer than ``limit`` predicted in pieces (offsets kept)."""
+    if all(len(t) <= limit for t in texts):
+        return model.predict(texts)
+    flat: list[tuple[int, int, str]] = []  # (text index, offset, piece)
+    for i, text in enumerate(texts):
+        flat.extend((i, off, piece) for off, piece in text_pieces(text, limit))
+    found = model.predict([piece for _, _, piece in flat])
+    out: list[list[Any]] = [[] for _ in texts]
+    for (i, off, _), mentions in zip(flat, found, strict=True):
+        out[i].extend(_shifted(m, off) for m in mentions)
+    return out
+
+
 def predict_texts(model: TextModel, items: Sequence[tuple[str, str]]) -> list[PredictionIn]:
     """Predict ``(task_id, text)`` pairs without touching the store (used by the ML backend)."""
     taxonomy_version = load_label_schema("clinical_text").taxonomy_version
-    mentions = model.predict([text for _, text in items])
+    mentions = predict_mentions(model, [text for _, text in items])
     return [text_prediction(tid, ms, model.version, taxonomy_version) for (tid, _), ms in zip(items, mentions, strict=True)]
 
 
@@ -209,11 +264,26 @@ def predict_tasks(
     tasks = store.list_tasks(modality="text", ids=task_ids)
     done = store.latest_predictions(TEXT_MODEL_NAME, [t.id for t in tasks])
     todo = [t for t in tasks if t.id not in done or done[t.id].model_version != model.version]
+    failed: list[tuple[str, str]] = []
+    predicted = 0
     for i in range(0, len(todo), batch_size):
         batch = todo[i : i + batch_size]
-        store.add_predictions(predict_texts(model, [(t.id, t.data["text"]) for t in batch]), make_latest=True)
+        try:
+            predictions = predict_texts(model, [(t.id, t.data["text"]) for t in batch])
+        except Exception:  # one bad note must not stop the batch: retry the batch one task at a time
+            predictions = []
+            for t in batch:
+                try:
+                    predictions.extend(predict_texts(model, [(t.id, t.data["text"])]))
+                except Exception as err:  # noqa: BLE001 - reported by a neutral name, skipped
+                    name = t.data.get("note_name") or f"task {t.id[:12]}"
+                    log.warning("predict failed on %s: %s", name, type(err).__name__)
+                    failed.append((name, f"{type(err).__name__}: {str(err)[:200]}"))
+        if predictions:
+            store.add_predictions(predictions, make_latest=True)
+            predicted += len(predictions)
         if progress:
             progress(len(batch))
-    if todo:
+    if predicted:
         store.register_model_version(TEXT_MODEL_NAME, model.version, metrics={})
-    return PredictReport(model_version=model.version, predicted=len(todo), already_predicted=len(tasks) - len(todo))
+    return PredictReport(model_version=model.version, predicted=predicted, already_predicted=len(tasks) - len(todo), failed=failed)

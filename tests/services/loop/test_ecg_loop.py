@@ -107,3 +107,18 @@ def test_real_detector_finds_the_test_beats(store: Store, tmp_path: Path) -> Non
     found = sorted(s for t in store.list_tasks("ecg") for s, _ in window_beats(t, regions_from_json(preds[t.id].regions)))
     assert len(found) >= len(BEATS) - 2
     assert all(min(abs(s - b) for b in BEATS) <= 18 for s in found)  # within 50 ms
+
+
+def test_one_bad_recording_never_stops_ecg_predict(store: Store, tmp_path: Path) -> None:
+    """Issue 20, defect 3 (ECG): a header turned bad after ingest (fmt 999) is skipped and named."""
+    _write_record(tmp_path / "ecg", "good")
+    bad = _write_record(tmp_path / "ecg", "bad")
+    assert ingest_ecg(store, tmp_path / "ecg").records == 2
+    bad.write_text(bad.read_text().replace("bad.dat 16 ", "bad.dat 999 "))
+    failures: list = []
+    written = predict_ecg(store, _ThresholdDetector(), failures=failures)
+    assert written == 3, "the good record's 3 windows"
+    assert [f.path.name for f in failures] == ["bad.hea"] and "fmt" in failures[0].reason
+    bad.write_text(bad.read_text().replace("bad.dat 999 ", "bad.dat 16 "))
+    again: list = []
+    assert predict_ecg(store, _ThresholdDetector(), failures=again) == 3 and again == [], "a re-run retries only the skipped record"

@@ -271,10 +271,11 @@ def _check_wfdb_record_line(header: Path, meta: object) -> None:
             raise EcgFileError(header, f"sampling frequency {raw} Hz is implausible (field fs)")
 
 
-def _edf_size_check(path: Path) -> None:
-    """Refuse an EDF/BDF whose size differs from what its header declares (truncated or trailing bytes).
+def edf_size_problem(path: Path) -> str | None:
+    """Why an EDF/BDF file's size differs from what its header declares (truncated or trailing
+    bytes), or ``None`` when it matches.
 
-    Checked before pyedflib opens it (pyedflib prints its own "filesize … != …" to stdout).
+    Checked before pyedflib opens a file (pyedflib prints its own "filesize … != …" to stdout).
     """
     try:
         with path.open("rb") as handle:
@@ -285,19 +286,22 @@ def _edf_size_check(path: Path) -> None:
             samples = handle.read(n_signals * 8).decode("ascii")
         per_record = sum(int(samples[i * 8 : (i + 1) * 8].strip()) for i in range(n_signals))
     except (OSError, ValueError, UnicodeDecodeError):
-        raise EcgFileError(path, "not a readable EDF/EDF+ file: bad header") from None
+        return "not a readable EDF/EDF+ file: bad header"
     width = 3 if head[:1] == b"\xff" else 2
     expected = 256 * (n_signals + 1) + n_records * per_record * width
     actual = path.stat().st_size
     if n_records >= 0 and actual != expected:
         what = "trailing bytes" if actual > expected else "truncated"
-        raise EcgFileError(path, f"file size {actual:,} bytes, the header declares {expected:,} ({what}; field number of data records)")
+        return f"not a readable EDF/EDF+ file: file size {actual:,} bytes, the header declares {expected:,} ({what}; field number of data records)"
+    return None
 
 
 def _open_edf(path: Path) -> EcgSource:
     import pyedflib
 
-    _edf_size_check(path)
+    problem = edf_size_problem(path)
+    if problem:
+        raise EcgFileError(path, problem)
     try:
         with pyedflib.EdfReader(str(path)) as reader:
             labels = [label.strip() for label in reader.getSignalLabels()]

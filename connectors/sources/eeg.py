@@ -28,6 +28,9 @@ import numpy as np
 
 #: Lowest channel sampling rate (Hz) treated as EEG (features go up to 30-45 Hz).
 MIN_EEG_RATE = 64.0
+#: Highest plausible EEG sampling rate (Hz) and shortest usable recording (s).
+MAX_EEG_RATE = 100_000.0
+MIN_EEG_DURATION_S = 1.0
 #: Sampling rate of the Bonn sets (Hz).
 BONN_SAMPLING_RATE = 173.61
 EDF_SUFFIXES = frozenset({".edf", ".bdf", ".rec"})
@@ -254,6 +257,11 @@ def open_eeg(path: Path, sampling_rate: float | None = None) -> EegSource:
 def _open_edf(path: Path) -> EegSource:
     import pyedflib
 
+    from connectors.sources.ecg import edf_size_problem
+
+    problem = edf_size_problem(path)
+    if problem:
+        raise EegFileError(path, problem)
     try:
         with pyedflib.EdfReader(str(path)) as reader:
             labels = [label.strip() for label in reader.getSignalLabels()]
@@ -296,7 +304,9 @@ def open_text_segment(path: Path, sampling_rate: float | None) -> EegSource:
     if sampling_rate is None or not sampling_rate > 0:
         raise EegFileError(path, f"a text segment needs its sampling rate in Hz (e.g. {BONN_SAMPLING_RATE} for the Bonn sets)")
     if sampling_rate < MIN_EEG_RATE:
-        raise EegFileError(path, f"sampling rate {sampling_rate:g} Hz is below the {MIN_EEG_RATE:g} Hz EEG needs here")
+        raise EegFileError(path, f"sampling rate {sampling_rate:g} Hz is below the {MIN_EEG_RATE:g} Hz EEG needs here (field sampling rate)")
+    if not sampling_rate <= MAX_EEG_RATE:
+        raise EegFileError(path, f"sampling rate {sampling_rate:g} Hz is implausible (field sampling rate; at most {MAX_EEG_RATE:g} Hz)")
     values: list[float] = []
     with path.open(encoding="utf-8", errors="replace") as handle:
         for number, line in enumerate(handle, start=1):
@@ -304,11 +314,16 @@ def open_text_segment(path: Path, sampling_rate: float | None) -> EegSource:
             if not text:
                 continue
             try:
-                values.append(float(text))
+                value = float(text)
             except ValueError:
                 raise EegFileError(path, f"line {number}: {text[:40]!r} is not a number (one sample per line expected)") from None
+            if not math.isfinite(value):
+                raise EegFileError(path, f"line {number}: {text[:40]!r} is not a finite number (field sample value)")
+            values.append(value)
     if len(values) < 2:
         raise EegFileError(path, "no samples")
+    if len(values) / float(sampling_rate) < MIN_EEG_DURATION_S:
+        raise EegFileError(path, f"{len(values)} samples = {len(values) / float(sampling_rate):.3g} s (field duration; at least {MIN_EEG_DURATION_S:g} s needed)")
     data = np.asarray(values, dtype=np.float64)
     # a text file states no recorder range: clipping is not judged against one
     channel = EegChannel(path.stem, 0, float(sampling_rate), len(data), -math.inf, math.inf, "uV")

@@ -100,4 +100,6 @@ def read_note(path: Path, max_bytes: int) -> Note:
     controls = sum(1 for ch in text if ord(ch) < 32 and ch not in _ALLOWED_CONTROL)
     if controls / len(text) > _MAX_CONTROL_FRACTION:
         raise NoteFileError(path, f"binary file ({controls} control characters), not a text note")
+    if not any(ch.isalnum() for ch in text):
+        raise NoteFileError(path, "no letters or digits (punctuation or symbols only), not a note")
     return Note(path=path, text=text)

@@ -74,3 +74,24 @@ def test_edf_with_trailing_garbage_is_refused_without_printing(tmp_path: Path, c
 def test_a_plausible_wfdb_record_still_opens(tmp_path: Path) -> None:
     source = open_ecg(write_wfdb(tmp_path))
     assert source.sampling_rate == FS and source.leads == ["MLII", "V1"]
+
+
+def test_eeg_text_segment_with_nan_or_inf_and_edf_with_trailing_bytes_are_refused(tmp_path: Path) -> None:
+    from connectors.sources.eeg import EegFileError, open_eeg
+
+    good = "\n".join(str(i % 50) for i in range(400))
+    for name, tail in (("nan.txt", "nan"), ("inf.txt", "-inf")):
+        (tmp_path / name).write_text(good + "\n" + tail + "\n")
+        with pytest.raises(EegFileError, match="field sample value") as info:
+            open_eeg(tmp_path / name, sampling_rate=173.61)
+        assert info.value.path.name == name and "line 401" in info.value.reason
+    (tmp_path / "short.txt").write_text("1\n2\n3\n")
+    with pytest.raises(EegFileError, match="field duration"):
+        open_eeg(tmp_path / "short.txt", sampling_rate=173.61)
+    with pytest.raises(EegFileError, match="field sampling rate"):
+        open_eeg(tmp_path / "nan.txt", sampling_rate=1e9)
+    edf = write_edf(tmp_path / "eeg.edf")
+    with edf.open("ab") as handle:
+        handle.write(b"\0" * 333)
+    with pytest.raises(EegFileError, match="trailing bytes"):
+        open_eeg(edf)

@@ -50,3 +50,11 @@ def test_iter_skips_hidden_and_sorts(tmp_path: Path) -> None:
     assert [p.name for p in iter_note_paths(tmp_path)] == ["a.txt", "b.txt", "c.txt"]
     with pytest.raises(FileNotFoundError):
         list(iter_note_paths(tmp_path / "nope"))
+
+
+def test_punctuation_only_note_is_refused(tmp_path: Path) -> None:
+    """Issue 20, defect 4: a note of punctuation alone is no note."""
+    p = tmp_path / "dots.txt"
+    p.write_text("... --- !!! ***\n;;;\n")
+    with pytest.raises(NoteFileError, match="punctuation or symbols only"):
+        read_note(p, 10_000)

@@ -36,6 +36,19 @@ ASSERTION_TAG = "assertion"
 PHI_TAG = "phi"
 #: Region attribute key that the assertion choice maps to (``Region.attributes[...]``).
 ASSERTION_ATTRIBUTE = "assertion"
+#: The assertion a span has when it carries no assertion mark.
+DEFAULT_ASSERTION = "present"
+#: Assertion marks: extra ``<Label>`` values of the entity control (the schema's assertions but the
+#: default), with the background of their button and how the marked span's text is drawn. A span's
+#: labels are ``[entity]`` or ``[entity, mark]``; the highlight's ``data-label`` then reads e.g.
+#: ``"3:Problem,absent"``, which the ``<Style>`` rules below select on.
+ASSERTION_MARKS: dict[str, tuple[str, str]] = {
+    "absent": ("#343a40", "text-decoration: line-through 2px #212529"),
+    "possible": ("#f08c00", "text-decoration: underline wavy 2px #f08c00"),
+    "hypothetical": ("#1098ad", "text-decoration: underline dashed 2px #1098ad"),
+    "historical": ("#5c940d", "text-decoration: underline dotted 3px #5c940d"),
+    "family": ("#ae3ec9", "text-decoration: underline double 3px #ae3ec9"),
+}
 
 Granularity = Literal["symbol", "word"]
 
@@ -45,16 +58,37 @@ def _attrs(**attrs: str | None) -> str:
     return " ".join(f"{k}={quoteattr(v)}" for k, v in attrs.items() if v is not None)
 
 
+def assertion_style() -> str:
+    """The ``<Style>`` rules that draw each assertion mark on the highlighted span (and its inline label)."""
+    rules = [
+        f'.htx-highlight[data-label*=",{mark}"] {{ {css}; text-decoration-skip-ink: none; }}'
+        for mark, (_bg, css) in ASSERTION_MARKS.items()
+    ]
+    # the inline label after each span (``showLabels``): readable, not the 9-px monospace default
+    rules.append(".htx-highlight[data-label]::after { font-size: 11px !important; font-family: sans-serif !important; }")
+    return "\n".join(f"    {r}" for r in rules)
+
+
 def text_label_config(
     schema: LabelSchema, granularity: Granularity = "symbol", phi_schema: LabelSchema | None = None
 ) -> str:
-    """Build the NER + per-span assertion config for a text label schema.
+    """Build the NER + assertion config for a text label schema.
+
+    Every span shows its labels inline (``<Text showLabels="true">``). The assertion is a mark on
+    the span, not a control below the note: the entity control takes several labels
+    (``choice="multiple"``) and offers, after the entity labels, one label per non-default
+    assertion (:data:`ASSERTION_MARKS`). A span reads ``Problem`` (present) or ``Problem,absent``
+    right after its text, and a ``<Style>`` rule draws each mark differently (absent struck
+    through, possible wavy, hypothetical dashed, historical dotted, family double underline). An
+    annotator changes a span's assertion by selecting the span and clicking the mark at the top,
+    next to the entity labels (clicking it again clears it: present). Results of the earlier
+    config (a per-region ``assertion`` choice) are still read by :mod:`connectors.label_studio.convert`.
 
     Parameters
     ----------
     schema : LabelSchema
         The schema whose ``entity_labels`` become ``<Label>`` values (with their background
-        colours and hints) and whose ``assertions`` become per-region ``<Choice>`` values.
+        colours and hints) and whose ``assertions`` (but :data:`DEFAULT_ASSERTION`) become marks.
     granularity : {"symbol", "word"}, default "symbol"
         Selection granularity of the ``<Text>`` tag; see the module docstring for why
         ``"symbol"`` is the default.
@@ -67,16 +101,28 @@ def text_label_config(
     str
         The ``<View>`` XML to use as a project's ``label_config``.
     """
-    labels = "\n".join(
+    labels = [
         f"    <Label {_attrs(value=lab.value, background=lab.background, hint=lab.hint)}/>"
         for lab in schema.entity_labels
-    )
-    parts = [
-        "<View>",
-        f'  <Labels name="{ENTITY_TAG}" toName="{TEXT_TAG}">',
-        labels,
+    ]
+    marks = [a for a in schema.assertions if a.value != DEFAULT_ASSERTION]
+    labels += [
+        f"    <Label {_attrs(value=a.value, background=ASSERTION_MARKS.get(a.value, ('#495057', ''))[0], hint=f'assertion: {a.hint}' if a.hint else 'assertion')}/>"
+        for a in marks
+    ]
+    parts = ["<View>"]
+    if marks:
+        parts += ["  <Style>", assertion_style(), "  </Style>"]
+    parts += [
+        f'  <Labels {_attrs(name=ENTITY_TAG, toName=TEXT_TAG, choice="multiple" if marks else None)}>',
+        "\n".join(labels),
         "  </Labels>",
     ]
+    if marks:
+        parts.append(
+            '  <Header value="Assertion: select a span, then click absent, possible, hypothetical, historical or family '
+            '(again to clear: present)" size="6"/>'
+        )
     if phi_schema is not None:
         phi_labels = "\n".join(
             f"    <Label {_attrs(value=lab.value, background=lab.background, hint=lab.hint)}/>"
@@ -88,16 +134,6 @@ def text_label_config(
             phi_labels,
             "  </Labels>",
         ]
-    parts.append(f'  <Text name="{TEXT_TAG}" value="${TEXT_DATA_KEY}" granularity="{granularity}"/>')
-    if schema.assertions:
-        choices = "\n".join(f"      <Choice {_attrs(value=a.value, hint=a.hint)}/>" for a in schema.assertions)
-        parts += [
-            f'  <View visibleWhen="region-selected" whenTagName="{ENTITY_TAG}">',
-            '    <Header value="Assertion"/>',
-            f'    <Choices name="{ASSERTION_TAG}" toName="{TEXT_TAG}" perRegion="true" choice="single">',
-            choices,
-            "    </Choices>",
-            "  </View>",
-        ]
+    parts.append(f'  <Text name="{TEXT_TAG}" value="${TEXT_DATA_KEY}" granularity="{granularity}" showLabels="true"/>')
     parts.append("</View>")
     return "\n".join(parts)

@@ -18,7 +18,15 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from connectors.label_studio.coding import SYSTEM_NAMES
-from connectors.label_studio.config import ASSERTION_ATTRIBUTE, ASSERTION_TAG, ENTITY_TAG, PHI_TAG, TEXT_TAG
+from connectors.label_studio.config import (
+    ASSERTION_ATTRIBUTE,
+    ASSERTION_MARKS,
+    ASSERTION_TAG,
+    DEFAULT_ASSERTION,
+    ENTITY_TAG,
+    PHI_TAG,
+    TEXT_TAG,
+)
 from connectors.label_studio.ecg import BEAT_TAG, ECG_OBJECT
 from connectors.label_studio.eeg import CHANNEL_TAG, CHANNELS_ATTRIBUTE, EEG_OBJECT, EVENT_TAG
 from connectors.label_studio.image import BOX_TAG, MASK_TAG, box_item, decode_box, decode_mask, mask_item
@@ -66,13 +74,18 @@ def code_candidates_text(codes: Sequence[Mapping[str, Any]]) -> str:
 
 # -- regions -> result ---------------------------------------------------------------------
 def _text_span_items(region: TextSpan) -> Result:
+    """A span: one ``labels`` item, ``[label]`` or ``[label, assertion mark]`` (the mark shows on the span)."""
     value = {"start": region.start, "end": region.end, "text": region.text}
+    assertion = region.attributes.get(ASSERTION_ATTRIBUTE)
+    labels = [region.label]
+    if assertion is not None and str(assertion) != DEFAULT_ASSERTION:
+        labels.append(str(assertion))  # an unknown one fails validation against the config
     item: dict[str, Any] = {
         "id": region.id,
         "from_name": ENTITY_TAG,
         "to_name": TEXT_TAG,
         "type": "labels",
-        "value": {**value, "labels": [region.label]},
+        "value": {**value, "labels": labels},
     }
     if region.probability is not None:
         item["score"] = region.probability
@@ -80,21 +93,7 @@ def _text_span_items(region: TextSpan) -> Result:
     if codes:
         # shown in the region's Info panel ("meta" text) when the annotator selects the span
         item["meta"] = {"text": [code_candidates_text(codes)]}
-    items = [item]
-    for from_name, attribute in PER_REGION_CHOICES.items():
-        choice = region.attributes.get(attribute)
-        if choice is None:
-            continue
-        items.append(
-            {
-                "id": region.id,
-                "from_name": from_name,
-                "to_name": TEXT_TAG,
-                "type": "choices",
-                "value": {**value, "choices": [str(choice)]},
-            }
-        )
-    return items
+    return [item]
 
 
 def _beat_items(region: TimeInstant) -> Result:
@@ -150,8 +149,9 @@ def regions_to_result(regions: Sequence[Region]) -> Result:
     """Turn regions into a Label Studio ``result`` list (for a prediction or an annotation).
 
     A :class:`~services.core.schemas.TextSpan` becomes one ``labels`` item (``id`` = the
-    region id, ``score`` = its probability) plus, when ``attributes["assertion"]`` is set,
-    one per-region ``choices`` item with the same ``id``. A
+    region id, ``score`` = its probability) whose labels are the entity label followed, when
+    ``attributes["assertion"]`` is not ``present``, by the assertion mark (see
+    :func:`connectors.label_studio.config.text_label_config`). A
     :class:`~services.core.schemas.TimeInstant` becomes an instant ``timeserieslabels`` item, a
     :class:`~services.core.schemas.Rectangle` a ``rectanglelabels`` item and a
     :class:`~services.core.schemas.Mask` a ``brushlabels`` item (see
@@ -178,12 +178,16 @@ def _unescape_breaks(text: str) -> str:
 
 def _decode_text_span(item: Mapping[str, Any], task_text: str | None) -> TextSpan | None:
     value = item.get("value") or {}
-    labels = value.get("labels") or []
+    given = value.get("labels") or []
+    marks = [str(v) for v in given if v in ASSERTION_MARKS]
+    labels = [v for v in given if v not in ASSERTION_MARKS]
     if not labels:
-        log.warning("span %s has no label; ignored", item.get("id"))
+        log.warning("span %s has no entity label; ignored", item.get("id"))
         return None
     if len(labels) > 1:
         log.warning("span %s has %d labels %s; keeping the first", item.get("id"), len(labels), labels)
+    if len(marks) > 1:
+        log.warning("span %s has %d assertion marks %s; keeping the first", item.get("id"), len(marks), marks)
     start, end = int(value["start"]), int(value["end"])
     text = value.get("text")
     if task_text is not None:
@@ -200,8 +204,9 @@ def _decode_text_span(item: Mapping[str, Any], task_text: str | None) -> TextSpa
     probability = float(score) if isinstance(score, int | float) and 0.0 <= score <= 1.0 else None
     try:
         return TextSpan(
-            id=str(item["id"]), label=str(labels[0]), start=start, end=end, text=text, probability=probability
-        )
+            id=str(item["id"]), label=str(labels[0]), start=start, end=end, text=text, probability=probability,
+            attributes={ASSERTION_ATTRIBUTE: marks[0] if marks else DEFAULT_ASSERTION},
+        )  # fmt: skip
     except ValidationError as err:
         raise ConversionError(f"span {item.get('id')} is not a valid text span: {err}") from err
 
@@ -249,8 +254,10 @@ DECODERS: dict[str, Callable[[Mapping[str, Any], str | None], Region | None]] = 
 def result_to_regions(result: Sequence[Mapping[str, Any]], task_text: str | None = None) -> list[Region]:
     """Turn a Label Studio ``result`` list back into regions.
 
-    Per-region choices (``assertion``) are merged onto the region with the same ``id``,
-    whichever comes first in the list. Items of unknown ``from_name`` are skipped with a
+    A span's assertion is its mark label (``["Problem", "absent"]``), ``present`` without one.
+    Per-region choices (``assertion`` of the earlier text config, EEG ``channel``) are merged onto
+    the region with the same ``id``, whichever comes first in the list (an ``assertion`` choice
+    wins over the mark). Items of unknown ``from_name`` are skipped with a
     logged warning; relations are skipped silently.
 
     Parameters

@@ -1,14 +1,14 @@
 """Our predicted spans, as an annotator sees them: headless Chromium on Label Studio's labeling page.
 
 One project with our clinical-text label config, one task with a prediction built by our own
-converter (spans + per-span assertion choices sharing the region id). The test logs in through
+converter (spans labelled with their entity and, when not present, their assertion mark). The test logs in through
 the login form, opens the task and checks what the browser really rendered:
 
 * each predicted span is a highlighted region (``span.htx-highlight``) over exactly our
   characters (``data-start``/``data-end``) with our label (``data-label="<n>:<label>"``);
 * the regions list (outliner) shows each label with its text;
-* selecting a region shows its assertion choice checked (the per-span ``choices`` item found its
-  span through the shared region id);
+* each span's assertion is drawn on it (absent struck through); selecting a span and clicking a mark
+  above the note changes it (``Medication,possible``, wavy underline) and clicking it again clears it;
 * the prediction tab carries our ``model_version`` and task score.
 
 Chromium is Debian's ``chromium`` package (``make test`` installs it); Playwright only drives
@@ -69,7 +69,6 @@ OUTLINER_TEXT = ".lsf-outliner-item__text"
 PREDICTION_TAB = ".lsf-annotation-button"  # annotation and prediction tabs above the editor
 PREDICTION_TAB_NAME = ".lsf-annotation-button__name"  # a prediction tab's name is its model_version
 SELECTED_REGION_TEXT = '[data-testid="detailed-region"] .lsf-region-meta__content_type_text'  # Info panel
-CHOICE_INPUT = '.lsf-choices input[type="checkbox"]'  # per-region choices; input name = choice value
 
 
 def chromium_path() -> str:
@@ -178,14 +177,16 @@ def test_predicted_spans_render_in_labeling_page(
                     "els => els.map(e => [e.textContent, +e.dataset.start, +e.dataset.end,"
                     " (e.dataset.label || '').replace(/^\\d+:/, '')])"
                 )
-                expected = [[s.text, s.start, s.end, s.label] for s in labeled_task["spans"]]
+                # the label of a span not present carries its assertion mark: "Problem,absent"
+                expected = [[s.text, s.start, s.end, s.label + ("" if a == "present" else f",{a}")]
+                            for s, (_t, _l, a) in zip(labeled_task["spans"], SPANS, strict=True)]  # fmt: skip
                 assert sorted(rendered) == sorted(expected), f"highlighted spans {rendered} != predicted {expected}"
 
                 # Regions panel: one row per span with its label and text.
                 rows = page.locator(OUTLINER_ITEM)
                 expect(rows).to_have_count(len(SPANS))
                 listed = sorted(
-                    (row.locator(OUTLINER_LABEL).first.inner_text().strip(), row.locator(OUTLINER_TEXT).inner_text().strip())
+                    (row.locator(OUTLINER_LABEL).first.inner_text().split(",")[0].strip(), row.locator(OUTLINER_TEXT).inner_text().strip())
                     for row in rows.all()
                 )
                 assert listed == sorted((label, text) for text, label, _ in SPANS), f"regions list shows {listed}"
@@ -195,12 +196,18 @@ def test_predicted_spans_render_in_labeling_page(
                 expect(tab).to_have_count(1)
                 expect(tab.locator(f'[title="Prediction score = {labeled_task["score"]}"]')).to_have_count(1)
 
-                # Per-span assertion: selecting a region shows its choice checked, and only that one.
-                for text, _label, assertion in SPANS:
-                    rows.filter(has=page.locator(OUTLINER_TEXT, has_text=text)).first.click()
-                    expect(page.locator(SELECTED_REGION_TEXT)).to_have_text(text)  # the panel switched
-                    expect(page.locator(f'{CHOICE_INPUT}[name="{assertion}"]')).to_be_checked()
-                    expect(page.locator(f"{CHOICE_INPUT}:checked")).to_have_count(1)
+                # Per-span assertion: drawn on the span (struck through when absent), changed from the
+                # labels above the note: select a span, click a mark (again: back to present).
+                decoration = "e => getComputedStyle(e).textDecorationLine + ' ' + getComputedStyle(e).textDecorationStyle"
+                assert page.locator(f"{HIGHLIGHT}[data-label$=',absent']").evaluate(decoration).startswith("line-through")
+                assert page.locator(f"{HIGHLIGHT}[data-label$=':Medication']").evaluate(decoration).startswith("none")
+                rows.filter(has=page.locator(OUTLINER_TEXT, has_text="metformin")).first.click()
+                expect(page.locator(SELECTED_REGION_TEXT)).to_have_text("metformin")
+                page.locator(".lsf-label", has_text="possible").first.click()
+                expect(page.locator(f"{HIGHLIGHT}[data-label$=':Medication,possible']")).to_have_count(1)
+                assert page.locator(f"{HIGHLIGHT}[data-label$=',possible']").evaluate(decoration) == "underline wavy"
+                page.locator(".lsf-label", has_text="possible").first.click()
+                expect(page.locator(f"{HIGHLIGHT}[data-label$=':Medication']")).to_have_count(1)
             finally:
                 page.screenshot(path=str(screenshot), full_page=True)
         finally:

@@ -361,9 +361,9 @@ def test_mixed_results_with_text_and_ecg_items_round_trip() -> None:
     ]
     result = json.loads(json.dumps(regions_to_result(regions)))
     assert [it["type"] for it in result] == [
-        "labels", "choices", "rectanglelabels", "timeserieslabels", "brushlabels", "rectanglelabels",
+        "labels", "rectanglelabels", "timeserieslabels", "brushlabels", "rectanglelabels",
     ]  # fmt: skip
-    assert [it["from_name"] for it in result][2:5] == [BOX_TAG, BEAT_TAG, MASK_TAG]
+    assert [it["from_name"] for it in result][1:4] == [BOX_TAG, BEAT_TAG, MASK_TAG]
     back = result_to_regions(result, task_text=text)
     assert back[0] == regions[0] and back[2] == regions[2] and back[3] == regions[3]
     for ours, theirs in ((regions[1], back[1]), (regions[4], back[4])):

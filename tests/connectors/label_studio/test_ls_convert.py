@@ -57,25 +57,26 @@ def export() -> dict[str, dict[str, Any]]:
 
 
 # -- regions -> result ---------------------------------------------------------------------
-def test_span_with_assertion_becomes_labels_and_choices_with_the_same_id() -> None:
+def test_span_with_assertion_becomes_one_labels_item_with_its_mark() -> None:
     region = span(NOTE_2, "pneumonia", "Problem", "possible", p=0.41, rid="abc123defg")
-    labels, choices = regions_to_result([region])
+    [labels] = regions_to_result([region])
     value = {"start": 35, "end": 44, "text": "pneumonia"}
     assert labels == {
         "id": "abc123defg",
         "from_name": ENTITY_TAG,
         "to_name": TEXT_TAG,
         "type": "labels",
-        "value": {**value, "labels": ["Problem"]},
+        "value": {**value, "labels": ["Problem", "possible"]},
         "score": 0.41,
     }
-    assert choices == {
-        "id": "abc123defg",
-        "from_name": ASSERTION_TAG,
-        "to_name": TEXT_TAG,
-        "type": "choices",
-        "value": {**value, "choices": ["possible"]},
-    }
+    # present is the span without a mark
+    [present] = regions_to_result([span(NOTE_2, "pneumonia", "Problem", "present")])
+    assert present["value"]["labels"] == ["Problem"]
+
+
+def _present(region: TextSpan) -> TextSpan:
+    """What a span without an assertion reads back as: present (no mark)."""
+    return region if region.attributes else region.model_copy(update={"attributes": {"assertion": "present"}})
 
 
 def test_span_without_assertion_or_probability_is_one_item_without_score() -> None:
@@ -90,7 +91,7 @@ def test_round_trip_keeps_ids_offsets_labels_assertions_and_probabilities() -> N
         span(NOTE_2, "chest x-ray", "Test", p=1.0),
         span(NOTE_2, "breast", "Anatomy"),
     ]
-    assert result_to_regions(regions_to_result(regions)) == regions
+    assert result_to_regions(regions_to_result(regions)) == [_present(r) for r in regions]
 
 
 def test_round_trip_survives_json_serialisation() -> None:
@@ -118,8 +119,11 @@ def test_eeg_event_ranges_round_trip_with_their_channels() -> None:
 
 # -- result -> regions ---------------------------------------------------------------------
 def test_choices_before_their_span_are_merged_and_relations_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    """A per-region assertion choice (the earlier config) still sets the span's assertion, before or after it."""
     region = span(NOTE_2, "pneumonia", "Problem", "possible", rid="r1")
-    labels, choices = regions_to_result([region])
+    [labels] = regions_to_result([span(NOTE_2, "pneumonia", "Problem", rid="r1")])
+    choices = {"id": "r1", "from_name": ASSERTION_TAG, "to_name": TEXT_TAG, "type": "choices",
+               "value": {**labels["value"], "choices": ["possible"]}}  # fmt: skip
     relation = {"from_id": "r1", "to_id": "r1", "type": "relation", "direction": "right"}
     with caplog.at_level(logging.WARNING):
         assert result_to_regions([choices, relation, labels]) == [region]
@@ -136,7 +140,7 @@ def test_unknown_from_name_is_skipped_with_a_warning(caplog: pytest.LogCaptureFi
         "value": {"choices": ["x"]},
     }
     with caplog.at_level(logging.WARNING, logger="connectors.label_studio.convert"):
-        assert result_to_regions([stranger, *regions_to_result([region])]) == [region]
+        assert result_to_regions([stranger, *regions_to_result([region])]) == [_present(region)]
     assert "sentiment" in caplog.text
 
 
@@ -185,7 +189,7 @@ def test_several_labels_keep_the_first_and_empty_labels_drop(caplog: pytest.LogC
     with caplog.at_level(logging.WARNING, logger="connectors.label_studio.convert"):
         [region] = result_to_regions([two, none])
     assert region.label == "Problem"
-    assert "keeping the first" in caplog.text and "no label" in caplog.text
+    assert "keeping the first" in caplog.text and "no entity label" in caplog.text
 
 
 def test_scores_outside_0_1_are_not_probabilities() -> None:
@@ -205,8 +209,8 @@ def test_export_fixture_corrected_annotation(export: dict[str, dict[str, Any]]) 
     assert got == {
         ("n2-bc", "breast cancer", 11, 24, "Problem", "family"),
         ("n2-pna", "pneumonia", 35, 44, "Problem", "possible"),  # its choice came first in the result
-        ("n2-cxr", "chest x-ray", 46, 57, "Procedure", None),  # relabelled from Test
-        ("n2-new", "breast", 11, 17, "Anatomy", None),
+        ("n2-cxr", "chest x-ray", 46, 57, "Procedure", "present"),  # relabelled from Test; no choice: present
+        ("n2-new", "breast", 11, 17, "Anatomy", "present"),
     }
     text = export["note-2"]["data"]["text"]
     assert all(text[r.start : r.end] == r.text for r in parsed.regions)
@@ -316,9 +320,10 @@ def test_label_interface_accepts_our_results_and_the_exported_ones(
 ) -> None:
     regions = [span(NOTE_2, "breast cancer", "Problem", "family", p=0.8), span(NOTE_2, "chest x-ray", "Test")]
     assert validation_errors(config, regions_to_result(regions)) == []
+    earlier = (FIXTURES / "label_config.xml").read_text(encoding="utf-8")  # what the export was made under
     for task in export.values():
         for ann in task["annotations"]:
-            assert validation_errors(config, [r for r in ann["result"] if r.get("type") != "relation"]) == []
+            assert validation_errors(earlier, [r for r in ann["result"] if r.get("type") != "relation"]) == []
 
 
 def test_validate_rejects_an_unknown_label_naming_the_task(config: str) -> None:

@@ -29,5 +29,19 @@ def bench_webhooks(
     typer.echo(json.dumps(result))
 
 
+@bench_app.command("push")
+def bench_push(
+    tasks: Annotated[int, typer.Option("--tasks", min=1, max=50_000, help="Synthetic text tasks with predictions.")] = 10_000,
+    codes: Annotated[bool, typer.Option("--codes/--no-codes", help="Attach ICD-10-CM code candidates to every span.")] = True,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=5000)] = 500,
+    ls_url: Annotated[str | None, typer.Option("--ls-url", help="A running local Label Studio (default: start a throwaway one).")] = None,
+    ls_api_key: Annotated[str | None, typer.Option("--ls-api-key")] = None,
+) -> None:
+    """Push synthetic text tasks into a local Label Studio; tasks/s and seconds per stage."""
+    from services.loop.bench import push_benchmark
+
+    typer.echo(json.dumps(push_benchmark(tasks=tasks, codes=codes, batch_size=batch_size, ls_url=ls_url, ls_api_key=ls_api_key)))
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(bench_app, name="bench")

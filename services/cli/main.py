@@ -25,6 +25,7 @@ from services.cli.experiments import register as register_experiments
 from services.cli.mappings_cli import register as register_mappings
 from services.cli.mappings_cli import report_app
 from services.cli.quality_cli import register as register_quality
+from services.cli.render import interrupted_push_note
 from services.cli.render import (
     console,
     err_console,
@@ -167,7 +168,7 @@ def push(round_id: Annotated[int | None, typer.Option("--round", help="Round to 
                 **quality_push_options(),
             )  # fmt: skip
     except LabelStudioError as err:
-        fail(f"{err}\nNothing was recorded as pushed; run the same command again when Label Studio is back.")
+        fail(f"{err}\n{interrupted_push_note(store, client, rnd.selected_task_ids)}")
     except NotDeidentifiedError as err:
         fail(str(err))
     store.mark_round_pushed(rnd.id)
@@ -229,7 +230,8 @@ def round_(
                 settings=settings,
             )
     except LabelStudioError as err:
-        fail(f"{err}\nNothing was recorded as pushed; run the same command again when Label Studio is back.")
+        rounds = store.rounds()
+        fail(f"{err}\n{interrupted_push_note(store, client, rounds[-1].selected_task_ids if rounds else [])}")
     for table in round_summary(report):
         console.print(table)
 

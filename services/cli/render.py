@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -122,11 +122,39 @@ def round_summary(report: RoundReport) -> list[Table]:
 
 
 def push_line(report: PushReport) -> str:
-    """One line describing a push."""
+    """One line describing a push (tasks skipped for bad data are counted; a re-run retries them)."""
     return (
         f"{len(report.created)} created, {len(report.already_present)} already in Label Studio, "
         f"{len(report.predictions_added)} new predictions; project {report.project_ref}"
+        + (f"; {len(report.failed)} skipped (bad data, retried on the next push): "
+           + ", ".join(tid[:12] for tid, _ in report.failed[:10]) if report.failed else "")  # fmt: skip
     )
+
+
+def interrupted_push_note(store: Any, client: Any, task_ids: Sequence[str]) -> str:  # noqa: ARG001 - client kept for callers
+    """What an interrupted push left behind: how many of its tasks are recorded as pushed.
+
+    Tasks are recorded batch by batch, so after a crash some may be; a re-run sends only the
+    rest (it checks Label Studio itself, so nothing is imported twice).
+    """
+    wanted = set(task_ids)
+    done = len(_pushed_anywhere(store, None) & wanted)
+    if not done:
+        return "Nothing was recorded as pushed; run the same command again when Label Studio is back."
+    return (f"{done} of {len(wanted)} task(s) were recorded as pushed before the error; run the same command again "
+            "when Label Studio is back: it sends only the rest, never a task twice.")  # fmt: skip
+
+
+def _pushed_anywhere(store: Any, project_ref: str | None) -> set[str]:
+    from sqlalchemy import select
+
+    from services.core.tables import PushRow
+
+    with store.session() as s:
+        q = select(PushRow.task_id)
+        if project_ref:
+            q = q.where(PushRow.project_ref == project_ref)
+        return set(s.scalars(q))
 
 
 def pull_line(report: PullReport) -> str:

@@ -193,3 +193,121 @@ def webhook_storm(
             "label_studio_reads": ls.calls,
             "storm_s": round(storm_s, 2),
         }
+
+
+# -- push benchmark ------------------------------------------------------------------------------
+_PROBLEMS = ["pneumonia", "chest pain", "atrial fibrillation", "type 2 diabetes", "hypertension", "asthma", "acute kidney injury",
+             "left knee pain", "urinary tract infection", "congestive heart failure", "migraine", "anemia", "cellulitis of the right leg",
+             "COPD exacerbation", "hypothyroidism", "sepsis", "deep vein thrombosis", "gout", "chronic back pain", "depression"]  # fmt: skip
+_DRUGS = ["aspirin", "metformin", "lisinopril", "atorvastatin", "warfarin", "albuterol", "insulin", "ceftriaxone", "furosemide", "levothyroxine"]
+_ASSERTIONS = ["present", "present", "present", "absent", "possible", "historical", "family"]
+
+
+def synthetic_text_tasks(n: int, seed: int = 0) -> list[tuple[Any, Any]]:
+    """``n`` de-identified-looking text tasks with one prediction each (spans with assertions).
+
+    Returns ``(TaskIn, PredictionIn)`` pairs; notes vary (numbers, problems, drugs) so ids differ.
+    """
+    from services.core.schemas import PredictionIn, TaskIn, TextSpan
+    from services.loop.deid import DEID_KEY
+    from services.loop.predict import TEXT_MODEL_NAME
+
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        problems = rng.sample(_PROBLEMS, 3)
+        drug = rng.choice(_DRUGS)
+        parts: list[tuple[str, str | None, str | None]] = [
+            (f"Note {i}. Seen in clinic, day {rng.randint(1, 30)}. ", None, None),
+            ("History of ", None, None), (problems[0], "Problem", rng.choice(_ASSERTIONS)), (". ", None, None),
+            ("Denies ", None, None), (problems[1], "Problem", "absent"), (". ", None, None),
+            ("Possible ", None, None), (problems[2], "Problem", "possible"), (". ", None, None),
+            ("Started ", None, None), (drug, "Medication", "present"), (f" {rng.randint(1, 4) * 5} mg daily. ", None, None),
+            ("Plan: follow up in ", None, None), (f"{rng.randint(1, 8)} weeks.", None, None),
+        ]  # fmt: skip
+        text, regions, pos = "", [], 0
+        for piece, label, assertion in parts:
+            if label is not None:
+                p = round(rng.uniform(0.3, 0.99), 3)
+                regions.append(TextSpan(start=pos, end=pos + len(piece), text=piece, label=label, probability=p,
+                                        attributes={"assertion": assertion, "assertion_probability": p, "entity_probability": p, "section": None}))  # fmt: skip
+            text += piece
+            pos += len(piece)
+        tid = f"bench-{seed}-{i:06d}"
+        data = {"text": text, "note_name": f"note-{i:012x}.txt", DEID_KEY: {"detector": "bench", "offsets": []}}
+        score = round(rng.uniform(0.2, 0.9), 4)
+        pred = PredictionIn(task_id=tid, model_name=TEXT_MODEL_NAME, model_version="bench-1", taxonomy_version="bench",
+                            regions=regions, score=score, uncertainty=round(1 - score, 4))  # fmt: skip
+        out.append((TaskIn(id=tid, modality="text", source_uri=f"note-{i}.txt", data=data), pred))
+    return out
+
+
+def _ls_template() -> Path | None:
+    """An initialised Label Studio data dir from the test suite's cache (fast start), if any."""
+    from connectors.label_studio.server import REPO_ROOT, is_initialised
+
+    for candidate in sorted((REPO_ROOT / ".pytest_cache" / "d" / "label-studio-template").glob("*")):
+        if candidate.is_dir() and not candidate.name.endswith(".tmp") and is_initialised(candidate):
+            return candidate
+    return None
+
+
+def push_benchmark(*, tasks: int = 10_000, codes: bool = True, batch_size: int = 500, ls_url: str | None = None,
+                   ls_api_key: str | None = None, seed: int = 0) -> dict[str, Any]:  # fmt: skip
+    """Push ``tasks`` synthetic text tasks with predictions into a local Label Studio; time each stage."""
+    from connectors.label_studio.client import LabelStudioClient
+    from connectors.label_studio.server import LocalLabelStudio, clone_data_dir
+    from services.core.settings import Settings
+    from services.core.store import open_store
+    from services.loop.coding import span_code_candidates_for
+    from services.loop.push import ensure_text_project, push_tasks
+
+    result: dict[str, Any] = {"benchmark": "push", "tasks": tasks, "codes": codes, "batch_size": batch_size}
+    with tempfile.TemporaryDirectory(prefix="cliniloop-bench-push-") as tmp:
+        server = None
+        t0 = time.perf_counter()
+        if ls_url is None:
+            template = _ls_template()
+            data_dir = Path(tmp) / "ls"
+            if template is not None:
+                clone_data_dir(template, data_dir)
+            server = LocalLabelStudio(data_dir).start(timeout_s=300)
+            ls_url, ls_api_key = server.url, server.api_key
+        result["label_studio_start_s"] = round(time.perf_counter() - t0, 1)
+        try:
+            settings = Settings(var_dir=Path(tmp) / "var", label_studio_url=ls_url, label_studio_api_key=ls_api_key)
+            store = open_store(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}")
+            t0 = time.perf_counter()
+            pairs = synthetic_text_tasks(tasks, seed)
+            store.add_tasks([t for t, _ in pairs])
+            store.add_predictions([p for _, p in pairs], make_latest=True)
+            result["store_setup_s"] = round(time.perf_counter() - t0, 1)
+            client = LabelStudioClient(ls_url, ls_api_key)
+            project_id = ensure_text_project(client, f"cliniloop bench {int(time.time())}")
+            t0 = time.perf_counter()
+            candidates = span_code_candidates_for(store, settings) if codes else None
+            result["code_index_fit_s"] = round(time.perf_counter() - t0, 1)
+            first_import: list[float] = []
+            started = time.perf_counter()
+
+            def progress(_n: int) -> None:
+                if not first_import:
+                    first_import.append(time.perf_counter() - started)
+
+            report = push_tasks(store, client, project_id, [t.id for t, _ in pairs], batch_size=batch_size,
+                                progress=progress, code_candidates=candidates)  # fmt: skip
+            elapsed = time.perf_counter() - started
+            in_ls = client.existing_task_ids(project_id)
+            store.close()
+        finally:
+            if server is not None:
+                server.stop()
+    result.update({
+        "created": len(report.created),
+        "in_label_studio": len(in_ls),
+        "push_s": round(elapsed, 1),
+        "tasks_per_s": round(len(report.created) / elapsed, 1) if elapsed else None,
+        "first_batch_imported_after_s": round(first_import[0], 1) if first_import else None,
+        "stages_s": report.timings,
+    })  # fmt: skip
+    return result

@@ -244,23 +244,46 @@ def span_code_candidates(generator: Any, k: int = 3) -> Any:
     """
     from connectors.label_studio.convert import CODES_ATTRIBUTE
 
-    def attach(text: str, regions: Sequence[Any]) -> list[Any]:
-        spans = [r for r in regions if getattr(r, "kind", None) == "span"]
-        queries = [(r.text, sentence_around(text, r.start, r.end), r.attributes.get("assertion")) for r in spans]
-        ranked = generator.candidates_many(queries, k=k) if queries else []
-        codes = {
-            id(r): [
-                {"system": c.system, "code": c.code, "display": c.display, "score": round(float(c.score), 3)}
-                for cs in per_system.values()
-                for c in cs
-            ]
-            for r, per_system in zip(spans, ranked, strict=True)
-        }
-        return [
-            r.model_copy(update={"attributes": {**r.attributes, CODES_ATTRIBUTE: codes[id(r)]}}) if id(r) in codes else r
-            for r in regions
-        ]
+    # The ranking depends on the mention, the assertion and only the qualifier words (laterality,
+    # acuity, severity) its sentence adds: queries equal in those are ranked once and cached.
+    qualifiers = getattr(generator, "_qualifier_mask", None)
+    cache: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
 
+    def key_of(query: tuple[str, str, Any]) -> tuple[Any, ...]:
+        mention, context, assertion = query
+        return (mention, qualifiers(context, mention), assertion) if qualifiers is not None else query
+
+    def attach_many(items: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+        """Many notes at once: one ranking call, each distinct query ranked once (and cached)."""
+        spans = [[r for r in regions if getattr(r, "kind", None) == "span"] for _, regions in items]
+        queries = [
+            [(r.text, sentence_around(text, r.start, r.end), r.attributes.get("assertion")) for r in note_spans]
+            for (text, _), note_spans in zip(items, spans, strict=True)
+        ]
+        keys = [[key_of(q) for q in note] for note in queries]
+        if len(cache) > 200_000:
+            cache.clear()
+        todo = {key: q for note_q, note_k in zip(queries, keys, strict=True) for q, key in zip(note_q, note_k, strict=True) if key not in cache}
+        if todo:
+            for key, per_system in zip(todo, generator.candidates_many(list(todo.values()), k=k), strict=True):
+                cache[key] = [
+                    {"system": c.system, "code": c.code, "display": c.display, "score": round(float(c.score), 3)}
+                    for cs in per_system.values()
+                    for c in cs
+                ]
+        out: list[list[Any]] = []
+        for (_, regions), note_spans, note_keys in zip(items, spans, keys, strict=True):
+            codes = {id(r): [dict(c) for c in cache[key]] for r, key in zip(note_spans, note_keys, strict=True)}
+            out.append([
+                r.model_copy(update={"attributes": {**r.attributes, CODES_ATTRIBUTE: codes[id(r)]}}) if id(r) in codes else r
+                for r in regions
+            ])  # fmt: skip
+        return out
+
+    def attach(text: str, regions: Sequence[Any]) -> list[Any]:
+        return attach_many([(text, regions)])[0]
+
+    attach.many = attach_many  # type: ignore[attr-defined]
     return attach
 
 

@@ -7,7 +7,9 @@ accepted a batch but before the store recorded it never imports that batch twice
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +41,11 @@ class PushReport:
     predictions_added: list[str] = field(default_factory=list)
     model_version: str | None = None
     gold_added: int = 0
+    #: Tasks whose Label Studio data could not be built (e.g. a recording gone bad): ``(task, error)``;
+    #: skipped, so a re-run retries them.
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    #: Seconds spent per stage (``prepare``, ``validate``, ``codes``, ``import``, ``record``).
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def quality_push_options(settings: Settings) -> dict[str, Any]:
@@ -58,6 +65,41 @@ def _record_by_version(
         store.record_pushes(project_ref, part, version)
 
 
+class _Clock:
+    """Adds the seconds spent in ``with clock(stage):`` blocks to ``timings[stage]``."""
+
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings = timings
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = round(self.timings.get(stage, 0.0) + time.perf_counter() - started, 3)
+
+
+def _with_codes(code_candidates: CodeCandidates | None, items: Sequence[tuple[Any, PredictionIn | None]]) -> list[PredictionIn | None]:
+    """Predictions with code candidates attached to their spans (unchanged without ``code_candidates``).
+
+    A function with a ``many`` attribute (``[(text, regions)] -> [regions]``, see
+    :func:`services.loop.coding.span_code_candidates`) ranks the whole batch in one call.
+    """
+    if code_candidates is None:
+        return [p for _, p in items]
+    todo = [(i, task.data.get("text", ""), p) for i, (task, p) in enumerate(items) if p is not None and p.regions]
+    many = getattr(code_candidates, "many", None)
+    if many is not None:
+        coded = many([(text, p.regions) for _, text, p in todo])
+    else:
+        coded = [code_candidates(text, p.regions) for _, text, p in todo]
+    out = [p for _, p in items]
+    for (i, _, p), regions in zip(todo, coded, strict=True):
+        out[i] = p.model_copy(update={"regions": regions})
+    return out
+
+
 def text_project_config() -> str:
     """The label config of the clinical-text project, from the bundled label schema."""
     return text_label_config(load_label_schema("clinical_text"), phi_schema=load_label_schema("phi"))
@@ -73,7 +115,7 @@ def push_tasks(
     client: LabelStudioClient,
     project_id: int,
     task_ids: Sequence[str],
-    batch_size: int = 100,
+    batch_size: int = 500,
     progress: Progress | None = None,
     code_candidates: CodeCandidates | None = None,
     *,
@@ -130,44 +172,62 @@ def push_tasks(
     adopt = [tid for tid in task_ids if tid in in_ls and recorded.get(tid) != in_ls[tid]]
     _record_by_version(store, project_ref, {tid: in_ls[tid] for tid in adopt}, predictions)
 
-    new_payloads: list[tuple[str, dict]] = []
+    clock = _Clock(report.timings)
+    new_items: list[tuple[str, dict[str, Any], PredictionIn | None]] = []
     refresh: list[tuple[str, PredictionIn]] = []
     versions = store.pushed_versions(project_ref)
-    for tid in task_ids:
-        pred = predictions.get(tid)
-        pin = prediction_from_row(pred) if pred else None
-        if pin is not None and code_candidates is not None and (tid not in in_ls or versions.get(tid) != pin.model_version):
-            pin = pin.model_copy(update={"regions": code_candidates(tasks[tid].data.get("text", ""), pin.regions)})
-        if tid in in_ls:
-            report.already_present.append(tid)
-            if pin and versions.get(tid) != pin.model_version:
-                refresh.append((tid, pin))
-        else:
-            data = task_data(tasks[tid]) if task_data is not None else shareable_data(tasks[tid].data)
-            new_payloads.append((tid, task_payload(tid, data, pin)))
+    with clock("prepare"):
+        for tid in task_ids:
+            pred = predictions.get(tid)
+            pin = prediction_from_row(pred) if pred else None
+            if tid in in_ls:
+                report.already_present.append(tid)
+                if pin and versions.get(tid) != pin.model_version:
+                    refresh.append((tid, pin))
+                continue
+            try:
+                data = task_data(tasks[tid]) if task_data is not None else shareable_data(tasks[tid].data)
+            except Exception as err:  # noqa: BLE001 - one bad item is skipped and reported, the rest goes
+                report.failed.append((tid, f"{type(err).__name__}: {str(err)[:200]}"))
+                continue
+            new_items.append((tid, data, pin))
 
-    results = {tid: p["predictions"][0]["result"] for tid, p in new_payloads if p.get("predictions")}
-    results |= {tid: regions_to_result(p.regions) for tid, p in refresh}
-    client.validate(label_config or text_project_config(), results)
+    # validated before anything is sent (code candidates added later only add display text)
+    with clock("validate"):
+        results = {tid: regions_to_result(p.regions) for tid, _, p in new_items if p is not None}
+        results |= {tid: regions_to_result(p.regions) for tid, p in refresh}
+        client.validate(label_config or text_project_config(), results)
 
-    for i in range(0, len(new_payloads), batch_size):
-        batch = new_payloads[i : i + batch_size]
-        ids = client.import_tasks(project_id, [p for _, p in batch])
-        mapping = dict(zip([tid for tid, _ in batch], ids, strict=True))
-        _record_by_version(store, project_ref, mapping, predictions)
+    # code candidates are computed per batch, just before its import (in one call per batch
+    # when the function offers ``many``), so the first tasks reach Label Studio at once
+    for i in range(0, len(new_items), batch_size):
+        batch = new_items[i : i + batch_size]
+        with clock("codes"):
+            preds = _with_codes(code_candidates, [(tasks[tid], p) for tid, _, p in batch])
+        payloads = [task_payload(tid, data, pin) for (tid, data, _), pin in zip(batch, preds, strict=True)]
+        with clock("import"):
+            ids = client.import_tasks(project_id, payloads)
+        mapping = dict(zip([tid for tid, _, _ in batch], ids, strict=True))
+        with clock("record"):
+            _record_by_version(store, project_ref, mapping, predictions)
         report.created.extend(mapping)
         if progress:
             progress(len(batch))
 
-    if refresh:
-        client.import_predictions(
-            project_id,
-            [{"task": in_ls[tid], **prediction_payload(p)} for tid, p in refresh],
-        )
-        _record_by_version(store, project_ref, {tid: in_ls[tid] for tid, _ in refresh}, predictions)
-        report.predictions_added.extend(tid for tid, _ in refresh)
+    for i in range(0, len(refresh), batch_size):
+        batch_r = refresh[i : i + batch_size]
+        with clock("codes"):
+            preds = _with_codes(code_candidates, [(tasks[tid], p) for tid, p in batch_r])
+        with clock("import"):
+            client.import_predictions(
+                project_id,
+                [{"task": in_ls[tid], **prediction_payload(p)} for (tid, _), p in zip(batch_r, preds, strict=True) if p is not None],
+            )
+        with clock("record"):
+            _record_by_version(store, project_ref, {tid: in_ls[tid] for tid, _ in batch_r}, predictions)
+        report.predictions_added.extend(tid for tid, _ in batch_r)
         if progress:
-            progress(len(refresh))
+            progress(len(batch_r))
 
     pushed = [predictions[t] for t in task_ids if t in predictions]
     if pushed:

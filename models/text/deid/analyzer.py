@@ -264,7 +264,7 @@ class PhiDetector:
             return True
         if span.source == "id_like" and (_MEASUREMENT.fullmatch(surface) or _word_inside(surface)):
             return False
-        if span.type == "NAME" and _not_a_name(surface):
+        if span.type == "NAME" and _not_a_name(surface) and not _titled_or_credentialed(text, span):
             return False
         if span.source == "SpacyRecognizer" and not _statistical_plausible(surface, span.type):
             return False
@@ -352,7 +352,7 @@ def _url_patterns() -> list:
 
 
 _ALPHA_PARTS = regex.compile(r"[A-Za-z]{2,}")
-_RANGE = regex.compile(r"(?i)\d{1,4}(?:-{1,2}\d{1,4})+[a-z]{0,3}")
+_RANGE = regex.compile(r"(?i)(?:[a-z]{1,5}-?)?\d{1,4}(?:-{1,2}\d{1,4})+(?:-?[a-z]{0,5})")
 
 
 def _word_inside(surface: str) -> bool:
@@ -367,6 +367,14 @@ def _word_inside(surface: str) -> bool:
 
 
 _UNITS = frozenset("mg mcg mcgs ml mls cc u units l meq mmol hr hrs min mins am pm cm mm fr mmhg bpm kcal cal sec gm kg".split())
+
+
+_TITLE_BEFORE = regex.compile(r"(?i)\b(?:dr|drs|doctor|mr|mrs|ms|miss|prof)\.?[ \t]+$")
+
+
+def _titled_or_credentialed(text: str, span: PhiSpan) -> bool:
+    """A name candidate right after a title or before a credential ("Dr. Fu", "J. Green, M.D.")."""
+    return bool(_TITLE_BEFORE.search(text[max(0, span.start - 12) : span.start])) or bool(_CLINICIAN_AFTER.match(text, span.end))
 
 
 def _not_a_name(surface: str) -> bool:
@@ -405,7 +413,7 @@ def _statistical_plausible(surface: str, phi_type: str) -> bool:
         if word.isupper() and len(word) <= 4 or is_clinical(lower) and lower not in last_names():
             return False
         listed = (lower in first_names() or lower in last_names()) and zipf(lower) < 5.0
-        rare = len(lower) > 3 and zipf(lower) < 3.0 and not _jargon(lower) and not looks_like_typo(lower)
+        rare = len(lower) > 3 and zipf(lower) < 3.5 and not _jargon(lower) and not looks_like_typo(lower)
         if not (listed or rare or phi_type == "LOCATION" and lower in cities()):
             return False
     return True
@@ -546,7 +554,8 @@ def _propagate_names(text: str, names: Sequence[PhiSpan]) -> list[PhiSpan]:
     """Every other occurrence of a found name's words (capitalised or upper case) in the note."""
     from .recognizers import clinical_vocabulary, name_stoplist
 
-    from .lexicon import is_clinical, zipf
+    from .context import _jargon
+    from .lexicon import context_words, first_names, is_clinical, last_names, zipf
 
     stop, vocab = name_stoplist(), clinical_vocabulary()
     caseless = is_caseless(text)
@@ -555,7 +564,9 @@ def _propagate_names(text: str, names: Sequence[PhiSpan]) -> list[PhiSpan]:
         for word in regex.findall(r"[A-Za-z][A-Za-z'\-]+", text[span.start : span.end]):
             lower = word.lower()
             if len(lower) > 2 and lower not in stop and lower not in vocab and not is_clinical(lower) and zipf(lower) < 4.7:
-                words.setdefault(lower, span.category)
+                listed = lower in first_names() or lower in last_names()
+                if listed or not (_jargon(lower) or lower in context_words()["not_names"]):
+                    words.setdefault(lower, span.category)
     if not words:
         return []
     alternation = "|".join(regex.escape(w) for w in sorted(words, key=len, reverse=True))

@@ -105,6 +105,7 @@ def find_in_context(text: str) -> list[Found]:
     found += _titled_names(text, tokens)
     found += _related_names(text, tokens)
     found += _signatures(text, tokens)
+    found += _dotted_signatures(text, tokens)
     found += _initialled_names(text, tokens)
     found += _named_by_action(text, tokens)
     found += _rare_first_names(text, tokens)
@@ -115,7 +116,52 @@ def find_in_context(text: str) -> list[Found]:
     found += _years(text)
     found += _ages(text)
     found += _pagers(text)
+    found += _named_before_phone(text, tokens)
+    found += _repeated_places(text, tokens, found)
     return found
+
+
+def _named_before_phone(text: str, tokens: list[Token]) -> list[Found]:
+    """Lopie Certusi cell# 410-..., KRISSY 301 944-...: the words naming whom a phone number reaches."""
+    out = []
+    cues = {"cell", "home", "work", "phone", "tel", "mobile", "pager", "beeper", "cel", "ph"}
+    for i, tok in enumerate(tokens):
+        if tok.lower not in cues:
+            continue
+        after = text[tok.end : tok.end + 8]
+        if not regex.match(r"\s*(?:#|no\.?|number|:)?\s*[\d(]", after):
+            continue
+        k = i - 1
+        words = []
+        while k >= 0 and len(words) < 3 and tokens[k].is_word and _same_line(text, tokens[k].end, tok.start):
+            word = tokens[k]
+            lower = word.lower
+            if is_clinical(lower) or lower in context_words()["not_names"] or zipf(lower) >= COMMON and lower not in first_names():
+                break
+            if not (lower in first_names() or lower in last_names() or zipf(lower) < RARE):
+                break
+            words.append(k)
+            k -= 1
+        if words:
+            words.sort()
+            out.append(Found(tokens[words[0]].start, tokens[words[-1]].end, "NAME", 0.6, "before-phone"))
+    return out
+
+
+def _repeated_places(text: str, tokens: list[Token], found: list[Found]) -> list[Found]:
+    """A hospital acronym or ward name found once in a note is found everywhere in it ("in GH", "BY GBMC")."""
+    places = {
+        text[f.start : f.end].split()[0].lower()
+        for f in found
+        if f.type == "LOCATION" and f.rule in {"moved-acronym", "acronym-er", "moved-place", "ward"}
+    }
+    places = {p for p in places if p.isalpha() and len(p) >= 2}
+    out = []
+    for j, tok in enumerate(tokens):
+        if tok.lower in places:
+            end = _ward_number(text, tokens, j) or tok.end
+            out.append(Found(tok.start, end, "LOCATION", 0.6, "repeated-place", "facility"))
+    return out
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -264,12 +310,58 @@ def _titled_names(text: str, tokens: list[Token]) -> list[Found]:
         nxt = next(_next_words(text, tokens, i, skip="."), None)
         if nxt is None or not tokens[nxt].is_word or tokens[nxt].start - tok.end > 3:
             continue
-        if not (_cued_name_word(tokens[nxt].text) or _is_initial(tokens, nxt)):
+        first = tokens[nxt]
+        dotted = i + 1 < len(tokens) and tokens[i + 1].text == "." and tokens[i + 1].start == tok.end
+        if lower in w["person_titles"]:
+            if lower == "ms" and not dotted and not (tok.text == "Ms" and first.text[:1].isupper() and not first.text.isupper()):
+                continue  # MS = mental status
+            f = first.lower
+            if not (f in first_names() or f in last_names() or zipf(f) < 3.5 or (first.text.istitle() and not is_caseless_text(text))):
+                continue
+        bare_initial = (
+            len(first.text) == 1 and first.text.isupper() and nxt + 1 < len(tokens) and tokens[nxt + 1].is_word
+            and tokens[nxt + 1].start - first.end == 1 and _title_name_word(tokens[nxt + 1].text)
+        )
+        if not (_title_name_word(first.text) or _is_initial(tokens, nxt) or bare_initial):
             continue
-        end = _extend_name(text, tokens, nxt)
+        end = _extend_name(text, tokens, nxt + 1 if bare_initial else nxt)
         category = "clinician" if lower in w["clinician_titles"] else ""
-        out.append(Found(tokens[nxt].start, tokens[end].end, "NAME", 0.9, "title", category))
+        out.append(Found(first.start, tokens[end].end, "NAME", 0.9, "title", category))
+        # "DRS JOSEPH AND ROBBINSON", "Drs. Lange and Cole": the names joined by and/&
+        k = end + 1
+        while k + 1 < len(tokens) and tokens[k].lower in {"and", "&"} and _same_line(text, tokens[end].end, tokens[k + 1].start):
+            j = k + 1
+            if tokens[j].lower in w["clinician_titles"] or tokens[j].lower in w["person_titles"]:
+                break  # the next title finds its own name
+            if not tokens[j].is_word or not _title_name_word(tokens[j].text) or zipf(tokens[j].lower) >= COMMON:
+                break
+            end = _extend_name(text, tokens, j)
+            out.append(Found(tokens[j].start, tokens[end].end, "NAME", 0.8, "title-list", category))
+            k = end + 1
     return out
+
+
+def is_caseless_text(text: str) -> bool:
+    """Whether a text is written without letter case (over 80% capitals or under 2%)."""
+    letters = [c for c in text if c.isalpha()]
+    if len(letters) < 20:
+        return False
+    share = sum(c.isupper() for c in letters) / len(letters)
+    return share > 0.8 or share < 0.02
+
+
+def _title_name_word(word: str) -> bool:
+    """A word that can follow a title as a name: anything but shorthand, verbs of reporting and titles."""
+    w = context_words()
+    lower = word.lower()
+    return (
+        len(lower) > 1
+        and lower not in w["not_names"]
+        and lower not in w["credentials"]
+        and lower not in w["clinician_titles"]
+        and lower not in w["person_titles"]
+        and (lower not in w["clinical_places"] or lower in last_names())
+    )
 
 
 def _related_names(text: str, tokens: list[Token]) -> list[Found]:
@@ -291,11 +383,16 @@ def _related_names(text: str, tokens: list[Token]) -> list[Found]:
                 if nxt2 is None or not tokens[nxt2].is_word:
                     continue
                 nxt, first = nxt2, tokens[nxt2].text
-            if not _cued_name_word(first) or not (_likely_first_name(first) or _rare_word(first)):
+            listed_first = first.lower() in first_names() and zipf(first.lower()) < 5.8 and not is_clinical(first.lower())
+            if not _cued_name_word(first) or not (listed_first or _rare_word(first)):
                 continue
             cue = " ".join(t.lower for t in tokens[i : i + n])
-            if cue in w["ambiguous_roles"] and not (_likely_first_name(first) and (first[0].isupper() or first.islower())):
-                continue
+            if cue in w["ambiguous_roles"]:
+                after = tokens[nxt + 1].lower if nxt + 1 < len(tokens) else ""
+                acted = after in _ACTIONS or after in {"made", "np", "rn", "md"}
+                titled_surname = first.lower() in last_names() and first[:1].isupper() and not first.isupper()
+                if not (listed_first or titled_surname or (_rare_word(first) and acted)):
+                    continue
             end = _extend_name(text, tokens, nxt)
             out.append(Found(tokens[nxt].start, tokens[end].end, "NAME", 0.8, "relation", category))
     return out
@@ -360,6 +457,42 @@ def _surname_like(word: str) -> bool:
     return len(lower) > 3 and zipf(lower) < 2.5 and not _jargon(lower) and not looks_like_typo(lower)
 
 
+_CREDENTIAL_AFTER = regex.compile(
+    r",?[ \t]+(?:M\.D\.|D\.O\.|Ph\.D\.|R\.N\.|N\.P\.|P\.A\.|(?-i:MD|DO|RN|RRT|NP|PA-C|PA|PhD|APRN|LCSW|LICSW|MSW|PharmD|DPM|DDS))\b"
+)
+_DOTTED_CREDENTIAL = regex.compile(r"(?<=\S),?[ \t]+(?:M\.D\.|D\.O\.|Ph\.D\.|R\.N\.|N\.P\.|P\.A\.)")
+
+
+def _dotted_signatures(text: str, tokens: list[Token]) -> list[Found]:
+    """Shota Yamamoto, M.D. / A. Orellana Prieto M.D.: name words before a dotted credential."""
+    out = []
+    starts = {t.start: n for n, t in enumerate(tokens)}
+    ends = {t.end: n for n, t in enumerate(tokens)}
+    for m in _DOTTED_CREDENTIAL.finditer(text):
+        k = ends.get(m.start())
+        if k is None:
+            continue
+        words = []
+        while k >= 0 and len(words) < 4 and _same_line(text, tokens[k].end, m.start()):
+            t = tokens[k]
+            if t.text == "." and k > 0 and len(tokens[k - 1].text) == 1 and tokens[k - 1].text.isalpha():
+                words.append(k - 1)
+                k -= 2
+                continue
+            if not t.is_word or not _title_name_word(t.text) or not t.text[:1].isupper():
+                break
+            if is_clinical(t.lower) and t.lower not in last_names() or zipf(t.lower) >= COMMON and t.lower not in last_names() and t.lower not in first_names():
+                break
+            words.append(k)
+            k -= 1
+        full = [tokens[x] for x in words if len(tokens[x].text) > 1]
+        if full:
+            words.sort()
+            out.append(Found(tokens[words[0]].start, tokens[words[-1]].end, "NAME", 0.75, "signature", "clinician"))
+    del starts
+    return out
+
+
 def _initialled_names(text: str, tokens: list[Token]) -> list[Found]:
     """N. GRANDONE, B. KARGAS, d. renna, J SMITH ORDERED: an initial and a surname."""
     out = []
@@ -367,7 +500,7 @@ def _initialled_names(text: str, tokens: list[Token]) -> list[Found]:
         if not (len(tokens[j].text) == 1 and tokens[j].text.isalpha()):
             continue
         if j > 0 and (
-            tokens[j - 1].text in {"/", "-", "'", "."}
+            tokens[j - 1].text in {"/", "-", "'", "."} and tokens[j - 1].end == tokens[j].start
             or tokens[j - 1].is_word and len(tokens[j - 1].text) == 1
             or tokens[j - 1].end == tokens[j].start and tokens[j - 1].text not in {"(", "[", '"'}
         ):
@@ -375,16 +508,31 @@ def _initialled_names(text: str, tokens: list[Token]) -> list[Found]:
         k = j + 2 if tokens[j + 1].text == "." else j + 1
         if k >= len(tokens) or not tokens[k].is_word or tokens[k].start - tokens[j].end > 3:
             continue
+        if tokens[k].start == tokens[k - 1].end or len(tokens[k].text) < 3:
+            continue  # "d.vss", "a.fib": shorthand, not an initial and a name
         if not _same_line(text, tokens[j].start, tokens[k].start):
             continue
         word = tokens[k].lower
-        dotted_rare = tokens[j + 1].text == "." and len(word) > 3 and zipf(word) < 2.5 and not _jargon(word) and not is_clinical(word)
-        if not (_surname_like(tokens[k].text) or dotted_rare):
+        dotted_rare = (
+            tokens[j + 1].text == "."
+            and len(word) > 2
+            and zipf(word) < 4.3
+            and not _jargon(word)
+            and not is_clinical(word)
+            and word not in context_words()["not_names"]
+            and word not in context_words()["clinical_places"]
+        )
+        credentialed = bool(_CREDENTIAL_AFTER.match(text, tokens[k].end))
+        listed_credentialed = credentialed and word in last_names() and zipf(word) < 5.6
+        if not (_surname_like(tokens[k].text) or dotted_rare or listed_credentialed):
             continue
-        if tokens[j + 1].text != "." and not (tokens[k].lower in last_names() and zipf(tokens[k].lower) < 4.0):
-            continue  # "J SMITH" without the full stop: only a listed, uncommon surname
-        if tokens[j].lower in {"l", "r", "b", "x", "s", "w", "c", "p", "o", "n", "a", "i"} and tokens[j + 1].text != ".":
+        acted = k + 1 < len(tokens) and tokens[k + 1].lower in _ACTIONS
+        if tokens[j + 1].text != "." and not (tokens[k].lower in last_names() and zipf(tokens[k].lower) < (5.0 if acted else 4.0)):
+            continue  # "J SMITH ORDERED" without the full stop: only a listed surname
+        if tokens[j].lower in {"l", "r", "b", "x", "s", "w", "c", "p", "o", "n", "a", "i", "t", "k"} and tokens[j + 1].text != ".":
             continue
+        if tokens[j].lower in {"l", "r"} and word not in last_names():
+            continue  # L. Pedal, R. Spo2: left and right
         end = _extend_name(text, tokens, k, limit=1)
         out.append(Found(tokens[j].start, tokens[end].end, "NAME", 0.7, "initial"))
     return out
@@ -403,11 +551,11 @@ def _named_by_action(text: str, tokens: list[Token]) -> list[Found]:
         lower = tok.lower
         if lower == "per" and i + 1 < len(tokens):
             j = i + 1
-            if tokens[j].is_word and _likely_first_name(tokens[j].text) and zipf(tokens[j].lower) < 4.0 and len(tokens[j].text) > 3:
+            if tokens[j].is_word and _likely_first_name(tokens[j].text) and len(tokens[j].text) > 3:
                 end = _extend_name(text, tokens, j)
                 out.append(Found(tokens[j].start, tokens[end].end, "NAME", 0.6, "per"))
             continue
-        if lower not in {"aware", "notified", "paged"} or i < 2:
+        if lower not in {"aware", "notified", "paged", "called", "ordered", "updated", "informed"} or i < 2:
             continue
         k = i - 1
         if tokens[k].lower in {"made", "was", "is", "were", "md", "np", "rn", "pa", "ho"}:
@@ -418,6 +566,8 @@ def _named_by_action(text: str, tokens: list[Token]) -> list[Found]:
                 break
             words.append(k)
             k -= 1
+        if lower in {"called", "ordered", "updated", "informed"} and len(words) < 2:
+            continue
         if len(words) >= 2 or words and tokens[words[0]].lower in last_names() and zipf(tokens[words[0]].lower) < 3.5:
             words.sort()
             if any(_likely_first_name(tokens[x].text) or tokens[x].lower in last_names() for x in words):
@@ -428,15 +578,21 @@ def _named_by_action(text: str, tokens: list[Token]) -> list[Found]:
 def _rare_first_names(text: str, tokens: list[Token]) -> list[Found]:
     """Suzette, Radu, AGNES MUNROE: an uncommon first name (and its surname) without a cue."""
     out = []
+    caseless = is_caseless_text(text)
     for j, tok in enumerate(tokens):
         if not tok.is_word or len(tok.text) < 4:
             continue
         lower = tok.lower
         if lower not in first_names() or zipf(lower) >= 3.8 or is_clinical(lower) or lower in context_words()["not_names"]:
             continue
-        if looks_like_typo(lower) or lower in cities():
+        if lower in cities() or _jargon(lower):
             continue
         end = _extend_name(text, tokens, j)
+        if caseless:
+            if zipf(lower) >= 3.0 and end == j and looks_like_typo(lower):
+                continue  # RUSTY, MIST, SEVER alone: words first
+        elif not (tok.text[:1].isupper() and not tok.text.isupper()):
+            continue  # lower case or an acronym in a cased note
         out.append(Found(tok.start, tokens[end].end, "NAME", 0.6, "first-name"))
     return out
 
@@ -466,11 +622,20 @@ def _facilities(text: str, tokens: list[Token]) -> list[Found]:
             if not t.is_word or tokens[k + 1].start - t.end > 2:
                 break
             lower = t.lower
-            if lower == "of" and names and k > 0 and tokens[k - 1].is_word and tokens[k - 1].lower not in generic:
+            if lower == "of" and names and k > 0 and tokens[k - 1].is_word and tokens[k - 1].lower not in generic - {"university"}:
                 names.append(k)
                 k -= 1
                 continue
-            if lower in generic or (is_clinical(lower) and zipf(lower) >= RARE and lower not in {"cross", "general"}) or lower in w["clinical_places"]:
+            state_after_of = k > 0 and tokens[k - 1].lower == "of" and len(lower) == 2 and lower in _STATE_CODES
+            if lower == "university" and names:
+                names.append(k)
+                break
+            if not state_after_of and (
+                lower in generic
+                or (is_clinical(lower) and zipf(lower) >= RARE and lower not in {"cross", "general"})
+                or lower in w["clinical_places"]
+                or _jargon(lower)
+            ):
                 break
             names.append(k)
             k -= 1
@@ -498,6 +663,12 @@ def _facilities(text: str, tokens: list[Token]) -> list[Found]:
         if word in first_names() and not is_clinical(word) and zipf(word) < 5.0:
             out.append(Found(m.start(), m.end(), "LOCATION", 0.75, "saint", "facility"))
     return out
+
+
+_STATE_CODES = frozenset(
+    "al ak az ar ca co ct de dc fl ga hi id il in ia ks ky la me md ma mi mn ms mo mt ne nv nh nj nm ny nc nd oh ok or "
+    "pa ri sc sd tn tx ut vt va wa wv wi wy".split()
+)
 
 
 def _acronym_place(tok: Token, caseless: bool) -> bool:
@@ -540,6 +711,12 @@ def _moved_places(text: str, tokens: list[Token]) -> list[Found]:
         elif _rare_word(place.text) and place.lower not in first_names():
             end = ward if ward is not None else place.end
             out.append(Found(place.start, end, "LOCATION", 0.7, "moved-place", "ward" if ward else "facility"))
+        elif not caseless and place.text.istitle() and _titled_place_word(place.text):
+            k = j
+            while k + 1 < len(tokens) and tokens[k + 1].is_word and tokens[k + 1].text.istitle() and _titled_place_word(tokens[k + 1].text) and tokens[k + 1].start - tokens[k].end == 1:
+                k += 1
+            end = _ward_number(text, tokens, k) or tokens[k].end
+            out.append(Found(place.start, end, "LOCATION", 0.65, "moved-titled", "facility"))
         elif ward is not None and len(place.text) > 4 and zipf(place.lower) < RARE and not is_clinical(place.lower) and not looks_like_typo(place.lower):
             out.append(Found(place.start, ward, "LOCATION", 0.7, "ward", "ward"))
     # acronym hospital before its emergency room or cath lab: "GH EW", "gh er", "GH cath lab"
@@ -558,12 +735,33 @@ def _moved_places(text: str, tokens: list[Token]) -> list[Found]:
         k = i - 1
         while k >= 0 and tokens[k].text in {":", "?", "-", ">", "the", "THE"}:
             k -= 1
-        if k >= 0 and tokens[k].lower in {"plan", "transfer", "to", "from", "tx", "xfer", "transferred", "transfered"}:
+        if k >= 0 and tokens[k].lower in {"plan", "transfer", "to", "from", "tx", "xfer", "transferred", "transfered", "on"}:
             out.append(Found(tok.start, ward, "LOCATION", 0.7, "ward", "ward"))
     for m in regex.finditer(r"(?i)\b([a-z]{5,})(?:building\b|(?<=\b(?:to|from)\s+[a-z]{5,})\d\b)", text):
         if _rare_word(m.group(1)) and m.group(1).lower() not in first_names():
             out.append(Found(m.start(), m.end(), "LOCATION", 0.6, "ward", "ward"))
     return out
+
+
+_MONTHS_DAYS = frozenset(
+    "january february march april may june july august september october november december monday tuesday "
+    "wednesday thursday friday saturday sunday today tomorrow".split()
+)
+
+
+def _titled_place_word(word: str) -> bool:
+    """A capitalised word after "went to" that can name a place (Harbor, Kessler, Adventist; not Monday, ICU)."""
+    lower = word.lower()
+    w = context_words()
+    return (
+        len(lower) > 2
+        and lower not in _MONTHS_DAYS
+        and lower not in w["not_names"]
+        and lower not in w["clinical_places"]
+        and not is_clinical(lower)
+        and not _jargon(lower)
+        and (zipf(lower) < COMMON or lower in cities())
+    )
 
 
 def _ward_number(text: str, tokens: list[Token], j: int) -> int | None:
@@ -748,7 +946,7 @@ _PAGER = regex.compile(
     r"(?i)(?<=\b(?:pager|pgr|beeper|beep|page|paged|paging|pg|bpr|ext|extension|x)\s*(?:number|num|no\.?|#)?\s*"
     r"(?:is|at|:|#|=)?\s*#?\s*)\d{4,6}\b(?![.,]\d|\s*(?:mg|mcg|ml|cc|units?|%))"
 )
-_SPACED_PHONE = regex.compile(r"(?<![\w\-/.])(?:\(\d{3}\)|\d{3})(?:\s*[\-.]\s*|\s+)\d{3}(?:\s*[\-.]\s*|\s+)\d{4}(?![\w\-])")
+_SPACED_PHONE = regex.compile(r"(?<![\w/.])(?<!\d-)(?:\(\d{3}\)|\d{3})(?:\s*[\-.]\s*|\s+)\d{3}(?:\s*[\-.]\s*|\s+)\d{4}(?![\w\-])")
 
 
 def _pagers(text: str) -> list[Found]:

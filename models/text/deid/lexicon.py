@@ -136,7 +136,7 @@ def clinical_words() -> frozenset[str]:
         for line in abbreviations.read_text(encoding="utf-8").splitlines():
             if line and not line.startswith("#"):
                 words.add(line.split("\t", 1)[0].strip().lower())
-    words |= context_words()["clinical_places"]
+    words |= context_words()["clinical_places"] | context_words()["clinical_extra"]
     return frozenset(w for w in words if w)
 
 

@@ -35,7 +35,10 @@ import base64
 import hashlib
 import io
 import math
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -201,8 +204,41 @@ def open_image(path: Path, *, window: str | tuple[float, float] | None = None) -
     spec = _resolve_window(window)
     _check_file(path)
     if _is_dicom(path):
-        return _open_dicom(path, spec)
+        with _quiet_dicom(path):
+            return _open_dicom(path, spec)
     return _open_pillow(path, spec)
+
+
+_PYDICOM_QUIET = {"depth": 0, "level": 0}
+_PYDICOM_LOCK = threading.Lock()
+
+
+@contextmanager
+def _quiet_dicom(path: Path) -> Iterator[None]:
+    """Read DICOM without pydicom's log records and warnings (a rejected file is reported once,
+    by its :class:`ImageFileError`), and turn any error pydicom raises late (e.g. an unknown value
+    representation met while decoding) into an :class:`ImageFileError` naming the file."""
+    import logging
+
+    logger = logging.getLogger("pydicom")
+    with _PYDICOM_LOCK:
+        if _PYDICOM_QUIET["depth"] == 0:
+            _PYDICOM_QUIET["level"] = logger.level
+            logger.setLevel(logging.CRITICAL + 1)
+        _PYDICOM_QUIET["depth"] += 1
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")  # ours (e.g. about windows) still show
+            yield
+    except ImageFileError:
+        raise
+    except Exception as err:  # noqa: BLE001 - pydicom raises many types for a corrupt file
+        raise ImageFileError(path, f"unreadable DICOM (corrupt element?): {_short(err)}") from None
+    finally:
+        with _PYDICOM_LOCK:
+            _PYDICOM_QUIET["depth"] -= 1
+            if _PYDICOM_QUIET["depth"] == 0:
+                logger.setLevel(_PYDICOM_QUIET["level"])
 
 
 def read_physical(path: Path, frame: int = 0) -> NDArray[np.float32]:
@@ -220,12 +256,13 @@ def read_physical(path: Path, frame: int = 0) -> NDArray[np.float32]:
     path = Path(path)
     _check_file(path)
     if _is_dicom(path):
-        ds = _read_dataset(path)
-        n_frames = _n_frames(ds)
-        _check_index(path, frame, n_frames)
-        raw, photometric = _decode(path, ds, index=frame if n_frames > 1 else None)
-        values, _ = _dicom_physical(path, ds, raw[0], photometric, frame)
-        return values.astype(np.float32)
+        with _quiet_dicom(path):
+            ds = _read_dataset(path)
+            n_frames = _n_frames(ds)
+            _check_index(path, frame, n_frames)
+            raw, photometric = _decode(path, ds, index=frame if n_frames > 1 else None)
+            values, _ = _dicom_physical(path, ds, raw[0], photometric, frame)
+            return values.astype(np.float32)
     pages = _pillow_pages(path)
     _check_index(path, frame, len(pages))
     return pages[frame][0].astype(np.float32)

@@ -164,6 +164,8 @@ def pull_line(report: PullReport) -> str:
         f"{report.deleted} deleted, {report.skipped} skipped annotations ignored"
         + (f"; {report.adjudications_opened} disagreement(s) sent to adjudication" if report.adjudications_opened else "")
         + (f"; {report.adjudications_withdrawn} adjudication(s) withdrawn (annotators now agree)" if report.adjudications_withdrawn else "")
+        + (f"; {len(report.failed)} Label Studio task(s) skipped, retried on the next pull: "
+           + ", ".join(f"#{tid} ({err.split(':')[0]})" for tid, err in report.failed[:10]) if getattr(report, "failed", None) else "")  # fmt: skip
     )
 
 

@@ -7,6 +7,7 @@ repeated or lost: a later pull converges.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from connectors.label_studio.convert import annotation_from_ls, phi_corrections
 from models.text.deid.types import PHI_TYPES
 from services.core.store import Store
 
+log = logging.getLogger(__name__)
 Progress = Callable[[int], None]
 SOURCE = "label_studio"
 
@@ -44,6 +46,9 @@ class PullReport:
     held: set[str] = field(default_factory=set)
     #: What applying the new ``phi`` marks did (:mod:`services.loop.deid_corrections`), if anything.
     corrections: Any = None
+    #: Label Studio tasks whose annotations could not be stored: ``(ls task id, error)``; skipped,
+    #: the rest of the pull goes on, and the next pull retries them.
+    failed: list[tuple[int, str]] = field(default_factory=list)
 
 
 def _source_id(project_id: int, annotation_id: Any) -> str:
@@ -142,8 +147,12 @@ def pull_annotations(
         items = client.iter_project_annotations(project_id)
     else:
         items = ((tid, client.task_data(tid, project_id), client.task_annotations(tid)) for tid in ls_task_ids)
-    for _ls_id, data, ls_annotations in items:
-        reconcile_task(store, project_id, data, ls_annotations, report)
+    for ls_id, data, ls_annotations in items:
+        try:
+            reconcile_task(store, project_id, data, ls_annotations, report)
+        except Exception as err:  # noqa: BLE001 - one odd annotation must not stop the pull
+            log.warning("pull skipped Label Studio task %s: %s", ls_id, type(err).__name__)
+            report.failed.append((int(ls_id), f"{type(err).__name__}: {str(err)[:200]}"))
         if progress:
             progress(1)
     if store.phi_correction_task_ids(unapplied=True, prefix=prefix):

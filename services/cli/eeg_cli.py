@@ -52,9 +52,14 @@ def eeg_predict(
     detector = load_detector(store, get_settings())
     if detector is None:
         err_console.print("no seizure detector trained yet (`cliniloop eeg train --bonn DIR`): only artifacts and sleep stages are predicted")
+    failures: list = []
     with progress_bars() as bars:
-        n = predict_eeg(store, detector, sleep=sleep, block_s=block_s, progress=bars("windows", store.count_tasks("eeg")))
+        n = predict_eeg(store, detector, sleep=sleep, block_s=block_s, progress=bars("windows", store.count_tasks("eeg")), failures=failures)
     console.print(f"predicted {n} EEG windows")
+    if failures:
+        console.print(f"{len(failures)} recording(s) skipped (a re-run retries them):")
+        for err in failures:
+            console.print(f"  {err.path}: {err.reason}")
 
 
 @eeg_app.command("train")

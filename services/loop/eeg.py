@@ -278,9 +278,14 @@ def window_regions(prediction: RecordingPrediction, start_s: float, stop_s: floa
 
 
 def predict_eeg(
-    store: Store, detector: Any | None, *, sleep: bool = True, block_s: float = 300.0, progress: Progress | None = None
+    store: Store, detector: Any | None, *, sleep: bool = True, block_s: float = 300.0, progress: Progress | None = None,
+    failures: list[EegFileError] | None = None,
 ) -> int:
-    """Predict every ingested recording; store one prediction per window. Returns windows given a new prediction."""
+    """Predict every ingested recording; store one prediction per window. Returns windows given a new prediction.
+
+    A recording that cannot be opened or read any more is skipped and added to ``failures``
+    (naming the file); the others are predicted, and a re-run retries only the skipped ones.
+    """
     by_record: dict[str, list[Any]] = {}
     for task in store.list_tasks("eeg"):
         by_record.setdefault(task.data["record_hash"] + ":" + task.data["montage"], []).append(task)
@@ -288,14 +293,20 @@ def predict_eeg(
     written = 0
     for windows in by_record.values():
         data = windows[0].data
-        source = source_of(data)
-        version = prediction_version(source, detector, sleep)
-        todo = [w for w in windows if done.get(w.id) is None or done[w.id].model_version != version]
-        if not todo:
+        try:
+            source = source_of(data)
+            version = prediction_version(source, detector, sleep)
+            todo = [w for w in windows if done.get(w.id) is None or done[w.id].model_version != version]
+            prediction = predict_recording(source, data["channels"], detector, sleep=sleep, block_s=block_s) if todo else None
+        except Exception as err:  # noqa: BLE001 - one bad recording must not stop the others
+            failure = err if isinstance(err, EegFileError) else EegFileError(Path(data.get("record_path", "?")), f"{type(err).__name__}: {err}")
+            if failures is not None:
+                failures.append(failure)
+            todo, prediction = [], None
+        if not todo or prediction is None:
             if progress:
                 progress(len(windows))
             continue
-        prediction = predict_recording(source, data["channels"], detector, sleep=sleep, block_s=block_s)
         preds = []
         for w in todo:
             regions, u = window_regions(prediction, w.data["start_s"], w.data["stop_s"])

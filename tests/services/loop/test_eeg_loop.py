@@ -167,3 +167,14 @@ def test_sleep_stages_are_predicted_per_30_s_when_a_staging_channel_exists(store
         assert all(abs(sum(r.attributes["probs"].values()) - 1) < 0.01 for r in stages)
         assert "yasa-" in pred.model_version and "no-seizure-model" in pred.model_version
         assert 0.0 <= pred.uncertainty <= 1.0
+
+
+def test_one_bad_recording_never_stops_eeg_predict(store: Store, tmp_path: Path) -> None:
+    """Issue 20: a recording truncated after ingest is skipped and named; the other is predicted."""
+    _recording(tmp_path / "eeg", "good")
+    bad = _recording(tmp_path / "eeg", "bad", seed=3)
+    assert ingest_eeg(store, tmp_path / "eeg").records == 2
+    bad.write_bytes(bad.read_bytes()[:-4000])
+    failures: list = []
+    assert predict_eeg(store, None, sleep=False, failures=failures) == 5
+    assert [f.path.name for f in failures] == ["bad.edf"]

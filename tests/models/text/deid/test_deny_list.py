@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 from models.text.deid.deny_list import DenyEntry, DenyList, deny_key, normalised_tokens
 
@@ -38,12 +37,11 @@ def test_entries_of_several_lengths_and_an_empty_list() -> None:
     assert DenyList(KEY, []).find(text) == [] and len(deny) == 2
 
 
-def test_matching_is_cheap_next_to_the_gate() -> None:
-    # 100 entries of 1-4 tokens, a 1 MB text: the gate's budget is 25,000 characters/s
+def test_many_entries_on_a_long_text_find_only_their_own_strings() -> None:
+    # 100 entries of 1-4 tokens on a 1 MB text (its speed is measured by `cliniloop eval deid`, not here)
     entries = [DenyEntry.from_text(KEY, " ".join(f"w{i}x{j}" for j in range(1 + i % 4)), "NAME") for i in range(100)]
     deny = DenyList(KEY, entries)
     text = ("The patient was seen in clinic today and denies chest pain; plan unchanged. " * 14_000)[:1_000_000]
-    start = time.perf_counter()
     assert deny.find(text) == []
-    rate = len(text) / (time.perf_counter() - start)
-    assert rate > 250_000, rate  # ten times the gate's whole budget
+    planted = text[:500] + " w7x0 w7x1 w7x2 w7x3 " + text[500:1000]
+    assert [planted[s.start : s.end] for s in deny.find(planted)] == ["w7x0 w7x1 w7x2 w7x3"]

@@ -116,3 +116,20 @@ def test_adaptation_moves_beats_towards_their_corrected_neighbours(fitted, recor
     assert adapter.adjust(emb, fitted.proba_samples_from_features(X)).shape == (2, len(X), 5)
     with pytest.raises(ValueError, match="'Z'"):
         PatientAdapter().fit(emb[:1], np.array(["Z"]))
+
+
+def test_balanced_adapter_does_not_spread_an_over_sampled_class():
+    rng = np.random.default_rng(0)
+    emb = np.concatenate([rng.normal(0.0, 1.0, (900, 2)), rng.normal(3.0, 1.0, (100, 2))])
+    truth = np.array(["N"] * 900 + ["S"] * 100)
+    base = np.tile([0.9, 0.1, 0.0, 0.0, 0.0], (1000, 1))
+    # a rare-class-first strategy corrected 20 S beats (those nearest the normal ones) and 2 N beats
+    s_idx = 900 + np.argsort(np.linalg.norm(emb[900:], axis=1))[:20]
+    chosen = np.concatenate([s_idx, [0, 1]])
+    shares = {}
+    for balance in (False, True):
+        adapted = PatientAdapter(bandwidth=8.0, balance=balance).fit(emb[chosen], truth[chosen]).adjust(emb, base)
+        pred = np.asarray(AAMI_CLASSES)[adapted.argmax(axis=1)]
+        shares[balance] = ((pred == "S") & (truth == "N")).mean()
+        assert (pred[truth == "S"] == "S").mean() > 0.5
+    assert shares[True] < 0.7 * shares[False]

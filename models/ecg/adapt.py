@@ -45,7 +45,7 @@ class PatientAdapter:
         Distance scale (embedding units) of the Gaussian weights. The defaults (8, balanced, 3
         neighbours) were chosen by the replay over record-grouped DS1 folds
         (``cliniloop simulate --task ecg-beats``): bandwidth 2 barely moved the predictions
-        (the embedding has ~70 dimensions), unbalanced wide bandwidths spread S over normal beats.
+        (the embedding has 53 dimensions), unbalanced wide bandwidths spread S over normal beats.
     prior_beats : float
         Corrections at which the layer's trust reaches one half.
     balance : bool

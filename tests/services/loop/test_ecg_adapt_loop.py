@@ -79,3 +79,25 @@ def test_corrections_adapt_only_their_own_recording(store: Store, tmp_path: Path
     assert np.mean(v_share["one"]) > np.mean(base_v) + 0.1
     corrected_window = [r.label for r in regions_from_json(after[first.id].regions)]
     assert np.mean([lab == "V" for lab in corrected_window]) > 0.6
+
+
+def test_train_promotes_the_boosted_model_and_it_loads_back(store: Store, train_settings, tmp_path: Path) -> None:
+    import wfdb
+
+    from models.ecg.boosted import BoostedBeatClassifier
+    from services.loop.ecg_train import load_ecg_classifier, train_ecg_classifier
+
+    folder = tmp_path / "ref"
+    names = []
+    for name, seed, scale in (("r1", 1, 1.0), ("r2", 2, 2.0), ("r3", 3, 0.7)):
+        rec = _synthetic_record(name, seed, scale=scale)
+        _write(folder, rec)
+        symbols = [{"N": "N", "S": "A", "V": "V"}[c] for c in rec.labels]
+        wfdb.wrann(name, "atr", rec.samples, symbol=symbols, fs=rec.sampling_rate, write_dir=str(folder))
+        names.append(name)
+    (folder / "RECORDS").write_text("\n".join(names) + "\n")
+    assert load_ecg_classifier(store, train_settings) is None
+    result = train_ecg_classifier(store, train_settings, [folder])
+    assert result["version"].startswith("beatgbm-") and result["records"] == 3
+    loaded = load_ecg_classifier(store, train_settings)
+    assert isinstance(loaded, BoostedBeatClassifier) and loaded.version == result["version"]

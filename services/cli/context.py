@@ -43,7 +43,8 @@ def pull_project(project: str, push_command: str) -> None:
     if project_id is None:
         fail(f"no Label Studio project {project!r}: run `{push_command}` first")
     r = pull_annotations(cli_store(), client, project_id)
-    console.print(f"pulled: {r.created} created, {r.updated} updated, {r.deleted} deleted, {r.skipped} skipped")
+    console.print(f"pulled: {r.created} created, {r.updated} updated, {r.deleted} deleted, {r.skipped} skipped"
+                  + (f"; {len(r.failed)} Label Studio task(s) skipped, retried on the next pull: " + ", ".join(f"#{t}" for t, _ in r.failed[:10]) if r.failed else ""))  # fmt: skip
 
 
 def uncertain_unlabelled(store: Any, model_name: str, budget: int) -> list[Any]:

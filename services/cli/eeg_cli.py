@@ -135,7 +135,8 @@ def eeg_pull(project: Annotated[str, typer.Option("--project")] = PROJECT) -> No
             continue
         found += 1
         r = pull_annotations(store, client, project_id)
-        console.print(f"{title}: {r.created} created, {r.updated} updated, {r.deleted} deleted, {r.skipped} skipped")
+        console.print(f"{title}: {r.created} created, {r.updated} updated, {r.deleted} deleted, {r.skipped} skipped"
+                      + (f"; {len(r.failed)} Label Studio task(s) skipped, retried on the next pull: " + ", ".join(f"#{t}" for t, _ in r.failed[:10]) if r.failed else ""))  # fmt: skip
     if not found:
         fail(f"no Label Studio project {project!r}: run `cliniloop eeg push` first")
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from services.cli.context import cli_store, label_studio_client, pull_project, quality_push_options, uncertain_unlabelled
-from services.cli.render import console, err_console, fail, progress_bars
+from services.cli.render import console, err_console, fail, progress_bars, push_summary
 
 ecg_app = typer.Typer(help="ECG beats: windows, detection and classification, Label Studio round trips, WFDB export.", no_args_is_help=True)
 
@@ -99,7 +99,7 @@ def ecg_push(
         store, client, project_id, [p.task_id for p in chosen], model_name=ECG_MODEL_NAME, label_config=config, task_data=ecg_window_data,
         **quality_push_options(),
     )  # fmt: skip
-    console.print(f"ECG project {project_id}: {len(report.created)} windows sent, {len(report.already_present)} already there")
+    console.print(f"ECG project {project_id}: {push_summary(report, 'windows')}")
 
 
 @ecg_app.command("pull")
@@ -166,7 +166,26 @@ def eval_ecg_classify(
     if plot is not None:
         confusion_plot(result, plot)
         err_console.print(f"confusion matrix written to {plot}")
+    _print_classify_table(result)
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
+
+
+def _print_classify_table(result: dict) -> None:
+    """Per-class Se/PPV/F1 table, macro-F1, calibration and seconds on stderr (stdout stays one JSON object)."""
+    from rich.table import Table
+
+    table = Table(title=f"{result['scheme']}")
+    for col in ("class", "sensitivity", "PPV", "F1", "support", "predicted"):
+        table.add_column(col)
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    for c, row in result["per_class"].items():
+        table.add_row(c, fmt(row["sensitivity"]), fmt(row["ppv"]), fmt(row["f1"]), str(row["support"]), str(row["predicted"]))
+    err_console.print(table)
+    cal = result["calibration"]
+    err_console.print(
+        f"macro-F1 (N, S, V, F) {result['macro_f1']}  accuracy {result['accuracy']}  "
+        f"ECE {cal['ece']}  NLL {cal['nll']}  Brier {cal['brier']}  {result['seconds']} s"
+    )
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:

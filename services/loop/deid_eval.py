@@ -112,12 +112,16 @@ def score_profile(texts: Sequence[str], gold: Sequence[Sequence[PhiSpan]], predi
     }
 
 
-def _detector_factory(spacy_model: str | None, threshold: float, use_name_lists: bool) -> Callable[[str], Detector]:
+def _detector_factory(
+    spacy_model: str | None, threshold: float, use_name_lists: bool, statistical_names: bool = False
+) -> Callable[[str], Detector]:
     def build(profile: str) -> Detector:
         from models.text.deid.analyzer import PhiDetector
 
         model = {"spacy_model": spacy_model} if spacy_model else {}
-        return PhiDetector(**model, threshold=threshold, use_name_lists=use_name_lists, profile=profile).fit()
+        return PhiDetector(
+            **model, threshold=threshold, use_name_lists=use_name_lists, profile=profile, statistical_names=statistical_names
+        ).fit()
 
     return build
 
@@ -128,6 +132,7 @@ def evaluate_deid(
     spacy_model: str | None = None,
     threshold: float = 0.5,
     use_name_lists: bool = True,
+    statistical_names: bool = False,
     errors_path: Path | None = None,
     type_map: str | Path | TypeMap = "identity",
     data_format: str | None = None,
@@ -142,7 +147,7 @@ def evaluate_deid(
     data : Path
         Gold corpus: a BRAT folder, a PhysioNet ``id.text`` + ``id-phi.phrase`` folder or file,
         or i2b2 XML (file or folder).
-    spacy_model, threshold, use_name_lists
+    spacy_model, threshold, use_name_lists, statistical_names
         Detector parameters (unused with ``detector_factory``; no ``spacy_model``: the detector's default).
     errors_path : Path, optional
         Misses and false positives of the default profile (with years), as JSON lines.
@@ -189,7 +194,7 @@ def evaluate_deid(
             names = [default, *(p for p in PROFILES if p != default)]
     except ValueError as err:
         raise DeidEvalError(str(err)) from None
-    build = detector_factory or _detector_factory(spacy_model, threshold, use_name_lists)
+    build = detector_factory or _detector_factory(spacy_model, threshold, use_name_lists, statistical_names)
     chars = sum(map(len, texts))
     per_profile: dict[str, dict[str, Any]] = {}
     predicted_default: list[list[PhiSpan]] = []
@@ -221,6 +226,7 @@ def evaluate_deid(
         "detector": top["detector"],
         "threshold": threshold,
         "name_lists": use_name_lists,
+        "statistical_names": statistical_names,
         **top["with_years"],
         "gold_dropped": dict(sorted(dropped.items())),
         "load_seconds": top["load_seconds"],

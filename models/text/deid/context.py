@@ -24,13 +24,13 @@ import regex
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from .lexicon import cities, context_words, first_names, is_clinical, last_names, looks_like_typo, zipf
+from .lexicon import cities, context_words, first_names, fold, is_clinical, last_names, looks_like_typo, zipf
 
 #: Metadata keys of a result: the rule that found it and its category.
 RULE_KEY = "rule"
 CATEGORY_KEY = "category"
 
-_TOKEN = regex.compile(r"[A-Za-z](?:[A-Za-z]|'(?=[A-Za-z]))*|\d+|[^\sA-Za-z\d]")
+_TOKEN = regex.compile(r"\p{L}(?:\p{L}|'(?=\p{L}))*|\d+|[^\s\p{L}\d]")
 #: Below this Zipf frequency a word is rare in English (names, places, made-up ward names).
 RARE = 3.0
 #: At or above this a word is common English and never a name without a strong cue.
@@ -47,7 +47,8 @@ class Token:
 
     @property
     def lower(self) -> str:
-        return self.text.lower()
+        """Lower case without accents (Mónica -> monica), as the word lists are written."""
+        return fold(self.text)
 
     @property
     def is_word(self) -> bool:
@@ -117,8 +118,77 @@ def find_in_context(text: str) -> list[Found]:
     found += _ages(text)
     found += _pagers(text)
     found += _named_before_phone(text, tokens)
+    found += _labelled_names(text, tokens)
     found += _repeated_places(text, tokens, found)
     return found
+
+
+_LABELS = regex.compile(
+    r"(?i)\b(?:triage|caller|attending|resident|provider|ordering\s+provider|pcp|nurse|rn|np|author|authored\s+by|"
+    r"signed|signed\s+by|electronically\s+signed\s+by|dictated\s+by|patient|pt\s+name|name|cc|dear|contact|"
+    r"emergency\s+contact|guardian|proxy|hcp|poa|referring(?:\s+physician)?|surgeon|interpreter)\s*[:,]\s*(?:dr\.?\s+)?"
+)
+_RELATION_AFTER = regex.compile(
+    r"\s*[(\[-]\s*(?:son|daughter|dtr|wife|husband|spouse|mother|father|sister|brother|niece|nephew|friend|"
+    r"partner|grandson|granddaughter|aunt|uncle|cousin|neighbou?r|guardian|proxy|hcp|poa)\b",
+    regex.IGNORECASE,
+)
+_REACHED_AFTER = regex.compile(
+    r"(?i)\s+(?:can\s+be\s+reached|may\s+be\s+reached|is\s+reachable|at\s+(?:\+?1[\s.\-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.\-])\d{3}[\s.\-]\d{4})"
+)
+
+
+def _name_run(text: str, tokens: list[Token], j: int, direction: int) -> list[int]:
+    """Up to three name-like words from token ``j`` forward (1) or backward (-1) on one line."""
+    words: list[int] = []
+    k = j
+    while 0 <= k < len(tokens) and len(words) < 3:
+        t = tokens[k]
+        if t.text == "." and direction < 0 and k > 0 and len(tokens[k - 1].text) == 1:
+            k += direction
+            continue
+        if not t.is_word or (words and not _same_line(text, tokens[words[-1]].start, t.start)):
+            break
+        lower = t.lower
+        if len(lower) == 1:
+            if not words and direction > 0:
+                break
+            words.append(k)
+            k += direction
+            continue
+        listed = lower in first_names() or lower in last_names()
+        if lower in context_words()["not_names"] or (is_clinical(lower) and not listed) or _jargon(lower):
+            break
+        if not (listed and zipf(lower) < 5.6 or zipf(lower) < 3.5):
+            break
+        words.append(k)
+        k += direction
+    return sorted(words)
+
+
+def _labelled_names(text: str, tokens: list[Token]) -> list[Found]:
+    """Triage: Mónica Garibay / Caller: jacqueline orr (daughter) / Israel C. Limón can be reached at ..."""
+    out = []
+    starts = {t.start: n for n, t in enumerate(tokens)}
+    ends = {t.end: n for n, t in enumerate(tokens)}
+    for m in _LABELS.finditer(text):
+        j = starts.get(m.end())
+        if j is None:
+            continue
+        words = _name_run(text, tokens, j, 1)
+        full = [x for x in words if len(tokens[x].text) > 1]
+        if full and (len(full) > 1 or tokens[full[0]].lower in first_names() or tokens[full[0]].lower in last_names()):
+            out.append(Found(tokens[words[0]].start, tokens[words[-1]].end, "NAME", 0.6, "label"))
+    for pattern in (_RELATION_AFTER, _REACHED_AFTER):
+        for m in pattern.finditer(text):
+            k = ends.get(m.start())
+            if k is None:
+                continue
+            words = _name_run(text, tokens, k, -1)
+            full = [x for x in words if len(tokens[x].text) > 1]
+            if full and any(tokens[x].lower in first_names() or tokens[x].lower in last_names() or zipf(tokens[x].lower) < RARE for x in full):
+                out.append(Found(tokens[words[0]].start, tokens[words[-1]].end, "NAME", 0.6, "named-by-relation"))
+    return out
 
 
 def _named_before_phone(text: str, tokens: list[Token]) -> list[Found]:

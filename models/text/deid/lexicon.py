@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import math
 import pkgutil
+import unicodedata
 from functools import lru_cache
 from typing import Any
 
@@ -50,6 +51,13 @@ def zipf(word: str) -> float:
     return round(math.log10(frequency) + 9, 2) if frequency else 0.0
 
 
+@lru_cache(maxsize=65536)
+def fold(word: str) -> str:
+    """Lower case without accents: "Mónica" -> "monica", "LIMÓN" -> "limon"."""
+    decomposed = unicodedata.normalize("NFKD", word.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
 def _ascii_names(values: Any) -> set[str]:
     if isinstance(values, dict):
         values = list(values)
@@ -57,8 +65,11 @@ def _ascii_names(values: Any) -> set[str]:
         return set()
     out = set()
     for name in values:
-        if isinstance(name, str) and name.isascii() and name.replace("-", "").replace("'", "").isalpha():
-            out.add(name.lower())
+        if not isinstance(name, str):
+            continue
+        folded = fold(name)
+        if folded.isascii() and folded.replace("-", "").replace("'", "").replace(" ", "").isalpha():
+            out.add(folded)
     return out
 
 

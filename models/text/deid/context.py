@@ -119,6 +119,7 @@ def find_in_context(text: str) -> list[Found]:
     found += _pagers(text)
     found += _named_before_phone(text, tokens)
     found += _labelled_names(text, tokens)
+    found += _employers(text, tokens)
     found += _repeated_places(text, tokens, found)
     return found
 
@@ -188,6 +189,36 @@ def _labelled_names(text: str, tokens: list[Token]) -> list[Found]:
             full = [x for x in words if len(tokens[x].text) > 1]
             if full and any(tokens[x].lower in first_names() or tokens[x].lower in last_names() or zipf(tokens[x].lower) < RARE for x in full):
                 out.append(Found(tokens[words[0]].start, tokens[words[-1]].end, "NAME", 0.6, "named-by-relation"))
+    return out
+
+
+_EMPLOYMENT = regex.compile(
+    r"(?i)\b(?:works?|worked|working|employed|retired|job|employee)\b(?:\s+as\s+(?:an?\s+)?[a-z]+(?:\s+[a-z]+)?)?"
+    r"\s+(?:at|for|by|from|with|of)\s+(?:the\s+)?"
+)
+
+
+def _employers(text: str, tokens: list[Token]) -> list[Found]:
+    """works at Walmart, employed by Lockheed Martin, retired from GM: an employer (a Safe Harbor name)."""
+    out = []
+    caseless = is_caseless_text(text)
+    starts = {t.start: n for n, t in enumerate(tokens)}
+    for m in _EMPLOYMENT.finditer(text):
+        j = starts.get(m.end())
+        if j is None or not tokens[j].is_word:
+            continue
+        k = j
+        while k < len(tokens) and k - j < 4 and tokens[k].is_word and (k == j or tokens[k].start - tokens[k - 1].end <= 1):
+            t = tokens[k]
+            lower = t.lower
+            if lower in context_words()["not_names"] or lower in _MONTHS_DAYS or is_clinical(lower):
+                break
+            cased_name = not caseless and t.text[:1].isupper() and (not t.text.isupper() or len(t.text) <= 5)
+            if not (cased_name or zipf(lower) < RARE and not looks_like_typo(lower)):
+                break
+            k += 1
+        if k > j:
+            out.append(Found(tokens[j].start, tokens[k - 1].end, "LOCATION", 0.65, "employer"))
     return out
 
 
@@ -285,8 +316,8 @@ def _likely_first_name(word: str) -> bool:
 _JARGON = regex.compile(
     r"(?:ed|ing|ings|ated|ation|ations|itis|osis|emia|ectomy|otomy|ostomy|plasty|scopy|gram|graphy|ology|ologist|"
     r"ical|ically|ive|ous|ment|ments|tion|sion|ness|able|ible|ize|ise|izing|ised|ized|ary|ory|ular|eal|uria|algia|"
-    r"pathy|penia|cytosis|lysis|trophy|megaly|ase|ine|ide|ate|ol|pril|olol|azole|mycin|cillin|oxacin|statin|"
-    r"sartan|dipine|parin|ly|s'd|'d|'s)$"
+    r"pathy|penia|cytosis|lysis|trophy|megaly|pril|olol|azole|mycin|cillin|oxacin|statin|"
+    r"sartan|dipine|parin|s'd|'d|'s)$"
 )
 
 
@@ -675,9 +706,11 @@ def _facilities(text: str, tokens: list[Token]) -> list[Found]:
     facility = w["facility_words"]
     generic = w["facility_generic"]
     for i, tok in enumerate(tokens):
-        n = _cue_at(tokens, i, facility, max_words=2)
+        n = _cue_at(tokens, i, facility, max_words=3)
         if not n:
             continue
+        if i + n < len(tokens) and _cue_at(tokens, i + 1, facility, max_words=3) > n - 1 >= 0 and n == 1:
+            continue  # "Family Clinic" is matched from "Family", not again from "Clinic"
         # walk left over name words ("of" allowed inside: "university of maryland")
         k = i - 1
         names: list[int] = []

@@ -53,6 +53,15 @@ FOUND = [
     ("Per report from Holy Cross Hospital: 83yo male", "Holy Cross Hospital", "LOCATION"),
     ("sister lives in a town named Bend and calls daily", "Bend", "LOCATION"),
     ("DAUGHTER FLYING IN FROM ROME TOMORROW.", "ROME", "LOCATION"),
+    ("PATIENT PRESENTED TO U OF MD MED CENTER ON 9/14", "U OF MD MED CENTER", "LOCATION"),
+    # employers, schools and clinics in cased notes
+    ("He is employed by Lockheed Martin as an engineer.", "Lockheed Martin", "LOCATION"),
+    ("Retired teacher from Lincoln Elementary School.", "Lincoln Elementary School", "LOCATION"),
+    ("Followed at Riverside Family Clinic for years.", "Riverside Family Clinic", "LOCATION"),
+    # names by label, by a relation after them, by how to reach them
+    ("Caller: jacqueline orr (daughter) - on HIPAA release", "jacqueline orr", "NAME"),
+    ("ask to page Suzette   Hank Przybylo (son) cell# 450-928-6612", "Hank Przybylo", "NAME"),
+    ("Israel C. Limón can be reached at 678-823-7256.", "Israel C. Limón", "NAME"),
 ]
 
 LEFT_ALONE = [

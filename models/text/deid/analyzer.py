@@ -272,8 +272,8 @@ class PhiDetector:
         if span.source == "SpacyRecognizer" and not _statistical_plausible(surface, span.type):
             return False
         if span.type == "LOCATION":
-            if _FACILITY_WORDS.search(surface):
-                return False
+            if _FACILITY_WORDS.search(surface) and span.source == "SpacyRecognizer":
+                return False  # the context rules name facilities; spaCy's guesses at them are noise
             if lower in _STATES or lower.replace(".", "") in {"po", "iv", "im", "sq", "sc", "pr", "ng", "er", "or", "ed"}:
                 return False
             if span.source == "SpacyRecognizer" and (

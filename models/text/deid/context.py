@@ -120,6 +120,7 @@ def find_in_context(text: str) -> list[Found]:
     found += _named_before_phone(text, tokens)
     found += _labelled_names(text, tokens)
     found += _employers(text, tokens)
+    found += _names_before_identity(text, tokens)
     found += _repeated_places(text, tokens, found)
     return found
 
@@ -145,7 +146,9 @@ def _name_run(text: str, tokens: list[Token], j: int, direction: int) -> list[in
     k = j
     while 0 <= k < len(tokens) and len(words) < 3:
         t = tokens[k]
-        if t.text == "." and direction < 0 and k > 0 and len(tokens[k - 1].text) == 1:
+        if t.text == "." and (
+            direction < 0 and k > 0 and len(tokens[k - 1].text) == 1 or direction > 0 and words and len(tokens[words[-1]].text) == 1
+        ):
             k += direction
             continue
         if not t.is_word or (words and not _same_line(text, tokens[words[-1]].start, t.start)):
@@ -196,6 +199,48 @@ _EMPLOYMENT = regex.compile(
     r"(?i)\b(?:works?|worked|working|employed|retired|job|employee)\b(?:\s+as\s+(?:an?\s+)?[a-z]+(?:\s+[a-z]+)?)?"
     r"\s+(?:at|for|by|from|with|of)\s+(?:the\s+)?"
 )
+
+
+_IDENTITY_NEXT = regex.compile(
+    r"[ \t,]{1,6}(?:DOB\b|D\.O\.B\.|date\s+of\s+birth|MRN\b|MR\s*#|Med\s+Rec|Medical\s+record|\(MRN)", regex.IGNORECASE
+)
+_SIGNED_LINE = regex.compile(r"(?m)^[ \t]*(\p{L}+(?:[ ]\p{L}\.?)?(?:[ ]\p{L}+){1,2})[ \t]+\d{1,4}[/\-.]\d{1,2}[/\-.]\d{2,4}[ \t]+\d{1,2}:\d{2}")
+
+
+def _names_before_identity(text: str, tokens: list[Token]) -> list[Found]:
+    """sean davis   DOB ..., QIN, XIA A   MRN: ..., robert espinoza 10/21/2017 11:34 AM (a signed line)."""
+    out = []
+    ends = {t.end: n for n, t in enumerate(tokens)}
+    for m in _IDENTITY_NEXT.finditer(text):
+        k = ends.get(m.start())
+        if k is None:
+            continue
+        words: list[int] = []
+        while k >= 0 and len(words) < 4 and _same_line(text, tokens[k].end, m.start()):
+            t = tokens[k]
+            if t.text in {",", "."}:
+                k -= 1
+                continue
+            if not t.is_word:
+                break
+            lower = t.lower
+            listed = lower in first_names() or lower in last_names()
+            if len(lower) > 1 and (lower in context_words()["not_names"] or is_clinical(lower) and not listed or not (listed or zipf(lower) < 3.5)):
+                break
+            words.append(k)
+            k -= 1
+        full = [x for x in words if len(tokens[x].text) > 1]
+        if len(full) >= 2 or full and tokens[full[0]].lower in last_names():
+            words.sort()
+            out.append(Found(tokens[words[0]].start, tokens[words[-1]].end, "NAME", 0.7, "before-identity"))
+    for m in _SIGNED_LINE.finditer(text):
+        parts = [p.strip(".") for p in m.group(1).split()]
+        full = [p for p in parts if len(p) > 1]
+        if all(fold(p) in first_names() or fold(p) in last_names() or zipf(fold(p)) < 3.5 for p in full) and not any(
+            is_clinical(fold(p)) or fold(p) in context_words()["not_names"] for p in full
+        ):
+            out.append(Found(m.start(1), m.end(1), "NAME", 0.65, "signed-line"))
+    return out
 
 
 def _employers(text: str, tokens: list[Token]) -> list[Found]:
@@ -771,7 +816,7 @@ def _facilities(text: str, tokens: list[Token]) -> list[Found]:
     # St. Mary's / ST MARY / Saint Joseph (with or without a facility word)
     for m in regex.finditer(r"(?i)\b(?:st\.?|saint)[ ]+(?!(?:elevation|depression|segment|changes?|wave)s?\b)[a-z][a-z]+(?:'s)?\b", text):
         word = m.group().split()[-1].lower().removesuffix("'s")
-        if word in first_names() and not is_clinical(word) and zipf(word) < 5.0:
+        if (word in first_names() and not is_clinical(word) and zipf(word) < 5.0) or f"saint {word}" in cities() or f"st. {word}" in cities():
             out.append(Found(m.start(), m.end(), "LOCATION", 0.75, "saint", "facility"))
     return out
 
@@ -981,7 +1026,7 @@ def _dates(text: str) -> list[Found]:
             continue
         if month == day and month <= 5:  # 5/5 strength, 4/4 pulses, 2/2 sets
             continue
-        if month < day <= 4 and not regex.search(r"(?i)\b(?:on|since|until|from|dated|d/c|dc'?d|started|placed|extubated|intubated)\s*$", before):
+        if month < day <= 4 and not m.group(1).startswith("0") and not m.group(2).startswith("0") and not regex.search(r"(?i)\b(?:on|since|until|from|dated|d/c|dc'?d|started|placed|extubated|intubated)\s*$", before):
             continue  # 1/2, 2/3, 3/4, 1/4: fractions unless cued
         if day > 31 and (day < 30 or after[:1] == "%"):
             continue
@@ -1037,6 +1082,7 @@ _NUMBER_WORDS = (
 _AGES = regex.compile(
     rf"(?i)\b{_NUMBER_WORDS}(?=[\s\-]+(?:years?|yrs?|yo|y/o)\b|[\s\-]+year[\s\-]+old)"
     rf"|(?<=\b(?:aged|age|ages|age\s+of)\s+){_NUMBER_WORDS}\b"
+    r"|(?<=\bage\s*/\s*(?:sex|gender)\s*:?\s*)(?:9\d|1[01]\d)(?![\d.])"
     rf"|\b{_NUMBER_WORDS}\b(?![\s\-]+(?:minutes?|mins?|seconds?|percent|per|mg|ml|cc|degrees?|beats?|times|units?|hours?|days?|weeks?|months?|miles?|pounds?|lbs?|%))"
     r"|(?<![\d.,/])(?:9\d|1[01]\d)(?=\s*(?:-|\s)?\s*(?:y\.?o\.?|yr?s?\.?(?:[\s\-]*old)?|years?(?:[\s\-]*old)?|"
     r"year-old|y/o|yoM|yoF|yom|yof)\b)"

@@ -121,6 +121,7 @@ def find_in_context(text: str) -> list[Found]:
     found += _labelled_names(text, tokens)
     found += _employers(text, tokens)
     found += _names_before_identity(text, tokens)
+    found += _first_names_acting(text, tokens)
     found += _repeated_places(text, tokens, found)
     return found
 
@@ -240,6 +241,33 @@ def _names_before_identity(text: str, tokens: list[Token]) -> list[Found]:
             is_clinical(fold(p)) or fold(p) in context_words()["not_names"] for p in full
         ):
             out.append(Found(m.start(1), m.end(1), "NAME", 0.65, "signed-line"))
+    return out
+
+
+_PERSON_VERBS = frozenset(
+    {"visited", "visiting", "visits", "states", "stated", "called", "calls", "says", "said", "spoke", "speaks",
+     "updated", "aware", "agrees", "agreed", "wishes", "wants", "requested", "requests", "brought", "left"}
+)
+_PERSON_BEFORE = regex.compile(r"(?i)\b(?:accompanied\s+by|visited\s+by|social\s*:|family\s*:|spouse\s*:|contact\s*:)\s*$")
+
+
+def _first_names_acting(text: str, tokens: list[Token]) -> list[Found]:
+    """JOHN STATES, bob visited, Anne is family contact, accompanied by Edward: a first name as a person."""
+    out = []
+    for j, tok in enumerate(tokens):
+        if not tok.is_word or len(tok.text) < 3:
+            continue
+        lower = tok.lower
+        if lower not in first_names() or zipf(lower) >= 5.8 or is_clinical(lower) or lower in context_words()["not_names"]:
+            continue
+        nxt = tokens[j + 1].lower if j + 1 < len(tokens) else ""
+        nxt2 = tokens[j + 2].lower if j + 2 < len(tokens) else ""
+        acting = nxt in _PERSON_VERBS or (nxt in {"is", "was"} and nxt2 in {"family", "pt's", "patient's", "his", "her", "the"})
+        acting = acting or (nxt == "in" and nxt2 == "to")
+        acting = acting or (zipf(lower) < 5.0 and _PERSON_BEFORE.search(text[max(0, tok.start - 24) : tok.start]))
+        if acting:
+            end = _extend_name(text, tokens, j)
+            out.append(Found(tok.start, tokens[end].end, "NAME", 0.6, "first-name-acting"))
     return out
 
 
@@ -541,6 +569,22 @@ def _related_names(text: str, tokens: list[Token]) -> list[Found]:
                     continue
             end = _extend_name(text, tokens, nxt)
             out.append(Found(tokens[nxt].start, tokens[end].end, "NAME", 0.8, "relation", category))
+            # "Sons Smokey, Morris and Roger": the other names of the list
+            k = end + 1
+            while k + 1 < len(tokens) and tokens[k].text in {",", "and", "&"} and _same_line(text, tokens[end].end, tokens[k + 1].start):
+                j = k + 1
+                if tokens[j].lower == "and":
+                    j += 1
+                if j >= len(tokens) or not tokens[j].is_word:
+                    break
+                word = tokens[j].text
+                if not _cued_name_word(word) or not (
+                    word.lower() in first_names() and zipf(word.lower()) < 5.8 and not is_clinical(word.lower()) or _rare_word(word)
+                ):
+                    break
+                end = _extend_name(text, tokens, j)
+                out.append(Found(tokens[j].start, tokens[end].end, "NAME", 0.7, "relation-list", category))
+                k = end + 1
     return out
 
 

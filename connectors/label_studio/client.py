@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
@@ -78,6 +79,34 @@ class InvalidPrediction(LabelStudioError, ValueError):
         super().__init__(f"prediction for task {task} does not fit the label config: {shown}", url)
         self.task = task
         self.errors = errors
+
+
+#: Data Manager columns of machinery (ids, raw result JSON, storage) hidden beside the signals, so the
+#: record, window start, uncertainty and the prediction's model version are in view.
+_UNREAD_COLUMNS = (
+    "tasks:inner_id", "tasks:annotations_results", "tasks:annotations_ids", "tasks:predictions_results",
+    "tasks:file_upload", "tasks:storage_filename", "tasks:updated_by", "tasks:draft_exists",
+    "tasks:comment_count", "tasks:unresolved_comment_count", "tasks:comment_authors", "tasks:created_at",
+    "tasks:updated_at", "tasks:avg_lead_time", "tasks:total_predictions", "tasks:cancelled_annotations", "tasks:completed_at",
+)  # fmt: skip
+
+
+def signal_data_keys(label_config: str) -> list[str]:
+    """Task data keys nobody reads in a list: the ``$key`` of each JSON ``<TimeSeries>`` (and of the trace names beside it)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(label_config)
+    except ET.ParseError:
+        return []
+    keys = []
+    for el in root.iter("TimeSeries"):
+        value = el.get("value") or ""
+        if value.startswith("$") and (el.get("valueType") or "url").lower() == "json":
+            keys.append(value[1:])
+    if keys:  # the trace names written beside the plot (``<Text name="lead_name_0" value="$lead_1">``) repeat the header
+        keys += [el.get("value", "")[1:] for el in root.iter("Text") if re.fullmatch(r"\w+_name_\d+", el.get("name") or "") and (el.get("value") or "").startswith("$")]
+    return keys
 
 
 def _detail(body: Any) -> str:
@@ -249,6 +278,7 @@ class LabelStudioClient:
                     title=title, label_config=label_config, sampling=UNCERTAINTY_SAMPLING
                 )
             log.info("created Label Studio project %s (%r)", created.id, title)
+            self.ensure_readable_columns(int(created.id), label_config)  # type: ignore[arg-type]
             return int(created.id)  # type: ignore[arg-type]
         with self._guard(f"reading project {project_id}"):
             project = self._sdk.projects.get(project_id)
@@ -266,7 +296,49 @@ class LabelStudioClient:
             with self._guard(f"updating project {project_id} ({', '.join(changes)})"):
                 self._sdk.projects.update(project_id, **changes)
             log.info("updated Label Studio project %s: %s", project_id, ", ".join(changes))
+        self.ensure_readable_columns(project_id, label_config)
         return project_id
+
+    def ensure_readable_columns(self, project_id: int, label_config: str) -> list[str]:
+        """Hide the Data Manager columns nobody reads: the raw signal arrays of time-series tasks.
+
+        The Data Manager shows one column per task data key; a time series sent inline (``<TimeSeries
+        value="$ecg" valueType="json">``) would show as a column of ``{"t":[0,0.00278,...`` JSON. Every
+        tab (view) of the project gets those columns hidden, in the list and in the labelling
+        side list, and a project without tabs gets one; the columns people read (record, window
+        start, uncertainty, the prediction's model version) stay. Returns the hidden column ids.
+        """
+        signals = [f"tasks:data.{key}" for key in signal_data_keys(label_config)]
+        if not signals:
+            return []
+        hidden = signals + list(_UNREAD_COLUMNS)
+        with self._guard(f"reading the Data Manager tabs of project {project_id}"):
+            r = self._raw("GET", "api/dm/views/", params={"project": project_id})
+        if r.status_code != 200:  # cosmetic: never fail a push over it
+            log.warning("could not read the Data Manager tabs of project %s: HTTP %s", project_id, r.status_code)
+            return []
+        views = r.json()
+        for view in views or [{"id": None, "data": {"title": "Tasks"}}]:
+            data = dict(view.get("data") or {})
+            columns = dict(data.get("hiddenColumns") or {})
+            changed = False
+            for mode, hide in (("explore", hidden), ("labeling", signals)):
+                have = list(columns.get(mode) or [])
+                missing = [c for c in hide if c not in have]
+                if missing or mode not in columns:
+                    columns[mode] = have + missing
+                    changed = True
+            if not changed:
+                continue
+            data["hiddenColumns"] = columns
+            with self._guard(f"hiding the signal columns of project {project_id}"):
+                if view.get("id") is None:
+                    r = self._raw("POST", "api/dm/views/", json={"project": project_id, "data": data})
+                else:
+                    r = self._raw("PATCH", f"api/dm/views/{view['id']}/", json={"project": project_id, "data": data})
+            if r.status_code >= 300:
+                log.warning("could not hide the signal columns of project %s: HTTP %s", project_id, r.status_code)
+        return hidden
 
     def project_settings(self, project_id: int) -> dict[str, Any]:
         """The project's ``title``, ``label_config``, ``maximum_annotations`` and ``overlap_cohort_percentage``."""

@@ -4,7 +4,8 @@ A task is one window of a recording (about 10 s plus context). Its data holds th
 inline JSON under :data:`ECG_OBJECT` with a time column :data:`TIME_COLUMN` in seconds from the
 window start and two channels with fixed lower-case keys (Label Studio lower-cases data keys):
 ``primary`` (the chosen lead, e.g. MLII) and ``secondary`` (the next lead, when there is one). The
-lead names are shown above the plot. Beats are instant regions of the ``beat`` control labelled with
+real lead names (task data ``lead_1``/``lead_2``) are written left of their traces, and the whole
+window is shown at once (``overviewWidth="100%"``). Beats are instant regions of the ``beat`` control labelled with
 an AAMI class; their times are seconds from the window start, in the time column's units.
 """
 
@@ -27,6 +28,11 @@ TIME_COLUMN = "t"
 CHANNELS: tuple[str, ...] = ("primary", "secondary")
 
 _COLOURS = {"N": "#2f9e44", "S": "#1971c2", "V": "#e03131", "F": "#f08c00", "Q": "#868e96"}
+#: Task data keys of the lead names shown left of each trace (in :data:`CHANNELS` order).
+LEAD_NAME_KEYS: tuple[str, ...] = ("lead_1", "lead_2")
+#: Height (px) of each lead's plot, and the plot margins Label Studio 1.23.2 adds above and below it.
+TRACE_HEIGHT_PX = 200
+_MARGIN_TOP_PX, _MARGIN_BOTTOM_PX = 20, 30
 
 
 def ecg_label_config(classes: Sequence[tuple[str, str]]) -> str:
@@ -40,10 +46,17 @@ def ecg_label_config(classes: Sequence[tuple[str, str]]) -> str:
     labels = "\n".join(
         f"    <Label {_attrs(value=value, background=_COLOURS.get(value, '#495057'), hint=hint)}/>" for value, hint in classes
     )
+    colours = ("#1f1f1f", "#1c4fc7")
     channels = "\n".join(
-        f'    <Channel column="{key}" legend="{legend}" strokeColor="{colour}"/>'
-        for key, legend, colour in zip(CHANNELS, ("primary lead", "second lead"), ("#1f1f1f", "#5c7cfa"), strict=True)
+        f'      <Channel {_attrs(column=key, legend="", strokeColor=colour, height=str(TRACE_HEIGHT_PX), units="mV", displayFormat=",.2f")}/>'
+        for key, colour in zip(CHANNELS, colours, strict=True)
     )
+    names = []
+    for i, (key, colour) in enumerate(zip(LEAD_NAME_KEYS, colours, strict=True)):
+        y = i * (TRACE_HEIGHT_PX + _MARGIN_TOP_PX + _MARGIN_BOTTOM_PX) + _MARGIN_TOP_PX + TRACE_HEIGHT_PX / 2 - 10
+        style = f"position: absolute; top: {y:.0f}px; right: 8px; color: {colour}; font-weight: 700; font-size: 15px; white-space: nowrap;"
+        names.append(f'      <View {_attrs(style=style)}><Text {_attrs(name=f"lead_name_{i}", value="$" + key)}/></View>')
+    column_height = len(CHANNELS) * (TRACE_HEIGHT_PX + _MARGIN_TOP_PX + _MARGIN_BOTTOM_PX)
     return "\n".join(
         [
             "<View>",
@@ -51,10 +64,17 @@ def ecg_label_config(classes: Sequence[tuple[str, str]]) -> str:
             f'  <TimeSeriesLabels name="{BEAT_TAG}" toName="{ECG_OBJECT}">',
             labels,
             "  </TimeSeriesLabels>",
+            '  <View style="display: flex; align-items: flex-start;">',
+            f'    <View style="position: relative; width: 64px; height: {column_height}px; flex: none;">',
+            *names,
+            "    </View>",
+            '    <View style="flex: 1; min-width: 0;">',
             f'  <TimeSeries name="{ECG_OBJECT}" value="${ECG_OBJECT}" valueType="json" timeColumn="{TIME_COLUMN}" '
-            'overviewChannels="primary">',
+            'overviewChannels="primary" overviewWidth="100%" timeDisplayFormat=",.2f">',
             channels,
             "  </TimeSeries>",
+            "    </View>",
+            "  </View>",
             "</View>",
         ]
     )
@@ -85,8 +105,10 @@ def ecg_task_data(
     for key in CHANNELS[samples.shape[1] :]:
         data[key] = [0.0] * n
     shown = " / ".join(lead_names[: len(CHANNELS)])
+    names = {key: (lead_names[i] if i < min(samples.shape[1], len(lead_names)) else "(none)") for i, key in enumerate(LEAD_NAME_KEYS)}
     return {
         ECG_OBJECT: data,
+        **names,
         "leads": f"{record} at {window_start_s:.1f} s — leads: {shown}",
         "record": record,
         "window_start_s": round(window_start_s, 5),

@@ -43,7 +43,12 @@ DEFAULT_ROLE = "annotator"
 WEBHOOK = "webhook"
 #: Longest request path and method kept in an ``access_denied`` event (the rest is cut, marked).
 MAX_AUDITED_PATH = 120
-CHALLENGE = {"WWW-Authenticate": 'Basic realm="cliniloop", Bearer'}
+#: The 401 challenges, one ``WWW-Authenticate`` header per scheme: Chromium ignores a Basic challenge
+#: listed with another scheme in one header (``Basic realm="cliniloop", Bearer``) and never asks for
+#: the password; as separate headers it prompts.
+CHALLENGES: tuple[tuple[str, str], ...] = (("WWW-Authenticate", 'Basic realm="cliniloop"'), ("WWW-Authenticate", "Bearer"))
+#: The challenge of a refusal raised inside a route (an ``HTTPException`` takes one value per header).
+CHALLENGE = {"WWW-Authenticate": 'Basic realm="cliniloop"'}
 
 
 def _token(request: HTTPConnection) -> str | None:
@@ -221,13 +226,13 @@ class CredentialsFirst:
                 code, reason, role = verdict
                 state = get_state(conn)
                 await run_in_threadpool(audit_refusal, state, scope.get("method", ""), scope.get("path", ""), code, reason, role)
-                await _send_json(send, code, {"detail": reason}, CHALLENGE if code == status.HTTP_401_UNAUTHORIZED else {})
+                await _send_json(send, code, {"detail": reason}, CHALLENGES if code == status.HTTP_401_UNAUTHORIZED else ())
                 return
         limit = get_state(HTTPConnection(scope)).settings.max_body_bytes
         try:
             body = await _read_body(scope, receive, limit)
         except BodyTooLarge:
-            await _send_json(send, 413, {"detail": f"the request body is larger than {limit} bytes"}, {})
+            await _send_json(send, 413, {"detail": f"the request body is larger than {limit} bytes"}, ())
             return
         await self.app(scope, _replay(body, receive), send)
 
@@ -270,12 +275,12 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _send_json(send: Send, code: int, payload: dict, headers: dict[str, str]) -> None:
+async def _send_json(send: Send, code: int, payload: dict, headers: tuple[tuple[str, str], ...]) -> None:
     import json
 
     data = json.dumps(payload).encode("utf-8")
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
-    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
     await send({"type": "http.response.start", "status": code, "headers": raw})
     await send({"type": "http.response.body", "body": data})
 

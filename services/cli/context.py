@@ -35,7 +35,7 @@ def quality_push_options() -> dict[str, Any]:
 
 def pull_project(project: str, push_command: str) -> None:
     """Pull the annotations of the Label Studio project titled ``project`` and print the counts."""
-    from services.cli.render import console
+    from services.cli.render import console, pull_line
     from services.loop.pull import pull_annotations
 
     client = label_studio_client()
@@ -43,8 +43,7 @@ def pull_project(project: str, push_command: str) -> None:
     if project_id is None:
         fail(f"no Label Studio project {project!r}: run `{push_command}` first")
     r = pull_annotations(cli_store(), client, project_id)
-    console.print(f"pulled: {r.created} created, {r.updated} updated, {r.deleted} deleted, {r.skipped} skipped"
-                  + (f"; {len(r.failed)} Label Studio task(s) skipped, retried on the next pull: " + ", ".join(f"#{t}" for t, _ in r.failed[:10]) if r.failed else ""))  # fmt: skip
+    console.print("pulled: " + pull_line(r))  # the text pull's wording: unchanged and skipped annotations said apart
 
 
 def uncertain_unlabelled(store: Any, model_name: str, budget: int) -> list[Any]:

@@ -28,13 +28,32 @@ DEMO_TOKEN = "cliniloop-demo-token-0001"
 DEMO_ENV_FILE = "demo.env"
 
 
-def write_demo_env(var: Path, ls_url: str, ls_api_key: str) -> Path:
-    """Write ``CLINILOOP_LABEL_STUDIO_URL`` / ``_API_KEY`` to ``<var>/demo.env`` (owner-only), not to the screen."""
+def write_demo_env(var: Path, ls_url: str, ls_api_key: str, *, database_url: str | None = None, project: str | None = None) -> Path:
+    """Write the settings that point at the demo's state to ``<var>/demo.env`` (owner-only), not to the screen.
+
+    ``CLINILOOP_LABEL_STUDIO_URL`` / ``_API_KEY``, and ``CLINILOOP_VAR_DIR`` (the API tokens and the
+    de-identification key live there), the store's ``CLINILOOP_DATABASE_URL`` and the project title,
+    so that the commands the demo prints (``cliniloop tokens``, ``cliniloop pull``) read the demo's
+    state whatever folder it ran in.
+    """
     from services.core.private import private_file
 
+    lines = [f"CLINILOOP_LABEL_STUDIO_URL={ls_url}", f"CLINILOOP_LABEL_STUDIO_API_KEY={ls_api_key}",
+             f"CLINILOOP_VAR_DIR={_env_value(str(var.absolute()))}"]  # fmt: skip
+    if database_url:
+        lines.append(f"CLINILOOP_DATABASE_URL={_env_value(database_url)}")
+    if project:
+        lines.append(f"CLINILOOP_LABEL_STUDIO_PROJECT={_env_value(project)}")
     path = private_file(var / DEMO_ENV_FILE)
-    path.write_text(f"CLINILOOP_LABEL_STUDIO_URL={ls_url}\nCLINILOOP_LABEL_STUDIO_API_KEY={ls_api_key}\n", encoding="utf-8")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def _env_value(value: str) -> str:
+    """A value for a line of a file read with ``. file`` (POSIX sh): single-quoted when needed."""
+    import shlex
+
+    return shlex.quote(value)
 
 
 def demo_panel(ls_url: str, project_id: int, username: str, ls_dir: Path, api_url: str, env_file: Path) -> Panel:
@@ -44,8 +63,8 @@ def demo_panel(ls_url: str, project_id: int, username: str, ls_dir: Path, api_ur
         f"login: {username}   password: in {ls_dir / CREDENTIALS_FILE} (mode 0600; the README lists the demo's fixed ones)\n"
         f"cliniloop API: {api_url}  (ML backend and webhooks connected, with their secrets)\n"
         f"quality dashboard: [link]{api_url}/dashboard[/link]  (any user name; password: "
-        f"`.venv/bin/cliniloop tokens --show engineer`)\n"
-        f"to pull corrections:  set -a; . {env_file}; set +a; .venv/bin/cliniloop pull",
+        f"`(set -a; . {env_file}; set +a; .venv/bin/cliniloop tokens --show engineer)`)\n"
+        f"to pull corrections:  (set -a; . {env_file}; set +a; .venv/bin/cliniloop pull)",
         title="cliniloop demo",
     )
 
@@ -105,7 +124,7 @@ def run_demo(notes: Path, budget: int, once: bool) -> int:
             )
         for table in round_summary(report):
             console.print(table)
-        env_file = write_demo_env(var, ls.url, ls.api_key)
+        env_file = write_demo_env(var, ls.url, ls.api_key, database_url=settings.resolved_database_url, project=settings.label_studio_project)
         console.print(demo_panel(ls.url, project_id, ls.username, ls_dir, api.url, env_file))
         if not once:
             stop = threading.Event()

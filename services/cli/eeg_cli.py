@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from services.cli.context import cli_store, label_studio_client, quality_push_options, uncertain_unlabelled
-from services.cli.render import console, err_console, fail, progress_bars
+from services.cli.render import console, err_console, fail, progress_bars, pull_line, push_summary
 
 eeg_app = typer.Typer(help="EEG events: seizures, artifacts and sleep stages on EDF windows, Label Studio round trips, EDF+/CSV/TSV export.", no_args_is_help=True)
 
@@ -116,7 +116,7 @@ def eeg_push(
             store, client, project_id, ids, model_name=EEG_MODEL_NAME, label_config=config, task_data=eeg_window_data,
             **quality_push_options(),
         )  # fmt: skip
-        console.print(f"EEG project {title!r} ({project_id}): {len(report.created)} windows sent, {len(report.already_present)} already there")
+        console.print(f"EEG project {title!r} ({project_id}): {push_summary(report, 'windows')}")
 
 
 @eeg_app.command("pull")
@@ -135,8 +135,7 @@ def eeg_pull(project: Annotated[str, typer.Option("--project")] = PROJECT) -> No
             continue
         found += 1
         r = pull_annotations(store, client, project_id)
-        console.print(f"{title}: {r.created} created, {r.updated} updated, {r.deleted} deleted, {r.skipped} skipped"
-                      + (f"; {len(r.failed)} Label Studio task(s) skipped, retried on the next pull: " + ", ".join(f"#{t}" for t, _ in r.failed[:10]) if r.failed else ""))  # fmt: skip
+        console.print(f"{title}: " + pull_line(r))
     if not found:
         fail(f"no Label Studio project {project!r}: run `cliniloop eeg push` first")
 

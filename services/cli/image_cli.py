@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from services.cli.context import cli_store, label_studio_client, pull_project, quality_push_options, uncertain_unlabelled
-from services.cli.render import console, err_console, fail, progress_bars
+from services.cli.render import console, err_console, fail, progress_bars, push_summary
 
 image_app = typer.Typer(
     help="Image regions (boxes, masks) on PNG/JPEG/DICOM: proposals, Label Studio round trips, training, COCO/VOC export.",
@@ -135,7 +135,7 @@ def image_push(
             task_data=image_task_data, progress=bars("images", len(chosen)),
             **quality_push_options(),
         )  # fmt: skip
-    console.print(f"image project {project_id}: {len(report.created)} images sent, {len(report.already_present)} already there")
+    console.print(f"image project {project_id}: {push_summary(report, 'images')}")
 
 
 @image_app.command("pull")

@@ -131,6 +131,25 @@ def push_line(report: PushReport) -> str:
     )
 
 
+def push_summary(report: PushReport, noun: str) -> str:
+    """A modality push in words, every count honest: new tasks, tasks already there and how many of
+    those got the newer model's prediction, gold checks mixed in, tasks skipped for bad data.
+
+    >>> push_summary(PushReport(3, "ls/3", already_present=["a", "b"], predictions_added=["a", "b"]), "windows")
+    '0 new windows sent; 2 already there, 2 of them given the new prediction'
+    """
+    line = f"{len(report.created)} new {noun} sent"
+    if report.already_present:
+        line += f"; {len(report.already_present)} already there"
+        added = len(set(report.predictions_added) & set(report.already_present))
+        line += f", {added} of them given the new prediction" if added else " (their prediction was already the newest)"
+    if report.gold_added:
+        line += f"; {report.gold_added} gold checks among the new"
+    if report.failed:
+        line += f"; {len(report.failed)} skipped (bad data, retried on the next push)"
+    return line
+
+
 def interrupted_push_note(store: Any, client: Any, task_ids: Sequence[str]) -> str:  # noqa: ARG001 - client kept for callers
     """What an interrupted push left behind: how many of its tasks are recorded as pushed.
 

@@ -1,6 +1,6 @@
 """What the quality dashboard shows, gathered from the store as plain JSON-able data.
 
-Per project (one per modality): the queue (tasks, predicted, sent to Label Studio, annotated,
+Per project (one per modality, and the coders' project once mentions were sent to coders): the queue (tasks, predicted, sent to Label Studio, annotated,
 labelled by two or more annotators, adjudications open and resolved, gold checks) and the
 pooled agreement per label; across projects: annotators' gold accuracy, suggestion acceptance
 per model version, the learning curve of every promoted model (dev metric against labels, in
@@ -42,6 +42,39 @@ def learning_curves(store: Store) -> list[dict[str, Any]]:
     return curves
 
 
+def coders_project(store: Store, threshold: float = 0.0) -> dict[str, Any] | None:
+    """The coders' project (code validation of predicted mentions) in the shape of a modality's project.
+
+    Its tasks are the mentions sent to coders (counted from the ``push_coder_tasks`` audit events),
+    annotated the mentions with at least one coder's verdict, and its agreement the coders' verdict
+    kappa (:func:`services.loop.mappings.mapping_agreement`). ``None`` before anything was sent.
+    """
+    from services.loop.mappings import mapping_agreement
+
+    pushes = store.audit_events("push_coder_tasks", limit=10_000)
+    rows = store.code_mappings()
+    if not pushes and not rows:
+        return None
+    sent = sum(int((e.details or {}).get("created", 0)) for e in pushes)
+    verdicts = {(r.task_id or "", r.normalized_mention, r.context if not r.task_id else "") for r in rows}
+    refs = sorted({f"coders' project {e.entity_id}" for e in pushes if e.entity_id})
+    agreement = mapping_agreement(store)
+    kappa = agreement.get("verdict_kappa")
+    return {
+        "modality": "codes",
+        "project_refs": refs,
+        "queue": {
+            "tasks": max(sent, len(verdicts)),
+            "predicted": max(sent, len(verdicts)),
+            "pushed": sent,
+            "annotated": len(verdicts),
+            "multi_annotated": int(agreement.get("items", 0) or 0),
+        },
+        "agreement": [{"label": "all", "measure": "verdict_kappa", "value": kappa, "items": agreement.get("items", 0)}],
+        "low_labels": ["all (verdict_kappa)"] if kappa is not None and kappa < threshold else [],
+    }
+
+
 def dashboard_data(store: Store, settings: Settings, audit_limit: int = 25) -> dict[str, Any]:
     """Everything the dashboard shows (see the module docstring)."""
     annotated, predicted = store.annotated_task_ids(), store.predicted_task_ids()
@@ -76,6 +109,9 @@ def dashboard_data(store: Store, settings: Settings, audit_limit: int = 25) -> d
             "agreement": rows,
             "low_labels": [f"{r['label']} ({r['measure']})" for r in rows if r["value"] is not None and r["value"] < agreement.threshold],
         })  # fmt: skip
+    coding = coders_project(store, agreement.threshold)
+    if coding is not None:
+        projects.append(coding)
     suggestions = suggestion_report(store).to_json()["versions"]
     events = store.audit_events(limit=audit_limit, newest_first=True)
     return {

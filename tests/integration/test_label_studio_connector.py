@@ -125,8 +125,8 @@ def test_pushed_tasks_are_found_again_by_our_id(ls_client: LabelStudioClient) ->
         return [{k: v for k, v in item.items() if k != "id"} for item in result]
 
     assert without_ids(preds[0].result) == without_ids(regions_to_result(prediction("task-2", note(2), 0.3).regions))
-    # a span and its assertion still share one region id
-    assert preds[0].result[0]["id"] == preds[0].result[1]["id"] != preds[0].result[2]["id"]
+    # a span and its assertion are one region: the absent one carries its mark
+    assert preds[0].result[0]["value"]["labels"][1:] == ["absent"] and len({i["id"] for i in preds[0].result}) == len(preds[0].result)
 
     # a newer model version's prediction for an existing task
     newer = prediction("task-0", note(0), 0.05).model_copy(update={"model_version": "clinical-text@test-2"})
@@ -160,7 +160,7 @@ def test_invalid_prediction_is_rejected_before_import(ls_client: LabelStudioClie
     # why we validate: the server itself takes the unknown label without a word
     [ls_id] = ls_client.import_tasks(pid, [bad])
     [stored] = ls_client.sdk.predictions.list(task=ls_id)
-    assert stored.result[0]["value"]["labels"] == ["Disease"]
+    assert stored.result[0]["value"]["labels"][0] == "Disease"
 
 
 def test_personal_access_token_works_like_the_legacy_token(
@@ -217,7 +217,8 @@ def test_annotations_round_trip_through_the_server(ls_client: LabelStudioClient)
     [raw] = ls_client.task_annotations(created["ann-1"])
     parsed = annotation_from_ls(raw, "ann-1")
     assert parsed is not None and parsed.source_annotation_id == str(ann_id)
-    assert parsed.regions == [r.model_copy(update={"probability": None}) for r in corrected]
+    # a span without a mark reads back present
+    assert parsed.regions == [r.model_copy(update={"probability": None, "attributes": {"assertion": "present", **r.attributes}}) for r in corrected]
     assert parsed.annotator is not None and parsed.lead_time_s == 12.5
 
     rows = {

@@ -198,3 +198,14 @@ def test_dashboard_is_one_html_page_with_charts(client: TestClient, store: Store
     assert resp.headers["content-type"].startswith("text/html")
     assert "<svg" in resp.text
     assert "<script" not in resp.text.lower(), "no script: nothing is fetched"
+
+
+def test_dashboard_shows_the_coders_project_once_mentions_were_sent(client: TestClient, store: Store) -> None:
+    """Issue 23: the coders' project has its section (mentions sent, verdicts, verdict kappa)."""
+    seed(store)
+    before = client.get("/dashboard", headers=auth_headers("engineer")).text
+    assert 'data-modality="codes"' not in before
+    store.audit("cliniloop", "push_coder_tasks", "project", "7", created=3, present=0)
+    page = client.get("/dashboard", headers=auth_headers("engineer")).text
+    assert 'data-modality="codes"' in page and "coders&#x27; project 7" in page.replace("&#39;", "&#x27;")
+    assert 'data-measure="pushed" data-count="3" data-total="3"' in page

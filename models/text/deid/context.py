@@ -122,8 +122,42 @@ def find_in_context(text: str) -> list[Found]:
     found += _employers(text, tokens)
     found += _names_before_identity(text, tokens)
     found += _first_names_acting(text, tokens)
+    found += _medical_center_acronyms(text)
     found += _repeated_places(text, tokens, found)
+    found += _names_joined(text, tokens, found)
     return found
+
+
+_MEDICAL_CENTER_ACRONYM = regex.compile(r"(?<![\w/])[A-Z]{1,4}(?:MC|HC)(?![\w/])")
+
+
+def _medical_center_acronyms(text: str) -> list[Found]:
+    """GBMC, VAMC, BIDMC, UMMC: acronyms of a medical or health center."""
+    return [
+        Found(m.start(), m.end(), "LOCATION", 0.65, "center-acronym", "facility")
+        for m in _MEDICAL_CENTER_ACRONYM.finditer(text)
+        if not is_clinical(m.group().lower()) and m.group().lower() not in context_words()["clinical_places"]
+    ]
+
+
+def _names_joined(text: str, tokens: list[Token], found: list[Found]) -> list[Found]:
+    """suzette and ank, Suzette and Hank: a name-like word joined by "and" to a name already found."""
+    ends = {t.end: n for n, t in enumerate(tokens)}
+    out = []
+    for f in found:
+        if f.type != "NAME" or f.end not in ends:
+            continue
+        k = ends[f.end] + 1
+        if k + 1 >= len(tokens) or tokens[k].lower not in {"and", "&"} or not _same_line(text, f.end, tokens[k + 1].start):
+            continue
+        word = tokens[k + 1]
+        lower = word.lower
+        if not word.is_word or len(lower) < 3 or lower in context_words()["not_names"] or is_clinical(lower) or _jargon(lower):
+            continue
+        if (lower in first_names() and zipf(lower) < 5.0) or zipf(lower) < 3.0:
+            end = _extend_name(text, tokens, k + 1)
+            out.append(Found(word.start, tokens[end].end, "NAME", 0.6, "joined", f.category))
+    return out
 
 
 _LABELS = regex.compile(
@@ -557,15 +591,23 @@ def _related_names(text: str, tokens: list[Token]) -> list[Found]:
                 if nxt2 is None or not tokens[nxt2].is_word:
                     continue
                 nxt, first = nxt2, tokens[nxt2].text
-            listed_first = first.lower() in first_names() and zipf(first.lower()) < 5.8 and not is_clinical(first.lower())
-            if not _cued_name_word(first) or not (listed_first or _rare_word(first)):
+            f = first.lower()
+            family = category == ""
+            listed_first = f in first_names() and zipf(f) < 5.8 and (not is_clinical(f) or family and len(f) >= 3)
+            after_first = text[tokens[nxt].end : tokens[nxt].end + 4]
+            typed_name = (
+                family and len(f) >= 3 and zipf(f) < RARE and not is_clinical(f) and not _jargon(f)
+                and regex.match(r"\s*(?:-+\s*\d|\(|\d)", after_first) is not None
+            )
+            if not (_cued_name_word(first) or family and listed_first) or not (listed_first or _rare_word(first) or typed_name):
                 continue
             cue = " ".join(t.lower for t in tokens[i : i + n])
             if cue in w["ambiguous_roles"]:
                 after = tokens[nxt + 1].lower if nxt + 1 < len(tokens) else ""
                 acted = after in _ACTIONS or after in {"made", "np", "rn", "md"}
                 titled_surname = first.lower() in last_names() and first[:1].isupper() and not first.isupper()
-                if not (listed_first or titled_surname or (_rare_word(first) and acted)):
+                cased_title = first.istitle() and zipf(f) < 4.0 and not is_clinical(f) and not _jargon(f)
+                if not (listed_first or titled_surname or cased_title or (_rare_word(first) and acted)):
                     continue
             end = _extend_name(text, tokens, nxt)
             out.append(Found(tokens[nxt].start, tokens[end].end, "NAME", 0.8, "relation", category))
@@ -794,6 +836,7 @@ def _facilities(text: str, tokens: list[Token]) -> list[Found]:
     out = []
     facility = w["facility_words"]
     generic = w["facility_generic"]
+    caseless = is_caseless_text(text)
     for i, tok in enumerate(tokens):
         n = _cue_at(tokens, i, facility, max_words=3)
         if not n:
@@ -822,9 +865,10 @@ def _facilities(text: str, tokens: list[Token]) -> list[Found]:
             if lower == "university" and names:
                 names.append(k)
                 break
+            titled = t.text.istitle() and not caseless
             if not state_after_of and (
                 lower in generic
-                or (is_clinical(lower) and zipf(lower) >= RARE and lower not in {"cross", "general"})
+                or (is_clinical(lower) and zipf(lower) >= RARE and lower not in {"cross", "general"} and not titled)
                 or lower in w["clinical_places"]
                 or _jargon(lower)
             ):
@@ -941,7 +985,10 @@ def _moved_places(text: str, tokens: list[Token]) -> list[Found]:
         k = i - 1
         while k >= 0 and tokens[k].text in {":", "?", "-", ">", "the", "THE"}:
             k -= 1
-        if k >= 0 and tokens[k].lower in {"plan", "transfer", "to", "from", "tx", "xfer", "transferred", "transfered", "on"}:
+        after_comma = (
+            k >= 0 and tokens[k].text in {",", ";"} and len(tok.text) >= 7 and not looks_like_typo(tok.lower) and not _jargon(tok.lower)
+        )
+        if k >= 0 and (tokens[k].lower in {"plan", "transfer", "to", "from", "tx", "xfer", "transferred", "transfered", "on"} or after_comma):
             out.append(Found(tok.start, ward, "LOCATION", 0.7, "ward", "ward"))
     for m in regex.finditer(r"(?i)\b([a-z]{5,})(?:building\b|(?<=\b(?:to|from)\s+[a-z]{5,})\d\b)", text):
         if _rare_word(m.group(1)) and m.group(1).lower() not in first_names():

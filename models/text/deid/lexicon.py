@@ -120,7 +120,8 @@ def context_words() -> dict[str, Any]:
     import yaml
 
     path = deid_rules_dir() / "context_words.yaml"
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    # BaseLoader keeps every word a string: YAML 1.1 would read "on", "no", "yes" as booleans
+    raw = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
     out: dict[str, Any] = {}
     for key, value in raw.items():
         if isinstance(value, dict):

@@ -92,3 +92,11 @@ def test_merge_spans_takes_the_union_typed_by_the_strongest() -> None:
 
 def test_empty_text_has_no_identifiers(phi_detector) -> None:
     assert phi_detector.detect("   \n") == []
+
+
+def test_word_lists_keep_yaml_booleans_as_words() -> None:
+    # YAML 1.1 reads a bare on / no / yes as a boolean: the word lists must keep them as words
+    from models.text.deid.lexicon import context_words
+
+    words = context_words()
+    assert "on" in words["facility_generic"] and "no" in words["not_names"] and "true" not in words["not_names"]

@@ -62,6 +62,10 @@ FOUND = [
     ("Caller: jacqueline orr (daughter) - on HIPAA release", "jacqueline orr", "NAME"),
     ("ask to page Suzette   Hank Przybylo (son) cell# 450-928-6612", "Hank Przybylo", "NAME"),
     ("Israel C. Limón can be reached at 678-823-7256.", "Israel C. Limón", "NAME"),
+    ("official health care proxys: suzette and ank", "ank", "NAME"),
+    ("MICU ADDENDUM  Sons Smokey, Morris and Roger in to visit.", "Roger", "NAME"),
+    ("PT MAY BE W/U BY GBMC FOR POSSIBLE HEART TRANSPLANT.", "GBMC", "LOCATION"),
+    ("radiation planning on North Campus followed by treatment", "North Campus", "LOCATION"),
 ]
 
 LEFT_ALONE = [

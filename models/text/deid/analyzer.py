@@ -379,8 +379,8 @@ def _cue_word_only(text: str, span: PhiSpan) -> bool:
     """A NAME that is only a cue or shorthand word (HO, dtr, per, max, transfuse): never a name."""
     from .lexicon import context_words
 
-    if span.type != "NAME":
-        return False
+    if span.type != "NAME" or span.source == "ContextRecognizer":
+        return False  # the context rules check their own cue words
     lower = text[span.start : span.end].lower().strip(" .,")
     w = context_words()
     cues = set().union(*w["relations"].values())

@@ -543,6 +543,8 @@ def _titled_names(text: str, tokens: list[Token]) -> list[Found]:
                 break  # the next title finds its own name
             if not tokens[j].is_word or not _title_name_word(tokens[j].text) or zipf(tokens[j].lower) >= COMMON:
                 break
+            if is_clinical(tokens[j].lower) and tokens[j].lower not in last_names():
+                break
             end = _extend_name(text, tokens, j)
             out.append(Found(tokens[j].start, tokens[end].end, "NAME", 0.8, "title-list", category))
             k = end + 1
@@ -572,6 +574,16 @@ def _title_name_word(word: str) -> bool:
     )
 
 
+@lru_cache(maxsize=1)
+def _all_relation_cues() -> frozenset[str]:
+    """Every word of every relation and role cue (a cue is never itself the name: "spoke with son")."""
+    words = set()
+    for cues in context_words()["relations"].values():
+        for cue in cues:
+            words.update(cue.split())
+    return frozenset(words)
+
+
 def _related_names(text: str, tokens: list[Token]) -> list[Found]:
     """husband jim, DTR suzette, DAUGHTER-KRISSY, caseworker LEONA LABOWICH, HO Domenico."""
     w = context_words()
@@ -599,14 +611,16 @@ def _related_names(text: str, tokens: list[Token]) -> list[Found]:
                 family and len(f) >= 3 and zipf(f) < RARE and not is_clinical(f) and not _jargon(f)
                 and regex.match(r"\s*(?:-+\s*\d|\(|\d)", after_first) is not None
             )
-            if not (_cued_name_word(first) or family and listed_first) or not (listed_first or _rare_word(first) or typed_name):
-                continue
             cue = " ".join(t.lower for t in tokens[i : i + n])
+            cased_title = first.istitle() and zipf(f) < 4.0 and not is_clinical(f) and not _jargon(f) and len(f) > 2
+            if not (_cued_name_word(first) or family and listed_first) or f in _all_relation_cues():
+                continue
+            if not (listed_first or _rare_word(first) or typed_name or cased_title and cue in w["ambiguous_roles"]):
+                continue
             if cue in w["ambiguous_roles"]:
                 after = tokens[nxt + 1].lower if nxt + 1 < len(tokens) else ""
                 acted = after in _ACTIONS or after in {"made", "np", "rn", "md"}
                 titled_surname = first.lower() in last_names() and first[:1].isupper() and not first.isupper()
-                cased_title = first.istitle() and zipf(f) < 4.0 and not is_clinical(f) and not _jargon(f)
                 if not (listed_first or titled_surname or cased_title or (_rare_word(first) and acted)):
                     continue
             end = _extend_name(text, tokens, nxt)
@@ -620,7 +634,7 @@ def _related_names(text: str, tokens: list[Token]) -> list[Found]:
                 if j >= len(tokens) or not tokens[j].is_word:
                     break
                 word = tokens[j].text
-                if not _cued_name_word(word) or not (
+                if word.lower() in _all_relation_cues() or not _cued_name_word(word) or not (
                     word.lower() in first_names() and zipf(word.lower()) < 5.8 and not is_clinical(word.lower()) or _rare_word(word)
                 ):
                     break
@@ -1137,6 +1151,10 @@ _YEAR_CUE = regex.compile(
     r"jan(?:uary)?|feb(?:ruary)?|march|april|june|july|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
     r"\s*(?:of\s+)?,?\s*$"
 )
+_YEAR_AFTER_EVENT = regex.compile(
+    r"(?i)(?<=\b(?:cva|mi|ami|nstemi|stemi|cabg|stroke|tia|surgery|dx|dx'd|diagnosed|ptca|stent|pci|chole|appy|"
+    r"tah|thr|tkr|fx)\s+in\s+)(\d{2})\b(?!\s*(?:%|mg|ml|cc|mm|hrs?|hours?|days?|weeks?|min))(?:\s+and\s+(\d{2})\b)?"
+)
 _DECADE = regex.compile(r"(?i)(?<![\w'])(?:19|20)\d0'?s\b")
 
 
@@ -1150,6 +1168,10 @@ def _years(text: str) -> list[Found]:
             continue
         out.append(Found(start, end, "DATE", 0.75, "year-apostrophe", "year"))
     out += [Found(m.start(), m.end(), "DATE", 0.7, "decade", "year") for m in _DECADE.finditer(text)]
+    for m in _YEAR_AFTER_EVENT.finditer(text):
+        for group in (1, 2):
+            if m.group(group):
+                out.append(Found(*m.span(group), "DATE", 0.7, "year-after-event", "year"))
     for m in _YEAR_FULL.finditer(text):
         before = text[max(0, m.start() - 12) : m.start()]
         after = text[m.end() : m.end() + 3]

@@ -66,6 +66,8 @@ FOUND = [
     ("MICU ADDENDUM  Sons Smokey, Morris and Roger in to visit.", "Roger", "NAME"),
     ("PT MAY BE W/U BY GBMC FOR POSSIBLE HEART TRANSPLANT.", "GBMC", "LOCATION"),
     ("radiation planning on North Campus followed by treatment", "North Campus", "LOCATION"),
+    ("NO LABS PER NP Wolfe. CONSENT IN CHART.", "Wolfe", "NAME"),
+    ("PMHX CVA in 94 and 00 affected (R) side.", "00", "DATE"),
 ]
 
 LEFT_ALONE = [
@@ -77,6 +79,8 @@ LEFT_ALONE = [
     "STRENGTH 5/5 BILAT, PAIN 4/10, 1/2 NS AT 100CC/HR, PSV 10/5 FIO2 40%.",
     "LASIX GIVEN AT 2000 WITH GOOD EFFECT; RECHECK LYTES AT 2030.",
     "cont to monitor, mae, oob to chair x2, afebrile, tol tube feeds.",
+    "md will talk with son about placement of chest tube today. met with dtr privately.",
+    "SPOKE WITH THE TEAM AND HYDRALAZINE ON HOLD.",
 ]
 
 

@@ -81,13 +81,14 @@ class InvalidPrediction(LabelStudioError, ValueError):
         self.errors = errors
 
 
-#: Data Manager columns of machinery (ids, raw result JSON, storage) hidden beside the signals, so the
+#: Data Manager columns of machinery (ids, our task id hash, raw result JSON, storage) hidden beside the signals, so the
 #: record, window start, uncertainty and the prediction's model version are in view.
 _UNREAD_COLUMNS = (
     "tasks:inner_id", "tasks:annotations_results", "tasks:annotations_ids", "tasks:predictions_results",
     "tasks:file_upload", "tasks:storage_filename", "tasks:updated_by", "tasks:draft_exists",
     "tasks:comment_count", "tasks:unresolved_comment_count", "tasks:comment_authors", "tasks:created_at",
     "tasks:updated_at", "tasks:avg_lead_time", "tasks:total_predictions", "tasks:cancelled_annotations", "tasks:completed_at",
+    "tasks:data.cliniloop_id",
 )  # fmt: skip
 
 

@@ -2,8 +2,8 @@
 
 A SQLite store is seeded through the store API only (tasks, predictions, pushes, two annotators
 with one planted disagreement, a gold answer, two promoted model versions, an adjudication);
-the API runs in a child process (no Label Studio needed). The test opens the page with the
-engineer token and checks what the browser rendered against figures worked out by hand from
+the API runs in a child process (no Label Studio needed). The test opens the page through the
+browser's password prompt (HTTP Basic, the engineer token) and checks what the browser rendered against figures worked out by hand from
 the seed: bars, points, table rows, non-empty chart boxes; every request to another host is
 aborted (and none may be made). Without the token the page answers 401.
 
@@ -220,7 +220,9 @@ def test_dashboard_renders_the_stores_figures(tmp_path: Path) -> None:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True, timeout=TIMEOUT_MS)
             try:
-                context = local_context(browser, base, blocked, extra_http_headers={"Authorization": f"Bearer {TOKENS['engineer']}"})
+                # the password prompt, answered as a person does (any user name, the engineer token): Chromium
+                # sends Basic credentials only after a Basic challenge it understands (issue 23)
+                context = local_context(browser, base, blocked, http_credentials={"username": "engineer", "password": TOKENS["engineer"]})
                 page = context.new_page()
                 try:
                     answer = page.goto(f"{base}/dashboard")

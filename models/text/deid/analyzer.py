@@ -436,15 +436,9 @@ def _statistical_plausible(surface: str, phi_type: str) -> bool:
 
 def is_caseless(text: str) -> bool:
     """Whether ``text`` is written without letter case: over 80% capitals, or under 2% (lower case)."""
-    letters = upper = 0
-    for ch in text:
-        if ch.isalpha():
-            letters += 1
-            upper += ch.isupper()
-    if letters < 20:
-        return False
-    share = upper / letters
-    return share > 0.8 or share < 0.02
+    from .context import is_caseless_text
+
+    return is_caseless_text(text)
 
 
 _CLINICIAN_BEFORE = regex.compile(r"(?i)\b(?:dr|drs|doctor|attending|resident|intern|fellow|np|pa|rn|ho|md)\.?[ \t]*[:,\-]?[ \t]*$")

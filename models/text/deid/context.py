@@ -399,14 +399,14 @@ def _is_initial(tokens: list[Token], j: int) -> bool:
     )
 
 
-def _cued_name_word(word: str) -> bool:
+def _cued_name_word(word: str, surnames_in_places: bool = False) -> bool:
     """Whether a word right after a title can be a name ("dr green" yes, "dr aware" no)."""
     w = context_words()
     lower = word.lower()
     return (
         len(lower) > 1
         and lower not in w["not_names"]
-        and lower not in w["clinical_places"]
+        and (lower not in w["clinical_places"] or surnames_in_places and lower in last_names())
         and lower not in w["credentials"]
         and lower not in w["clinician_titles"]
         and lower not in w["person_titles"]
@@ -561,17 +561,8 @@ def is_caseless_text(text: str) -> bool:
 
 
 def _title_name_word(word: str) -> bool:
-    """A word that can follow a title as a name: anything but shorthand, verbs of reporting and titles."""
-    w = context_words()
-    lower = word.lower()
-    return (
-        len(lower) > 1
-        and lower not in w["not_names"]
-        and lower not in w["credentials"]
-        and lower not in w["clinician_titles"]
-        and lower not in w["person_titles"]
-        and (lower not in w["clinical_places"] or lower in last_names())
-    )
+    """A word that can follow a title as a name: as :func:`_cued_name_word`, and a surname that is also shorthand (Dr. Foley)."""
+    return _cued_name_word(word, surnames_in_places=True)
 
 
 @lru_cache(maxsize=1)

@@ -134,3 +134,36 @@ def test_import_failure_is_not_retried() -> None:
 
 def test_project_ref_is_the_project_url() -> None:
     assert LabelStudioClient(BASE + "/", "legacy-token-123").project_ref(4) == f"{BASE}/projects/4"
+
+
+def test_readable_columns_hide_signals_in_every_tab_and_never_fail_a_push() -> None:
+    """Issue 23: each Data Manager tab of a time-series project hides the raw signal column (once)."""
+    import json
+
+    from connectors.label_studio.eeg import eeg_label_config
+
+    views = [{"id": 5, "data": {"title": "mine", "hiddenColumns": {"explore": ["tasks:id"]}}}]
+    sent: list[tuple[str, str, dict]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json=views)
+        body = json.loads(request.content)
+        sent.append((request.method, request.url.path, body))
+        views[0]["data"] = body["data"]
+        return httpx.Response(200, json=views[0])
+
+    client = mocked(handler)
+    config = eeg_label_config(["A", "B"])
+    hidden = client.ensure_readable_columns(3, config)
+    assert hidden[0] == "tasks:data.eeg"
+    [(method, path, body)] = sent
+    assert (method, path) == ("PATCH", "/api/dm/views/5/") and body["data"]["title"] == "mine"
+    assert body["data"]["hiddenColumns"]["explore"][:2] == ["tasks:id", "tasks:data.eeg"]
+    assert body["data"]["hiddenColumns"]["labeling"] == ["tasks:data.eeg"]
+    client.ensure_readable_columns(3, config)
+    assert len(sent) == 1, "nothing to change the second time"
+    assert client.ensure_readable_columns(3, '<View><Text name="t" value="$text"/></View>') == []
+
+    refused = mocked(lambda r: httpx.Response(403))
+    assert refused.ensure_readable_columns(3, config) == []  # logged, not raised

@@ -61,6 +61,7 @@ from typing import Any
 
 import numpy as np
 
+from models.text.code_policy import MENTION_POLICY, mention_type as _mention_type, system_allowed
 from models.text.code_textnorm import (
     SYNONYMS_PATH,
     AbbreviationExpander,
@@ -287,7 +288,29 @@ class CodeCandidateGenerator:
                 self.build_seconds_[system.name],
             )
         self._link_maps()
+        self._type_masks: dict[tuple[str, str], np.ndarray | None] = {}
         return self
+
+    def _type_mask(self, system: str, label: str | None) -> np.ndarray | bool | None:
+        """What the mention type allows in ``system``: ``None`` everything, ``False`` nothing, else a concept mask.
+
+        See :mod:`models.text.code_policy`: a Test, Medication, Anatomy or Procedure mention gets no
+        ICD-10-CM code; SNOMED concepts are kept by semantic tag (unknown tags are kept).
+        """
+        kind = _mention_type(label)
+        if kind is None:
+            return None
+        if not system_allowed(kind, system):
+            return False
+        if system.startswith("icd"):
+            return None
+        key = (system, kind)
+        if key not in self._type_masks:
+            concepts = next(s for s in self.systems if s.name == system).concepts
+            allowed = MENTION_POLICY[kind]["snomed"]
+            tags = [getattr(concepts.get(c), "semantic_tag", None) for c in self.indexes_[system].codes]
+            self._type_masks[key] = np.asarray([t is None or t in allowed for t in tags], dtype=bool)  # type: ignore[operator]
+        return self._type_masks[key]
 
     def _cache_key(self, system: CodeSystem, lexicon_hash: str) -> str:
         h = hashlib.sha256()
@@ -492,6 +515,7 @@ class CodeCandidateGenerator:
         context: str | None = None,
         assertion: str | None = None,
         k: int | None = None,
+        mention_type: str | None = None,
     ) -> dict[str, list[Candidate]]:
         """Top-k candidates per system for one mention.
 
@@ -507,13 +531,17 @@ class CodeCandidateGenerator:
             history of" codes; other values change nothing.
         k : int or None
             Candidates per system (default: the generator's ``k``).
+        mention_type : str or None
+            The span label ("Problem", "Test", ...): only the code systems and SNOMED semantic
+            tags that fit it are ranked (:mod:`models.text.code_policy`); a system it rules out
+            gets an empty list. ``None`` or an unknown label: no restriction.
 
         Returns
         -------
         dict
             ``system name -> list of Candidate`` (best first; empty for an empty mention).
         """
-        return self.candidates_many([(mention, context, assertion)], k=k)[0]
+        return self.candidates_many([(mention, context, assertion, mention_type)], k=k)[0]
 
     def candidates_many(
         self,
@@ -526,8 +554,9 @@ class CodeCandidateGenerator:
         Parameters
         ----------
         mentions : iterable
-            Each a mention string, a ``(mention, context, assertion)`` tuple, or a mapping with
-            ``mention`` (or ``text``) and optional ``context`` / ``assertion``.
+            Each a mention string, a ``(mention, context, assertion[, mention_type])`` tuple, or a
+            mapping with ``mention`` (or ``text``) and optional ``context`` / ``assertion`` /
+            ``mention_type`` (or ``label``).
         k : int or None
             Candidates per system.
         batch_size : int
@@ -549,17 +578,17 @@ class CodeCandidateGenerator:
         return out
 
     @staticmethod
-    def _item(m) -> tuple[str, str | None, str | None]:
+    def _item(m) -> tuple[str, str | None, str | None, str | None]:
         if isinstance(m, str):
-            return m, None, None
+            return m, None, None, None
         if isinstance(m, Mapping):
             text = m.get("mention", m.get("text"))
             if not isinstance(text, str):
                 raise TypeError("a mention mapping needs a 'mention' (or 'text') string")
-            return text, m.get("context"), m.get("assertion")
+            return text, m.get("context"), m.get("assertion"), m.get("mention_type", m.get("label"))
         mention, *rest = m
-        rest = [*rest, None, None]
-        return mention, rest[0], rest[1]
+        rest = [*rest, None, None, None]
+        return mention, rest[0], rest[1], rest[2]
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "indexes_"):
@@ -617,9 +646,9 @@ class CodeCandidateGenerator:
         np.clip(scores, 0.0, 1.0, out=scores)
         return scores
 
-    def _batch(self, items: list[tuple[str, str | None, str | None]], k: int) -> list[dict[str, list[Candidate]]]:
+    def _batch(self, items: list[tuple[str, str | None, str | None, str | None]], k: int) -> list[dict[str, list[Candidate]]]:
         variants: list[_Variant] = []
-        for i, (mention, _, assertion) in enumerate(items):
+        for i, (mention, _, assertion, _type) in enumerate(items):
             variants.extend(self._variants(i, mention, assertion))
         groups: list[list[int]] = [[] for _ in items]
         for j, v in enumerate(variants):
@@ -651,7 +680,7 @@ class CodeCandidateGenerator:
         self._apply_maps(per_system)
 
         results: list[dict[str, list[Candidate]]] = []
-        for i, (mention, context, _) in enumerate(items):
+        for i, (mention, context, _, label) in enumerate(items):
             accepted = self._accepted.get(normalise_mention(mention), {})
             qmask = self._qualifier_mask(context, mention)
             result: dict[str, list[Candidate]] = {}
@@ -661,7 +690,11 @@ class CodeCandidateGenerator:
                 if qmask and groups[i]:
                     hits = np.bitwise_count(index.qual_mask & np.int32(qmask)).astype(np.float32)
                     row = np.minimum(1.0, row + np.float32(0.04) * np.minimum(hits, 2)) * (row > 0)
-                result[name] = self._top(index, row, source[i], k, accepted.get(name, []), bool(groups[i]))
+                allow = self._type_mask(name, label)
+                if allow is False:
+                    result[name] = []
+                    continue
+                result[name] = self._top(index, row, source[i], k, accepted.get(name, []), bool(groups[i]), allow)
             results.append(result)
         return results
 
@@ -734,6 +767,7 @@ class CodeCandidateGenerator:
         k: int,
         accepted: list[str],
         has_query: bool,
+        allow: np.ndarray | None = None,
     ) -> list[Candidate]:
         out: list[Candidate] = []
         taken: set[int] = set()
@@ -741,12 +775,14 @@ class CodeCandidateGenerator:
             position = {c: j for j, c in enumerate(index.codes)}
             for code in accepted:
                 j = position.get(code)
-                if j is None or j in taken:
+                if j is None or j in taken or (allow is not None and not allow[j]):
                     continue
                 taken.add(j)
                 out.append(Candidate(index.name, code, index.displays[j], 1.0, "accepted"))
         if not has_query or len(out) >= k:
             return out[:k]
+        if allow is not None:
+            score = np.where(allow, score, np.float32(0.0))
         # Everything tied with the k-th best is considered, so ties are broken by code, not by chance.
         want = min(len(score), k + len(taken))
         threshold = np.partition(score, len(score) - want)[len(score) - want]

@@ -125,10 +125,16 @@ def code_systems(settings: Settings) -> list[Any]:
 
 def candidate_generator(store: Store, settings: Settings, systems: Sequence[Any] | None = None) -> Any:
     """A fitted candidate generator that ranks the store's validated mappings first."""
-    from models.text.code_candidates import CodeCandidateGenerator
+    from models.text.code_candidates import _CLINICAL_TAGS, CodeCandidateGenerator
+    from models.text.code_policy import POLICY_SNOMED_TAGS
 
     systems = list(systems) if systems is not None else code_systems(settings)
-    return CodeCandidateGenerator(systems, accepted=store.accepted_mappings(), cache_dir=settings.var_dir / "cache").fit()
+    # SNOMED procedures, products/substances, observables and body structures are indexed too:
+    # each mention type then keeps only its own tags (models.text.code_policy).
+    return CodeCandidateGenerator(
+        systems, accepted=store.accepted_mappings(), cache_dir=settings.var_dir / "cache",
+        snomed_tags=_CLINICAL_TAGS | POLICY_SNOMED_TAGS,
+    ).fit()  # fmt: skip
 
 
 def push_coder_tasks(
@@ -142,12 +148,16 @@ def push_coder_tasks(
     """Create the coder project if needed and import the items Label Studio does not hold yet."""
     project_id = client.ensure_project(project_title, coder_label_config())
     report = CodingPushReport(project_id=project_id)
+    from models.text.code_policy import queued
+
     present = client.existing_task_ids(project_id, key=CODER_KEY)
+    system_names = [s.name for s in generator.systems]
+    items = [i for i in items if queued(i.label, system_names)]  # Anatomy without SNOMED CT: nothing to code
     todo = [i for i in items if i.key not in present]
     report.already_present = [i.key for i in items if i.key in present]
     versions = {s.name: s.taxonomy_version for s in generator.systems}
     payloads = []
-    for item, ranked in zip(todo, generator.candidates_many([(i.mention, i.context, i.assertion) for i in todo], k=k), strict=True):
+    for item, ranked in zip(todo, generator.candidates_many([(i.mention, i.context, i.assertion, i.label) for i in todo], k=k), strict=True):
         candidates = [
             {"system": c.system, "code": c.code, "display": c.display, "score": c.score} for cs in ranked.values() for c in cs
         ]
@@ -239,7 +249,8 @@ def span_code_candidates(generator: Any, k: int = 3) -> Any:
     """A ``(note text, regions) -> regions`` function for :func:`services.loop.push.push_tasks`.
 
     Each text span gets ``attributes["codes"]``: the top ``k`` candidates per code system for its
-    text, with its sentence as context and its assertion, ranked by ``generator`` (which ranks the
+    text, with its sentence as context, its assertion and its label as mention type (a Test,
+    Medication or Anatomy span gets no ICD-10-CM code: :mod:`models.text.code_policy`), ranked by ``generator`` (which ranks the
     coders' validated mappings first).
     """
     from connectors.label_studio.convert import CODES_ATTRIBUTE
@@ -249,15 +260,15 @@ def span_code_candidates(generator: Any, k: int = 3) -> Any:
     qualifiers = getattr(generator, "_qualifier_mask", None)
     cache: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
 
-    def key_of(query: tuple[str, str, Any]) -> tuple[Any, ...]:
-        mention, context, assertion = query
-        return (mention, qualifiers(context, mention), assertion) if qualifiers is not None else query
+    def key_of(query: tuple[str, str, Any, Any]) -> tuple[Any, ...]:
+        mention, context, assertion, label = query
+        return (mention, qualifiers(context, mention), assertion, label) if qualifiers is not None else query
 
     def attach_many(items: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
         """Many notes at once: one ranking call, each distinct query ranked once (and cached)."""
         spans = [[r for r in regions if getattr(r, "kind", None) == "span"] for _, regions in items]
         queries = [
-            [(r.text, sentence_around(text, r.start, r.end), r.attributes.get("assertion")) for r in note_spans]
+            [(r.text, sentence_around(text, r.start, r.end), r.attributes.get("assertion"), getattr(r, "label", None)) for r in note_spans]
             for (text, _), note_spans in zip(items, spans, strict=True)
         ]
         keys = [[key_of(q) for q in note] for note in queries]

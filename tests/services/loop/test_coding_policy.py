@@ -1,0 +1,77 @@
+"""Mention types in the coders' loop (issue 22): spans and coder tasks get only the codes their type allows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.text.code_candidates import _CLINICAL_TAGS, CodeCandidateGenerator
+from models.text.code_policy import POLICY_SNOMED_TAGS
+from services.core.schemas import PredictionIn, TaskIn, TextSpan
+from services.core.store import Store
+from services.loop.coding import coder_items, push_coder_tasks, span_code_candidates
+from taxonomies.codes.system import CodeSystem, Concept
+
+TEXT = "Abdominal pain since Monday. Abdomen soft. Creatinine 1.2 today."
+
+
+def _systems(with_snomed: bool = True) -> list[CodeSystem]:
+    icd = CodeSystem("icd10cm", "tiny", {
+        "R10.9": Concept("R10.9", "Unspecified abdominal pain", ("abdomen pain",)),
+        "R79.89": Concept("R79.89", "Other specified abnormal findings of blood chemistry", ("abnormal creatinine",)),
+    })  # fmt: skip
+    snomed = CodeSystem("snomed", "tiny", {
+        "100": Concept("100", "Abdominal pain", semantic_tag="finding"),
+        "101": Concept("101", "Abdomen structure", semantic_tag="body structure"),
+        "103": Concept("103", "Creatinine measurement", semantic_tag="procedure"),
+        "102": Concept("102", "Creatinine", semantic_tag="substance"),
+    })  # fmt: skip
+    return [icd, snomed] if with_snomed else [icd]
+
+
+def _gen(with_snomed: bool = True) -> CodeCandidateGenerator:
+    return CodeCandidateGenerator(_systems(with_snomed), k=5, snomed_tags=_CLINICAL_TAGS | POLICY_SNOMED_TAGS).fit()
+
+
+def _span(word: str, label: str, start_at: int = 0) -> TextSpan:
+    start = TEXT.index(word, start_at)
+    return TextSpan(start=start, end=start + len(word), text=word, label=label, attributes={"assertion": "present"})
+
+
+class _FakeLS:
+    def __init__(self) -> None:
+        self.imported: list[dict[str, Any]] = []
+
+    def ensure_project(self, title: str, config: str) -> int:
+        return 7
+
+    def existing_task_ids(self, project_id: int, key: str) -> set[str]:
+        return set()
+
+    def import_tasks(self, project_id: int, payloads: list[dict[str, Any]]) -> None:
+        self.imported.extend(payloads)
+
+
+def test_spans_get_codes_of_their_type_only() -> None:
+    attach = span_code_candidates(_gen(), k=3)
+    regions = [_span("Abdominal pain", "Problem"), _span("Abdomen", "Anatomy", 20), _span("Creatinine", "Test")]
+    problem, anatomy, test = (r.attributes["codes"] for r in attach(TEXT, regions))
+    assert {c["system"] for c in problem} == {"icd10cm", "snomed"} and problem[0]["code"] == "R10.9"
+    assert [c["code"] for c in anatomy] == ["101"], "an Anatomy span: body structures, never R10.9"
+    assert [c["code"] for c in test] == ["103"], "a Test span: procedures/observables, never an ICD-10-CM code"
+
+
+def test_coder_push_follows_the_type_and_skips_anatomy_without_snomed(store: Store) -> None:
+    store.add_tasks([TaskIn(id="n1", modality="text", source_uri="mem://n1", data={"text": TEXT})])
+    spans = [_span("Abdominal pain", "Problem"), _span("Abdomen", "Anatomy", 20), _span("Creatinine", "Test")]
+    store.add_predictions([PredictionIn(task_id="n1", model_name="clinical-text", model_version="v", taxonomy_version="t", regions=spans, score=0.5, uncertainty=0.5)])
+    items = coder_items(store)
+    ls = _FakeLS()
+    push_coder_tasks(store, ls, "coders", items, _gen())
+    by_mention = {p["data"]["mention"]: [c["value"] for c in p["data"]["candidates"]] for p in ls.imported}
+    assert not any(v.startswith("icd10cm:") for v in by_mention["Abdomen"] + by_mention["Creatinine"])
+    assert by_mention["Abdomen"] == ["snomed:101"] and by_mention["Creatinine"] == ["snomed:103"]
+    assert by_mention["Abdominal pain"][0] == "icd10cm:R10.9"
+    ls2 = _FakeLS()
+    report = push_coder_tasks(store, ls2, "coders", items, _gen(with_snomed=False))
+    assert [p["data"]["mention"] for p in ls2.imported] == ["Abdominal pain"], "no SNOMED CT: Anatomy and Test mentions have no system"
+    assert len(report.created) == len(ls2.imported)

@@ -7,6 +7,12 @@ Task data
 ``candidates``   ``[{"value": "<system>:<code>", "html": "<code> — <display> (<system>, <score>)"}]``,
                  rendered by ``<Choices value="$candidates">`` (Label Studio's dynamic choices)
 ``meta``         ids that bring a verdict back to its mention (task id, offsets, systems' versions)
+``sentence``     the whole sentence (same text as ``context``)
+``section``      the note section the mention is in ("" when unknown)
+``assertion``    the mention's assertion (present, absent, possible, family, historical, ...)
+``mention_type`` its label (Problem, Test, ...)
+``where_html``   what the coder sees above the candidates: type, section, assertion and the
+                 sentence with the mention in ``<mark>``
 
 A coder ticks the candidates that are right (several systems may each have one), sets a verdict
 (accept / reject all / needs review) and may type an alternative code as ``<system>:<code>`` or a
@@ -41,6 +47,7 @@ def coder_label_config() -> str:
     return (
         "<View>"
         '<Header value="$mention"/>'
+        '<HyperText name="where" value="$where_html" inline="true"/>'
         f'<Text name="{CONTEXT_TAG}" value="$context"/>'
         '<Header value="Candidate codes (tick every right one)" size="6"/>'
         f'<Choices name="{CANDIDATE_TAG}" toName="{CONTEXT_TAG}" choice="multiple" value="$candidates"/>'
@@ -61,6 +68,10 @@ def coder_task_payload(
     context: str,
     candidates: Sequence[Mapping[str, Any]],
     meta: Mapping[str, Any],
+    section: str | None = None,
+    assertion: str | None = None,
+    label: str | None = None,
+    sentence_html: str | None = None,
 ) -> dict[str, Any]:
     """Label Studio task JSON for one mention.
 
@@ -72,6 +83,11 @@ def coder_task_payload(
         Each with ``system``, ``code``, ``display`` and ``score`` (best first, any systems).
     meta : mapping
         Stored on the task as ``data.meta`` (task id, mention offsets, taxonomy versions).
+    section, assertion, label : str or None
+        Where the mention is, what is asserted of it, its type: shown to the coder.
+    sentence_html : str or None
+        The sentence as HTML with the mention in ``<mark>`` (default: the escaped context with the
+        first occurrence of the mention marked).
     """
     choices = [
         {
@@ -83,7 +99,24 @@ def coder_task_payload(
         }
         for c in candidates
     ]
-    return {"data": {"mention": mention, "context": context, "candidates": choices, "meta": dict(meta)}}
+    if sentence_html is None:
+        i = context.find(mention) if mention else -1
+        sentence_html = html.escape(context) if i < 0 else (
+            html.escape(context[:i]) + f"<mark>{html.escape(mention)}</mark>" + html.escape(context[i + len(mention):])
+        )  # fmt: skip
+    facts = " · ".join(
+        f"<b>{name}</b>: {html.escape(str(value))}"
+        for name, value in (("Type", label), ("Section", section), ("Assertion", assertion))
+        if value
+    )
+    where = (f"<p>{facts}</p>" if facts else "") + f"<p>{sentence_html}</p>"
+    return {
+        "data": {
+            "mention": mention, "context": context, "sentence": context, "section": section or "",
+            "assertion": assertion or "", "mention_type": label or "", "where_html": where,
+            "candidates": choices, "meta": dict(meta),
+        }  # fmt: skip
+    }
 
 
 @dataclass

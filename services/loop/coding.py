@@ -34,8 +34,6 @@ from services.loop.predict import TEXT_MODEL_NAME
 log = logging.getLogger(__name__)
 
 CODER_KEY = "cliniloop_id"
-CONTEXT_CHARS = 160  # at most this many characters each side of the mention when no sentence end is near
-_SENTENCE_END = re.compile(r"[.!?\n]")
 
 
 @dataclass(frozen=True)
@@ -50,6 +48,8 @@ class CoderItem:
     context: str
     label: str
     assertion: str | None
+    section: str | None = None
+    sentence_html: str = ""
 
 
 @dataclass
@@ -74,14 +74,27 @@ class CodingPullReport:
     unreadable: list[str] = field(default_factory=list)
 
 
+def sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    """The whole sentence holding ``text[start:end]`` (:func:`models.text.sentences.sentence_at`:
+    no break at decimals, "E. coli", "Dr.", list numbers), never cut shorter than that sentence."""
+    from models.text.sentences import sentence_at
+
+    return sentence_at(text, start, end)
+
+
 def sentence_around(text: str, start: int, end: int) -> str:
-    """The sentence (or line) holding ``text[start:end]``, trimmed to :data:`CONTEXT_CHARS` each side."""
-    left = max(0, start - CONTEXT_CHARS)
-    ends = [m.end() for m in _SENTENCE_END.finditer(text, left, start)]
-    a = ends[-1] if ends else left
-    m = _SENTENCE_END.search(text, end, min(len(text), end + CONTEXT_CHARS))
-    b = m.end() if m else min(len(text), end + CONTEXT_CHARS)
+    """The whole sentence holding ``text[start:end]``, white space folded (see :func:`sentence_bounds`)."""
+    a, b = sentence_bounds(text, start, end)
     return " ".join(text[a:b].split())
+
+
+def highlighted_sentence(text: str, start: int, end: int) -> str:
+    """The sentence as HTML (escaped) with the mention in ``<mark>``."""
+    import html
+
+    a, b = sentence_bounds(text, start, end)
+    fold = lambda t: html.escape(re.sub(r"\s+", " ", t))  # noqa: E731
+    return f"{fold(text[a:start])}<mark>{fold(text[start:end])}</mark>{fold(text[end:b])}"
 
 
 def item_key(task_id: str, start: int, end: int) -> str:
@@ -105,6 +118,8 @@ def coder_items(store: Store, task_ids: Sequence[str] | None = None, model_name:
                     key=item_key(tid, start, end), task_id=tid, start=start, end=end, mention=text[start:end],
                     context=sentence_around(text, start, end), label=r.get("label", ""),
                     assertion=(r.get("attributes") or {}).get("assertion"),
+                    section=(r.get("attributes") or {}).get("section"),
+                    sentence_html=highlighted_sentence(text, start, end),
                 )  # fmt: skip
             )
     return sorted(items, key=lambda i: (i.task_id, i.start, i.end))
@@ -162,7 +177,10 @@ def push_coder_tasks(
             {"system": c.system, "code": c.code, "display": c.display, "score": c.score} for cs in ranked.values() for c in cs
         ]
         meta = {"task_id": item.task_id, "start": item.start, "end": item.end, "label": item.label, "taxonomy_versions": versions}
-        payload = coder_task_payload(item.mention, item.context, candidates, meta)
+        payload = coder_task_payload(
+            item.mention, item.context, candidates, meta, section=item.section, assertion=item.assertion,
+            label=item.label, sentence_html=item.sentence_html,
+        )  # fmt: skip
         payload["data"][CODER_KEY] = item.key
         payloads.append(payload)
     if payloads:

@@ -75,3 +75,37 @@ def test_coder_push_follows_the_type_and_skips_anatomy_without_snomed(store: Sto
     report = push_coder_tasks(store, ls2, "coders", items, _gen(with_snomed=False))
     assert [p["data"]["mention"] for p in ls2.imported] == ["Abdominal pain"], "no SNOMED CT: Anatomy and Test mentions have no system"
     assert len(report.created) == len(ls2.imported)
+
+
+NOTE = "HPI: Lactate was 5.2 with E. coli bacteremia, seen by Dr. Jones. No chest pain today.\n1. Sepsis"
+
+
+def test_coder_task_shows_the_whole_sentence_section_assertion_and_marked_mention(store: Store) -> None:
+    from services.loop.coding import sentence_around
+
+    store.add_tasks([TaskIn(id="n2", modality="text", source_uri="mem://n2", data={"text": NOTE})])
+    s = NOTE.index("bacteremia")
+    spans = [TextSpan(start=s, end=s + 10, text="bacteremia", label="Problem", attributes={"assertion": "present", "section": "HPI"}),
+             TextSpan(start=NOTE.index("chest pain"), end=NOTE.index("chest pain") + 10, text="chest pain", label="Problem",
+                      attributes={"assertion": "absent", "section": "HPI"})]  # fmt: skip
+    store.add_predictions([PredictionIn(task_id="n2", model_name="clinical-text", model_version="v", taxonomy_version="t", regions=spans, score=0.5, uncertainty=0.5)])
+    ls = _FakeLS()
+    push_coder_tasks(store, ls, "coders", coder_items(store, ["n2"]), _gen())
+    first, second = (p["data"] for p in ls.imported)
+    assert first["sentence"] == first["context"] == "HPI: Lactate was 5.2 with E. coli bacteremia, seen by Dr. Jones."
+    assert first["section"] == "HPI" and first["assertion"] == "present" and first["mention_type"] == "Problem"
+    assert "<mark>bacteremia</mark>" in first["where_html"] and "Assertion</b>: present" in first["where_html"]
+    assert second["sentence"] == "No chest pain today." and second["assertion"] == "absent"
+    assert "No <mark>chest pain</mark> today." in second["where_html"]
+    # never shorter than one full sentence, however long it is
+    long = "Patient " + "with a long history of many things " * 20 + "and sepsis today. Next."
+    i = long.index("sepsis")
+    assert sentence_around(long, i, i + 6) == long[: long.index(" Next.")]
+
+
+def test_coder_config_shows_where_and_accepts_results() -> None:
+    from connectors.label_studio.client import validation_errors
+    from connectors.label_studio.coding import coder_label_config, coder_result_json
+
+    assert 'value="$where_html"' in coder_label_config()
+    assert validation_errors(coder_label_config(), coder_result_json("accept", [("icd10cm", "I10")])) == []

@@ -258,3 +258,27 @@ def mnlp(token_log_probs: Sequence[ArrayLike]) -> NDArray[np.float64]:
             raise ValueError(f"token_log_probs[{j}] must hold log-probabilities <= 0")
         out[j] = float(-np.minimum(a, 0.0).mean()) if a.size else 0.0
     return out
+
+
+def score_margin(candidate_scores: Sequence[ArrayLike]) -> NDArray[np.float64]:
+    """Margin uncertainty of ranked candidates whose scores are not probabilities (code candidates).
+
+    Parameters
+    ----------
+    candidate_scores : sequence of array_like
+        Per item, the scores of its candidates (any order, any length; scores in ``[0, 1]``).
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        ``1 - (s1 - s2)`` with ``s1 >= s2`` the two best scores (``s2 = 0`` with one candidate),
+        clipped to ``[0, 1]``; 1 for an item without candidates (nothing to go on).
+    """
+    out = np.ones(len(candidate_scores), dtype=np.float64)
+    for i, scores in enumerate(candidate_scores):
+        s = np.sort(np.asarray(scores, dtype=np.float64).ravel())[::-1]
+        if s.size:
+            if not np.all(np.isfinite(s)):
+                raise ValueError(f"item {i}: candidate scores must be finite")
+            out[i] = 1.0 - (s[0] - (s[1] if s.size > 1 else 0.0))
+    return np.clip(out, 0.0, 1.0)

@@ -52,15 +52,22 @@ def _coder_context():  # store, settings, client
 
 
 @codes_app.command("push")
-def codes_push(k: Annotated[int, typer.Option("-k", min=1, help="Candidates per code system.")] = 5) -> None:
-    """Send every predicted mention (once) with its ranked ICD-10-CM / SNOMED CT candidates to the coders' project."""
+def codes_push(
+    k: Annotated[int, typer.Option("-k", min=1, help="Candidates per code system.")] = 5,
+    budget: Annotated[int, typer.Option("--budget", min=0, help="Coder tasks to add this time, most uncertain first.")] = 50,
+) -> None:
+    """Queue the most uncertain predicted mentions (identical ones once, validated ones never) with their candidates."""
     from services.loop.coding import candidate_generator, coder_items, push_coder_tasks
 
     store, settings, client = _coder_context()
     items = coder_items(store)
-    report = push_coder_tasks(store, client, settings.label_studio_coder_project, items, candidate_generator(store, settings), k=k)
+    report = push_coder_tasks(
+        store, client, settings.label_studio_coder_project, items, candidate_generator(store, settings), k=k, budget=budget
+    )
     console.print(
-        f"coders' project {report.project_id}: {len(report.created)} mentions sent, {len(report.already_present)} already there"
+        f"coders' project {report.project_id}: {len(report.created)} mentions queued ({report.mentions} occurrences read), "
+        f"{len(report.already_present)} already there, {len(report.already_validated)} already validated, "
+        f"{report.over_budget} left for a later push (--budget {budget})"
     )
 
 

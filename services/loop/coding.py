@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from itertools import product
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +60,45 @@ class CodingPushReport:
     project_id: int
     created: list[str] = field(default_factory=list)
     already_present: list[str] = field(default_factory=list)
+    already_validated: list[str] = field(default_factory=list)
+    over_budget: int = 0
+    mentions: int = 0
+
+
+#: Occurrences of one grouped mention listed in its coder task (the verdict goes to these; the
+#: normalised mention itself is what later runs rank by, however many occurrences there are).
+MAX_MEMBERS = 200
+
+
+def group_text(mention: str, label: str | None) -> str:
+    """What identical mentions share: the case- and whitespace-folded text and the mention type."""
+    return f"{' '.join(mention.split()).casefold()}|{' '.join(str(label or '').split()).casefold()}"
+
+
+def coder_key(item: CoderItem) -> str:
+    """Coder-task id of the group an item belongs to (one task per normalised mention and type)."""
+    return hashlib.sha256(f"group:{group_text(item.mention, item.label)}".encode()).hexdigest()[:32]
+
+
+def group_items(items: Sequence[CoderItem]) -> list[list[CoderItem]]:
+    """Items grouped by :func:`coder_key`, groups in order of first occurrence, members in order."""
+    groups: dict[str, list[CoderItem]] = {}
+    for item in items:
+        groups.setdefault(coder_key(item), []).append(item)
+    return list(groups.values())
+
+
+def queue_order(ranked: Sequence[dict[str, Sequence[Any]]], sizes: Sequence[int]) -> list[int]:
+    """Positions in coder-queue order: most uncertain first (margin between the two best
+    candidates, :func:`models.sampling.scores.score_margin`, the most uncertain code system of a
+    mention counting), then the most frequent mention, then input order."""
+    from models.sampling.scores import score_margin
+
+    uncertainty = []
+    for per_system in ranked:
+        lists = [[c.score for c in cs] for cs in per_system.values() if cs]
+        uncertainty.append(float(score_margin(lists).max()) if lists else 1.0)
+    return sorted(range(len(ranked)), key=lambda i: (-round(uncertainty[i], 9), -sizes[i], i))
 
 
 @dataclass
@@ -159,8 +199,18 @@ def push_coder_tasks(
     items: Sequence[CoderItem],
     generator: Any,
     k: int = 5,
+    budget: int | None = None,
 ) -> CodingPushReport:
-    """Create the coder project if needed and import the items Label Studio does not hold yet."""
+    """Create the coder project if needed and import a queue of mentions Label Studio does not hold yet.
+
+    Identical mentions (:func:`group_text`: folded text + type) become one task whose
+    ``meta.members`` lists their occurrences (the verdict is stored for each on pull); a mention
+    whose :func:`~models.text.code_textnorm.normalise_mention` text already has a validated mapping
+    is not queued; mention types with no configured code system (Anatomy without SNOMED CT) are
+    not queued. Of the rest, the ``budget`` most uncertain (:func:`queue_order`) are imported;
+    ``None``: all of them. ``report.created`` / ``already_present`` / ``already_validated`` hold task keys.
+    """
+    from models.text.code_textnorm import normalise_mention
     project_id = client.ensure_project(project_title, coder_label_config())
     report = CodingPushReport(project_id=project_id)
     from models.text.code_policy import queued
@@ -168,25 +218,50 @@ def push_coder_tasks(
     present = client.existing_task_ids(project_id, key=CODER_KEY)
     system_names = [s.name for s in generator.systems]
     items = [i for i in items if queued(i.label, system_names)]  # Anatomy without SNOMED CT: nothing to code
-    todo = [i for i in items if i.key not in present]
-    report.already_present = [i.key for i in items if i.key in present]
+    report.mentions = len(items)
+    validated = set(store.accepted_mappings())
+    groups = []
+    for group in group_items(items):
+        key = coder_key(group[0])
+        if key in present:
+            report.already_present.append(key)
+        elif normalise_mention(group[0].mention) in validated:
+            report.already_validated.append(key)
+        else:
+            groups.append(group)
+    ranked_all = generator.candidates_many([(g[0].mention, g[0].context, g[0].assertion, g[0].label) for g in groups], k=k)
+    order = queue_order(ranked_all, [len(g) for g in groups])
+    if budget is not None:
+        report.over_budget = max(0, len(order) - budget)
+        order = order[: max(0, budget)]
     versions = {s.name: s.taxonomy_version for s in generator.systems}
     payloads = []
-    for item, ranked in zip(todo, generator.candidates_many([(i.mention, i.context, i.assertion, i.label) for i in todo], k=k), strict=True):
+    todo = []
+    for pos in order:
+        group, ranked = groups[pos], ranked_all[pos]
+        item = group[0]
+        todo.append(item)
         candidates = [
             {"system": c.system, "code": c.code, "display": c.display, "score": c.score} for cs in ranked.values() for c in cs
         ]
-        meta = {"task_id": item.task_id, "start": item.start, "end": item.end, "label": item.label, "taxonomy_versions": versions}
+        meta = {
+            "task_id": item.task_id, "start": item.start, "end": item.end, "label": item.label, "taxonomy_versions": versions,
+            "occurrences": len(group), "members": [[m.task_id, m.start, m.end] for m in group[:MAX_MEMBERS]],
+        }  # fmt: skip
         payload = coder_task_payload(
             item.mention, item.context, candidates, meta, section=item.section, assertion=item.assertion,
             label=item.label, sentence_html=item.sentence_html,
         )  # fmt: skip
-        payload["data"][CODER_KEY] = item.key
+        payload["data"][CODER_KEY] = coder_key(item)
+        payload["data"]["occurrences"] = len(group)
         payloads.append(payload)
     if payloads:
         client.import_tasks(project_id, payloads)
-        report.created = [i.key for i in todo]
-    store.audit("cliniloop", "push_coder_tasks", "project", str(project_id), created=len(report.created), present=len(report.already_present))
+        report.created = [coder_key(i) for i in todo]
+    store.audit(
+        "cliniloop", "push_coder_tasks", "project", str(project_id), created=len(report.created),
+        present=len(report.already_present), validated=len(report.already_validated), over_budget=report.over_budget,
+    )  # fmt: skip
     return report
 
 
@@ -239,13 +314,14 @@ def pull_coder_verdicts(store: Store, client: LabelStudioClient, project_id: int
                 rows.append(("any", "", result.verdict, True, None))
             elif result.verdict != "accept":
                 rows = [(s, c, v if v == "alternative" else result.verdict, ok, p) for s, c, v, ok, p in rows]
-            for n, (system, code, verdict, valid, problem) in enumerate(rows):
-                sid = f"{source}:{n}"
+            members = [m[0] for m in meta.get("members") or []] or [meta.get("task_id")]
+            for (n, (system, code, verdict, valid, problem)), (j, member_task) in product(enumerate(rows), enumerate(members)):
+                sid = f"{source}:{n}" if j == 0 else f"{source}:{n}:{j}"  # a grouped mention: one row per occurrence
                 keep.add(sid)
                 concept = by_name[system].concepts.get(code) if system in by_name else None
                 status = store.upsert_code_verdict(
                     CodeVerdictIn(
-                        task_id=meta.get("task_id"), mention=mention, normalized_mention=normalise_mention(mention),
+                        task_id=member_task, mention=mention, normalized_mention=normalise_mention(mention),
                         context=str(data.get("context", "")), system=system, code=code,
                         display=concept.display if concept else "", coder=coder, verdict=verdict, valid=valid,
                         problem=problem, source_annotation_id=sid,

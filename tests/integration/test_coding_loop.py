@@ -17,6 +17,7 @@ from services.loop.coding import (
     candidate_generator,
     code_systems,
     coder_items,
+    coder_key,
     pull_coder_verdicts,
     push_coder_tasks,
 )
@@ -62,7 +63,7 @@ def test_coders_validate_candidates_and_the_next_run_learns(setup, ls_client: La
     pid = report.project_id
     ls_ids = ls_client.existing_task_ids(pid, key=CODER_KEY)
     by_mention = {i.mention: i for i in items}
-    task = {m: ls_ids[by_mention[m].key] for m in by_mention}
+    task = {m: ls_ids[coder_key(by_mention[m])] for m in by_mention}
     data = ls_client.task_data(task["HTN"], pid)
     values = [c["value"] for c in data["candidates"]]
     assert any(v.startswith("icd10cm:") for v in values) and any(v.startswith("snomed:") for v in values)

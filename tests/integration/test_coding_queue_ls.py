@@ -1,0 +1,58 @@
+"""The coders' queue against a real Label Studio (issue 22): one task for identical mentions, its
+verdict stored for each occurrence, the type's code system only, the sentence/section/assertion shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from connectors.label_studio.client import LabelStudioClient
+from connectors.label_studio.coding import coder_result_json
+from services.core.schemas import PredictionIn, TaskIn, TextSpan
+from services.core.settings import Settings
+from services.core.store import Store
+from services.loop.coding import CODER_KEY, candidate_generator, code_systems, coder_items, coder_key, pull_coder_verdicts, push_coder_tasks
+from services.loop.predict import TEXT_MODEL_NAME
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+NOTES = {
+    "q-1": ("Assessment: Asthma flare with wheezing. Lactate was 2.1 today.", [("Asthma", "Problem"), ("wheezing", "Problem"), ("Lactate", "Test")]),
+    "q-2": ("HPI: known ASTHMA since childhood. Lung exam by Dr. Lee.", [("ASTHMA", "Problem"), ("Lung", "Anatomy")]),
+}
+
+
+def test_grouped_typed_queue_round_trip(tmp_path: Path, ls_client: LabelStudioClient) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    store.migrate()
+    for tid, (text, words) in NOTES.items():
+        store.add_tasks([TaskIn(id=tid, modality="text", source_uri=f"mem://{tid}", data={"text": text, "deid": {"detector": "none: synthetic"}})])
+        regions = [TextSpan(start=text.index(w), end=text.index(w) + len(w), text=w, label=lab, probability=0.8,
+                            attributes={"assertion": "present", "section": text.split(":")[0]}) for w, lab in words]  # fmt: skip
+        store.add_predictions([PredictionIn(task_id=tid, model_name=TEXT_MODEL_NAME, model_version="v1", taxonomy_version="t", regions=regions, score=0.5, uncertainty=0.5)])
+    rf2 = next((REPO / "data_samples" / "snomed_rf2_sample").glob("SnomedCT_*"))
+    settings = Settings(var_dir=tmp_path / "var", snomed_rf2=rf2)
+    systems = code_systems(settings)
+    items = coder_items(store)
+    report = push_coder_tasks(store, ls_client, "cliniloop coders queue test", items, candidate_generator(store, settings, systems), budget=10)
+    assert len(items) == 5 and len(report.created) == 4, "Asthma / ASTHMA: one task"
+    pid = report.project_id
+    ids = ls_client.existing_task_ids(pid, key=CODER_KEY)
+    by = {i.mention: i for i in items}
+    asthma = ls_client.task_data(ids[coder_key(by["Asthma"])], pid)
+    assert asthma["occurrences"] == 2 and asthma["section"] == "Assessment" and asthma["assertion"] == "present"
+    assert asthma["sentence"] == "Assessment: Asthma flare with wheezing." and "<mark>Asthma</mark>" in asthma["where_html"]
+    lactate = ls_client.task_data(ids[coder_key(by["Lactate"])], pid)
+    assert not any(c["value"].startswith("icd10cm:") for c in lactate["candidates"]), "no ICD-10-CM diagnosis for a Test"
+    lung = ls_client.task_data(ids[coder_key(by["Lung"])], pid)
+    assert [c["value"] for c in lung["candidates"]][:1] == ["snomed:8800022009"], "Anatomy: a SNOMED body structure"
+
+    icd = next(c["value"].split(":", 1)[1] for c in asthma["candidates"] if c["value"].startswith("icd10cm:"))
+    ls_client.create_annotation(ids[coder_key(by["Asthma"])], coder_result_json("accept", [("icd10cm", icd)]))
+    pulled = pull_coder_verdicts(store, ls_client, pid, systems)
+    assert (pulled.annotations, pulled.created) == (1, 2)
+    assert sorted(r.task_id for r in store.code_mappings(validated_only=True)) == ["q-1", "q-2"]
+    again = push_coder_tasks(store, ls_client, "cliniloop coders queue test", items, candidate_generator(store, settings, systems))
+    assert again.created == [] and len(again.already_present) == 4

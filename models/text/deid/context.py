@@ -1,7 +1,7 @@
 """Context rules for identifiers in real clinical notes, blind to letter case.
 
-Real ICU notes are typed in capitals, in lower case or in a mix, telegraphically: "DR. MAHN",
-"dr. bob culhane", "husband jim", "TRANSFERRED TO GH", "to go to quartermain 6", "CVA 74'",
+Real ICU notes are typed in capitals, in lower case or in a mix, telegraphically: "DR. VOSKUIL",
+"dr. bob tremont", "husband walt", "TRANSFERRED TO NWH", "to go to brindlecote 6", "TIA 81'",
 "s/p cabg '95", "pager 55037". Capitalisation therefore decides nothing here; a word counts as
 a name or a place by its **context** (a title, a relation, a credential after it, a verb of
 moving a patient, a facility word) and by **how common it is** in English
@@ -132,7 +132,7 @@ _MEDICAL_CENTER_ACRONYM = regex.compile(r"(?<![\w/])[A-Z]{1,4}(?:MC|HC)(?![\w/])
 
 
 def _medical_center_acronyms(text: str) -> list[Found]:
-    """GBMC, VAMC, BIDMC, UMMC: acronyms of a medical or health center."""
+    """SRMC, VAMC, BIDMC, UMMC: acronyms of a medical or health center."""
     return [
         Found(m.start(), m.end(), "LOCATION", 0.65, "center-acronym", "facility")
         for m in _MEDICAL_CENTER_ACRONYM.finditer(text)
@@ -141,7 +141,7 @@ def _medical_center_acronyms(text: str) -> list[Found]:
 
 
 def _names_joined(text: str, tokens: list[Token], found: list[Found]) -> list[Found]:
-    """suzette and ank, Suzette and Hank: a name-like word joined by "and" to a name already found."""
+    """dorinda and osk, Dorinda and Hal: a name-like word joined by "and" to a name already found."""
     ends = {t.end: n for n, t in enumerate(tokens)}
     out = []
     for f in found:
@@ -330,7 +330,7 @@ def _employers(text: str, tokens: list[Token]) -> list[Found]:
 
 
 def _named_before_phone(text: str, tokens: list[Token]) -> list[Found]:
-    """Lopie Certusi cell# 410-..., KRISSY 301 944-...: the words naming whom a phone number reaches."""
+    """Odette Brannock cell# 617-..., MAEVE 617 555-...: the words naming whom a phone number reaches."""
     out = []
     cues = {"cell", "home", "work", "phone", "tel", "mobile", "pager", "beeper", "cel", "ph"}
     for i, tok in enumerate(tokens):
@@ -357,7 +357,7 @@ def _named_before_phone(text: str, tokens: list[Token]) -> list[Found]:
 
 
 def _repeated_places(text: str, tokens: list[Token], found: list[Found]) -> list[Found]:
-    """A hospital acronym or ward name found once in a note is found everywhere in it ("in GH", "BY GBMC")."""
+    """A hospital acronym or ward name found once in a note is found everywhere in it ("in NWH", "BY SRMC")."""
     places = {
         text[f.start : f.end].split()[0].lower()
         for f in found
@@ -447,7 +447,7 @@ def _rare_word(word: str) -> bool:
 
 
 def _name_after(word: str) -> bool:
-    """A second or third word of a name already started ("Frances Baker", "Lopie Certusi")."""
+    """A second or third word of a name already started ("Odette Brannock", "Hal Wojtaszek")."""
     lower = word.lower()
     if not _cued_name_word(word) or is_clinical(lower) and lower not in last_names():
         return False
@@ -462,7 +462,7 @@ def _extend_name(text: str, tokens: list[Token], j: int, limit: int = 2) -> int:
     while taken < limit and k < len(tokens) and _same_line(text, tokens[last].end, tokens[k].start):
         tok = tokens[k]
         if tok.text == "-" and k + 1 < len(tokens) and tokens[k + 1].is_word and tok.start == tokens[last].end:
-            # Hanley-McCue, Kessler-Adventist: a hyphen joining two words without spaces
+            # Hollis-McVey, Ashgrove-Mercy: a hyphen joining two words without spaces
             if tokens[k + 1].start == tok.end and _cued_name_word(tokens[k + 1].text):
                 last = k + 1
                 k += 2
@@ -506,7 +506,7 @@ def _cue_at(tokens: list[Token], i: int, cues: frozenset[str], max_words: int = 
 
 # ----------------------------------------------------------------------------- names
 def _titled_names(text: str, tokens: list[Token]) -> list[Found]:
-    """Dr. Mahn, dr bob culhane, MR. EDWIN PRZYBYLO, Mrs. O'Driscoll."""
+    """Dr. Voskuil, dr bob tremont, MR. HAL WOJTASZEK, Mrs. O'Rourke."""
     w = context_words()
     out = []
     for i, tok in enumerate(tokens):
@@ -535,7 +535,7 @@ def _titled_names(text: str, tokens: list[Token]) -> list[Found]:
         end = _extend_name(text, tokens, nxt + 1 if bare_initial else nxt)
         category = "clinician" if lower in w["clinician_titles"] else ""
         out.append(Found(first.start, tokens[end].end, "NAME", 0.9, "title", category))
-        # "DRS JOSEPH AND ROBBINSON", "Drs. Lange and Cole": the names joined by and/&
+        # "DRS ALDEN AND PRUSKI", "Drs. Vance and Orloff": the names joined by and/&
         k = end + 1
         while k + 1 < len(tokens) and tokens[k].lower in {"and", "&"} and _same_line(text, tokens[end].end, tokens[k + 1].start):
             j = k + 1
@@ -576,7 +576,7 @@ def _all_relation_cues() -> frozenset[str]:
 
 
 def _related_names(text: str, tokens: list[Token]) -> list[Found]:
-    """husband jim, DTR suzette, DAUGHTER-KRISSY, caseworker LEONA LABOWICH, HO Domenico."""
+    """husband walt, DTR dorinda, DAUGHTER-MAEVE, caseworker NORINE VASHCHUK, HO Anselmo."""
     w = context_words()
     out = []
     for category, cues in w["relations"].items():
@@ -616,7 +616,7 @@ def _related_names(text: str, tokens: list[Token]) -> list[Found]:
                     continue
             end = _extend_name(text, tokens, nxt)
             out.append(Found(tokens[nxt].start, tokens[end].end, "NAME", 0.8, "relation", category))
-            # "Sons Smokey, Morris and Roger": the other names of the list
+            # "Daughters Lorna, Bettina and Rosalind": the other names of the list
             k = end + 1
             while k + 1 < len(tokens) and tokens[k].text in {",", "and", "&"} and _same_line(text, tokens[end].end, tokens[k + 1].start):
                 j = k + 1
@@ -731,7 +731,7 @@ def _dotted_signatures(text: str, tokens: list[Token]) -> list[Found]:
 
 
 def _initialled_names(text: str, tokens: list[Token]) -> list[Found]:
-    """N. GRANDONE, B. KARGAS, d. renna, J SMITH ORDERED: an initial and a surname."""
+    """D. ZOLTEVIC, T. ORLOFF, k. brisco, J SMITH ORDERED: an initial and a surname."""
     out = []
     for j in range(len(tokens) - 2):
         if not (len(tokens[j].text) == 1 and tokens[j].text.isalpha()):
@@ -782,7 +782,7 @@ _ACTIONS = frozenset(
 
 
 def _named_by_action(text: str, tokens: list[Token]) -> list[Found]:
-    """grace dudak aware, per DOUGLASS, per carol wolfe, BEA TURA AWARE: a name by what is said of it."""
+    """nora pelky aware, per carol vance, LEDA MOSKO AWARE: a name by what is said of it."""
     out = []
     for i, tok in enumerate(tokens):
         lower = tok.lower
@@ -813,7 +813,7 @@ def _named_by_action(text: str, tokens: list[Token]) -> list[Found]:
 
 
 def _rare_first_names(text: str, tokens: list[Token]) -> list[Found]:
-    """Suzette, Radu, AGNES MUNROE: an uncommon first name (and its surname) without a cue."""
+    """Dorinda, Anselmo, OTTILIE BRISCO: an uncommon first name (and its surname) without a cue."""
     out = []
     caseless = is_caseless_text(text)
     for j, tok in enumerate(tokens):
@@ -827,7 +827,7 @@ def _rare_first_names(text: str, tokens: list[Token]) -> list[Found]:
         end = _extend_name(text, tokens, j)
         if caseless:
             if zipf(lower) >= 3.0 and end == j and looks_like_typo(lower):
-                continue  # RUSTY, MIST, SEVER alone: words first
+                continue  # a typo-like word alone (ROSY for rosy sputum): words first
         elif not (tok.text[:1].isupper() and not tok.text.isupper()):
             continue  # lower case or an acronym in a cased note
         out.append(Found(tok.start, tokens[end].end, "NAME", 0.6, "first-name"))
@@ -836,7 +836,7 @@ def _rare_first_names(text: str, tokens: list[Token]) -> list[Found]:
 
 # ----------------------------------------------------------------------------- places
 def _facilities(text: str, tokens: list[Token]) -> list[Found]:
-    """Harbor Hosp, HOLY CROSS HOSPITAL, LAUREL REGIONAL, KEELEY HOUSE, university of maryland hospital."""
+    """Lakeview Hosp, GOOD SHEPHERD HOSPITAL, ASHGROVE REGIONAL, PELHAM HOUSE, university of virginia hospital."""
     w = context_words()
     out = []
     facility = w["facility_words"]
@@ -927,7 +927,7 @@ _STATE_CODES = frozenset(
 
 
 def _acronym_place(tok: Token, caseless: bool) -> bool:
-    """GH, VAMC, GBMC: a 2-5 letter acronym that is no clinical place or abbreviation."""
+    """NWH, VAMC, SRMC: a 2-5 letter acronym that is no clinical place or abbreviation."""
     lower = tok.lower
     if not (2 <= len(tok.text) <= 5 and tok.text.isalpha()):
         return False
@@ -938,7 +938,7 @@ def _acronym_place(tok: Token, caseless: bool) -> bool:
 
 
 def _moved_places(text: str, tokens: list[Token]) -> list[Found]:
-    """transferred to GH, from Quartermain 3, to go to quartermain 6, GH EW, PLAN: QUARTERMAIN 2."""
+    """transferred to NWH, from Brindlecote 3, to go to brindlecote 6, NWH ER, PLAN: BRINDLECOTE 2."""
     w = context_words()
     out = []
     letters = [c for c in text if c.isalpha()]
@@ -974,13 +974,13 @@ def _moved_places(text: str, tokens: list[Token]) -> list[Found]:
             out.append(Found(place.start, end, "LOCATION", 0.65, "moved-titled", "facility"))
         elif ward is not None and len(place.text) > 4 and zipf(place.lower) < RARE and not is_clinical(place.lower) and not looks_like_typo(place.lower):
             out.append(Found(place.start, ward, "LOCATION", 0.7, "ward", "ward"))
-    # acronym hospital before its emergency room or cath lab: "GH EW", "gh er", "GH cath lab"
+    # acronym hospital before its emergency room or cath lab: "NWH ER", "nwh ed", "NWH cath lab"
     for i, tok in enumerate(tokens[:-1]):
         nxt = tokens[i + 1]
         if nxt.lower in {"ew", "er", "ed", "cath", "micu", "ccu", "icu"} and _acronym_place(tok, caseless) and tok.lower not in {"to", "in", "at"}:
             if i > 0 and tokens[i - 1].lower in {"to", "at", "from", "in", "the", ">", "by"}:
                 out.append(Found(tok.start, tok.end, "LOCATION", 0.7, "acronym-er", "facility"))
-    # a made-up ward name with its number after a plan or transfer word: "PLAN: QUARTERMAIN 2"
+    # a made-up ward name with its number after a plan or transfer word: "PLAN: BRINDLECOTE 2"
     for i, tok in enumerate(tokens):
         if not tok.is_word or len(tok.text) < 5:
             continue
@@ -1008,7 +1008,7 @@ _MONTHS_DAYS = frozenset(
 
 
 def _titled_place_word(word: str) -> bool:
-    """A capitalised word after "went to" that can name a place (Harbor, Kessler, Adventist; not Monday, ICU)."""
+    """A capitalised word after "went to" that can name a place (Lakeview, Ashgrove, Mercy; not Monday, ICU)."""
     lower = word.lower()
     w = context_words()
     return (
@@ -1023,7 +1023,7 @@ def _titled_place_word(word: str) -> bool:
 
 
 def _ward_number(text: str, tokens: list[Token], j: int) -> int | None:
-    """End offset of a ward number right after token ``j`` ("quartermain 2", "QUARTERMAIN  6"), else None."""
+    """End offset of a ward number right after token ``j`` ("brindlecote 2", "BRINDLECOTE  6"), else None."""
     if j + 1 < len(tokens):
         nxt = tokens[j + 1]
         gap = text[tokens[j].end : nxt.start]
@@ -1041,7 +1041,7 @@ def _ward_number(text: str, tokens: list[Token], j: int) -> int | None:
 
 
 def _residences(text: str, tokens: list[Token]) -> list[Found]:
-    """lives in Hampton, FROM ROME, in MILFORD MILL, a town named Bend."""
+    """lives in Toledo, FROM BOISE, in GLEN BURNIE, a town named Bend."""
     w = context_words()
     out = []
     known = cities()
@@ -1072,7 +1072,7 @@ def _residences(text: str, tokens: list[Token]) -> list[Found]:
             first = tokens[j]
             if _rare_word(first.text) and zipf(first.lower) < RARE:
                 out.append(Found(first.start, first.end, "LOCATION", 0.6, "residence"))
-    # a known city after from/to/in when it is no ordinary word: "DAUGHTER FROM ROME"
+    # a known city after from/to/in when it is no ordinary word: "SON FROM TOLEDO"
     stop = w["city_stoplist"]
     for i, tok in enumerate(tokens[:-1]):
         if tok.lower not in {"from", "in", "to", "near", "outside"}:

@@ -4,7 +4,7 @@ Everything here comes from packages installed with cliniloop (nothing is downloa
 loaded lazily, once per process:
 
 - :func:`zipf` — a word's frequency in English on the Zipf scale (``wordfreq``, Apache-2.0 code,
-  CC-BY-SA 4.0 data): 7 for "and", 5 for "green", 3 for "veronica", 0 for "przybylo". Real notes
+  CC-BY-SA 4.0 data): 7 for "and", 5 for "green", 3 for "rosalind", 0 for "wojtaszek". Real notes
   come in capitals or lower case, so "is this word common English?" replaces "is it capitalised?".
 - :func:`first_names` / :func:`last_names` — Faker's person-name lists of every locale it ships
   (MIT), ASCII spellings only, lower-cased.

@@ -15,6 +15,7 @@ results are merged into one span (the union, typed by the strongest result).
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -383,8 +384,15 @@ def _cue_word_only(text: str, span: PhiSpan) -> bool:
         return False  # the context rules check their own cue words
     lower = text[span.start : span.end].lower().strip(" .,")
     w = context_words()
-    cues = set().union(*w["relations"].values())
-    return lower in w["not_names"] or lower in cues or lower in w["clinical_places"] or lower in w["clinical_extra"]
+    return lower in w["not_names"] or lower in _relation_cues() or lower in w["clinical_places"] or lower in w["clinical_extra"]
+
+
+@lru_cache(maxsize=1)
+def _relation_cues() -> frozenset[str]:
+    """Every relation and role cue of the word lists, as written (multi-word cues whole)."""
+    from .lexicon import context_words
+
+    return frozenset().union(*context_words()["relations"].values())
 
 
 def _titled_or_credentialed(text: str, span: PhiSpan) -> bool:

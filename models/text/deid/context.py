@@ -941,9 +941,7 @@ def _moved_places(text: str, tokens: list[Token]) -> list[Found]:
     """transferred to NWH, from Brindlecote 3, to go to brindlecote 6, NWH ER, PLAN: BRINDLECOTE 2."""
     w = context_words()
     out = []
-    letters = [c for c in text if c.isalpha()]
-    upper_share = sum(c.isupper() for c in letters) / len(letters) if letters else 0.0
-    caseless = upper_share > 0.8 or upper_share < 0.02
+    caseless = is_caseless_text(text)
     for i, tok in enumerate(tokens):
         if tok.lower not in w["movement_prepositions"] or i == 0:
             continue

@@ -25,8 +25,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
-import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -152,20 +151,24 @@ def ingest_ecg(
     return report
 
 
+def record_key(data: dict[str, Any]) -> str:
+    """Key of the recording (and detection lead) an ECG window task belongs to."""
+    return data["record_hash"] + ":" + data["leads"][0]
+
+
+def record_key(data: dict[str, Any]) -> str:
+    """Key of the recording (and detection lead) an ECG window task belongs to."""
+    return data["record_hash"] + ":" + data["leads"][0]
+
+
 def _source_of(data: dict[str, Any]) -> EcgSource:
     return open_ecg(Path(data["record_path"]), data.get("csv_sampling_rate"))
 
 
 def _window_uncertainty(labels: list[str], probs: list[np.ndarray | None], confidence: list[float]) -> float:
-    if not labels:
-        return 1.0
-    if all(p is None for p in probs):
-        return float(1.0 - min(confidence))
-    entropies = [float(-(p * np.log(np.clip(p, 1e-12, 1.0))).sum() / math.log(len(p))) for p in probs if p is not None]
-    u = max(entropies)
-    if any(label in RARE_CLASSES for label in labels):
-        u = 0.5 + u / 2
-    return float(min(1.0, max(0.0, u)))
+    from models.sampling.parts import beat_window_uncertainty
+
+    return beat_window_uncertainty(labels, probs, confidence, RARE_CLASSES)
 
 
 def predict_ecg(
@@ -177,13 +180,15 @@ def predict_ecg(
     progress: Progress | None = None,
     mapping_path: Path | None = None,
     failures: list[EcgFileError] | None = None,
+    records: Collection[str] | None = None,
 ) -> int:
     """Detect and classify the beats of every ingested recording; store one prediction per window.
 
     ``mapping_path`` names the symbol -> class mapping whose version is recorded (default AAMI EC57).
     A recording that cannot be opened or read (changed, truncated or corrupt since ingest) is
     skipped and added to ``failures`` (naming the file); the other recordings are predicted, and
-    a re-run retries only the skipped ones.
+    a re-run retries only the skipped ones. ``records``: only these recordings (keys
+    ``<record_hash>:<lead>``, see :func:`record_key`; one shard of a distributed run).
 
     Returns
     -------
@@ -194,7 +199,9 @@ def predict_ecg(
     version = f"{detector.version}+{getattr(classifier, 'version', None) or 'unclassified'}"
     by_record: dict[str, list[Any]] = {}
     for task in store.list_tasks("ecg"):
-        by_record.setdefault(task.data["record_hash"] + ":" + task.data["leads"][0], []).append(task)
+        key = record_key(task.data)
+        if records is None or key in records:
+            by_record.setdefault(key, []).append(task)
     done = store.latest_predictions(ECG_MODEL_NAME)
     adaptable = classifier is not None and hasattr(classifier, "embedding")
     corrections = record_corrections(store) if adaptable else {}

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -193,23 +193,17 @@ def region_box(region: Rectangle | Mask) -> tuple[float, float, float, float] | 
 
 
 def region_uncertainty(region: Rectangle | Mask) -> float:
-    """``max(H_b(score), H(class_probs) / log C)`` of one region (see the module docstring)."""
-    from models.sampling.scores import binary_entropy
+    """A region's uncertainty (:func:`models.sampling.parts.region_uncertainty`)."""
+    from models.sampling.parts import region_uncertainty as score
 
-    p = 0.5 if region.probability is None else region.probability
-    u = float(binary_entropy(np.array([p]))[0])
-    probs = region.attributes.get("probs")
-    if probs and len(probs) > 1:
-        q = np.clip(np.array(list(probs.values()), dtype=float), 1e-12, 1.0)
-        u = max(u, float(-(q * np.log(q)).sum() / np.log(len(q))))
-    return min(1.0, max(0.0, u))
+    return score(region.probability, region.attributes.get("probs"))
 
 
 def image_uncertainty(regions: Sequence[Rectangle | Mask]) -> float:
-    """Mean of the top-5 region uncertainties; 1.0 when there is no region."""
-    from models.sampling.rollup import rollup_for
+    """Mean of the top-5 region uncertainties; 1.0 when there is no region (:func:`models.sampling.parts.regions_uncertainty`)."""
+    from models.sampling.parts import regions_uncertainty
 
-    return float(rollup_for("image", np.array([region_uncertainty(r) for r in regions], dtype=float)))
+    return regions_uncertainty([(r.probability, r.attributes.get("probs")) for r in regions])
 
 
 # -- models ------------------------------------------------------------------------------------
@@ -247,8 +241,10 @@ def taxonomy_version_of(labels: Sequence[str]) -> str:
     return "image-labels:" + hashlib.sha256(json.dumps(sorted(set(labels))).encode()).hexdigest()[:8]
 
 
-def predict_images(store: Store, models: ImageModels, *, progress: Progress | None = None) -> tuple[int, list[ImageFileError]]:
-    """Propose regions for every image task lacking a prediction from the current models.
+def predict_images(
+    store: Store, models: ImageModels, *, progress: Progress | None = None, task_ids: Iterable[str] | None = None
+) -> tuple[int, list[ImageFileError]]:
+    """Propose regions for every image task (of ``task_ids``, default all) lacking a prediction from the current models.
 
     Returns
     -------
@@ -258,7 +254,7 @@ def predict_images(store: Store, models: ImageModels, *, progress: Progress | No
     done = store.latest_predictions(IMAGE_MODEL_NAME)
     preds: list[PredictionIn] = []
     errors: list[ImageFileError] = []
-    for task in store.list_tasks("image"):
+    for task in store.list_tasks("image", ids=task_ids):
         model, version = models.for_kind(task.data.get("kind", "boxes"))
         if task.id in done and done[task.id].model_version == version:
             if progress:

@@ -1,0 +1,42 @@
+"""The default box detector shipped inside the package (used before any version is promoted).
+
+``models/image/default/`` holds a :class:`~models.image.detector.BoxDetector` written by
+``scripts/train_default_models.py --only image`` from the BCCD blood-cell boxes of ``train.txt``
+(MIT; licence and provenance in ``models/image/default/PROVENANCE.md``). Its classes (RBC, WBC,
+Platelets) come from that training data. ``val.txt`` is never trained on: ``cliniloop eval
+first-queue --modality image`` measures the default there.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+#: Folder of the shipped weights.
+DEFAULT_DIR = Path(__file__).resolve().parent / "default"
+#: Command that (re)creates the shipped files.
+TRAIN_COMMAND = "python scripts/train_default_models.py --only image --data <shared data folder>"
+
+
+class DefaultModelError(RuntimeError):
+    """The shipped default model is missing or does not match this version of the code."""
+
+
+@lru_cache(maxsize=1)
+def load_default() -> Any:
+    """The shipped default box detector (a fitted :class:`~models.image.detector.BoxDetector`, on the CPU).
+
+    Raises
+    ------
+    DefaultModelError
+        When the files are missing or not of this code's format.
+    """
+    from models.image.detector import META_FILE, BoxDetector
+
+    if not (DEFAULT_DIR / META_FILE).is_file():
+        raise DefaultModelError(f"{DEFAULT_DIR / META_FILE}: the default box detector is missing; create it with `{TRAIN_COMMAND}`")
+    try:
+        return BoxDetector.load(DEFAULT_DIR, device="cpu")
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        raise DefaultModelError(f"the default box detector in {DEFAULT_DIR} cannot be used (re-create it with `{TRAIN_COMMAND}`): {err}") from err

@@ -14,12 +14,16 @@ export_app = typer.Typer(help="Export what annotators and coders produced.", no_
 
 @export_app.command("mappings")
 def export_mappings_cmd(
-    out: Annotated[Path, typer.Option("--out", help="Output file (.csv or .json).")],
-    fmt: Annotated[str | None, typer.Option("--format", help="csv or json (default: from the suffix).")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Output file (.csv or .json; any name for conceptmap / refset).")],
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="csv, json, conceptmap (FHIR R4 ConceptMap JSON) or refset (SNOMED CT simple-map RF2); default: from the suffix."),
+    ] = None,
     system: Annotated[str | None, typer.Option("--system", help="Only icd10cm or snomed.")] = None,
     validated_only: Annotated[bool, typer.Option("--validated-only", help="Only valid accept/alternative verdicts.")] = False,
 ) -> None:
-    """Write coders' mention → code verdicts (mention, context, system, code, coder, verdict, time, versions)."""
+    """Write coders' mention → code verdicts (CSV/JSON rows), or the validated ones as a FHIR R4 ConceptMap
+    or a SNOMED CT simple-map refset, both with coder agreement per row."""
     from services.core.store import open_store
     from services.loop.mappings import export_mappings
 

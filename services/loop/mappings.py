@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from services.core.store import Store
 
+#: ``export mappings --format`` values.
+EXPORT_FORMATS = ("csv", "json", "conceptmap", "refset")
 COLUMNS = (
     "mention",
     "normalized_mention",
@@ -40,11 +42,17 @@ def mapping_records(store: Store, system: str | None = None, validated_only: boo
 def export_mappings(
     store: Store,
     path: Path,
-    fmt: Literal["csv", "json"] | None = None,
+    fmt: Literal["csv", "json", "conceptmap", "refset"] | None = None,
     system: str | None = None,
     validated_only: bool = False,
 ) -> int:
     """Write the mapping table to ``path`` (format from ``fmt`` or the file suffix); return the row count.
+
+    ``csv`` / ``json``: every row of the table (``validated_only``: valid accept/alternative verdicts).
+    ``conceptmap``: a FHIR R4 ConceptMap of the validated mappings with coder agreement per target,
+    validated before it is written; ``refset``: a SNOMED CT simple-map refset of the validated
+    SNOMED mappings with coder agreement per row (:mod:`services.loop.mapping_exports`; both
+    return the number of targets / rows).
 
     Raises
     ------
@@ -53,8 +61,19 @@ def export_mappings(
     """
     path = Path(path)
     fmt = fmt or path.suffix.lstrip(".").lower()
-    if fmt not in ("csv", "json"):
-        raise ValueError(f"{path}: unknown export format {fmt!r}; use .csv or .json (or --format)")
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"{path}: unknown export format {fmt!r}; use .csv or .json (or --format {'/'.join(EXPORT_FORMATS)})")
+    if fmt in ("conceptmap", "refset"):
+        from services.loop.mapping_exports import write_conceptmap, write_refset
+
+        if fmt == "conceptmap":
+            n = write_conceptmap(store, path, system)
+        else:
+            if system not in (None, "snomed"):
+                raise ValueError(f"a SNOMED CT simple-map refset holds SNOMED CT mappings only, not --system {system}")
+            n = write_refset(store, path)
+        store.audit("cliniloop", "export", "code_mappings", str(path), rows=n, format=fmt, system=system)
+        return n
     records = mapping_records(store, system, validated_only)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

@@ -4,7 +4,7 @@ Usage::
 
     python data_samples/deid/generate.py --out data_samples/deid/dev --notes 220 --seed 0
 
-The same seed and Faker version give byte-identical files. See ``models/text/deid/synthetic.py``.
+The same seed and Faker version give byte-identical files. See ``services/evaluation/synthetic_notes.py``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if str(_REPO) not in sys.path:
         sys.path.insert(0, str(_REPO))
-    from models.text.deid.synthetic import generate_notes, write_corpus
+    from services.evaluation.synthetic_notes import generate_notes, write_corpus
 
     if args.force and args.out.is_dir():
         _clear(args.out)

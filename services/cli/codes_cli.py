@@ -30,7 +30,7 @@ def eval_codes(
 ) -> None:
     """Recall@1/5/10 (exact code and 3-character category) and MRR of code candidates; prints one JSON object."""
     from services.core.settings import get_settings
-    from services.loop.codes_eval import SYSTEMS, CodesEvalError, evaluate_codes
+    from services.evaluation.codes import SYSTEMS, CodesEvalError, evaluate_codes
 
     if system not in SYSTEMS:
         fail(f"--system {system!r}: choose one of {', '.join(SYSTEMS)}", 2)

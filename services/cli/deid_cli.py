@@ -58,7 +58,7 @@ def eval_deid(
     from models.text.deid.type_maps import TypeMapError
     from models.text.deid.types import PROFILES
     from services.core.settings import get_settings
-    from services.loop.deid_eval import DeidEvalError, evaluate_deid
+    from services.evaluation.deid import DeidEvalError, evaluate_deid
 
     if data_format is not None and data_format not in FORMATS:
         fail(f"--format {data_format!r}: use one of {', '.join(FORMATS)}")
@@ -95,7 +95,7 @@ def deid_synth(
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same corpus).")] = 0,
 ) -> None:
     """Write synthetic clinical notes full of identifiers, with gold BRAT annotations (Faker; no real data)."""
-    from models.text.deid.synthetic import generate_notes, write_corpus
+    from services.evaluation.synthetic_notes import generate_notes, write_corpus
 
     if out.exists() and any(out.iterdir()):
         fail(f"{out}: folder is not empty; choose an empty or new folder")

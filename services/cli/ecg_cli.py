@@ -130,7 +130,7 @@ def eval_ecg_detect(
     lead: Annotated[str | None, typer.Option("--lead")] = None,
 ) -> None:
     """Beat detection vs reference (150 ms window): gross and per-record Se and PPV, CPU s per hour; prints one JSON object."""
-    from services.loop.ecg_detect_eval import evaluate_detection
+    from services.evaluation.ecg_detect import evaluate_detection
 
     try:
         result = evaluate_detection(wfdb_dir, records=records or None, lead=lead)
@@ -152,7 +152,7 @@ def eval_ecg_classify(
     model: Annotated[str, typer.Option("--model", help="gbm (boosted, default) or cnn.")] = "gbm",
 ) -> None:
     """Beat classes vs reference: per-class Se/PPV, accuracy, macro-F1 over N/S/V/F, confusion matrix; prints one JSON object."""
-    from services.loop.ecg_classify_eval import confusion_plot, evaluate_classification
+    from services.evaluation.ecg_classify import confusion_plot, evaluate_classification
 
     if not cv and test_dir is None and not test:
         fail("give --test-dir (or --test names), or --cv", 2)

@@ -164,7 +164,7 @@ def eval_eeg_seizure(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Segment sensitivity/specificity, epoch AUROC and ms per minute of EEG on Bonn-format folders; prints one JSON object."""
-    from services.loop.eeg_seizure_eval import bonn_files, evaluate_seizure
+    from services.evaluation.eeg_seizure import bonn_files, evaluate_seizure
 
     if cv is None and (train is None or test is None):
         fail("give --train and --test, or --cv", 2)
@@ -190,14 +190,14 @@ def eval_eeg_events(
     from connectors.sources.eeg_events import EegEventsError
     from models.eeg.seizure import SeizureDetector
     from services.core.settings import get_settings
-    from services.loop.eeg_events_eval import evaluate_events
+    from services.evaluation.eeg_events import evaluate_events
     from services.loop.eeg_train import load_detector
 
     try:
         if model is not None:
             detector = SeizureDetector.load(model)
         elif train_bonn is not None:
-            from services.loop.eeg_seizure_eval import segment_features
+            from services.evaluation.eeg_seizure import segment_features
 
             data = segment_features(train_bonn)
             detector = SeizureDetector().fit(None, data.labels, data.segment, features=data.features)
@@ -221,7 +221,7 @@ def eval_eeg_long(
     """Peak memory, time and planted seizures found on a synthetic many-hour recording; prints one JSON object."""
     import tempfile
 
-    from services.loop.eeg_long_eval import evaluate_long_recording
+    from services.evaluation.eeg_long import evaluate_long_recording
 
     with tempfile.TemporaryDirectory() as tmp:
         result = evaluate_long_recording(workdir or Path(tmp), hours=hours, channels=channels, sampling_rate=sampling_rate, block_s=block_s)

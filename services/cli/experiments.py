@@ -20,7 +20,7 @@ def eval_ner(
     test: Annotated[Path, typer.Option("--test", exists=True, dir_okay=False, help="PubTator test file.")],
 ) -> None:
     """Train the NER tagger on all of --train, score strict spans on --test; prints one JSON object."""
-    from services.loop.ner_eval import evaluate_ner
+    from services.evaluation.ner import evaluate_ner
 
     try:
         result = evaluate_ner(train, test)

@@ -177,7 +177,7 @@ def eval_image_boxes(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Per-class AP@0.5, mAP@0.5, class-agnostic recall, ms per image (trained and cold-start); one JSON object."""
-    from services.loop.image_eval import evaluate_image_boxes
+    from services.evaluation.image import evaluate_image_boxes
 
     detector = None
     if model is not None:
@@ -213,7 +213,7 @@ def eval_image_masks(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Instance precision, recall and F1 at mask IoU ≥ 0.5, ms per image (trained and cold-start); one JSON object."""
-    from services.loop.image_eval import evaluate_image_masks
+    from services.evaluation.image import evaluate_image_masks
 
     segmenter = None
     if model is not None:

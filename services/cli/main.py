@@ -387,7 +387,7 @@ def eval_assertion(
     show_errors: Annotated[bool, typer.Option("--show-errors", help="Log every misjudged row to stderr.")] = False,
 ) -> None:
     """Assertion accuracy on a NegEx-format TSV; prints one JSON object."""
-    from models.text.negex_eval import evaluate_negex
+    from services.evaluation.negex import evaluate_negex
 
     try:
         result = evaluate_negex(negex, compare_peers=compare_peers, show_errors=show_errors)

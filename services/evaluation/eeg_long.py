@@ -34,7 +34,7 @@ def evaluate_long_recording(folder: Path, *, hours: float = 8.0, channels: int =
     from connectors.sources.eeg import open_eeg
     from models.eeg.seizure import SeizureDetector
     from services.loop.eeg import predict_recording
-    from services.loop.eeg_events_eval import match_events
+    from services.evaluation.eeg_events import match_events
     from services.loop.eeg_train import annotated_recording_rows
 
     folder = Path(folder)

@@ -2,7 +2,7 @@
 
 Scheme
 ------
-Records are split into record-grouped folds (:func:`services.loop.ecg_classify_eval._grouped_folds`,
+Records are split into record-grouped folds (:func:`services.evaluation.ecg_classify._grouped_folds`,
 stratified by beat class, seeded). For each fold the base model
 (:class:`~models.ecg.boosted.BoostedBeatClassifier`) is trained on the other folds' records. Then,
 for each held-out record and each strategy, an "annotator" (the reference labels) corrects beats
@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from services.loop.ecg_classify_eval import MACRO_CLASSES, classification_scores
+from services.evaluation.ecg_classify import MACRO_CLASSES, classification_scores
 
 #: Harness strategy -> (registry strategy, rare_boost strength).
 STRATEGIES: Mapping[str, tuple[str, float | None]] = {
@@ -165,7 +165,7 @@ def simulate_ecg_records(
         ({N,S,V,F}: sensitivity, ppv, support), and ``seconds``.
     """
     from models.ecg.boosted import BoostedBeatClassifier
-    from services.loop.ecg_classify_eval import _grouped_folds
+    from services.evaluation.ecg_classify import _grouped_folds
 
     t0 = time.perf_counter()
     config.validate(len(records))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from models.text.code_candidates import Candidate, CodeCandidateGenerator
-from services.loop.codes_eval import CodesEvalError, evaluate_codes, rank_metrics, read_pairs
+from services.evaluation.codes import CodesEvalError, evaluate_codes, rank_metrics, read_pairs
 from taxonomies.codes.icd10cm import load_icd10cm
 from taxonomies.codes.system import CodeSystem, Concept
 

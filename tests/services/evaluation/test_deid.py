@@ -11,7 +11,7 @@ import pytest
 from connectors.sources.deid_corpora import GoldMention, GoldNote, read_gold
 from models.text.deid.type_maps import load_type_map
 from models.text.deid.types import PhiSpan
-from services.loop.deid_eval import DeidEvalError, evaluate_deid, gold_spans
+from services.evaluation.deid import DeidEvalError, evaluate_deid, gold_spans
 
 TEXT = "Dr. Alice Wong saw John Smith at Mercy Hospital on 03/04 2019, aged 93; son 45. Boston, Massachusetts. Nurse."
 

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("wfdb")
 
-from services.loop.ecg_classify_eval import (  # noqa: E402
+from services.evaluation.ecg_classify import (  # noqa: E402
     EcgClassifyEvalError,
     classification_scores,
     confusion_plot,

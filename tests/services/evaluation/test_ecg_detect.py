@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.loop.ecg_detect_eval import evaluate_detection
+from services.evaluation.ecg_detect import evaluate_detection
 
 MITDB = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "ecg" / "mitdb"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from models.text import ClinicalTextAnnotator
-from models.text.negex_eval import evaluate_negex, read_negex_tsv
+from services.evaluation.negex import evaluate_negex, read_negex_tsv
 
 HEADER = "line\tCondition\tsentence\tnegation\ttemporality\texperiencer\n"
 ROWS = [

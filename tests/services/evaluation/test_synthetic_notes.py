@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from connectors.sources.brat import read_brat_dir
-from models.text.deid.synthetic import SyntheticNote, generate_notes, write_corpus
+from services.evaluation.synthetic_notes import SyntheticNote, generate_notes, write_corpus
 from models.text.deid.types import PHI_TYPES
 
 

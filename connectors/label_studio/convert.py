@@ -29,6 +29,7 @@ from connectors.label_studio.config import (
 )
 from connectors.label_studio.ecg import BEAT_TAG, ECG_OBJECT
 from connectors.label_studio.eeg import CHANNEL_TAG, CHANNELS_ATTRIBUTE, EEG_OBJECT, EVENT_TAG
+from connectors.label_studio.errors import ConversionError, UnsupportedRegion
 from connectors.label_studio.image import BOX_TAG, MASK_TAG, box_item, decode_box, decode_mask, mask_item
 from services.core.schemas import AnnotationIn, Region, TextSpan, TimeInstant, TimeRange
 
@@ -44,10 +45,6 @@ MULTIPLE_CHOICES = frozenset({CHANNEL_TAG})
 IGNORED_TYPES = frozenset({"relation"})
 #: Controls whose items are not entity regions (read by their own functions, e.g. :func:`phi_corrections`).
 NON_REGION_CONTROLS = frozenset({PHI_TAG})
-
-
-class ConversionError(ValueError):
-    """A Label Studio result item could not be turned into a region."""
 
 
 class PredictionLike(Protocol):
@@ -152,10 +149,6 @@ ENCODERS: dict[str, Callable[[Any], Result]] = {
     "rect": lambda region: [box_item(region)],
     "mask": lambda region: [mask_item(region)],
 }
-
-
-class UnsupportedRegion(ConversionError):
-    """A region kind that this connector cannot encode as Label Studio JSON."""
 
 
 def regions_to_result(regions: Sequence[Region]) -> Result:

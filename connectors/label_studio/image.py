@@ -47,6 +47,7 @@ from numpy.typing import NDArray
 from pydantic import ValidationError
 
 from connectors.label_studio.config import _attrs
+from connectors.label_studio.errors import ConversionError
 from services.core.masks import counts_to_mask, mask_to_counts
 from services.core.schemas import Mask, Rectangle
 
@@ -67,13 +68,6 @@ PALETTE = (
     "#e03131", "#1971c2", "#2f9e44", "#f08c00", "#9c36b5", "#0c8599", "#e8590c", "#5c940d",
     "#c2255c", "#3b5bdb", "#087f5b", "#f59f00", "#6741d9", "#1098ad", "#d6336c", "#74b816",
 )  # fmt: skip
-
-
-def _conversion_error(message: str) -> Exception:
-    # ConversionError lives in convert, which imports this module to register the image codecs.
-    from connectors.label_studio.convert import ConversionError
-
-    return ConversionError(message)
 
 
 # -- config and task data ------------------------------------------------------------------
@@ -229,7 +223,7 @@ def mask_item(region: Mask) -> dict[str, Any]:
 def _number(item: Mapping[str, Any], container: Mapping[str, Any], key: str, where: str = "value.") -> float:
     raw = container.get(key)
     if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
-        raise _conversion_error(f"image item {item.get('id')}: {where}{key} is {raw!r}, not a finite number")
+        raise ConversionError(f"image item {item.get('id')}: {where}{key} is {raw!r}, not a finite number")
     return float(raw)
 
 
@@ -242,7 +236,7 @@ def _size(item: Mapping[str, Any]) -> tuple[int, int]:
             isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw)
             or raw != int(raw) or raw <= 0
         ):  # fmt: skip
-            raise _conversion_error(f"image item {item.get('id')}: {key} is {raw!r}, not a positive integer")
+            raise ConversionError(f"image item {item.get('id')}: {key} is {raw!r}, not a positive integer")
         out.append(int(raw))
     if item.get("image_rotation"):
         log.warning("image item %s: image_rotation %s ignored", item.get("id"), item.get("image_rotation"))
@@ -283,14 +277,14 @@ def decode_box(item: Mapping[str, Any], _task_text: str | None = None) -> Rectan
     """
     value = item.get("value")
     if not isinstance(value, Mapping):
-        raise _conversion_error(f"image item {item.get('id')}: value is {value!r}, not an object")
+        raise ConversionError(f"image item {item.get('id')}: value is {value!r}, not an object")
     label = _label(item, "rectanglelabels")
     if label is None:
         return None
     img_w, img_h = _size(item)
     x, y, w, h = (_number(item, value, k) for k in ("x", "y", "width", "height"))
     if w < 0 or h < 0:
-        raise _conversion_error(f"image item {item.get('id')}: value.width/height ({w}, {h}) is negative")
+        raise ConversionError(f"image item {item.get('id')}: value.width/height ({w}, {h}) is negative")
     rotation = _number(item, value, "rotation") if value.get("rotation") is not None else 0.0
     x, w = x * img_w / 100.0, w * img_w / 100.0
     y, h = y * img_h / 100.0, h * img_h / 100.0
@@ -313,7 +307,7 @@ def decode_box(item: Mapping[str, Any], _task_text: str | None = None) -> Rectan
             image_width=img_w, image_height=img_h, probability=_probability(item),
         )  # fmt: skip
     except (KeyError, ValidationError) as err:
-        raise _conversion_error(f"image item {item.get('id')} is not a valid box: {err}") from err
+        raise ConversionError(f"image item {item.get('id')} is not a valid box: {err}") from err
 
 
 def polygon_to_mask(points_px: Sequence[Sequence[float]], height: int, width: int) -> NDArray[np.bool_]:
@@ -344,7 +338,7 @@ def decode_mask(item: Mapping[str, Any], _task_text: str | None = None) -> Mask 
     """
     value = item.get("value")
     if not isinstance(value, Mapping):
-        raise _conversion_error(f"image item {item.get('id')}: value is {value!r}, not an object")
+        raise ConversionError(f"image item {item.get('id')}: value is {value!r}, not an object")
     kind = item.get("type")
     is_polygon = kind == "polygonlabels" or ("points" in value and "rle" not in value)
     label = _label(item, "polygonlabels" if is_polygon else "brushlabels")
@@ -354,25 +348,25 @@ def decode_mask(item: Mapping[str, Any], _task_text: str | None = None) -> Mask 
     if is_polygon:
         points = value.get("points")
         if not isinstance(points, Sequence) or len(points) < 3:
-            raise _conversion_error(f"image item {item.get('id')}: value.points is not a list of 3 or more [x, y]")
+            raise ConversionError(f"image item {item.get('id')}: value.points is not a list of 3 or more [x, y]")
         px = []
         for i, point in enumerate(points):
             if not isinstance(point, Sequence) or len(point) != 2:
-                raise _conversion_error(f"image item {item.get('id')}: value.points[{i}] is {point!r}, not [x, y]")
+                raise ConversionError(f"image item {item.get('id')}: value.points[{i}] is {point!r}, not [x, y]")
             pair = dict(zip("xy", point, strict=True))
             px.append((_number(item, pair, "x", f"value.points[{i}].") * img_w / 100.0,
                        _number(item, pair, "y", f"value.points[{i}].") * img_h / 100.0))  # fmt: skip
         mask = polygon_to_mask(px, img_h, img_w)
     else:
         if value.get("format", "rle") != "rle":
-            raise _conversion_error(f"image item {item.get('id')}: value.format is {value.get('format')!r}, not 'rle'")
+            raise ConversionError(f"image item {item.get('id')}: value.format is {value.get('format')!r}, not 'rle'")
         rle = value.get("rle")
         if not isinstance(rle, list):
-            raise _conversion_error(f"image item {item.get('id')}: value.rle is {type(rle).__name__}, not a list")
+            raise ConversionError(f"image item {item.get('id')}: value.rle is {type(rle).__name__}, not a list")
         try:
             mask = brush_rle_to_mask(rle, img_h, img_w)
         except ValueError as err:
-            raise _conversion_error(f"image item {item.get('id')}: value.rle: {err}") from None
+            raise ConversionError(f"image item {item.get('id')}: value.rle: {err}") from None
     if not mask.any():
         log.warning("mask %s has no pixel inside the %d x %d image; ignored", item.get("id"), img_w, img_h)
         return None
@@ -382,4 +376,4 @@ def decode_mask(item: Mapping[str, Any], _task_text: str | None = None) -> Mask 
             probability=_probability(item),
         )  # fmt: skip
     except (KeyError, ValidationError) as err:
-        raise _conversion_error(f"image item {item.get('id')} is not a valid mask: {err}") from err
+        raise ConversionError(f"image item {item.get('id')} is not a valid mask: {err}") from err

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,21 +30,12 @@ from services.core.labelled_text import EntitySpan, LabelledText
 
 from .ner_features import sentence_features
 from .ner_gazetteer import load_gazetteer
+from .ner_tokens import tokenize
 
-TOKEN_PATTERN = re.compile(r"[A-Za-z]+|\d+|[^\sA-Za-z\d]")
 MODEL_FILE = "model.crfsuite"
 META_FILE = "tagger.json"
 Progress = Callable[[int, int], None]
 __all__ = ["EntitySpan", "LabelledText", "NerTagger", "NotFittedError", "TextAnalysis", "bio_labels", "bio_spans", "tokenize"]
-
-
-def tokenize(text: str) -> list[tuple[int, int]]:
-    """Split ``text`` into tokens: runs of letters, runs of digits, single other characters.
-
-    Returns ``(start, end)`` character offsets. The split is fine-grained so that entity
-    boundaries inside hyphenated or bracketed words ("[3H]-naloxone") fall on token edges.
-    """
-    return [(m.start(), m.end()) for m in TOKEN_PATTERN.finditer(text)]
 
 
 def bio_labels(tokens: Sequence[tuple[int, int]], spans: Sequence[EntitySpan]) -> list[str]:

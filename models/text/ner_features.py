@@ -37,7 +37,7 @@ def sentence_features(
     text : str
         The sentence.
     tokens : sequence of (start, end)
-        Token character offsets (see :func:`models.text.ner.tokenize`).
+        Token character offsets (see :func:`models.text.ner_tokens.tokenize`).
     gazetteer : Gazetteer or None
         Adds dictionary-match features for the token and its neighbours (±1).
     """

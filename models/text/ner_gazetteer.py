@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
+from .ner_tokens import TOKEN_PATTERN
 from .rules import default_rules_dir
 
 EXCLUDED_SOURCES = frozenset({"bc5cdr"})
@@ -55,8 +56,6 @@ class Gazetteer:
 @lru_cache(maxsize=4)
 def load_gazetteer(targets_dir: Path | None = None) -> Gazetteer:
     """Build the gazetteer from ``targets/*.jsonl`` (default: the packaged rules)."""
-    from .ner import TOKEN_PATTERN
-
     folder = Path(targets_dir) if targets_dir is not None else default_rules_dir() / "targets"
     phrases: dict[tuple[str, ...], set[str]] = {}
     for path in sorted(folder.glob("*.jsonl")):

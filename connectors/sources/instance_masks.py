@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from connectors.sources.voc import load_rgb, read_id_list
-from models.image.regions import BoxTarget
+from services.core.targets import BoxTarget
 
 #: Suffixes of image and label files (matched in any case).
 SUFFIXES: tuple[str, ...] = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from models.image.regions import BoxTarget
+from services.core.targets import BoxTarget
 
 #: Image suffixes tried (in order) when an annotation's ``<filename>`` is missing or wrong.
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG", ".bmp", ".tif", ".tiff")

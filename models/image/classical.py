@@ -85,8 +85,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from models.image.metrics import box_iou
-from models.image.regions import BoxTarget, Detections
+from models.image.regions import Detections
 from models.params import init_params
+from services.core.targets import BoxTarget
 
 #: Objects are segmented at a scale where the smallest expected object is about this wide (px).
 WORK_MIN_SIZE_PX = 12.0

@@ -81,8 +81,9 @@ from models.image.centernet import (
     extend_classes,
     nms,
 )
-from models.image.regions import BoxTarget, Detections
+from models.image.regions import Detections
 from models.torch_common import resolve_device, weights_digest
+from services.core.targets import BoxTarget
 
 #: Weights file and metadata file written by :meth:`BoxDetector.save`.
 WEIGHTS_FILE = "detector.pt"

@@ -54,7 +54,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 
-from models.image.regions import BoxTarget, Detections
+from models.image.regions import Detections
+from services.core.targets import BoxTarget
 
 
 def box_iou(a: NDArray, b: NDArray) -> NDArray[np.float64]:

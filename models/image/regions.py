@@ -4,7 +4,8 @@ Coordinates are pixel edges: a box ``(x0, y0, x1, y1)`` covers columns ``x0 <= x
 rows ``y0 <= y < y1`` (a Pascal VOC box ``xmin..xmax`` (1-based, inclusive) is
 ``x0 = xmin - 1, x1 = xmax``). Images given to proposers are ``uint8`` arrays, ``(H, W)`` grey or
 ``(H, W, 3)`` RGB: the 8-bit rendering of :mod:`connectors.sources.image`, whose geometry equals
-the original's.
+the original's. Ground truth (what sources read, what proposers train on) is
+:class:`services.core.targets.BoxTarget`.
 """
 
 from __future__ import annotations
@@ -13,28 +14,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-
-
-@dataclass(frozen=True)
-class BoxTarget:
-    """Ground-truth (or corrected) regions of one image for training and evaluation.
-
-    Attributes
-    ----------
-    boxes : ndarray, shape (N, 4)
-        ``x0, y0, x1, y1`` in pixels (float).
-    labels : list of str
-        Class of each box.
-    difficult : ndarray of bool, shape (N,), optional
-        Pascal VOC ``difficult`` flags (ignored by AP, neither TP nor FN).
-    instance_labels : ndarray of int32, shape (H, W), optional
-        Instance label image (0 = background, ``k`` = region ``k - 1``) when masks are known.
-    """
-
-    boxes: NDArray[np.float64]
-    labels: list[str]
-    difficult: NDArray[np.bool_] | None = None
-    instance_labels: NDArray[np.int32] | None = None
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from models.image.regions import BoxTarget
 from services.core.masks import counts_to_mask
 from services.core.schemas import Mask, Rectangle, regions_from_json
 from services.core.settings import Settings
 from services.core.store import Store
+from services.core.targets import BoxTarget
 from services.loop.promoted import load_promoted_model, register_and_promote
 from services.loop.image import BOX_MODEL, MASK_MODEL, load_frame, region_box, taxonomy_version_of
 from services.quality.labels import TaskLabels, training_labels

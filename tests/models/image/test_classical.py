@@ -8,7 +8,8 @@ from skimage.draw import disk
 
 from models.image.classical import BlobProposer, MaskProposer, nms
 from models.image.metrics import box_iou
-from models.image.regions import BoxTarget, Detections
+from models.image.regions import Detections
+from services.core.targets import BoxTarget
 from services.core.masks import mask_bbox
 
 RADIUS = 12

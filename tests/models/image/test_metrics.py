@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from models.image.metrics import BoxMetrics, InstanceMetrics, box_iou, evaluate_boxes, evaluate_instances
-from models.image.regions import BoxTarget, Detections
+from models.image.regions import Detections
+from services.core.targets import BoxTarget
 
 
 def _det(boxes, scores, labels) -> Detections:

@@ -1,4 +1,4 @@
-"""CLI commands for measuring the learner: ``cliniloop eval ner`` and ``cliniloop simulate``."""
+"""CLI commands for measuring the learner: ``cliniloop eval ner``, ``eval first-queue`` and ``cliniloop simulate``."""
 
 from __future__ import annotations
 
@@ -126,7 +126,27 @@ def _print_table(summary: dict) -> None:
     err_console.print(table)
 
 
+def eval_first_queue(
+    path: Annotated[Path, typer.Argument(help="Reference data the defaults were not trained on: text: a PubTator disease file (NCBI develop set); "
+                                              "ecg: a WFDB folder (MIT-BIH); eeg: a Bonn folder (Z O N F S); image: a Pascal VOC folder (BCCD).")],
+    modality: Annotated[str, typer.Option("--modality", help="text, ecg, eeg or image.")],
+    records: Annotated[list[str] | None, typer.Option("--records", help="ecg: record names (default: the records kept out of the default's training).")] = None,
+    ids: Annotated[Path | None, typer.Option("--ids", help="image: file of image ids (default: <path>/val.txt).")] = None,
+) -> None:
+    """First-round queue: Spearman correlation between task uncertainty and actual task error of the default model; prints one JSON object."""
+    from services.evaluation.first_queue import FirstQueueError, evaluate_first_queue
+
+    try:
+        result = evaluate_first_queue(modality, path, ids=ids, records=records or None, message=err_console.print)
+    except (FirstQueueError, FileNotFoundError) as err:
+        fail(str(err), 2)
+    except RuntimeError as err:  # a default model missing or not matching the code
+        fail(str(err))
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+
+
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
     """Attach these commands to the main CLI."""
     eval_app.command("ner")(eval_ner)
+    eval_app.command("first-queue")(eval_first_queue)
     app.command("simulate")(simulate)

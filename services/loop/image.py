@@ -7,7 +7,8 @@
   so every later rendering (push, predict, train) is the same image.
 - :func:`predict_images` proposes regions for every frame: with the promoted trained model of the
   task's kind when there is one (``image-box-detector`` for boxes, ``image-mask-segmenter`` for masks),
-  else with the cold-start proposer (:class:`models.image.classical.BlobProposer` /
+  else, for boxes, with the default detector shipped in the package (:mod:`models.image.defaults`,
+  classes from its training data), else with the cold-start proposer (:class:`models.image.classical.BlobProposer` /
   :class:`~models.image.classical.MaskProposer`, no labels needed).
 - Image uncertainty (what the sampler ranks): each region's uncertainty is
   ``u = max(H_b(score), H(class_probs) / log C)`` (binary entropy of the region score in bits: is it a
@@ -221,11 +222,12 @@ class ImageModels:
 
 
 def load_image_models(store: Store, models_dir: Path) -> ImageModels:
-    """Promoted detector and segmenter, each falling back to its cold-start proposer."""
+    """Promoted detector and segmenter; boxes fall back to the shipped default detector, then each to its cold-start proposer."""
     from models.image.classical import BlobProposer, MaskProposer
+    from services.loop.first_round import image_box_model
     from services.loop.image_train import load_promoted
 
-    boxes = load_promoted(store, models_dir, BOX_MODEL) or BlobProposer(label=COLD_START_LABEL).fit()
+    boxes = image_box_model(store, models_dir)[0] or BlobProposer(label=COLD_START_LABEL).fit()
     masks = load_promoted(store, models_dir, MASK_MODEL) or MaskProposer().fit()
     return ImageModels(boxes, masks, str(boxes.version), str(masks.version))
 

@@ -61,10 +61,10 @@ def agreement(previous_labels: Sequence[Hashable], current_labels: Sequence[Hash
     b = [codes.setdefault(x, len(codes)) for x in cur]
     if a == b:
         return 1.0
-    from sklearn.metrics import cohen_kappa_score
+    from models.quality.agreement import cohen_kappa
 
-    kappa = float(cohen_kappa_score(a, b))
-    return 0.0 if np.isnan(kappa) else kappa
+    kappa = cohen_kappa([str(x) for x in a], [str(x) for x in b])
+    return 0.0 if kappa is None else kappa  # never None: the lists are non-empty
 
 
 def span_agreement(

@@ -96,7 +96,8 @@ def mapping_agreement(store: Store, system: str | None = None) -> dict[str, Any]
     -------
     dict
         ``items`` (mentions seen by at least two coders), ``coders``, ``verdict_kappa`` — Cohen's
-        kappa (scikit-learn) when exactly two coders share items, Fleiss' kappa (statsmodels) over
+        kappa (:func:`models.quality.agreement.cohen_kappa`) when exactly two coders share items,
+        Fleiss' kappa (:func:`models.quality.agreement.fleiss_kappa`) over
         items with the most common number of coders otherwise (ties: the larger number) — ``pairwise_kappa`` per coder
         pair, ``identical_code_share`` (items where every coder ended on the same code, among items
         where at least one chose a code), and ``disagreements`` (each item with every coder's
@@ -104,11 +105,7 @@ def mapping_agreement(store: Store, system: str | None = None) -> dict[str, Any]
     """
     from itertools import combinations
 
-    import numpy as np
-    from sklearn.metrics import cohen_kappa_score
-    from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
-
-    from services.core.schemas import VERDICTS
+    from models.quality.agreement import cohen_kappa, fleiss_kappa
 
     items: dict[tuple[str, str, str], dict[str, Any]] = {}
     for row in store.code_mappings(system=system):
@@ -119,11 +116,8 @@ def mapping_agreement(store: Store, system: str | None = None) -> dict[str, Any]
     coders = sorted({c for it in shared for c in it["by"]})
 
     def kappa(a: list[str], b: list[str]) -> float | None:
-        if len(a) < 2:
-            return None
-        if len(set(a) | set(b)) == 1:
-            return 1.0
-        return round(float(cohen_kappa_score(a, b)), 4)
+        value = cohen_kappa(a, b) if len(a) >= 2 else None
+        return None if value is None else round(value, 4)
 
     pairwise = {}
     for c1, c2 in combinations(coders, 2):
@@ -136,11 +130,10 @@ def mapping_agreement(store: Store, system: str | None = None) -> dict[str, Any]
     elif shared:
         counts = [len(it["by"]) for it in shared]
         n_raters = max(set(counts), key=lambda n: (counts.count(n), n))  # most common count; ties: more raters
-        rows = [[VERDICTS.index(v) for v, _ in it["by"].values()] for it in shared if len(it["by"]) == n_raters]
+        rows = [[v for v, _ in it["by"].values()] for it in shared if len(it["by"]) == n_raters]
         if len(rows) >= 2:
-            table, _ = aggregate_raters(np.array(rows), n_cat=len(VERDICTS))
-            value = float(fleiss_kappa(table, method="fleiss"))
-            overall, method = (round(value, 4) if np.isfinite(value) else 1.0), "fleiss"
+            value = fleiss_kappa(rows)
+            overall, method = (None if value is None else round(value, 4)), "fleiss"
     coded = [it for it in shared if any(code for _, code in it["by"].values())]
     identical = [it for it in coded if len({code for _, code in it["by"].values()}) == 1]
     disagreements = [

@@ -31,23 +31,3 @@ def quality_push_options() -> dict[str, Any]:
     from services.loop.push import quality_push_options as options
 
     return options(get_settings())
-
-
-def pull_project(project: str, push_command: str) -> None:
-    """Pull the annotations of the Label Studio project titled ``project`` and print the counts."""
-    from services.cli.render import console, pull_line
-    from services.loop.pull import pull_annotations
-
-    client = label_studio_client()
-    project_id = client.find_project(project)
-    if project_id is None:
-        fail(f"no Label Studio project {project!r}: run `{push_command}` first")
-    r = pull_annotations(cli_store(), client, project_id)
-    console.print("pulled: " + pull_line(r))  # the text pull's wording: unchanged and skipped annotations said apart
-
-
-def uncertain_unlabelled(store: Any, model_name: str, budget: int) -> list[Any]:
-    """The ``budget`` most uncertain latest predictions of ``model_name`` on tasks nobody annotated yet."""
-    preds = store.latest_predictions(model_name)
-    labelled = store.annotated_task_ids()
-    return sorted((p for t, p in preds.items() if t not in labelled), key=lambda p: -p.uncertainty)[:budget]

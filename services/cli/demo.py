@@ -80,7 +80,7 @@ def run_demo(notes: Path, budget: int, once: bool) -> int:
     from services.loop.connect import connect_project
     from services.loop.predict import load_text_model
     from services.loop.push import ensure_text_project
-    from services.loop.round import run_text_round
+    from services.loop.round import run_round
 
     settings = get_settings()
     var = settings.var_dir.resolve()
@@ -97,7 +97,7 @@ def run_demo(notes: Path, budget: int, once: bool) -> int:
         console.print("[bold]Starting Label Studio[/bold] (first start runs migrations, ~30 s)…")
         ls.start()
         console.print("[bold]Building the text model[/bold] and starting the cliniloop API…")
-        model = load_text_model(store, settings)  # rules, or rules + the promoted NER version
+        load_text_model(store, settings)  # rules, or rules + the promoted NER version (fails early when its files are gone)
         api = ApiServer(
             {
                 "CLINILOOP_DATABASE_URL": settings.resolved_database_url,
@@ -112,16 +112,7 @@ def run_demo(notes: Path, budget: int, once: bool) -> int:
         project_id = ensure_text_project(client, settings.label_studio_project)
         connect_project(client, project_id, api.url, settings)
         with progress_bars() as bars:
-            report = run_text_round(
-                store,
-                model,
-                notes,
-                budget,
-                client=client,
-                project_title=settings.label_studio_project,
-                max_note_bytes=settings.max_note_bytes,
-                progress=bars,
-            )
+            report = run_round(store, "text", notes, budget, client=client, project_title=settings.label_studio_project, settings=settings, progress=bars)
         for table in round_summary(report):
             console.print(table)
         env_file = write_demo_env(var, ls.url, ls.api_key, database_url=settings.resolved_database_url, project=settings.label_studio_project)

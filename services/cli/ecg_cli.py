@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
-from services.cli.context import cli_store, label_studio_client, pull_project, quality_push_options, uncertain_unlabelled
-from services.cli.render import console, err_console, fail, progress_bars, push_summary
+from services.cli.context import cli_store
+from services.cli.loop_cli import pull_and_print, select_and_push
+from services.cli.render import console, err_console, fail, progress_bars
 
 ecg_app = typer.Typer(help="ECG beats: windows, detection and classification, Label Studio round trips, WFDB export.", no_args_is_help=True)
 
@@ -81,31 +82,16 @@ def ecg_train(
 def ecg_push(
     budget: Annotated[int, typer.Option("--budget", "-n", min=1, help="Windows to send: the most uncertain, rare-class first.")] = 20,
     project: Annotated[str, typer.Option("--project", help="Label Studio project title.")] = "cliniloop ECG beats",
+    strategy: Annotated[str, typer.Option("--strategy", help="A sampling strategy (see `cliniloop select --help`).")] = "uncertainty",
 ) -> None:
-    """Send the most uncertain unlabelled windows with their predicted beats to Label Studio."""
-    from services.loop.ecg import ECG_MODEL_NAME, ecg_project_config, ecg_window_data
-    from services.loop.push import push_tasks
-
-    store = cli_store()
-    client = label_studio_client()
-    chosen = uncertain_unlabelled(store, ECG_MODEL_NAME, budget)
-    if not chosen:
-        fail("no predicted, unlabelled ECG window: run `cliniloop ecg ingest` and `cliniloop ecg predict` first")
-    from services.core.settings import get_settings
-
-    config = ecg_project_config(get_settings().ecg_beat_mapping)
-    project_id = client.ensure_project(project, config)
-    report = push_tasks(
-        store, client, project_id, [p.task_id for p in chosen], model_name=ECG_MODEL_NAME, label_config=config, task_data=ecg_window_data,
-        **quality_push_options(),
-    )  # fmt: skip
-    console.print(f"ECG project {project_id}: {push_summary(report, 'windows')}")
+    """Select the next windows (a recorded round) and send them with their predicted beats: `cliniloop round --modality ecg` without ingest."""
+    select_and_push("ecg", budget, project, strategy)
 
 
 @ecg_app.command("pull")
 def ecg_pull(project: Annotated[str, typer.Option("--project")] = "cliniloop ECG beats") -> None:
-    """Bring corrected beats back (creates, updates, deletions)."""
-    pull_project(project, "cliniloop ecg push")
+    """Bring corrected beats back (creates, updates, deletions): `cliniloop pull --modality ecg`."""
+    pull_and_print("ecg", project)
 
 
 @ecg_app.command("export")

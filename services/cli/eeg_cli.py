@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
-from services.cli.context import cli_store, label_studio_client, quality_push_options, uncertain_unlabelled
-from services.cli.render import console, err_console, fail, progress_bars, pull_line, push_summary
+from services.cli.context import cli_store
+from services.cli.loop_cli import pull_and_print, select_and_push
+from services.cli.render import console, err_console, fail, progress_bars
 
 eeg_app = typer.Typer(help="EEG events: seizures, artifacts and sleep stages on EDF windows, Label Studio round trips, EDF+/CSV/TSV export.", no_args_is_help=True)
 
@@ -85,59 +86,20 @@ def eeg_train(
                   f"{result['corrected_windows']} corrected windows, threshold {result['threshold']}; promoted")  # fmt: skip
 
 
-def _project_title(project: str, montage: str, montages: int) -> str:
-    return project if montages == 1 else f"{project} [{montage}]"
-
-
 @eeg_app.command("push")
 def eeg_push(
     budget: Annotated[int, typer.Option("--budget", "-n", min=1, help="Windows to send: the most uncertain first.")] = 20,
     project: Annotated[str, typer.Option("--project", help="Label Studio project title (one project per channel montage).")] = PROJECT,
+    strategy: Annotated[str, typer.Option("--strategy", help="A sampling strategy (see `cliniloop select --help`).")] = "uncertainty",
 ) -> None:
-    """Send the most uncertain unlabelled windows with their predicted events to Label Studio."""
-    from services.loop.eeg import EEG_MODEL_NAME, eeg_project_config, eeg_window_data
-    from services.loop.push import push_tasks
-
-    store = cli_store()
-    chosen = uncertain_unlabelled(store, EEG_MODEL_NAME, budget)
-    if not chosen:
-        fail("no predicted, unlabelled EEG window: run `cliniloop eeg ingest` and `cliniloop eeg predict` first")
-    tasks = {t.id: t for t in store.list_tasks("eeg")}
-    montages = {t.data["montage"] for t in tasks.values()}
-    by_montage: dict[str, list[str]] = {}
-    for p in chosen:
-        by_montage.setdefault(tasks[p.task_id].data["montage"], []).append(p.task_id)
-    client = label_studio_client()
-    for montage, ids in by_montage.items():
-        config = eeg_project_config(tasks[ids[0]].data["channels"])
-        title = _project_title(project, montage, len(montages))
-        project_id = client.ensure_project(title, config)
-        report = push_tasks(
-            store, client, project_id, ids, model_name=EEG_MODEL_NAME, label_config=config, task_data=eeg_window_data,
-            **quality_push_options(),
-        )  # fmt: skip
-        console.print(f"EEG project {title!r} ({project_id}): {push_summary(report, 'windows')}")
+    """Select the next windows (a recorded round) and send them with their predicted events: `cliniloop round --modality eeg` without ingest."""
+    select_and_push("eeg", budget, project, strategy)
 
 
 @eeg_app.command("pull")
 def eeg_pull(project: Annotated[str, typer.Option("--project")] = PROJECT) -> None:
-    """Bring corrected events back (creates, updates, deletions) from every montage's project."""
-    from services.loop.pull import pull_annotations
-
-    store = cli_store()
-    montages = sorted({t.data["montage"] for t in store.list_tasks("eeg")})
-    client = label_studio_client()
-    found = 0
-    for montage in montages:
-        title = _project_title(project, montage, len(montages))
-        project_id = client.find_project(title)
-        if project_id is None:
-            continue
-        found += 1
-        r = pull_annotations(store, client, project_id)
-        console.print(f"{title}: " + pull_line(r))
-    if not found:
-        fail(f"no Label Studio project {project!r}: run `cliniloop eeg push` first")
+    """Bring corrected events back from every montage's project: `cliniloop pull --modality eeg`."""
+    pull_and_print("eeg", project)
 
 
 @eeg_app.command("export")

@@ -11,8 +11,9 @@ from typing import Annotated
 
 import typer
 
-from services.cli.context import cli_store, label_studio_client, pull_project, quality_push_options, uncertain_unlabelled
-from services.cli.render import console, err_console, fail, progress_bars, push_summary
+from services.cli.context import cli_store
+from services.cli.loop_cli import pull_and_print, select_and_push
+from services.cli.render import console, err_console, fail, progress_bars
 
 image_app = typer.Typer(
     help="Image regions (boxes, masks) on PNG/JPEG/DICOM: proposals, Label Studio round trips, training, COCO/VOC export.",
@@ -112,36 +113,17 @@ def image_train(
 def image_push(
     budget: Annotated[int, typer.Option("--budget", "-n", min=1, help="Images to send: the most uncertain first.")] = 20,
     project: Annotated[str, typer.Option("--project", help="Label Studio project title.")] = DEFAULT_PROJECT,
-    classes: Annotated[str | None, typer.Option("--classes", help="Comma-separated box classes offered to annotators (added to those predicted).")] = None,
-    mask_classes: Annotated[str | None, typer.Option("--mask-classes", help="Comma-separated mask classes.")] = None,
+    masks: Annotated[bool, typer.Option("--masks", help="Mask tasks (default: box tasks).")] = False,
+    strategy: Annotated[str, typer.Option("--strategy", help="A sampling strategy (see `cliniloop select --help`).")] = "uncertainty",
 ) -> None:
-    """Send the most uncertain unlabelled images with their proposed regions to Label Studio."""
-    from services.loop.image import IMAGE_MODEL_NAME, image_project_config, image_task_data, labels_in_use
-    from services.loop.push import push_tasks
-
-    store = cli_store()
-    chosen = uncertain_unlabelled(store, IMAGE_MODEL_NAME, budget)
-    if not chosen:
-        fail("no predicted, unlabelled image: run `cliniloop image ingest` and `cliniloop image predict` first")
-    box_used, mask_used = labels_in_use(store)
-    box_classes = [*(c.strip() for c in (classes or "").split(",") if c.strip()), *box_used]
-    masks_all = [*(c.strip() for c in (mask_classes or "").split(",") if c.strip()), *mask_used]
-    config = image_project_config(box_classes, masks_all)
-    client = label_studio_client()
-    project_id = client.ensure_project(project, config)
-    with progress_bars() as bars:
-        report = push_tasks(
-            store, client, project_id, [p.task_id for p in chosen], model_name=IMAGE_MODEL_NAME, label_config=config,
-            task_data=image_task_data, progress=bars("images", len(chosen)),
-            **quality_push_options(),
-        )  # fmt: skip
-    console.print(f"image project {project_id}: {push_summary(report, 'images')}")
+    """Select the next images (a recorded round) and send them with their proposed regions: `cliniloop round --modality image-boxes|image-masks` without ingest."""
+    select_and_push("image-masks" if masks else "image-boxes", budget, project, strategy)
 
 
 @image_app.command("pull")
 def image_pull(project: Annotated[str, typer.Option("--project")] = DEFAULT_PROJECT) -> None:
-    """Bring corrected regions back (creates, updates, deletions)."""
-    pull_project(project, "cliniloop image push")
+    """Bring corrected regions back (creates, updates, deletions): `cliniloop pull --modality image`."""
+    pull_and_print("image-boxes", project)
 
 
 @image_app.command("export")

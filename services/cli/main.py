@@ -22,6 +22,7 @@ from services.cli.ecg_cli import register as register_ecg
 from services.cli.eeg_cli import register as register_eeg
 from services.cli.image_cli import register as register_image
 from services.cli.experiments import register as register_experiments
+from services.cli.loop_cli import ModalityOpt, modality_or_fail, pull_and_print, push_round, refresh_predictions, select_round, train_modality
 from services.cli.mappings_cli import register as register_mappings
 from services.cli.mappings_cli import report_app
 from services.cli.quality_cli import register as register_quality
@@ -126,109 +127,69 @@ def predict(batch_size: Annotated[int, typer.Option(min=1)] = 16) -> None:
 def select(
     budget: Budget = 20,
     strategy: Annotated[
-        str, typer.Option(help="uncertainty, uncertainty_kcenter, uncertainty_cluster, random or sequential.")
+        str,
+        typer.Option(help="uncertainty, least_confidence, margin, entropy, bald, badge, kcenter, uncertainty_kcenter, uncertainty_cluster, random, sequential, ..."),
     ] = "uncertainty",
     seed: Annotated[int, typer.Option(min=0, help="Seed for random choices (random, k-center, clustering).")] = 0,
-    cost_aware: Annotated[bool, typer.Option("--cost-aware", help="Divide uncertainty by expected annotation time.")] = False,
+    cost_aware: Annotated[bool, typer.Option("--cost-aware", help="Divide uncertainty by expected annotation cost (seconds, seconds of signal, regions).")] = False,
     rare_boost: Annotated[float | None, typer.Option(min=0.0, help="Strength of the rare-label boost (e.g. 1.0).")] = None,
+    modality: ModalityOpt = "text",
 ) -> None:
     """Choose the next tasks for annotators and record a round."""
-    from models.sampling.selection import EmptyPoolError
-    from services.loop.select import select_tasks
-
-    try:
-        sel = select_tasks(_store(), budget, strategy, seed=seed, cost_aware=cost_aware, rare_boost=rare_boost)
-    except (EmptyPoolError, ValueError) as err:
-        fail(str(err))
+    sel = select_round(modality, budget, strategy, seed=seed, cost_aware=cost_aware, rare_boost=rare_boost)
     console.print(f"round {sel.round_id}: selected {len(sel.task_ids)} tasks by {sel.strategy} ({sel.model_version})")
 
 
 @app.command()
-def push(round_id: Annotated[int | None, typer.Option("--round", help="Round to push (default: the newest).")] = None) -> None:
+def push(
+    round_id: Annotated[int | None, typer.Option("--round", help="Round to push (default: the newest).")] = None,
+    modality: ModalityOpt = "text",
+    project: Annotated[str | None, typer.Option("--project", help="Label Studio project title (default: the modality's).")] = None,
+) -> None:
     """Send a round's tasks with predictions to Label Studio (each task exactly once)."""
-    from connectors.label_studio.client import LabelStudioError
-    from services.core.settings import get_settings
-    from services.loop.coding import span_code_candidates_for
-    from services.loop.deid import NotDeidentifiedError
-    from services.loop.push import ensure_text_project, push_tasks
-
-    store = _store()
-    rounds = store.rounds()
-    chosen = [r for r in rounds if round_id is None or r.id == round_id]
-    if not chosen:
-        fail("no round to push: run `cliniloop select` first" if round_id is None else f"no round {round_id}")
-    rnd = chosen[-1]
-    client = _client()
-    try:
-        project_id = ensure_text_project(client, get_settings().label_studio_project)
-        with progress_bars() as bars:
-            report = push_tasks(
-                store, client, project_id, rnd.selected_task_ids, progress=bars("push", len(rnd.selected_task_ids)),
-                code_candidates=span_code_candidates_for(store, get_settings()),
-                **quality_push_options(),
-            )  # fmt: skip
-    except LabelStudioError as err:
-        fail(f"{err}\n{interrupted_push_note(store, client, rnd.selected_task_ids)}")
-    except NotDeidentifiedError as err:
-        fail(str(err))
-    store.mark_round_pushed(rnd.id)
-    console.print(f"round {rnd.id}: " + push_line(report))
+    push_round(modality, round_id, project)
 
 
 @app.command()
-def pull() -> None:
+def pull(
+    modality: ModalityOpt = "text",
+    project: Annotated[str | None, typer.Option("--project", help="Label Studio project title (default: the modality's).")] = None,
+) -> None:
     """Bring annotations from Label Studio into the store (creates, updates, deletions)."""
-    from connectors.label_studio.client import LabelStudioError
-    from services.core.settings import get_settings
-    from services.loop.pull import pull_annotations
-    from services.loop.push import ensure_text_project
-
-    store = _store()
-    client = _client()
-    try:
-        project_id = ensure_text_project(client, get_settings().label_studio_project)
-        report = pull_annotations(store, client, project_id)
-    except LabelStudioError as err:
-        fail(str(err))
-    console.print("pulled: " + pull_line(report))
-    if report.corrections is not None:
-        console.print(corrections_line(report.corrections))
+    pull_and_print(modality, project)
 
 
 @app.command(name="round")
 def round_(
-    notes: NotesArg,
+    notes: Annotated[Path | None, typer.Argument(help="Notes, recordings or images to ingest first (a file or a folder); omit to reuse what is stored.")] = None,
     budget: Budget = 20,
     strategy: str = "uncertainty",
     no_push: Annotated[bool, typer.Option("--no-push", help="Stop after selection.")] = False,
+    modality: ModalityOpt = "text",
+    cost_aware: Annotated[bool, typer.Option("--cost-aware", help="Divide uncertainty by expected annotation cost.")] = False,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
 ) -> None:
-    """One whole round: ingest -> predict/score -> select -> push, with a summary."""
+    """One whole round: ingest -> predict/score -> select (recorded) -> push, with a summary; any modality."""
     from connectors.label_studio.client import LabelStudioError
+    from models.sampling.selection import EmptyPoolError
     from services.core.settings import get_settings
-    from services.loop.predict import ModelArtifactMissing, load_text_model
-    from services.loop.round import run_text_round
+    from services.loop.predict import ModelArtifactMissing
+    from services.loop.round import run_round
 
+    mod = modality_or_fail(modality)
     settings = get_settings()
     store = _store()
     client = None if no_push else _client()
     try:
-        model = load_text_model(store, settings)
+        with progress_bars() as bars:
+            report = run_round(
+                store, mod.name, notes, budget, client=client, strategy=strategy, settings=settings, progress=bars,
+                cost_aware=cost_aware, seed=seed,
+            )  # fmt: skip
     except ModelArtifactMissing as err:
         fail(f"{err}\nRoll back (`cliniloop models rollback`) or promote another version.")
-    try:
-        with progress_bars() as bars:
-            report = run_text_round(
-                store,
-                model,
-                notes,
-                budget,
-                client=client,
-                project_title=settings.label_studio_project,
-                max_note_bytes=settings.max_note_bytes,
-                strategy=strategy,
-                progress=bars,
-                settings=settings,
-            )
+    except (FileNotFoundError, EmptyPoolError, ValueError) as err:
+        fail(str(err))
     except LabelStudioError as err:
         rounds = store.rounds()
         fail(f"{err}\n{interrupted_push_note(store, client, rounds[-1].selected_task_ids if rounds else [])}")
@@ -294,6 +255,13 @@ def _run_and_wait(store, job_id: int) -> None:
 def train(
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Run the job here and show its progress (default), or only queue it.")] = True,
     max_iterations: Annotated[int | None, typer.Option(min=1, help="CRF iterations (default: CLINILOOP_NER_MAX_ITERATIONS).")] = None,
+    modality: ModalityOpt = "text",
+    data: Annotated[
+        list[Path] | None,
+        typer.Option("--data", help="Reference data (repeatable): ECG WFDB folder, EEG Bonn folder, VOC folder, or image-masks IMAGES LABELS pairs."),
+    ] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Torch models only.")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Train the clinical NER tagger on the stored annotations; promote it if it is not worse.
 
@@ -303,6 +271,9 @@ def train(
     """
     from services.loop.jobs import TRAIN_TEXT, enqueue_job
 
+    if modality_or_fail(modality).name != "text":
+        train_modality(modality, data or [], epochs=epochs, seed=seed)
+        return
     store = _store()
     params = {"max_iterations": max_iterations} if max_iterations else {}
     job_id = enqueue_job(store, TRAIN_TEXT, params, requested_by=_requester())
@@ -338,15 +309,19 @@ def jobs(
         console.print(table)
 
 
-ModelName = Annotated[str, typer.Option("--name", help="Model name.")]
+ModelName = Annotated[str | None, typer.Option("--name", help="Model name (default: the modality's trained model).")]
+
+
+def _model_name(name: str | None, modality: str) -> str:
+    return name or modality_or_fail(modality).trained_model
 
 
 @models_app.command("list")
-def models_list(name: ModelName = "clinical-ner") -> None:
+def models_list(name: ModelName = None, modality: ModalityOpt = "text") -> None:
     """Registered versions with their dev metrics; the promoted one is starred."""
     from services.loop.models import model_listing
 
-    console.print(models_table(model_listing(_store(), name)))
+    console.print(models_table(model_listing(_store(), _model_name(name, modality))))
 
 
 def _move_alias(action: str, name: str, version: str | None) -> None:
@@ -369,15 +344,19 @@ def _move_alias(action: str, name: str, version: str | None) -> None:
 
 
 @models_app.command("promote")
-def models_promote(version: Annotated[str, typer.Argument(help="A registered version (see `cliniloop models list`).")], name: ModelName = "clinical-ner") -> None:
+def models_promote(
+    version: Annotated[str, typer.Argument(help="A registered version (see `cliniloop models list`).")], name: ModelName = None, modality: ModalityOpt = "text"
+) -> None:
     """Promote a version by hand (no metric check), refresh predictions and Label Studio."""
-    _move_alias("promote", name, version)
+    _move_alias("promote", _model_name(name, modality), version)
+    refresh_predictions(modality)
 
 
 @models_app.command("rollback")
-def models_rollback(name: ModelName = "clinical-ner") -> None:
+def models_rollback(name: ModelName = None, modality: ModalityOpt = "text") -> None:
     """Move the production alias back to the version promoted before the current one."""
-    _move_alias("rollback", name, None)
+    _move_alias("rollback", _model_name(name, modality), None)
+    refresh_predictions(modality)
 
 
 @eval_app.command("assertion")

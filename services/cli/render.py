@@ -102,21 +102,25 @@ def round_summary(report: RoundReport) -> list[Table]:
     steps.add_column("step", style="bold")
     steps.add_column("result")
     ing = report.ingest
-    steps.add_row("ingest", f"{len(ing.added)} new, {len(ing.existing)} already stored, {len(ing.errors)} rejected")
-    if ing.added:
+    if ing is None:
+        steps.add_row("ingest", "skipped (no source given)")
+    else:
+        steps.add_row("ingest", f"{len(ing.added)} new, {len(ing.existing)} already stored, {len(ing.errors)} rejected")
+    if ing is not None and ing.added and hasattr(ing, "identifiers"):
         replaced = ", ".join(f"{t} {n}" for t, n in sorted(ing.identifiers.items())) or "none found"
         steps.add_row("de-identify", f"identifiers replaced before storing: {replaced} ({ing.detector})")
     steps.add_row("predict", f"{report.predict.predicted} predicted, {report.predict.already_predicted} up to date ({report.predict.model_version})")
     sel = report.selection
     steps.add_row("select", f"{len(sel.task_ids)} tasks by {sel.strategy} (round {sel.round_id})")
-    if report.push is not None:
-        steps.add_row("push", push_line(report.push))
-    else:
+    pushes = getattr(report, "pushes", None) or ([("", report.push)] if report.push is not None else [])
+    for _, push in pushes:
+        steps.add_row("push", push_line(push))
+    if not pushes:
         steps.add_row("push", "skipped (no Label Studio)")
     if report.stopping is not None:
         steps.add_row("stopping rule", report.stopping.reason)
     tables = [steps, *stats_tables(report.stats)]
-    if ing.errors:
+    if ing is not None and ing.errors and hasattr(ing, "root"):
         tables.append(ingest_table(ing))
     return tables
 

@@ -1,14 +1,18 @@
-"""Select: pick the tasks humans should label next and record the round.
+"""Select: pick the tasks humans should label next and record the round, for every modality.
 
-Strategies on stored predictions (see :mod:`models.sampling.strategies` for the registry):
+Strategies (:mod:`models.sampling.strategies`) on the stored predictions of a modality
+(:mod:`services.loop.modalities`); every selection is a recorded round:
 
-``uncertainty``          highest task uncertainty (the stored roll-up of region uncertainties)
-``uncertainty_kcenter``  the most uncertain tasks, spread out by k-center greedy on TF-IDF vectors
-``uncertainty_cluster``  the most uncertain task per k-means cluster of TF-IDF vectors
-``random``, ``sequential``  baselines (seeded uniform; ingestion order)
+``uncertainty``                        the stored task uncertainty (each modality's roll-up)
+``least_confidence``, ``margin``, ``entropy``   on one class distribution per task (its least confident part)
+``bald``, ``vote_entropy``             MC-dropout samples of the promoted torch model (ECG beat CNN)
+``badge``                              gradient embeddings of that model; else class distributions x task features
+``kcenter``, ``*_kcenter``, ``*_cluster``   diversity on TF-IDF (text) or prediction features (other modalities)
+``random``, ``sequential``             baselines (seeded uniform; ingestion order)
 
-Options: ``cost_aware`` divides uncertainty by the expected annotation time (learned from Label
-Studio ``lead_time`` once enough annotations carry one, else proportional to note length), and
+Options: ``cost_aware`` divides the score by the expected annotation cost in the modality's unit
+(text: seconds, learned from Label Studio ``lead_time`` once enough annotations carry one, else
+proportional to note length; ECG/EEG: seconds of signal to review; images: expected regions), and
 ``rare_boost`` favours tasks whose predicted labels are rare among the human labels so far.
 """
 
@@ -16,15 +20,19 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from models.sampling.strategies import STRATEGIES as _ALL_STRATEGIES
 from services.core.store import Store
 from services.loop.predict import TEXT_MODEL_NAME
 
-STRATEGIES = ("uncertainty", "uncertainty_kcenter", "uncertainty_cluster", "random", "sequential")
+STRATEGIES = tuple(_ALL_STRATEGIES)
 MIN_LEAD_TIMES = 5  # annotations with a lead time needed before the cost model is learned
 SECONDS_PER_CHAR = 0.05  # prior reading cost before any lead time is known (about 20 chars/s)
+#: Strategies whose scores come from a class distribution per task.
+_PROBA_STRATEGIES = ("least_confidence", "margin", "entropy", "entropy_kcenter", "entropy_cluster", "badge")
 
 
 @dataclass
@@ -35,6 +43,8 @@ class Selection:
     strategy: str
     model_version: str
     task_ids: list[str]
+    modality: str = "text"
+    cost_unit: str | None = None
 
 
 def expected_costs(store: Store, lengths: np.ndarray) -> tuple[np.ndarray, str]:
@@ -55,56 +65,119 @@ def expected_costs(store: Store, lengths: np.ndarray) -> tuple[np.ndarray, str]:
     return expected_cost_from_length(lengths, SECONDS_PER_CHAR, base_s=10.0), "length prior"
 
 
+def _label_shares(store: Store, regions_of: dict[str, list[Any]], ids: tuple[str, ...], task_ids: set[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per task, the shares of its predicted labels, and the human label counts, over one class list."""
+    label_counts = Counter(r["label"] for a in store.annotations() if a.task_id in task_ids for r in a.regions if r.get("label"))
+    classes = sorted(set(label_counts) | {r["label"] for regions in regions_of.values() for r in regions if r.get("label")})
+    proba = np.full((len(ids), len(classes)), 1.0 / max(1, len(classes)))
+    for row, tid in enumerate(ids):
+        found = Counter(r["label"] for r in regions_of[tid] if r.get("label"))
+        if found:
+            proba[row] = [found[c] / sum(found.values()) for c in classes]
+    return proba, np.array([label_counts[c] for c in classes], dtype=float)
+
+
 def select_tasks(
     store: Store,
     budget: int,
     strategy: str = "uncertainty",
-    model_name: str = TEXT_MODEL_NAME,
+    model_name: str | None = None,
     *,
+    modality: str = "text",
     seed: int = 0,
     cost_aware: bool = False,
     rare_boost: float | None = None,
+    settings: Any | None = None,
 ) -> Selection:
-    """Choose up to ``budget`` unlabelled, predicted tasks by ``strategy`` and record a round.
+    """Choose up to ``budget`` unlabelled, predicted tasks of ``modality`` by ``strategy``; record a round.
+
+    Parameters
+    ----------
+    model_name : str, optional
+        Predictions to rank (default: the modality's prediction model).
+    modality : str
+        A name of :data:`services.loop.modalities.MODALITY_NAMES`.
+    settings : Settings, optional
+        For strategies that run the promoted model (``bald``, ``badge``); default from the environment.
 
     Raises
     ------
     ValueError
-        For an unknown strategy.
+        For an unknown strategy or modality, or a strategy whose inputs this modality's model cannot give.
     models.sampling.selection.EmptyPoolError
         When no predicted task is left without a human annotation.
     """
+    from models.sampling.parts import prediction_features, task_class_proba
     from models.sampling.selection import EmptyPoolError
     from models.sampling.strategies import PoolView, select
+    from services.core.schemas import regions_from_json
+    from services.loop.modalities import get_modality
 
+    mod = get_modality(modality)
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
-    predictions = store.latest_predictions(model_name)
+    model_name = model_name or (TEXT_MODEL_NAME if mod.name == "text" else mod.prediction_model)
+    tasks_all = mod.tasks(store)
+    task_ids = {t.id for t in tasks_all}
+    predictions = {k: v for k, v in store.latest_predictions(model_name).items() if k in task_ids}
     labelled = store.annotated_task_ids()
-    rows = [t for t in store.list_tasks(ids=predictions) if t.id in predictions]  # ingestion order
+    rows = [t for t in tasks_all if t.id in predictions]  # ingestion order
     ids = tuple(t.id for t in rows)
     if not ids or all(i in labelled for i in ids):
-        raise EmptyPoolError("the pool is empty: every predicted task is labelled or none was predicted")
-    fields: dict = {"ids": ids}
-    if strategy not in ("random", "sequential"):
+        raise EmptyPoolError(f"the pool is empty: every predicted {mod.name} task is labelled or none was predicted")
+    fields: dict[str, Any] = {"ids": ids}
+    spec = _ALL_STRATEGIES[strategy]
+    needs = {f for alt in spec.needs for f in alt}
+    if "scores" in needs:
         fields["scores"] = np.array([predictions[i].uncertainty or 0.0 for i in ids])
-    if strategy.endswith(("_kcenter", "_cluster")):
-        from models.text.embeddings import tfidf_embeddings
+    parsed: dict[str, list[Any]] | None = None
+    classes: list[str] = []
+    if strategy in _PROBA_STRATEGIES or "embeddings" in needs:
+        from services.core.settings import get_settings
 
-        fields["embeddings"] = tfidf_embeddings([t.data.get("text", "") for t in rows], seed=seed)
+        settings = settings or get_settings()
+        classes = mod.classes(store, settings)
+        parsed = {i: regions_from_json(predictions[i].regions) for i in ids}
+    if strategy in _PROBA_STRATEGIES:
+        assert parsed is not None
+        fields["proba"] = np.stack([task_class_proba(parsed[i], classes, predictions[i].uncertainty) for i in ids])
+    if "embeddings" in needs:
+        assert parsed is not None
+        if mod.store_modality == "text":
+            from models.text.embeddings import tfidf_embeddings
+
+            fields["embeddings"] = tfidf_embeddings([t.data.get("text", "") for t in rows], seed=seed)
+        else:
+            fields["embeddings"] = np.stack([prediction_features(parsed[i], classes, predictions[i].uncertainty) for i in ids])
+    if strategy in ("bald", "vote_entropy", "badge") and mod.model_outputs is not None:
+        from services.core.settings import get_settings
+
+        outputs = mod.model_outputs(store, settings or get_settings(), rows, predictions, seed)
+        if outputs:
+            fields["proba_samples"] = outputs.get("proba_samples")
+            if strategy == "badge":
+                fields["grad_embeddings"] = outputs.get("grad_embeddings")
+    if strategy in ("bald", "vote_entropy") and fields.get("proba_samples") is None:
+        raise ValueError(
+            f"strategy {strategy!r} needs MC-dropout samples from a torch model; the {mod.name} model in use "
+            f"({predictions[ids[0]].model_version}) gives none: choose uncertainty, margin, entropy, badge or kcenter"
+        )
     cost_note = None
     if cost_aware:
-        fields["costs"], cost_note = expected_costs(store, np.array([len(t.data.get("text", "")) for t in rows]))
+        if mod.store_modality == "text":
+            fields["costs"], cost_note = expected_costs(store, np.array([len(t.data.get("text", "")) for t in rows]))
+        else:
+            fields["costs"] = np.array([mod.cost(t, predictions[t.id]) for t in rows], dtype=float)
+            cost_note = f"{mod.unit} per task"
     if rare_boost:
-        label_counts = Counter(r["label"] for a in store.annotations() for r in a.regions if r.get("label"))
-        classes = sorted(set(label_counts) | {r["label"] for p in predictions.values() for r in p.regions if r.get("label")})
-        proba = np.full((len(ids), len(classes)), 1.0 / max(1, len(classes)))
-        for row, tid in enumerate(ids):
-            found = Counter(r["label"] for r in predictions[tid].regions if r.get("label"))
-            if found:
-                proba[row] = [found[c] / sum(found.values()) for c in classes]
-        fields["proba"] = proba
-        fields["class_counts"] = np.array([label_counts[c] for c in classes], dtype=float)
+        shares, counts = _label_shares(store, {i: predictions[i].regions for i in ids}, ids, task_ids)
+        if "proba" not in fields:
+            fields["proba"] = shares
+            fields["class_counts"] = counts
+        else:
+            human = Counter(r["label"] for a in store.annotations() if a.task_id in task_ids for r in a.regions if r.get("label"))
+            fields["class_counts"] = np.array([human[c] for c in classes], dtype=float)
+    fields = {k: v for k, v in fields.items() if v is not None}
     chosen = select(
         strategy,
         PoolView(**fields),
@@ -117,7 +190,8 @@ def select_tasks(
     version = predictions[chosen[0]].model_version
     round_id = store.add_round(strategy, model_name, version, budget, chosen)
     store.audit(
-        "cliniloop", "select", "round", str(round_id),
+        "cliniloop", "select", "round", str(round_id), modality=mod.name,
         strategy=strategy, budget=budget, selected=len(chosen), cost_model=cost_note, rare_boost=rare_boost, seed=seed,
-    )
-    return Selection(round_id=round_id, strategy=strategy, model_version=version, task_ids=chosen)
+    )  # fmt: skip
+    return Selection(round_id=round_id, strategy=strategy, model_version=version, task_ids=chosen, modality=mod.name, cost_unit=cost_note)
+

@@ -15,7 +15,10 @@ from services.cli.render import console, err_console, fail
 
 
 def eval_codes(
-    pairs: Annotated[Path, typer.Option("--pairs", help="TSV with a header: 'mention' and 'icd10cm' / 'icd10' or 'snomed'.")],
+    pairs: Annotated[
+        Path | None,
+        typer.Option("--pairs", help="TSV with a header: 'mention' and 'icd10cm' / 'icd10' or 'snomed' (code '-': no good candidate); optional 'type', 'context', 'assertion'."),
+    ] = None,
     system: Annotated[str, typer.Option("--system", help="icd10cm or snomed.")] = "icd10cm",
     compare_baseline: Annotated[
         bool, typer.Option("--compare-baseline", help="Also rank with plain TF-IDF over the system's descriptions.")
@@ -27,8 +30,16 @@ def eval_codes(
     cache_dir: Annotated[
         Path | None, typer.Option("--cache-dir", file_okay=False, help="Cache of code systems and indexes (default: <var_dir>/cache).")
     ] = None,
+    threshold: Annotated[
+        float | None, typer.Option("--threshold", min=0.0, max=1.0, help="Offer threshold (default: the calibrated OFFER_THRESHOLD).")
+    ] = None,
+    snomed_synonyms: Annotated[
+        bool,
+        typer.Option("--snomed-synonyms", help="Pairs from the SNOMED CT release: every name of a mapped concept -> its ICD-10 map target, ranked against ICD-10-CM alone."),
+    ] = False,
 ) -> None:
-    """Recall@1/5/10 (exact code and 3-character category) and MRR of code candidates; prints one JSON object."""
+    """Recall@1/5/10 (exact code and 3-character category) and MRR of code candidates, per mention type, what is
+    offered above the threshold and how often nothing is offered for "no good candidate" mentions; prints one JSON object."""
     from services.core.settings import get_settings
     from services.evaluation.codes import SYSTEMS, CodesEvalError, evaluate_codes
 
@@ -36,7 +47,9 @@ def eval_codes(
         fail(f"--system {system!r}: choose one of {', '.join(SYSTEMS)}", 2)
     folder = snomed_rf2 if snomed_rf2 is not None else get_settings().snomed_rf2
     try:
-        result = evaluate_codes(pairs, system, compare_baseline, folder, cache_dir=cache_dir)
+        result = evaluate_codes(
+            pairs, system, compare_baseline, folder, cache_dir=cache_dir, threshold=threshold, snomed_synonyms=snomed_synonyms
+        )
     except (CodesEvalError, FileNotFoundError) as err:
         fail(str(err))
     sys.stdout.write(json.dumps(result, indent=2) + "\n")

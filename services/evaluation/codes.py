@@ -15,6 +15,22 @@ mention (batched candidate generation, index build excluded), the index build / 
 with ``compare_baseline`` the same metrics for a plain TF-IDF word ranking (scikit-learn
 ``TfidfVectorizer`` defaults, cosine) over the descriptions of the evaluated system's codes —
 ICD-10-CM descriptions for ``icd10cm``.
+
+Optional pairs columns: ``type`` (or ``mention_type``: Problem, Test, Medication, Procedure,
+Anatomy; the ranking then follows :mod:`models.text.code_policy`), ``context`` (the sentence) and
+``assertion``. A code cell ``-`` or ``none`` marks a mention with **no good candidate**: it does
+not count in recall / MRR; for those the report says how often nothing is offered at the offer
+threshold (:data:`models.text.code_candidates.OFFER_THRESHOLD` or ``threshold``). Also reported:
+``per_type`` (the same metrics per mention type), ``offered`` (recall@5 of what is actually
+offered above the threshold, and how many mentions with a gold code get nothing), and
+``calibration``: the scores of the gold codes found against the best candidate outside the gold
+category (a stand-in for "the right code is not in the system"), with the threshold that keeps
+98% of the gold hits and the share of those stand-ins it turns away.
+
+:func:`snomed_synonym_pairs` builds pairs from an RF2 release instead of a file: every name of a
+SNOMED CT concept that the release's extended map sends to ICD-10, with the first map target as
+gold; those are ranked against ICD-10-CM alone (SNOMED CT is not loaded, so its map cannot give
+the answer away) and the category level is the figure that counts.
 """
 
 from __future__ import annotations
@@ -31,6 +47,10 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 SYSTEMS = ("icd10cm", "snomed")
+#: Code cells that mean "no good candidate" (the mention should get nothing).
+NO_CODE = frozenset({"-", "none"})
+#: Share of gold hits the calibrated offer threshold keeps.
+CALIBRATION_KEEP = 0.98
 CODE_COLUMNS = {"icd10cm": ("icd10cm", "icd10"), "snomed": ("snomed",)}
 LEVELS_K = (1, 5, 10)
 TOP_K = 10
@@ -47,6 +67,14 @@ class Pair:
     line: int
     mention: str
     code: str
+    mention_type: str | None = None
+    context: str | None = None
+    assertion: str | None = None
+
+    @property
+    def no_candidate(self) -> bool:
+        """The gold answer is "no good candidate" (code cell ``-`` / ``none``)."""
+        return self.code == ""
 
 
 def read_pairs(path: Path, system: str) -> list[Pair]:
@@ -90,6 +118,10 @@ def read_pairs(path: Path, system: str) -> list[Pair]:
             wanted = " or ".join(repr(c) for c in CODE_COLUMNS[system])
             raise CodesEvalError(f"{path}:1: missing code column {wanted} for --system {system} in header {header}")
         i_mention, i_code = names.index("mention"), names.index(code_col)
+        optional = {
+            field: next((names.index(c) for c in cols if c in names), None)
+            for field, cols in (("mention_type", ("type", "mention_type")), ("context", ("context",)), ("assertion", ("assertion",)))
+        }
         for line, row in enumerate(reader, start=2):
             if not row or not any(c.strip() for c in row):
                 raise CodesEvalError(f"{path}:{line}: empty row")
@@ -101,6 +133,10 @@ def read_pairs(path: Path, system: str) -> list[Pair]:
                 raise CodesEvalError(f"{path}:{line}: column 'mention' is empty")
             if not code:
                 raise CodesEvalError(f"{path}:{line}: column '{code_col}' is empty")
+            extra = {f: (row[i].strip() or None) if i is not None and i < len(row) else None for f, i in optional.items()}
+            if code.lower() in NO_CODE:
+                pairs.append(Pair(line, mention, "", **extra))
+                continue
             if system == "icd10cm":
                 dotted = dotted_icd10(code)
                 if dotted is None:
@@ -108,7 +144,7 @@ def read_pairs(path: Path, system: str) -> list[Pair]:
                 code = dotted
             elif not code.isdigit():
                 raise CodesEvalError(f"{path}:{line}: column '{code_col}': {code!r} is not a SNOMED CT concept id")
-            pairs.append(Pair(line, mention, code))
+            pairs.append(Pair(line, mention, code, **extra))
     if not pairs:
         raise CodesEvalError(f"{path}: no pairs after the header")
     return pairs
@@ -204,91 +240,226 @@ def baseline_ranker(system) -> Callable[[list[str]], list[list[str]]]:
     return rank
 
 
+def snomed_synonym_pairs(snomed, target: str = "icd10cm") -> list[Pair]:
+    """Pairs from a SNOMED CT release: each distinct name of a concept mapped to ICD-10 -> its first target.
+
+    Parameters
+    ----------
+    snomed : CodeSystem
+        A loaded SNOMED CT release (:func:`taxonomies.codes.snomed.load_snomed_rf2`).
+    target : str
+        The ICD system the map targets are read as (codes dotted).
+
+    Returns
+    -------
+    list of Pair
+        ``line`` is the position in the list; names are the preferred term and every synonym
+        (the FSN without its tag included), duplicates after case folding dropped.
+    """
+    from taxonomies.codes.icd10cm import dotted_icd10
+
+    pairs: list[Pair] = []
+    for code in sorted(snomed.maps_to):
+        gold = next((dotted_icd10(c) for s, c in snomed.maps_to[code] if s.lower().replace("-", "").startswith("icd10")), None)
+        concept = snomed.concepts.get(code)
+        if gold is None or concept is None:
+            continue
+        seen: set[str] = set()
+        for name in (concept.display, *concept.synonyms):
+            folded = " ".join(name.split()).casefold()
+            if folded and folded not in seen:
+                seen.add(folded)
+                pairs.append(Pair(len(pairs) + 1, name, gold))
+    return pairs
+
+
+def calibrate_threshold(hits: Sequence[float], stand_ins: Sequence[float], keep: float = CALIBRATION_KEEP) -> dict:
+    """The offer threshold that keeps ``keep`` of the gold hits, and what it turns away.
+
+    Parameters
+    ----------
+    hits : sequence of float
+        Scores of gold codes found in the top 10 (what must stay offered).
+    stand_ins : sequence of float
+        Scores of the best candidate outside the gold category (what "no good candidate" looks like).
+    keep : float
+        Share of ``hits`` at or above the threshold.
+
+    Returns
+    -------
+    dict
+        ``threshold`` (rounded down to 0.01), ``hits_kept``, ``stand_ins_turned_away``, ``n_hits``, ``n_stand_ins``.
+    """
+    if not hits:
+        return {"threshold": None, "hits_kept": None, "stand_ins_turned_away": None, "n_hits": 0, "n_stand_ins": len(stand_ins)}
+    t = float(np.floor(np.quantile(np.asarray(hits, dtype=float), 1.0 - keep, method="lower") * 100) / 100)
+    h, n = np.asarray(hits, dtype=float), np.asarray(stand_ins, dtype=float)
+    return {
+        "threshold": t,
+        "hits_kept": round(float((h >= t).mean()), 4),
+        "stand_ins_turned_away": round(float((n < t).mean()), 4) if len(n) else None,
+        "n_hits": len(h),
+        "n_stand_ins": len(n),
+    }
+
+
 def evaluate_codes(
-    pairs: Path,
+    pairs: Path | None,
     system: str,
     compare_baseline: bool = False,
     snomed_folder: Path | None = None,
     *,
     cache_dir: Path | None = None,
     generator=None,
+    threshold: float | None = None,
+    snomed_synonyms: bool = False,
 ) -> dict:
     """Rank every mention of a pairs file and measure recall@k / MRR (see the module docstring).
 
     Parameters
     ----------
-    pairs : Path
-        The pairs TSV.
+    pairs : Path or None
+        The pairs TSV (``None`` only with ``snomed_synonyms``).
     system : str
         ``icd10cm`` or ``snomed``.
     compare_baseline : bool
         Also run the plain TF-IDF baseline on the same pairs.
     snomed_folder : Path or None
         SNOMED CT RF2 release folder: required for ``snomed``; for ``icd10cm`` it adds SNOMED
-        candidates mapped to ICD-10 as evidence.
+        candidates mapped to ICD-10 as evidence (not with ``snomed_synonyms``).
     cache_dir : Path or None
         Cache of loaded code systems and fitted indexes (``None``: ``<var_dir>/cache``).
     generator : CodeCandidateGenerator or None
         An already fitted generator to use instead of building one (tests).
+    threshold : float or None
+        Offer threshold for the ``offered`` and ``no_candidate`` figures (default:
+        :data:`models.text.code_candidates.OFFER_THRESHOLD`).
+    snomed_synonyms : bool
+        Pairs from the SNOMED CT release's mapped concepts (:func:`snomed_synonym_pairs`) ranked
+        against ICD-10-CM alone; needs ``snomed_folder`` and ``system`` ``icd10cm``.
 
     Returns
     -------
     dict
-        ``system``, ``pairs``, ``n``, ``k``, ``exact`` and ``category`` metrics, ``ms_per_mention``,
-        ``index_seconds``, ``index_from_cache``, and ``baseline`` (same metrics) when asked.
+        ``system``, ``pairs``, ``n``, ``k``, ``exact`` and ``category`` metrics, ``per_type``,
+        ``offered``, ``no_candidate``, ``calibration``, ``ms_per_mention``, ``index_seconds``,
+        ``index_from_cache``, and ``baseline`` (same metrics) when asked.
 
     Raises
     ------
     CodesEvalError
         Bad pairs file, unknown system, or ``snomed`` without a release.
     """
-    from models.text.code_candidates import CodeCandidateGenerator
+    from models.text.code_candidates import _CLINICAL_TAGS, OFFER_THRESHOLD, CodeCandidateGenerator
+    from models.text.code_policy import POLICY_SNOMED_TAGS
 
     if system not in SYSTEMS:
         raise CodesEvalError(f"unknown system {system!r}: choose one of {', '.join(SYSTEMS)}")
-    gold_pairs = read_pairs(pairs, system)
     if cache_dir is None:
         from services.core.settings import get_settings
 
         cache_dir = get_settings().var_dir / "cache"
+    threshold = OFFER_THRESHOLD if threshold is None else float(threshold)
+    if snomed_synonyms:
+        if system != "icd10cm":
+            raise CodesEvalError("--snomed-synonyms ranks SNOMED CT names against ICD-10-CM: use --system icd10cm")
+        if snomed_folder is None:
+            raise CodesEvalError("--snomed-synonyms needs a SNOMED CT release: pass --snomed-rf2 DIR or set CLINILOOP_SNOMED_RF2")
+        gold_pairs = snomed_synonym_pairs(_load_system("snomed", snomed_folder, cache_dir))
+        if not gold_pairs:
+            raise CodesEvalError(f"{snomed_folder}: no active concept with an ICD-10 map target")
+        source = f"snomed-synonyms:{snomed_folder}"
+    else:
+        if pairs is None:
+            raise CodesEvalError("pass --pairs FILE (or --snomed-synonyms with a SNOMED CT release)")
+        gold_pairs = read_pairs(pairs, system)
+        source = str(pairs)
 
     t0 = time.perf_counter()
     if generator is None:
         target = _load_system(system, snomed_folder, cache_dir)
         systems = [target]
-        if system == "icd10cm" and snomed_folder is not None:
+        if system == "icd10cm" and snomed_folder is not None and not snomed_synonyms:
             systems.append(_load_system("snomed", snomed_folder, cache_dir))
-        generator = CodeCandidateGenerator(systems, k=TOP_K, cache_dir=Path(cache_dir)).fit()
+        typed = any(p.mention_type for p in gold_pairs)
+        tags = (_CLINICAL_TAGS | POLICY_SNOMED_TAGS) if typed else _CLINICAL_TAGS
+        generator = CodeCandidateGenerator(systems, k=TOP_K, cache_dir=Path(cache_dir), snomed_tags=tags).fit()
     else:
         target = next((s for s in generator.systems if s.name == system), None)
         if target is None:
             raise CodesEvalError(f"the generator has no {system} system")
     index_seconds = time.perf_counter() - t0
-    unknown = [p for p in gold_pairs if p.code not in target.concepts]
+    coded = [p for p in gold_pairs if not p.no_candidate]
+    unknown = [p for p in coded if p.code not in target.concepts]
     for p in unknown[:5]:
-        log.warning("%s:%d: gold code %s is not in %s", pairs, p.line, p.code, target.taxonomy_version)
+        log.warning("%s:%d: gold code %s is not in %s", source, p.line, p.code, target.taxonomy_version)
     if len(unknown) > 5:
         log.warning("... %d gold codes in all are not in %s", len(unknown), target.taxonomy_version)
 
-    mentions = [p.mention for p in gold_pairs]
-    gold = [p.code for p in gold_pairs]
+    queries = [(p.mention, p.context, p.assertion, p.mention_type) for p in gold_pairs]
     t1 = time.perf_counter()
-    results = generator.candidates_many(mentions, k=TOP_K)
+    results = generator.candidates_many(queries, k=TOP_K)
     elapsed = time.perf_counter() - t1
-    ranked = [[c.code for c in r.get(system, [])] for r in results]
+    ranked_scores = [[(c.code, c.score) for c in r.get(system, [])] for r in results]
+    positive = [i for i, p in enumerate(gold_pairs) if not p.no_candidate]
     out: dict = {
         "system": system,
         "taxonomy_version": target.taxonomy_version,
-        "pairs": str(pairs),
-        "n": len(gold_pairs),
+        "pairs": source,
+        "n": len(positive),
         "k": TOP_K,
-        **rank_metrics(ranked, gold, system),
+    }
+    if positive:
+        out.update(rank_metrics([[c for c, _ in ranked_scores[i]] for i in positive], [gold_pairs[i].code for i in positive], system))
+    else:
+        out.update({"exact": None, "category": None})
+    per_type: dict[str, list[int]] = {}
+    for i in positive:
+        per_type.setdefault(gold_pairs[i].mention_type or "untyped", []).append(i)
+    out["per_type"] = {
+        t: {"n": len(ix), **rank_metrics([[c for c, _ in ranked_scores[i]] for i in ix], [gold_pairs[i].code for i in ix], system)}
+        for t, ix in sorted(per_type.items())
+    }
+    offered = [[c for c, s in ranked_scores[i] if s >= threshold] for i in range(len(gold_pairs))]
+    if positive:
+        m = rank_metrics([offered[i] for i in positive], [gold_pairs[i].code for i in positive], system)
+        out["offered"] = {
+            "threshold": threshold,
+            "exact_recall@5": m["exact"]["recall@5"],
+            "category_recall@5": m["category"]["recall@5"],
+            "nothing_offered": round(sum(1 for i in positive if not offered[i]) / len(positive), 4),
+        }
+    negatives = [i for i, p in enumerate(gold_pairs) if p.no_candidate]
+    out["no_candidate"] = {
+        "n": len(negatives),
+        "threshold": threshold,
+        "nothing_offered": round(sum(1 for i in negatives if not offered[i]) / len(negatives), 4) if negatives else None,
+        "by_type": {
+            t: round(sum(1 for i in negatives if (gold_pairs[i].mention_type or "untyped") == t and not offered[i])
+                     / sum(1 for i in negatives if (gold_pairs[i].mention_type or "untyped") == t), 4)
+            for t in sorted({gold_pairs[i].mention_type or "untyped" for i in negatives})
+        },
+    }  # fmt: skip
+    hits, stand_ins = [], []
+    for i in positive:
+        gold = gold_pairs[i].code
+        hit = next((s for c, s in ranked_scores[i] if c == gold), None)
+        if hit is not None:
+            hits.append(hit)
+        cat = _category(gold, system)
+        other = next((s for c, s in ranked_scores[i] if _category(c, system) != cat), None)
+        stand_ins.append(other if other is not None else 0.0)
+    stand_ins.extend(ranked_scores[i][0][1] if ranked_scores[i] else 0.0 for i in negatives)
+    out["calibration"] = calibrate_threshold(hits, stand_ins)
+    out.update({
         "ms_per_mention": round(1000.0 * elapsed / len(gold_pairs), 3),
         "index_seconds": round(index_seconds, 3),
         "index_from_cache": all(getattr(generator, "from_cache_", {}).values()) if hasattr(generator, "from_cache_") else None,
         "gold_codes_not_in_system": len(unknown),
-    }
-    if compare_baseline:
+    })  # fmt: skip
+    if compare_baseline and positive:
+        mentions = [gold_pairs[i].mention for i in positive]
+        gold = [gold_pairs[i].code for i in positive]
         t2 = time.perf_counter()
         rank = baseline_ranker(target)
         build = time.perf_counter() - t2
@@ -298,7 +469,7 @@ def evaluate_codes(
         out["baseline"] = {
             "method": f"TF-IDF words (scikit-learn defaults), cosine, over {system} descriptions",
             **rank_metrics(base_ranked, gold, system),
-            "ms_per_mention": round(1000.0 * base_elapsed / len(gold_pairs), 3),
+            "ms_per_mention": round(1000.0 * base_elapsed / len(mentions), 3),
             "index_seconds": round(build, 3),
         }
     return out

@@ -179,8 +179,9 @@ def code_systems(settings: Settings) -> list[Any]:
 
 
 def candidate_generator(store: Store, settings: Settings, systems: Sequence[Any] | None = None) -> Any:
-    """A fitted candidate generator that ranks the store's validated mappings first."""
-    from models.text.code_candidates import _CLINICAL_TAGS, CodeCandidateGenerator
+    """A fitted candidate generator that ranks the store's validated mappings first and offers
+    nothing below the calibrated :data:`~models.text.code_candidates.OFFER_THRESHOLD`."""
+    from models.text.code_candidates import _CLINICAL_TAGS, OFFER_THRESHOLD, CodeCandidateGenerator
     from models.text.code_policy import POLICY_SNOMED_TAGS
 
     systems = list(systems) if systems is not None else code_systems(settings)
@@ -188,7 +189,7 @@ def candidate_generator(store: Store, settings: Settings, systems: Sequence[Any]
     # each mention type then keeps only its own tags (models.text.code_policy).
     return CodeCandidateGenerator(
         systems, accepted=store.accepted_mappings(), cache_dir=settings.var_dir / "cache",
-        snomed_tags=_CLINICAL_TAGS | POLICY_SNOMED_TAGS,
+        snomed_tags=_CLINICAL_TAGS | POLICY_SNOMED_TAGS, offer_threshold=OFFER_THRESHOLD,
     ).fit()  # fmt: skip
 
 

@@ -80,9 +80,16 @@ class StubGenerator:
     def __init__(self, system: CodeSystem, rankings: dict[str, list[str]]) -> None:
         self.systems = [system]
         self.rankings = rankings
+        self.scores: dict[str, float] = {}
 
     def candidates_many(self, mentions, k=10):
-        return [{"icd10cm": [Candidate("icd10cm", c, c, 1.0 - i / 100, "lexical") for i, c in enumerate(self.rankings[m][:k])]} for m in mentions]
+        self.queries = list(mentions)
+        out = []
+        for m in self.queries:
+            text, mtype = (m, None) if isinstance(m, str) else (m[0], m[3])
+            codes = [] if mtype not in (None, "Problem") else self.rankings[text][:k]  # the type policy: ICD for problems only
+            out.append({"icd10cm": [Candidate("icd10cm", c, c, self.scores.get(text, 1.0) - i / 100, "lexical") for i, c in enumerate(codes)]})
+        return out
 
 
 def tiny_icd() -> CodeSystem:
@@ -148,3 +155,60 @@ def test_ours_beats_the_baseline_on_icd10cm(tmp_path: Path, tmp_path_factory) ->
     assert result["exact"]["recall@5"] == 1.0 and result["category"]["recall@1"] == 1.0
     assert result["exact"]["mrr"] > result["baseline"]["exact"]["mrr"]
     assert result["category"]["recall@5"] > result["baseline"]["category"]["recall@5"]
+
+
+def test_per_type_no_candidate_and_offered_figures(tmp_path: Path) -> None:
+    pairs = write(
+        tmp_path / "p.tsv",
+        "mention\ticd10cm\ttype\tcontext\n"
+        "high blood pressure\tI10\tProblem\tHx of high blood pressure.\n"
+        "asthma\tJ45.909\t\t\n"
+        "Creatinine\t-\tTest\t\n"
+        "the patient\tnone\tProblem\t\n"
+        "tomorrow\t-\tProblem\t\n",
+    )
+    parsed = read_pairs(pairs, "icd10cm")
+    assert [(p.mention_type, p.no_candidate) for p in parsed] == [("Problem", False), (None, False), ("Test", True), ("Problem", True), ("Problem", True)]
+    assert parsed[0].context == "Hx of high blood pressure."
+    stub = StubGenerator(tiny_icd(), {"high blood pressure": ["I10"], "asthma": ["I10", "J45.909"], "the patient": ["I10"], "tomorrow": ["E11.9"]})
+    stub.scores = {"high blood pressure": 0.9, "asthma": 0.7, "the patient": 0.4, "tomorrow": 0.65}
+    result = evaluate_codes(pairs, "icd10cm", generator=stub, cache_dir=tmp_path, threshold=0.6)
+    assert stub.queries[0] == ("high blood pressure", "Hx of high blood pressure.", None, "Problem"), "type and context reach the ranking"
+    assert result["n"] == 2 and result["exact"]["recall@1"] == 0.5
+    assert set(result["per_type"]) == {"Problem", "untyped"}
+    assert result["per_type"]["untyped"]["exact"]["mrr"] == 0.5 and result["per_type"]["Problem"]["n"] == 1
+    # asthma's J45.909 scores 0.69 (offered at 0.6); Creatinine gets nothing (a Test); "the patient" only 0.4
+    assert result["offered"] == {"threshold": 0.6, "exact_recall@5": 1.0, "category_recall@5": 1.0, "nothing_offered": 0.0}
+    nc = result["no_candidate"]
+    assert (nc["n"], nc["nothing_offered"]) == (3, round(2 / 3, 4)) and nc["by_type"] == {"Problem": 0.5, "Test": 1.0}
+    assert evaluate_codes(pairs, "icd10cm", generator=stub, cache_dir=tmp_path, threshold=0.71)["offered"]["nothing_offered"] == 0.5
+
+
+def test_calibrate_threshold_by_hand() -> None:
+    from services.evaluation.codes import calibrate_threshold
+
+    hits = [0.5 + i / 100 for i in range(50)]  # 0.50 .. 0.99
+    r = calibrate_threshold(hits, [0.2, 0.4, 0.6, 0.8], keep=0.98)
+    # the 2% quantile (lower) of 50 values is the 1st (index floor(0.02 * 49) = 0): 0.50
+    assert r["threshold"] == 0.5 and r["hits_kept"] == 1.0 and r["stand_ins_turned_away"] == 0.5
+    assert calibrate_threshold(hits, [], keep=0.5)["threshold"] == 0.74
+    assert calibrate_threshold([], [0.3])["threshold"] is None
+
+
+def test_snomed_synonym_pairs_from_the_sample_release(tmp_path: Path) -> None:
+    from services.evaluation.codes import snomed_synonym_pairs
+    from taxonomies.codes.snomed import load_snomed_rf2
+
+    release = next(SNOMED_SAMPLE.glob("SnomedCT_*"))
+    snomed = load_snomed_rf2(release, cache_dir=tmp_path)
+    pairs = snomed_synonym_pairs(snomed)
+    assert pairs and all(p.code and p.code[0].isalpha() for p in pairs), "gold codes are ICD-10 codes"
+    mapped = {c for c, targets in snomed.maps_to.items() if any(s.lower().startswith("icd") for s, _ in targets)}
+    assert {p.mention for p in pairs} >= {snomed.concepts[c].display for c in mapped if c in snomed.concepts}
+    assert len({p.mention.casefold() for p in pairs}) == len(pairs) or len(mapped) > 1
+    with pytest.raises(CodesEvalError, match="--system icd10cm"):
+        evaluate_codes(None, "snomed", snomed_folder=release, snomed_synonyms=True, cache_dir=tmp_path)
+    with pytest.raises(CodesEvalError, match="needs a SNOMED CT release"):
+        evaluate_codes(None, "icd10cm", snomed_synonyms=True, cache_dir=tmp_path)
+    with pytest.raises(CodesEvalError, match="pass --pairs"):
+        evaluate_codes(None, "icd10cm", cache_dir=tmp_path)

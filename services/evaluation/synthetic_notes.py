@@ -15,18 +15,21 @@ Templates use a small markup: ``{slot}`` or ``{slot:arg}`` calls a slot of :clas
 ``text`` with probability 1/2 and ``{?30 text}`` with probability 30%. Markup nests.
 
 Generation is deterministic: the same arguments give byte-identical notes (for one Faker
-version).
+version). The word tables (places, hospital systems, conditions, presentations, radiology
+studies, look-alike phrases) are data, ``synthetic_notes.yaml`` beside this module.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from models.text.deid.types import PHI_TYPES, PhiSpan
 
@@ -69,8 +72,13 @@ SPAN_CONVENTIONS: tuple[str, ...] = (
 )
 
 # ----------------------------------------------------------------------------------------------
-# Reference data (all fictional except public place names, drug names and public web sites)
+# Reference data: the word tables are package data (:data:`WORDS_FILE`), read on first use
 # ----------------------------------------------------------------------------------------------
+
+#: Word tables (states, cities, streets, hospital systems, clinics, specialties, conditions,
+#: allergies, acute presentations, radiology studies, identifier look-alikes); all fictional
+#: except public place names, drug names and public web sites.
+WORDS_FILE = Path(__file__).resolve().with_name("synthetic_notes.yaml")
 
 _MONTHS = (
     "January",
@@ -87,300 +95,60 @@ _MONTHS = (
     "December",
 )
 
-# state -> (full name, area codes, Medicaid programme, driver's licence style, plate style)
-_STATES: dict[str, tuple[str, tuple[str, ...], str, str, str]] = {
-    "MA": ("Massachusetts", ("617", "508", "781", "978", "857"), "MassHealth", "S8", "MA"),
-    "IL": ("Illinois", ("312", "773", "630", "217", "847"), "Illinois Medicaid", "IL", "IL"),
-    "OH": ("Ohio", ("614", "937", "216", "330", "513"), "Ohio Medicaid", "OH", "ABC1234"),
-    "TX": ("Texas", ("713", "281", "512", "210", "832"), "Texas Medicaid", "D8", "ABC1234"),
-    "CA": ("California", ("619", "510", "916", "559", "858"), "Medi-Cal", "CA", "CA"),
-    "GA": ("Georgia", ("404", "770", "912", "678"), "Georgia Medicaid", "D9", "ABC1234"),
-    "MN": ("Minnesota", ("612", "651", "952", "507"), "Medical Assistance", "MN", "ABC123"),
-    "PA": ("Pennsylvania", ("215", "412", "610", "570", "267"), "Medical Assistance", "D8", "ABC1234"),
-    "WA": ("Washington", ("206", "253", "509", "425"), "Apple Health", "WA", "ABC1234"),
-    "FL": ("Florida", ("813", "407", "305", "727", "352"), "Florida Medicaid", "FL", "FL"),
-    "NC": ("North Carolina", ("919", "704", "984", "336"), "NC Medicaid", "D12", "ABC1234"),
-}
 
-# (city, state, county, ZIP prefixes)
-_CITIES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
-    ("Boston", "MA", "Suffolk County", ("021",)),
-    ("Cambridge", "MA", "Middlesex County", ("021",)),
-    ("Quincy", "MA", "Norfolk County", ("021",)),
-    ("Worcester", "MA", "Worcester County", ("016",)),
-    ("Framingham", "MA", "Middlesex County", ("017",)),
-    ("Brockton", "MA", "Plymouth County", ("023",)),
-    ("Lowell", "MA", "Middlesex County", ("018",)),
-    ("Somerville", "MA", "Middlesex County", ("021",)),
-    ("Chicago", "IL", "Cook County", ("606",)),
-    ("Evanston", "IL", "Cook County", ("602",)),
-    ("Oak Park", "IL", "Cook County", ("603",)),
-    ("Naperville", "IL", "DuPage County", ("605",)),
-    ("Joliet", "IL", "Will County", ("604",)),
-    ("Aurora", "IL", "Kane County", ("605",)),
-    ("Springfield", "IL", "Sangamon County", ("627",)),
-    ("Columbus", "OH", "Franklin County", ("432",)),
-    ("Dayton", "OH", "Montgomery County", ("454",)),
-    ("Dublin", "OH", "Franklin County", ("430",)),
-    ("Westerville", "OH", "Delaware County", ("430",)),
-    ("Cleveland", "OH", "Cuyahoga County", ("441",)),
-    ("Akron", "OH", "Summit County", ("443",)),
-    ("Houston", "TX", "Harris County", ("770",)),
-    ("Pasadena", "TX", "Harris County", ("775",)),
-    ("Sugar Land", "TX", "Fort Bend County", ("774",)),
-    ("Austin", "TX", "Travis County", ("787",)),
-    ("Round Rock", "TX", "Williamson County", ("786",)),
-    ("San Antonio", "TX", "Bexar County", ("782",)),
-    ("San Diego", "CA", "San Diego County", ("921",)),
-    ("Chula Vista", "CA", "San Diego County", ("919",)),
-    ("Oakland", "CA", "Alameda County", ("946",)),
-    ("Fremont", "CA", "Alameda County", ("945",)),
-    ("Sacramento", "CA", "Sacramento County", ("958",)),
-    ("Fresno", "CA", "Fresno County", ("937",)),
-    ("Atlanta", "GA", "Fulton County", ("303",)),
-    ("Marietta", "GA", "Cobb County", ("300",)),
-    ("Decatur", "GA", "DeKalb County", ("300",)),
-    ("Savannah", "GA", "Chatham County", ("314",)),
-    ("Minneapolis", "MN", "Hennepin County", ("554",)),
-    ("St. Paul", "MN", "Ramsey County", ("551",)),
-    ("Bloomington", "MN", "Hennepin County", ("554",)),
-    ("Rochester", "MN", "Olmsted County", ("559",)),
-    ("Philadelphia", "PA", "Philadelphia County", ("191",)),
-    ("Pittsburgh", "PA", "Allegheny County", ("152",)),
-    ("Allentown", "PA", "Lehigh County", ("181",)),
-    ("Scranton", "PA", "Lackawanna County", ("185",)),
-    ("Seattle", "WA", "King County", ("981",)),
-    ("Tacoma", "WA", "Pierce County", ("984",)),
-    ("Spokane", "WA", "Spokane County", ("992",)),
-    ("Bellevue", "WA", "King County", ("980",)),
-    ("Tampa", "FL", "Hillsborough County", ("336",)),
-    ("Orlando", "FL", "Orange County", ("328",)),
-    ("Miami", "FL", "Miami-Dade County", ("331",)),
-    ("St. Petersburg", "FL", "Pinellas County", ("337",)),
-    ("Gainesville", "FL", "Alachua County", ("326",)),
-    ("Durham", "NC", "Durham County", ("277",)),
-    ("Raleigh", "NC", "Wake County", ("276",)),
-    ("Charlotte", "NC", "Mecklenburg County", ("282",)),
-    ("Chapel Hill", "NC", "Orange County", ("275",)),
-)
+@dataclass(frozen=True)
+class _Words:
+    """The tables of :data:`WORDS_FILE`, YAML lists turned into tuples (comments there say what each holds)."""
 
-_STREETS = (
-    "Main",
-    "Oak",
-    "Maple",
-    "Elm",
-    "Washington",
-    "Lincoln",
-    "Park",
-    "Cedar",
-    "Pine",
-    "Lake",
-    "Hill",
-    "Church",
-    "Highland",
-    "Franklin",
-    "Jefferson",
-    "Madison",
-    "Chestnut",
-    "Walnut",
-    "Spring",
-    "Center",
-    "Union",
-    "Prospect",
-    "River",
-    "Forest",
-    "Sunset",
-    "Willow",
-    "Meadow",
-    "Ridge",
-    "Central",
-    "School",
-    "2nd",
-    "3rd",
-    "4th",
-    "5th",
-    "12th",
-    "Broad",
-    "Market",
-    "Mill",
-    "Grove",
-    "Orchard",
-    "Liberty",
-    "Pleasant",
-    "Summit",
-    "Academy",
-    "Water",
-    "Bridge",
-    "Locust",
-    "Magnolia",
-    "Dogwood",
-    "Cherry",
-)
-_SUFFIXES = (
-    "Street",
-    "St",
-    "St.",
-    "Avenue",
-    "Ave",
-    "Ave.",
-    "Road",
-    "Rd",
-    "Drive",
-    "Dr",
-    "Dr.",
-    "Lane",
-    "Ln",
-    "Court",
-    "Ct",
-    "Boulevard",
-    "Blvd",
-    "Way",
-    "Place",
-    "Pl",
-    "Terrace",
-    "Circle",
-)
-_UNIT_WORDS = ("Apt", "Apt.", "Apartment", "Unit", "#", "Suite")
+    states: dict[str, tuple[str, tuple[str, ...], str, str, str]]
+    cities: tuple[tuple[str, str, str, tuple[str, ...]], ...]
+    streets: tuple[str, ...]
+    suffixes: tuple[str, ...]
+    unit_words: tuple[str, ...]
+    systems: tuple[tuple[str, ...], ...]
+    clinics: tuple[str, ...]
+    pharmacies: tuple[str, ...]
+    rehabs: tuple[str, ...]
+    free_mail: tuple[str, ...]
+    edu_urls: tuple[str, ...]
+    specialties: dict[str, tuple[int, tuple[str, ...]]]
+    consult_names: dict[str, str]
+    conditions: tuple[tuple[str, str, str, tuple[str, ...]], ...]
+    allergies: tuple[Any, ...]
+    presentations: tuple[_Presentation, ...]
+    radiology: tuple[tuple[str, str, str, str], ...]
+    lookalikes: tuple[str, ...]
 
-# Hospital systems: (name, e-mail / web domain, portal name, MRN style). Names carry no geography.
-_SYSTEMS = (
-    ("Mercy General Hospital", "mercygeneral.org", "MyChart", "d8"),
-    ("St. Agnes Medical Center", "stagnesmed.org", "MyChart", "d7"),
-    ("Good Samaritan Hospital", "goodsamhealth.org", "FollowMyHealth", "a7"),
-    ("Sacred Heart Medical Center", "sacredheartmc.org", "MyChart", "dash"),
-    ("Holy Cross Hospital", "holycrosshealth.org", "patient portal", "d8"),
-    ("University Medical Center", "umc-health.org", "MyChart", "d9"),
-    ("Memorial Regional Hospital", "memorialregional.org", "MyHealth", "a7"),
-)
-_CLINICS = (
-    "Internal Medicine Associates",
-    "Primary Care Center",
-    "Family Health Center",
-    "Heart & Vascular Center",
-    "Digestive Health Clinic",
-    "Neurology Clinic",
-    "Orthopedic Surgery",
-    "Pulmonary & Sleep Clinic",
-    "Endocrinology & Diabetes Center",
-    "Geriatrics Clinic",
-)
-_PHARMACIES = ("CVS Pharmacy", "Walgreens", "Rite Aid", "Kroger Pharmacy", "Costco Pharmacy", "Walmart Pharmacy")
-_REHABS = ("Sunrise Rehabilitation Center", "Golden Oaks Skilled Nursing", "Evergreen Care Center", "Heritage Manor")
-_FREE_MAIL = ("gmail.com", "yahoo.com", "outlook.com", "icloud.com", "aol.com", "comcast.net", "hotmail.com")
-_EDU_URLS = (
-    "https://medlineplus.gov/heartfailure.html",
-    "https://www.cdc.gov/copd/index.html",
-    "www.heart.org/en/health-topics/atrial-fibrillation",
-    "https://www.diabetes.org/living-with-diabetes",
-    "https://medlineplus.gov/ency/patientinstructions/000199.htm",
-    "www.stroke.org",
-    "https://www.niddk.nih.gov/health-information/kidney-disease",
-    "https://www.cdc.gov/falls/index.html",
-    "www.lung.org/quit-smoking",
-    "https://medlineplus.gov/pneumonia.html",
-)
 
-# Specialty -> (count in the world, credentials)
-_SPECIALTIES: dict[str, tuple[int, tuple[str, ...]]] = {
-    "hospitalist": (8, ("MD", "MD", "DO")),
-    "em": (6, ("MD", "MD", "DO", "PA-C")),
-    "pcp": (12, ("MD", "MD", "DO", "NP")),
-    "cardiology": (4, ("MD",)),
-    "ep": (3, ("MD",)),
-    "gi": (3, ("MD",)),
-    "neurology": (3, ("MD",)),
-    "ortho": (3, ("MD",)),
-    "pulm": (3, ("MD",)),
-    "endo": (3, ("MD", "DO")),
-    "radiology": (6, ("MD",)),
-    "pathology": (3, ("MD",)),
-    "resident": (6, ("MD",)),
-    "rn": (16, ("RN",)),
-    "sw": (5, ("LCSW", "MSW")),
-    "pharm": (3, ("PharmD",)),
-    "device": (3, ("RN", "CCDS")),
-}
-_CONSULT_NAMES = {
-    "cardiology": "Cardiology",
-    "ep": "Electrophysiology",
-    "gi": "Gastroenterology",
-    "neurology": "Neurology",
-    "ortho": "Orthopedics",
-    "pulm": "Pulmonology",
-    "endo": "Endocrinology",
-}
+def _tuples(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    return value
 
-# Problem list: (key, text, ICD-10, medications). {year} is a year on its own (not PHI).
-_CONDITIONS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
-    (
-        "HTN",
-        "hypertension",
-        "I10",
-        ("lisinopril 10 mg PO daily", "amlodipine 5 mg PO daily", "losartan 50 mg PO daily"),
-    ),
-    (
-        "DM2",
-        "type 2 diabetes mellitus (HbA1c {a1c}%)",
-        "E11.9",
-        ("metformin 1000 mg PO bid", "glipizide 5 mg PO daily", "insulin glargine 18 units SC qhs"),
-    ),
-    ("HLD", "hyperlipidemia", "E78.5", ("atorvastatin 40 mg PO qhs",)),
-    (
-        "CAD",
-        "coronary artery disease s/p PCI to the LAD in {year}",
-        "I25.10",
-        ("aspirin 81 mg PO daily", "clopidogrel 75 mg PO daily", "metoprolol succinate 50 mg PO daily"),
-    ),
-    (
-        "HF",
-        "heart failure with reduced ejection fraction (EF {ef}%)",
-        "I50.22",
-        ("furosemide 40 mg PO daily", "carvedilol 12.5 mg PO bid", "sacubitril/valsartan 24/26 mg PO bid"),
-    ),
-    ("AF", "paroxysmal atrial fibrillation (CHA2DS2-VASc {chads})", "I48.0", ("apixaban 5 mg PO bid",)),
-    (
-        "COPD",
-        "COPD (FEV1 {fev1}% predicted)",
-        "J44.9",
-        (
-            "tiotropium 18 mcg inhaled daily",
-            "fluticasone/salmeterol 250/50 1 puff bid",
-            "albuterol HFA 2 puffs q4-6h prn",
-        ),
-    ),
-    ("CKD", "CKD stage 3b (baseline Cr 1.6)", "N18.32", ()),
-    ("HYPO", "hypothyroidism", "E03.9", ("levothyroxine 75 mcg PO daily",)),
-    ("GERD", "GERD", "K21.9", ("omeprazole 20 mg PO daily",)),
-    ("OA", "osteoarthritis of both knees", "M17.0", ("acetaminophen 650 mg PO q6h prn pain",)),
-    ("DEP", "major depressive disorder, recurrent", "F33.1", ("sertraline 50 mg PO daily",)),
-    ("PD", "Parkinson disease (Hoehn and Yahr stage 2)", "G20", ("carbidopa/levodopa 25/100 1 tab PO tid",)),
-    ("DEM", "Alzheimer dementia, mild (MoCA {moca}/30)", "G30.9", ("donepezil 10 mg PO qhs",)),
-    ("BPH", "BPH", "N40.0", ("tamsulosin 0.4 mg PO qhs",)),
-    ("OP", "osteoporosis", "M81.0", ("alendronate 70 mg PO weekly", "calcium/vitamin D 600 mg/400 IU PO bid")),
-    ("GOUT", "gout", "M10.9", ("allopurinol 100 mg PO daily",)),
-    ("OSA", "obstructive sleep apnea on CPAP", "G47.33", ()),
-    ("CHB", "complete heart block s/p dual-chamber pacemaker ({year})", "Z95.0", ()),
-    ("DM1", "type 1 diabetes mellitus on insulin pump", "E10.9", ("insulin lispro via pump",)),
-    ("CROHN", "Crohn's disease, ileocolonic", "K50.80", ("adalimumab 40 mg SC every 2 weeks",)),
-    ("HL", "Hodgkin lymphoma s/p ABVD in {year}, in remission", "Z85.71", ()),
-    ("ASTHMA", "mild persistent asthma", "J45.30", ("budesonide/formoterol 160/4.5 2 puffs bid",)),
-    ("CVA", "ischemic stroke in {year} with mild residual L-sided weakness", "Z86.73", ("aspirin 81 mg PO daily",)),
-    ("ANEMIA", "iron deficiency anemia", "D50.9", ("ferrous sulfate 325 mg PO daily",)),
-    ("BELL", "remote Bell's palsy ({year}), resolved", "", ()),
-    ("HASH", "Hashimoto thyroiditis", "E06.3", ("levothyroxine 50 mcg PO daily",)),
-    ("RAYN", "Raynaud phenomenon", "I73.00", ()),
-)
-_ALLERGIES = (
-    "NKDA",
-    "No known drug allergies",
-    "penicillin (rash)",
-    "sulfa (hives)",
-    "codeine (nausea)",
-    "lisinopril (angioedema)",
-    "iodinated contrast (hives, premedicate)",
-    "latex",
-    "morphine (pruritus)",
-)
+
+@functools.cache
+def _words() -> _Words:
+    """Read :data:`WORDS_FILE` once.
+
+    Raises
+    ------
+    ValueError
+        When the file lacks a table or holds an unknown one (the message names the file and keys).
+    """
+    import yaml
+
+    raw = yaml.safe_load(WORDS_FILE.read_text(encoding="utf-8"))
+    expected = {f.name for f in fields(_Words)}
+    if not isinstance(raw, dict) or set(raw) != expected:
+        got = set(raw) if isinstance(raw, dict) else set()
+        raise ValueError(f"{WORDS_FILE}: tables missing {sorted(expected - got)}, unknown {sorted(got - expected)}")
+    tables = {k: _tuples(v) for k, v in raw.items()}
+    tables["presentations"] = tuple(
+        _Presentation(**{k: _tuples(v) for k, v in p.items()}) for p in raw["presentations"]
+    )
+    return _Words(**tables)
 
 
 @dataclass(frozen=True)
@@ -398,448 +166,6 @@ class _Presentation:
     findings: str
     impression: str
     instructions: str
-
-
-_PRESENTATIONS = (
-    _Presentation(
-        "chf",
-        "shortness of breath",
-        (
-            (
-                "presents with {=3-4|4-5|several} days of progressive dyspnea on exertion, {=two|three}-pillow "
-                "orthopnea and bilateral leg swelling. {He} reports a {=4|5|6}-lb weight gain since {date_ny:recent1} "
-                "and {=admits to|endorses} dietary indiscretion with takeout food."
-            ),
-            (
-                "was in {his} usual state of health until about a week ago when {he} noted increasing dyspnea, now "
-                "after walking half a block, plus PND. Weight at home up from 71 to 75 kg. Denies chest pain."
-            ),
-        ),
-        "BNP 1,240 pg/mL. Troponin 0.03 -> 0.03. CXR with pulmonary vascular congestion and small bilateral effusions. "
-        "Given furosemide 40 mg IV x1 with 1.1 L UOP.",
-        "Acute on chronic systolic heart failure",
-        "I50.23",
-        (
-            (
-                "Diuresed with IV furosemide 40 mg bid, net negative 4.2 L; weight 75.3 -> 71.0 kg. Cr peaked at 1.8 "
-                "and returned to 1.5. Carvedilol held for 24 h and resumed. Echo {date_ny:adm}: EF 25-30%, moderate MR."
-            ),
-            (
-                "IV diuresis with good response (net -3.6 L). Transitioned to torsemide 20 mg daily. K repleted; Mg "
-                "2.1 at discharge. Low-sodium (2 g) diet teaching done by RN {nurse_name:rn}."
-            ),
-        ),
-        "XR CHEST PA AND LATERAL",
-        "Cardiomegaly. Pulmonary vascular congestion with interstitial edema. Small bilateral pleural effusions. No "
-        "pneumothorax.",
-        "Findings consistent with CHF / pulmonary edema.",
-        "Weigh yourself every morning; call if weight goes up more than 3 lb in a day or 5 lb in a week. Limit salt to "
-        "2 g and fluids to 2 L per day.",
-    ),
-    _Presentation(
-        "pna",
-        "fever and cough",
-        (
-            (
-                "presents with 3 days of fever to 38.9 C, productive cough with rust-colored sputum and right-sided "
-                "pleuritic chest pain."
-            ),
-            (
-                "reports cough, chills and malaise since {date_ny:recent1}; {his} {nok_rel} noted {him} to be more "
-                "confused this morning."
-            ),
-        ),
-        "WBC 15.2, lactate 1.9, procalcitonin 0.8. CXR with RLL consolidation. CURB-65 score 2. Blood cultures x2 "
-        "sent; ceftriaxone 1 g IV and azithromycin 500 mg IV given at {time}.",
-        "Community-acquired pneumonia, right lower lobe",
-        "J18.1",
-        (
-            (
-                "Treated with ceftriaxone and azithromycin, transitioned on HD 3 to amoxicillin-clavulanate 875/125 mg "
-                "PO bid to complete a 5-day course. Blood cultures no growth at 48 h. Weaned from 2L NC to room air, "
-                "SpO2 94% at rest and 91% with ambulation."
-            ),
-            (
-                "Defervesced within 48 h. Legionella and pneumococcal urine antigens negative. Sputum culture with "
-                "normal flora."
-            ),
-        ),
-        "XR CHEST 2 VIEWS",
-        "Dense consolidation in the right lower lobe with air bronchograms. No effusion. Heart size normal.",
-        "Right lower lobe pneumonia. Recommend follow-up radiograph in 6-8 weeks to document resolution.",
-        "Finish all of the antibiotic. Return for fever over 101 F, worsening shortness of breath or confusion.",
-    ),
-    _Presentation(
-        "copd",
-        "wheezing",
-        (
-            (
-                "presents with 4 days of increased dyspnea, wheezing and sputum that has changed from white to green. "
-                "Using albuterol every 2 hours without relief."
-            ),
-            (
-                "with {=several|multiple} prior exacerbations (last one in {year:recent}) presents with worsening "
-                "wheeze and cough after a viral URI."
-            ),
-        ),
-        "ABG 7.33/58/72 on 2L. CXR hyperinflated without infiltrate. DuoNeb x3, methylprednisolone 125 mg IV.",
-        "Acute exacerbation of COPD",
-        "J44.1",
-        (
-            (
-                "Treated with prednisone 40 mg daily x5 days, azithromycin and scheduled DuoNebs. BiPAP not required. "
-                "Ambulatory SpO2 90% on RA, so no home O2 needed."
-            ),
-            (
-                "Required BiPAP for 6 h on arrival, then 2L NC. Steroid taper started; inhaler technique reviewed with "
-                "pharmacist {doc:pharm}."
-            ),
-        ),
-        "XR CHEST PORTABLE",
-        "Hyperinflated lungs with flattened diaphragms. No focal consolidation, effusion or pneumothorax.",
-        "Hyperinflation consistent with COPD. No acute process.",
-        "Use your inhalers as prescribed. Do not smoke. Return for worsening shortness of breath.",
-    ),
-    _Presentation(
-        "uti",
-        "confusion",
-        (
-            (
-                "is brought in by {his} {nok_rel} for 2 days of new confusion, dysuria and decreased PO intake. Tmax "
-                "38.6 C at home."
-            ),
-            "presents from home with fever, rigors and R flank pain x 1 day; also dysuria and frequency.",
-        ),
-        "WBC 17.8, lactate 3.1 -> 1.6 after 30 mL/kg LR. UA >50 WBC, nitrite positive. Blood and urine cultures sent; "
-        "ceftriaxone 1 g IV at {time}.",
-        "Sepsis due to E. coli urinary tract infection",
-        "A41.51",
-        (
-            (
-                "Urine culture grew E. coli >100,000 CFU/mL, pan-sensitive; blood cultures 1/2 with E. coli. Narrowed "
-                "to cephalexin 500 mg PO qid to complete 10 days. Mental status back to baseline by HD 2."
-            ),
-            ("Renal US without hydronephrosis. Afebrile since day 2. Delirium precautions, no antipsychotics needed."),
-        ),
-        "US RENAL COMPLETE",
-        "Right kidney 10.8 cm, left kidney 11.2 cm. No hydronephrosis, stones or perinephric collection. Bladder "
-        "decompressed with Foley catheter.",
-        "No hydronephrosis or renal abscess.",
-        "Take cephalexin until finished. Drink plenty of fluids. Return for fever or confusion.",
-    ),
-    _Presentation(
-        "hipfx",
-        "fall, right hip pain",
-        (
-            (
-                "had a mechanical fall at home while walking to the bathroom at night; no LOC, no head strike. Unable "
-                "to bear weight; R leg shortened and externally rotated."
-            ),
-            (
-                "tripped on a rug at {his} {=home|daughter's house} and landed on {his} right side; found by {his} "
-                "{nok_rel} {=about an hour|2 hours} later."
-            ),
-        ),
-        "XR R hip: displaced femoral neck fracture (Garden IV). CT head negative. Hgb 11.9. Orthopedics "
-        "({doc_dr:cons}) consulted.",
-        "Displaced right femoral neck fracture",
-        "S72.001A",
-        (
-            (
-                "Underwent R hip hemiarthroplasty with {doc_dr:cons} on {date:adm}, uncomplicated. POD#1 out of bed to "
-                "chair with PT. Enoxaparin 40 mg SC daily for 4 weeks. Pain controlled with acetaminophen and "
-                "oxycodone 2.5 mg q6h prn."
-            ),
-            (
-                "Geriatrics co-managed: delirium prevention, bowel regimen, vitamin D started. PT/OT recommend "
-                "short-term rehab."
-            ),
-        ),
-        "XR HIP RIGHT 2 VIEWS",
-        "Displaced subcapital fracture of the right femoral neck with superior migration of the femoral shaft. "
-        "Degenerative changes of both hips. Vascular calcifications.",
-        "Displaced right femoral neck fracture.",
-        "Weight bearing as tolerated with walker. Posterior hip precautions for 6 weeks.",
-    ),
-    _Presentation(
-        "syncope",
-        "passed out",
-        (
-            (
-                "had a witnessed syncopal episode while standing in line at the pharmacy; LOC < 1 minute, no prodrome, "
-                "no incontinence or tongue biting."
-            ),
-            (
-                "felt lightheaded after getting up from the toilet and then passed out; {his} {nok_rel} caught {him}. "
-                "Brief LOC, back to baseline within minutes."
-            ),
-        ),
-        "Orthostatics: BP 132/78 lying -> 104/66 standing, HR 72 -> 98. ECG NSR, PR 220 ms, no acute ST changes. "
-        "Troponin negative.",
-        "Syncope, likely orthostatic",
-        "R55",
-        (
-            (
-                "Telemetry without arrhythmia over 48 h. Echo: EF 55-60%, no significant valvular disease. "
-                "Antihypertensives reduced. Will get 14-day Holter monitor as outpatient."
-            ),
-            "IV fluids with resolution of orthostasis. Tamsulosin switched to bedtime dosing.",
-        ),
-        "CT HEAD WITHOUT CONTRAST",
-        "No acute intracranial hemorrhage, mass effect or territorial infarct. Chronic small vessel ischemic changes. "
-        "Paranasal sinuses clear.",
-        "No acute intracranial abnormality.",
-        "Stand up slowly. Drink 6-8 glasses of fluid a day. Do not drive until cleared.",
-    ),
-    _Presentation(
-        "cellulitis",
-        "leg redness",
-        (
-            (
-                "presents with 3 days of redness, warmth and swelling of the left lower leg; small abrasion from "
-                "gardening on {date_ny:recent1}."
-            ),
-        ),
-        "Erythema of L shin 12 x 8 cm, border marked at {time}. WBC 11.4. Cefazolin 2 g IV.",
-        "Cellulitis of left lower leg",
-        "L03.116",
-        (
-            (
-                "Improved on cefazolin with receding erythema; LE duplex negative for DVT. Transitioned to cephalexin "
-                "500 mg qid for 5 more days."
-            ),
-        ),
-        "US VENOUS DOPPLER LEFT LOWER EXTREMITY",
-        "Normal compressibility and flow in the common femoral, femoral and popliteal veins. Subcutaneous edema in the "
-        "calf.",
-        "No DVT in the left lower extremity.",
-        "Keep the leg elevated. Return if redness spreads beyond the marked line.",
-    ),
-    _Presentation(
-        "chestpain",
-        "chest pain",
-        (
-            (
-                "reports substernal chest pressure, 6/10, radiating to the L arm, that started at rest at {time} and "
-                "lasted about 20 minutes."
-            ),
-            "has had intermittent exertional chest tightness for 2 weeks, worse climbing stairs, relieved by rest.",
-        ),
-        "ECG NSR 78, no acute ST changes, old Q waves in III and aVF. Troponin < 0.01 x2. HEART score 4. Aspirin 324 "
-        "mg given.",
-        "Chest pain, acute coronary syndrome ruled out",
-        "R07.9",
-        (
-            (
-                "Serial troponins negative. Regadenoson nuclear stress test: small fixed inferior defect, no ischemia, "
-                "EF 58%. Discharged on medical therapy."
-            ),
-        ),
-        "XR CHEST PA AND LATERAL",
-        "Normal heart size. Lungs clear. No effusion or pneumothorax. Sternotomy wires intact.",
-        "No acute cardiopulmonary process.",
-        "Call 911 for chest pain lasting more than 5 minutes or not relieved by nitroglycerin.",
-    ),
-    _Presentation(
-        "gib",
-        "black stools",
-        ("reports 3 episodes of melena since yesterday and lightheadedness; takes naproxen for knee pain.",),
-        "Hgb 7.1 (baseline 11.8), BUN 48. Glasgow-Blatchford score 12. Pantoprazole 80 mg IV bolus; 1 unit pRBC at "
-        "{time}.",
-        "Upper GI bleed from duodenal ulcer",
-        "K26.4",
-        (
-            (
-                "EGD by {doc_dr:cons} on {date:adm}: 2 cm clean-based duodenal bulb ulcer (Forrest III). Received 2 "
-                "units pRBC total, Hgb stable 8.6-8.9. H. pylori biopsy pending. NSAIDs stopped."
-            ),
-        ),
-        "CT ABDOMEN AND PELVIS WITH CONTRAST",
-        "No active extravasation. Mild wall thickening of the duodenal bulb. Liver, spleen, pancreas and kidneys "
-        "unremarkable. Small hiatal hernia.",
-        "Duodenal wall thickening, possibly related to known ulcer. No active bleeding.",
-        "Do not take ibuprofen, naproxen or aspirin. Return for black stools or vomiting blood.",
-    ),
-    _Presentation(
-        "afib",
-        "palpitations",
-        ("presents with palpitations and fatigue since last night; HR 140s on {his} smartwatch.",),
-        "ECG AF with RVR 146. TSH 1.2. Diltiazem 10 mg IV x2 then drip.",
-        "Atrial fibrillation with rapid ventricular response",
-        "I48.91",
-        (
-            (
-                "Rate controlled on diltiazem, transitioned to diltiazem ER 180 mg daily. CHA2DS2-VASc 4, HAS-BLED 2; "
-                "apixaban started after discussion of risks and benefits."
-            ),
-        ),
-        "XR CHEST PORTABLE",
-        "Mild cardiomegaly. No edema or consolidation.",
-        "Mild cardiomegaly without acute process.",
-        "Take apixaban twice a day, every day. Report any bleeding.",
-    ),
-    _Presentation(
-        "stroke",
-        "facial droop",
-        (
-            (
-                "presents with acute onset R facial droop and expressive aphasia; last known well {time}. NIHSS 4 on "
-                "arrival."
-            ),
-        ),
-        "CT head: no hemorrhage. CTA: no large vessel occlusion. tPA not given (outside window). Neurology "
-        "({doc_dr:cons}) at bedside.",
-        "Acute ischemic stroke, left MCA territory",
-        "I63.512",
-        (
-            (
-                "MRI brain: small acute infarct in the L frontal operculum. Aspirin + clopidogrel x21 days, "
-                "atorvastatin 80 mg. 30-day event monitor at discharge. Speech improving, NIHSS 1 at discharge."
-            ),
-        ),
-        "MRI BRAIN WITHOUT CONTRAST",
-        "Restricted diffusion in the left frontal operculum and insula consistent with acute infarct. No hemorrhagic "
-        "transformation. Moderate chronic microvascular changes.",
-        "Acute left MCA branch infarct.",
-        "Call 911 for new weakness, numbness, trouble speaking or facial droop (BE FAST).",
-    ),
-    _Presentation(
-        "aki",
-        "vomiting and diarrhea",
-        (
-            (
-                "reports 3-4 days of vomiting and diarrhea with poor PO intake; continued taking lisinopril and "
-                "furosemide."
-            ),
-        ),
-        "Cr 2.4 (baseline 1.1), K 5.6, HCO3 18. ECG without peaked T waves. 1 L LR bolus.",
-        "Acute kidney injury, prerenal",
-        "N17.9",
-        ("IV fluids with Cr improving to 1.3 by discharge. ACE inhibitor and diuretic held; to resume per PCP.",),
-        "US RENAL COMPLETE",
-        "Normal renal size and echogenicity. No hydronephrosis.",
-        "Normal renal ultrasound.",
-        "Hold lisinopril and furosemide until your follow-up visit. Drink fluids.",
-    ),
-    _Presentation(
-        "mvc",
-        "neck pain after car accident",
-        (
-            (
-                "was the restrained driver in a low-speed motor vehicle collision; airbags deployed, self-extricated "
-                "and ambulatory at the scene. Complains of neck pain."
-            ),
-        ),
-        "Canadian C-spine rule positive (age). CT C-spine: no fracture. FAST negative.",
-        "Cervical strain after motor vehicle collision",
-        "S16.1XXA",
-        ("Observed overnight, pain controlled with acetaminophen and lidocaine patch.",),
-        "CT CERVICAL SPINE WITHOUT CONTRAST",
-        "No acute fracture or malalignment. Multilevel degenerative disc disease, worst at C5-C6.",
-        "No acute fracture. Degenerative changes.",
-        "Soft collar as needed for comfort. Follow up if numbness or weakness develops.",
-    ),
-)
-
-_RADIOLOGY = (
-    (
-        "XR CHEST PA AND LATERAL",
-        "cough",
-        (
-            "Lungs are clear. No pleural effusion or pneumothorax. Normal cardiomediastinal silhouette. Degenerative "
-            "changes of the thoracic spine."
-        ),
-        "No acute cardiopulmonary process.",
-    ),
-    (
-        "CT CHEST WITHOUT CONTRAST",
-        "lung nodule follow-up",
-        (
-            "6 mm solid nodule in the right upper lobe (series 3, image 42), unchanged. Mild centrilobular emphysema. "
-            "No lymphadenopathy."
-        ),
-        "Stable 6 mm RUL nodule. Per Fleischner Society guidelines, no further follow-up needed.",
-    ),
-    (
-        "CT HEAD WITHOUT CONTRAST",
-        "fall on anticoagulation",
-        ("No acute hemorrhage, mass effect or midline shift. Age-related volume loss. Chronic microvascular changes."),
-        "No acute intracranial abnormality.",
-    ),
-    (
-        "US ABDOMEN RIGHT UPPER QUADRANT",
-        "RUQ pain",
-        (
-            "Gallbladder distended with multiple shadowing stones and wall thickening to 5 mm. Positive sonographic "
-            "Murphy sign. CBD 4 mm."
-        ),
-        "Findings consistent with acute calculous cholecystitis.",
-    ),
-    (
-        "DXA BONE DENSITY",
-        "osteoporosis screening",
-        (
-            "L1-L4 T-score -2.7. Left femoral neck T-score -2.4. FRAX 10-year major osteoporotic fracture risk 18%, "
-            "hip 4.1%."
-        ),
-        "Osteoporosis.",
-    ),
-    (
-        "MAMMOGRAM SCREENING BILATERAL",
-        "screening",
-        ("Scattered fibroglandular densities. No suspicious mass, calcifications or architectural distortion."),
-        "BI-RADS 1: Negative. Routine screening in 1 year.",
-    ),
-    (
-        "ECHOCARDIOGRAM TRANSTHORACIC",
-        "dyspnea",
-        ("LVEF 55-60%. Grade I diastolic dysfunction. Mild MR. RVSP 32 mmHg. No pericardial effusion."),
-        "Normal LV systolic function.",
-    ),
-    (
-        "MRI LUMBAR SPINE WITHOUT CONTRAST",
-        "low back pain with L leg radiculopathy",
-        (
-            "L4-L5 broad-based disc bulge with left paracentral protrusion contacting the descending L5 nerve root. "
-            "Mild canal stenosis. L5-S1 facet arthropathy."
-        ),
-        "L4-L5 left paracentral protrusion contacting the L5 root.",
-    ),
-    (
-        "XR KNEE BILATERAL STANDING",
-        "knee pain",
-        ("Moderate medial compartment joint space narrowing with osteophytes bilaterally, Kellgren-Lawrence grade 3."),
-        "Moderate bilateral knee osteoarthritis.",
-    ),
-)
-
-# Non-PHI phrases that look like identifiers (eponyms, scores, codes, fractions, versions).
-_LOOKALIKES = (
-    "Glasgow Coma Scale 15",
-    "GCS 15",
-    "Mallampati 2",
-    "Babinski downgoing bilaterally",
-    "negative Homans sign",
-    "Romberg negative",
-    "Tinel sign negative at the wrist",
-    "Phalen test negative",
-    "Lachman stable",
-    "Kernig and Brudzinski signs negative",
-    "Murphy sign negative",
-    "no tenderness at McBurney's point",
-    "Epley maneuver performed",
-    "Wells score 1",
-    "PHQ-9 score 6",
-    "MoCA 26/30",
-    "visual acuity 20/40 OU",
-    "strength 5/5 throughout",
-    "reflexes 2+ and symmetric",
-    "2+ pedal pulses",
-    "1+ pitting edema",
-    "Braden score 16",
-    "Morse fall score 45",
-    "ASA class III",
-)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1112,9 +438,9 @@ class _World:
             fk = Faker(locale)
             fk.seed_instance(seed * 101 + i)
             self.fakers[locale] = fk
-        self.systems = [self._system(*s) for s in _SYSTEMS]
+        self.systems = [self._system(*s) for s in _words().systems]
         self.staff: dict[str, list[_Person]] = {
-            spec: [self._clinician(spec, creds) for _ in range(n)] for spec, (n, creds) in _SPECIALTIES.items()
+            spec: [self._clinician(spec, creds) for _ in range(n)] for spec, (n, creds) in _words().specialties.items()
         }
 
     # -- names -------------------------------------------------------------------------------
@@ -1181,15 +507,15 @@ class _World:
 
     # -- places ------------------------------------------------------------------------------
     def city_in(self, state: str) -> tuple[str, str, str, tuple[str, ...]]:
-        return self.rng.choice([c for c in _CITIES if c[1] == state])
+        return self.rng.choice([c for c in _words().cities if c[1] == state])
 
     def address(self, state: str, unit_p: float = 0.3) -> _Address:
         city, st, county, zips = self.city_in(state)
         r = self.rng.random()
         if r < 0.7:
-            street = f"{self.rng.choice(_STREETS)} {self.rng.choice(_SUFFIXES)}"
+            street = f"{self.rng.choice(_words().streets)} {self.rng.choice(_words().suffixes)}"
         else:
-            street = f"{self.fakers['en_US'].last_name()} {self.rng.choice(_SUFFIXES)}"
+            street = f"{self.fakers['en_US'].last_name()} {self.rng.choice(_words().suffixes)}"
         number = str(
             self.rng.choice((self.rng.randint(1, 99), self.rng.randint(100, 999), self.rng.randint(1000, 19999)))
         )
@@ -1197,7 +523,7 @@ class _World:
             street = f"{self.rng.choice(('N.', 'S.', 'E.', 'W.', 'North', 'West'))} {street}"
         unit = ""
         if self.rng.random() < unit_p:
-            word = self.rng.choice(_UNIT_WORDS)
+            word = self.rng.choice(_words().unit_words)
             tag = self.rng.choice(
                 (
                     str(self.rng.randint(1, 40)),
@@ -1210,7 +536,7 @@ class _World:
         return _Address(f"{number} {street}", unit, city, st, county, zipc)
 
     def phone(self, state: str) -> tuple[str, str, str]:
-        area = self.rng.choice(_STATES[state][1])
+        area = self.rng.choice(_words().states[state][1])
         if self.rng.random() < 0.15:
             return area, "555", f"01{self.rng.randint(0, 99):02d}"
         exch = self.rng.randint(201, 989)
@@ -1219,7 +545,7 @@ class _World:
         return area, str(exch), f"{self.rng.randint(0, 9999):04d}"
 
     def _system(self, name: str, domain: str, portal: str, mrn_style: str) -> _System:
-        state = self.rng.choice(sorted(_STATES))
+        state = self.rng.choice(sorted(_words().states))
         return _System(
             name,
             domain,
@@ -1262,7 +588,7 @@ class _World:
         other = _Relative(self.name("M" if rel2 in ("son", "brother") else "F"), rel2, self.phone(state))
         ins = self.insurance(age, state)
         n_cond = rng.randint(2, 6)
-        pool = [c for c in _CONDITIONS if not (c[0] == "BPH" and sex == "F")]
+        pool = [c for c in _words().conditions if not (c[0] == "BPH" and sex == "F")]
         if age < 60:
             pool = [c for c in pool if c[0] not in ("DEM", "PD", "OP", "CHB")]
         chosen = rng.sample(pool, n_cond)
@@ -1272,7 +598,7 @@ class _World:
                 chosen = [c for c in chosen if c[0] != b]
         conditions = [_fill_condition(rng, c, first_visit.year) for c in chosen]
         if rng.random() < 0.18 and not any(c[0] in ("CHB", "DM1", "OSA", "DM2") for c in conditions):
-            extra = rng.choice([c for c in _CONDITIONS if c[0] in ("CHB", "DM1", "OSA")])
+            extra = rng.choice([c for c in _words().conditions if c[0] in ("CHB", "DM1", "OSA")])
             conditions.append(_fill_condition(rng, extra, first_visit.year))
         vehicle_year = rng.randint(max(first_visit.year - 18, 2000), first_visit.year)
         make = rng.choice(
@@ -1316,7 +642,7 @@ class _World:
             address=self.address(state),
             home=self.phone(state),
             cell=self.phone(state),
-            email=f"{email_user}@{rng.choice(_FREE_MAIL)}",
+            email=f"{email_user}@{rng.choice(_words().free_mail)}",
             ssn=self.fakers["en_US"].ssn(),
             dl=_driver_licence(rng, state, person),
             plate=_plate(rng, state),
@@ -1327,7 +653,7 @@ class _World:
             other=other,
             pcp=rng.choice(self.staff["pcp"]),
             conditions=conditions,
-            allergy=rng.choice(_ALLERGIES),
+            allergy=rng.choice(_words().allergies),
             lives=rng.choice((f"with {'his' if sex == 'M' else 'her'} {rel}", "with family"))
             if rel in ("wife", "husband", "partner")
             else rng.choice(
@@ -1369,7 +695,7 @@ class _World:
         if age >= 65 and r < 0.6:
             return "Medicare", rng.choice(("Medicare ID", "MBI", "Medicare #", "Medicare number")), _mbi(rng)
         if r < 0.75:
-            prog = _STATES[state][2]
+            prog = _words().states[state][2]
             labels = (
                 ("ID #", "member ID", "recipient ID")
                 if "Medicaid" in prog
@@ -1506,7 +832,7 @@ def _medicaid(rng: random.Random, state: str) -> str:
 
 
 def _driver_licence(rng: random.Random, state: str, person: _Person) -> str:
-    style = _STATES[state][3]
+    style = _words().states[state][3]
     d = lambda n: "".join(rng.choice("0123456789") for _ in range(n))
     initial = (_ascii(person.last)[:1] or "X").upper()
     if style == "S8":
@@ -1531,7 +857,7 @@ def _driver_licence(rng: random.Random, state: str, person: _Person) -> str:
 
 
 def _plate(rng: random.Random, state: str) -> str:
-    style = _STATES[state][4]
+    style = _words().states[state][4]
     L = lambda n: "".join(rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ") for _ in range(n))
     D = lambda n: "".join(rng.choice("0123456789") for _ in range(n))
     if style == "CA":
@@ -1723,7 +1049,7 @@ class _Note:
         self.informal = kind in ("telephone", "ed")
         self.dates: dict[str, dt.date] = {"note": date, "dob": patient.dob, "dc": date}
         self.ids: dict[str, str] = {}
-        self.present = self.rng.choice(_PRESENTATIONS if kind != "discharge" else _PRESENTATIONS[:-1])
+        self.present = self.rng.choice(_words().presentations if kind != "discharge" else _words().presentations[:-1])
         s = world.staff
         cons_spec = {
             "chf": "cardiology",
@@ -1735,7 +1061,7 @@ class _Note:
             "copd": "pulm",
             "mvc": "ortho",
         }.get(self.present.key)
-        cons_spec = cons_spec or self.rng.choice(sorted(_CONSULT_NAMES))
+        cons_spec = cons_spec or self.rng.choice(sorted(_words().consult_names))
         self.cons_spec = cons_spec
         self.roles: dict[str, _Person] = {
             "pcp": patient.pcp,
@@ -1983,7 +1309,7 @@ class _Note:
         self.name(p, self.pick(("init", "full", "last", "first")))
 
     def s_spec(self, arg: str) -> None:
-        self.add(_CONSULT_NAMES[self.cons_spec])
+        self.add(_words().consult_names[self.cons_spec])
 
     # -- dates -------------------------------------------------------------------------------
     def _date(self, key: str) -> dt.date:
@@ -2136,7 +1462,7 @@ class _Note:
         """'Boston, MA' or 'Boston, Massachusetts' (the state is not a span)."""
         a = self._addr(arg or "pt")
         self.phi(a.city, "LOCATION")
-        self.add(", " + (a.state if self.chance(0.7) else _STATES[a.state][0]))
+        self.add(", " + (a.state if self.chance(0.7) else _words().states[a.state][0]))
 
     def s_zip(self, arg: str) -> None:
         self.phi(self._addr(arg or "pt").zip, "LOCATION")
@@ -2242,7 +1568,7 @@ class _Note:
         dom = self.p.system.domain
         rng = self.rng
         if arg == "edu":
-            s = self.pick(_EDU_URLS)
+            s = self.pick(_words().edu_urls)
         elif arg == "tele":
             s = self.pick(
                 (
@@ -2387,7 +1713,7 @@ class _Note:
         self.add(self.p.vehicle)
 
     def s_state(self, arg: str) -> None:
-        self.add(self.p.address.state if self.chance(0.6) else _STATES[self.p.address.state][0])
+        self.add(self.p.address.state if self.chance(0.6) else _words().states[self.p.address.state][0])
 
     def s_sysname(self, arg: str) -> None:
         self.add(self.p.system.name)
@@ -2396,18 +1722,18 @@ class _Note:
         self.add(self.p.system.portal)
 
     def s_clinic(self, arg: str) -> None:
-        self.add(self.pick(_CLINICS))
+        self.add(self.pick(_words().clinics))
 
     def s_pcp_clinic(self, arg: str) -> None:
-        self.add(self.pick(_CLINICS[:3] + _CLINICS[-1:]))
+        self.add(self.pick(_words().clinics[:3] + _words().clinics[-1:]))
 
     def s_pharmacy(self, arg: str) -> None:
         if "pharmname" not in self.ids:
-            self.ids["pharmname"] = self.pick(_PHARMACIES)
+            self.ids["pharmname"] = self.pick(_words().pharmacies)
         self.add(self.ids["pharmname"])
 
     def s_rehab(self, arg: str) -> None:
-        self.add(self.pick(_REHABS))
+        self.add(self.pick(_words().rehabs))
 
     # -- clinical filler (not PHI) -------------------------------------------------------------
     def s_room(self, arg: str) -> None:
@@ -2538,16 +1864,16 @@ class _Note:
                 (
                     "Neuro: CN II-XII intact, strength 5/5 throughout, Babinski downgoing.",
                     "Neuro: nonfocal, GCS 15.",
-                    f"Neuro: {self.pick(_LOOKALIKES)}.",
+                    f"Neuro: {self.pick(_words().lookalikes)}.",
                 )
             ),
         ]
         if rng.random() < 0.3:
-            lines.append(f"Other: {self.pick(_LOOKALIKES)}.")
+            lines.append(f"Other: {self.pick(_words().lookalikes)}.")
         self.add("\n".join(lines) + "\n")
 
     def s_lookalike(self, arg: str) -> None:
-        self.add(self.pick(_LOOKALIKES))
+        self.add(self.pick(_words().lookalikes))
 
     def s_cc(self, arg: str) -> None:
         self.add(self.present.cc)
@@ -2947,7 +2273,7 @@ def _radiology(n: _Note) -> None:
             n.present.impression,
         )
     else:
-        study, indication, findings, impression = n.pick(_RADIOLOGY)
+        study, indication, findings, impression = n.pick(_words().radiology)
     n.line("{=RADIOLOGY REPORT|DIAGNOSTIC IMAGING REPORT|Imaging Report}{? - {sysname}}")
     n.line("{=Patient|Name}: {pt_header}{? #{mrn}}")
     _header_line(

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from connectors.sources.brat import read_brat_dir
-from services.evaluation.synthetic_notes import SyntheticNote, generate_notes, write_corpus
 from models.text.deid.types import PHI_TYPES
+from services.evaluation import synthetic_notes
+from services.evaluation.synthetic_notes import SyntheticNote, generate_notes, write_corpus
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +206,18 @@ def test_written_corpus_reads_back(tmp_path: Path) -> None:
     assert all(f"`{t}`" in readme for t in PHI_TYPES)
     with pytest.raises(FileExistsError):
         write_corpus(tmp_path, notes)
+
+
+def test_word_tables_are_data_and_a_bad_file_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    words = synthetic_notes._words()
+    assert "Boston" in {c[0] for c in words.cities} and words.states["MA"][0] == "Massachusetts"
+    assert all(isinstance(t, tuple) for t in words.cities), "YAML lists are used as tuples"
+    bad = tmp_path / "words.yaml"
+    bad.write_text("states: {}\n", encoding="utf-8")
+    monkeypatch.setattr(synthetic_notes, "WORDS_FILE", bad)
+    synthetic_notes._words.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=r"words\.yaml: tables missing \['allergies'"):
+            synthetic_notes._words()
+    finally:
+        synthetic_notes._words.cache_clear()

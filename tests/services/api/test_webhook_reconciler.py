@@ -116,7 +116,7 @@ def test_concurrent_upserts_of_one_annotation_do_not_fail_on_unique(store: Store
 
 
 def test_webhook_storm_bench_loses_nothing_small() -> None:
-    from services.loop.bench import webhook_storm
+    from services.evaluation.bench import webhook_storm
 
     out = webhook_storm(tasks=20, changes=60, senders=4, ls_delay_s=0.0, timeout_s=60)
     assert out["errors"] == 0 and out["lost"] == 0 and out["extra"] == 0 and out["queue"]["drained"], out

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from services.core.store import Store
-from services.loop.bench import synthetic_text_tasks
+from services.evaluation.bench import synthetic_text_tasks
 from services.loop.coding import span_code_candidates
 from services.loop.push import push_tasks
 

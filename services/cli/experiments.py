@@ -18,12 +18,25 @@ PubTatorFile = Annotated[Path, typer.Option(exists=True, dir_okay=False, help="P
 def eval_ner(
     train: Annotated[Path, typer.Option("--train", exists=True, dir_okay=False, help="PubTator training file.")],
     test: Annotated[Path, typer.Option("--test", exists=True, dir_okay=False, help="PubTator test file.")],
+    model: Annotated[str, typer.Option("--model", help="crf, transformer (GPU when torch sees one) or hybrid (both, merged).")] = "crf",
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="transformer: passes over the training set.")] = 3,
+    learning_rate: Annotated[float, typer.Option("--learning-rate", min=0, help="transformer: peak AdamW learning rate.")] = 5e-5,
+    max_train_sentences: Annotated[int | None, typer.Option("--max-train-sentences", min=1, help="Train on the first N sentences only.")] = None,
+    max_train_seconds: Annotated[float | None, typer.Option("--max-train-seconds", min=1, help="transformer: stop training after this long.")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="transformer: windows per batch (default: from free memory).")] = None,
+    device: Annotated[str | None, typer.Option("--device", help="transformer: cuda or cpu (default: cuda when available).")] = None,
 ) -> None:
-    """Train the NER tagger on all of --train, score strict spans on --test; prints one JSON object."""
-    from services.evaluation.ner import evaluate_ner
+    """Train an entity tagger on --train, score strict spans on --test; prints one JSON object.
 
+    F1 per type, training seconds, sentences/s at prediction, peak memory and the device.
+    """
+    from services.evaluation.ner import MODELS, evaluate_ner
+
+    if model not in MODELS:
+        fail(f"--model {model!r}: choose one of {', '.join(MODELS)}", 2)
+    tfm = {"epochs": epochs, "learning_rate": learning_rate, "max_train_seconds": max_train_seconds, "batch_size": batch_size, "device": device}
     try:
-        result = evaluate_ner(train, test)
+        result = evaluate_ner(train, test, model=model, transformer_params=tfm, max_train_sentences=max_train_sentences)
     except (ValueError, FileNotFoundError) as err:
         fail(str(err))
     sys.stdout.write(json.dumps(result, indent=2) + "\n")

@@ -37,7 +37,7 @@ def reference_records(
     ValueError
         When the folder, its ``RECORDS`` file or a record's files are missing (naming the path).
     """
-    from services.evaluation.ecg_classify import read_annotated_record, read_record_list
+    from services.loop.ecg_records import read_annotated_record, read_record_list
 
     names = list(records) if records is not None else read_record_list(folder)
     return [

@@ -145,7 +145,7 @@ def train_eeg_detector(
         When there is nothing to train on, or no ictal / non-ictal epoch among it.
     """
     from models.eeg.seizure import SeizureDetector
-    from services.evaluation.eeg_seizure import segment_features
+    from services.loop.eeg_segments import segment_features
 
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for folder in bonn_dirs:

@@ -29,173 +29,23 @@ from __future__ import annotations
 
 import textwrap
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from models.ecg.metrics import MACRO_CLASSES, calibration_scores, classification_scores
+from services.loop.ecg_records import EcgRecordError as EcgClassifyEvalError
+from services.loop.ecg_records import read_annotated_record, read_record_list, record_folds
 from taxonomies.ecg import AAMI_CLASSES, PACED_RECORDS, load_beat_mapping
 
-if TYPE_CHECKING:
-    from models.ecg.classify import RecordBeats
-
-#: Classes averaged in the macro-F1.
-MACRO_CLASSES: tuple[str, ...] = ("N", "S", "V", "F")
-_ECE_BINS = 15
 
 Progress = Callable[[int, int], None]
 
 
-class EcgClassifyEvalError(ValueError):
-    """The evaluation data cannot be used (the message names the file or record)."""
-
-
-def read_record_list(folder: Path) -> list[str]:
-    """Record names of a folder's ``RECORDS`` file (one per line; blank lines and ``#`` ignored).
-
-    Raises
-    ------
-    EcgClassifyEvalError
-        When the folder or its ``RECORDS`` file is missing.
-    """
-    folder = Path(folder)
-    path = folder / "RECORDS"
-    if not path.is_file():
-        raise EcgClassifyEvalError(f"{path}: missing RECORDS file (or pass the record names explicitly)")
-    names = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            names.append(line)
-    return names
-
-
-def read_annotated_record(folder: Path, name: str, mapping_path: Path | None = None) -> RecordBeats:
-    """One WFDB record with its reference beats as :class:`~models.ecg.classify.RecordBeats`.
-
-    Parameters
-    ----------
-    folder : Path
-        Folder with ``<name>.hea``, its signal file and ``<name>.atr``.
-    name : str
-        Record name.
-    mapping_path : Path or None
-        Symbol -> class mapping file (default: the bundled AAMI EC57 mapping).
-
-    Returns
-    -------
-    RecordBeats
-        ``signal`` in physical units (mV), the reader's chosen lead (MLII, II, ...) first; ``samples`` and ``labels`` (AAMI letters)
-        of the beat annotations.
-
-    Raises
-    ------
-    EcgClassifyEvalError
-        Naming the missing or unreadable file.
-    """
-    from connectors.sources.ecg import EcgFileError, open_ecg, read_reference_beats
-    from models.ecg.classify import RecordBeats  # noqa: F811 (runtime import; torch loads here)
-
-    folder = Path(folder)
-    try:
-        source = open_ecg(folder / f"{name}.hea")
-        signal = source.read(0, source.n_samples, source.lead_order())
-        ref_samples, symbols = read_reference_beats(folder / name)
-    except EcgFileError as exc:
-        raise EcgClassifyEvalError(f"{exc} (record {name})") from exc
-    mapping = load_beat_mapping(Path(mapping_path) if mapping_path is not None else None)
-    keep = [i for i, sym in enumerate(symbols) if mapping.to_class(sym) is not None]
-    samples = ref_samples[keep]
-    labels = np.array([mapping.to_class(symbols[i]) for i in keep], dtype="<U1")
-    srt = np.argsort(samples, kind="stable")
-    return RecordBeats(name, signal, source.sampling_rate, samples[srt], labels[srt])
-
-
-def classification_scores(reference: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:
-    """Per-class sensitivity/PPV/F1/support, accuracy, macro-F1 (N, S, V, F) and confusion matrix.
-
-    Parameters
-    ----------
-    reference, predicted : sequence of str
-        AAMI class letters, one per beat.
-    """
-    ref = np.asarray(reference)
-    pred = np.asarray(predicted)
-    k = len(AAMI_CLASSES)
-    index = {c: i for i, c in enumerate(AAMI_CLASSES)}
-    matrix = np.zeros((k, k), dtype=np.int64)
-    for r, p in zip(ref, pred, strict=True):
-        matrix[index[r], index[p]] += 1
-    per_class: dict[str, dict[str, Any]] = {}
-    for i, c in enumerate(AAMI_CLASSES):
-        tp = int(matrix[i, i])
-        support = int(matrix[i].sum())
-        predicted_n = int(matrix[:, i].sum())
-        se = tp / support if support else None
-        ppv = tp / predicted_n if predicted_n else None
-        f1 = 2 * tp / (support + predicted_n) if (support + predicted_n) else None
-        per_class[c] = {
-            "sensitivity": _r(se),
-            "ppv": _r(ppv),
-            "f1": _r(f1),
-            "support": support,
-            "predicted": predicted_n,
-        }
-    total = int(matrix.sum())
-    f1s = [per_class[c]["f1"] or 0.0 for c in MACRO_CLASSES]
-    return {
-        "per_class": per_class,
-        "accuracy": _r(float(np.trace(matrix)) / total if total else None),
-        "macro_f1": _r(float(np.mean(f1s))),
-        "confusion": {"labels": list(AAMI_CLASSES), "matrix": matrix.tolist()},
-    }
-
-
-def calibration_scores(reference: Sequence[str], proba: np.ndarray) -> dict[str, Any]:
-    """Expected calibration error (top class, 15 bins), mean NLL (nats) and Brier score."""
-    index = {c: i for i, c in enumerate(AAMI_CLASSES)}
-    y = np.array([index[r] for r in reference], dtype=np.int64)
-    proba = np.asarray(proba, dtype=np.float64)
-    if len(y) == 0:
-        return {"ece": None, "nll": None, "brier": None, "bins": _ECE_BINS}
-    conf = proba.max(axis=1)
-    correct = proba.argmax(axis=1) == y
-    edges = np.linspace(0.0, 1.0, _ECE_BINS + 1)
-    ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        m = (conf > lo) & (conf <= hi)
-        if m.any():
-            ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
-    nll = float(-np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, None)).mean())
-    onehot = np.eye(len(AAMI_CLASSES))[y]
-    brier = float(((proba - onehot) ** 2).sum(axis=1).mean())
-    return {"ece": _r(ece), "nll": _r(nll), "brier": _r(brier), "bins": _ECE_BINS}
-
-
 def _r(value: float | None) -> float | None:
     return None if value is None else round(float(value), 4)
-
-
-def _grouped_folds(records: Sequence[Any], folds: int | None, seed: int) -> list[list[int]]:
-    """Indices of the test records of each fold (LOO when ``folds`` is None)."""
-    n = len(records)
-    if folds is None or folds >= n:
-        return [[i] for i in range(n)]
-    if folds < 2:
-        raise EcgClassifyEvalError(f"folds must be at least 2 (or None for leave-one-record-out), got {folds}")
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    y = np.concatenate([r.labels for r in records])
-    groups = np.concatenate([np.full(len(r.labels), i) for i, r in enumerate(records)])
-    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    out = []
-    with warnings.catch_warnings():  # "least populated class has only 8 members": expected for Q
-        warnings.simplefilter("ignore", UserWarning)
-        for _, test_idx in splitter.split(np.zeros(len(y)), y, groups):
-            out.append(sorted({int(g) for g in groups[test_idx]}))
-    return out
 
 
 #: ``model`` argument -> model name in reports.
@@ -300,7 +150,7 @@ def evaluate_classification(
         records = [read_annotated_record(train_dir, n, mapping_path) for n in train_names]
         if len(records) < 2:
             raise EcgClassifyEvalError("cross-validation needs at least two records")
-        fold_sets = _grouped_folds(records, folds, seed)
+        fold_sets = record_folds(records, folds, seed)
         scheme = (
             f"leave-one-record-out ({len(records)} folds: each record predicted by a model trained on all the others)"
             if len(fold_sets) == len(records) and all(len(f) == 1 for f in fold_sets)

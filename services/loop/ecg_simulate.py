@@ -2,7 +2,7 @@
 
 Scheme
 ------
-Records are split into record-grouped folds (:func:`services.evaluation.ecg_classify._grouped_folds`,
+Records are split into record-grouped folds (:func:`services.loop.ecg_records.record_folds`,
 stratified by beat class, seeded). For each fold the base model
 (:class:`~models.ecg.boosted.BoostedBeatClassifier`) is trained on the other folds' records. Then,
 for each held-out record and each strategy, an "annotator" (the reference labels) corrects beats
@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from services.evaluation.ecg_classify import MACRO_CLASSES, classification_scores
+from models.ecg.metrics import MACRO_CLASSES, classification_scores
 
 #: Harness strategy -> (registry strategy, rare_boost strength).
 STRATEGIES: Mapping[str, tuple[str, float | None]] = {
@@ -165,11 +165,11 @@ def simulate_ecg_records(
         ({N,S,V,F}: sensitivity, ppv, support), and ``seconds``.
     """
     from models.ecg.boosted import BoostedBeatClassifier
-    from services.evaluation.ecg_classify import _grouped_folds
+    from services.loop.ecg_records import record_folds
 
     t0 = time.perf_counter()
     config.validate(len(records))
-    fold_sets = _grouped_folds(records, min(config.folds, len(records)), config.seed)
+    fold_sets = record_folds(records, min(config.folds, len(records)), config.seed)
     pooled: dict[str, dict[int, list[tuple[np.ndarray, np.ndarray]]]] = {
         s: {k: [] for k in config.ks} for s in config.strategies
     }

@@ -1,8 +1,10 @@
-"""The coders' queue against a real Label Studio (issue 22): one task for identical mentions, its
-verdict stored for each occurrence, the type's code system only, the sentence/section/assertion shown."""
+"""The coders' queue against a real Label Studio (issue 22): a budgeted round, most uncertain first; one
+task for identical mentions, its verdict stored for each occurrence; the type's code system only; the
+sentence/section/assertion shown; the validated mapping exported as a FHIR R4 ConceptMap and validated."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,11 @@ from connectors.label_studio.coding import coder_result_json
 from services.core.schemas import PredictionIn, TaskIn, TextSpan
 from services.core.settings import Settings
 from services.core.store import Store
-from services.loop.coding import CODER_KEY, candidate_generator, code_systems, coder_items, coder_key, pull_coder_verdicts, push_coder_tasks
+from services.loop.coding import (
+    CODER_KEY, candidate_generator, code_systems, coder_items, coder_key, group_items, pull_coder_verdicts, push_coder_tasks, queue_order,
+)  # fmt: skip
+from services.loop.mapping_exports import MENTION_SYSTEM, validate_conceptmap
+from services.loop.mappings import export_mappings
 from services.loop.predict import TEXT_MODEL_NAME
 
 pytestmark = pytest.mark.integration
@@ -36,8 +42,15 @@ def test_grouped_typed_queue_round_trip(tmp_path: Path, ls_client: LabelStudioCl
     settings = Settings(var_dir=tmp_path / "var", snomed_rf2=rf2)
     systems = code_systems(settings)
     items = coder_items(store)
-    report = push_coder_tasks(store, ls_client, "cliniloop coders queue test", items, candidate_generator(store, settings, systems), budget=10)
-    assert len(items) == 5 and len(report.created) == 4, "Asthma / ASTHMA: one task"
+    generator = candidate_generator(store, settings, systems)
+    report = push_coder_tasks(store, ls_client, "cliniloop coders queue test", items, generator, budget=3)
+    assert len(items) == 5 and len(report.created) == 3 and report.over_budget == 1, "Asthma / ASTHMA: one task; budget 3 of 4"
+    groups = {coder_key(g[0]): g for g in group_items(items)}
+    ranked = generator.candidates_many([(g[0].mention, g[0].context, g[0].assertion, g[0].label) for g in groups.values()], k=5)
+    expected = [list(groups)[i] for i in queue_order(ranked, [len(g) for g in groups.values()])]
+    assert report.created == expected[:3], "the most uncertain mentions first"
+    rest = push_coder_tasks(store, ls_client, "cliniloop coders queue test", items, generator, budget=3)
+    assert rest.created == expected[3:] and len(rest.already_present) == 3
     pid = report.project_id
     ids = ls_client.existing_task_ids(pid, key=CODER_KEY)
     by = {i.mention: i for i in items}
@@ -56,3 +69,13 @@ def test_grouped_typed_queue_round_trip(tmp_path: Path, ls_client: LabelStudioCl
     assert sorted(r.task_id for r in store.code_mappings(validated_only=True)) == ["q-1", "q-2"]
     again = push_coder_tasks(store, ls_client, "cliniloop coders queue test", items, candidate_generator(store, settings, systems))
     assert again.created == [] and len(again.already_present) == 4
+
+    # the validated mapping as a FHIR R4 ConceptMap, read back from the file and validated
+    assert export_mappings(store, tmp_path / "conceptmap.json", "conceptmap") == 1
+    resource = json.loads((tmp_path / "conceptmap.json").read_text(encoding="utf-8"))
+    validate_conceptmap(resource)
+    (group,) = resource["group"]
+    assert group["target"] == "http://hl7.org/fhir/sid/icd-10-cm" and group["source"] == MENTION_SYSTEM
+    (element,) = group["element"]
+    assert element["code"] == "asthma" and element["target"][0]["code"] == icd
+    assert element["target"][0]["equivalence"] == "equivalent" and element["target"][0]["comment"] == "1 of 1 coders chose this code"

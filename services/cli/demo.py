@@ -1,7 +1,11 @@
-"""``cliniloop demo``: a local Label Studio and API, one round over the sample notes.
+"""``cliniloop demo``: a local Label Studio and API, one round of every modality over ``data_samples/``.
 
-Everything runs on 127.0.0.1 with state under ``var/`` (SQLite store, Label Studio data):
-nothing external to set up. The demo account exists only in that local Label Studio.
+Text (the notes), the coders' queue (code candidates of the text round's mentions), ECG
+(``data_samples/ecg``), EEG (``data_samples/eeg``) and image boxes (``data_samples/images``) each
+run one round of the same loop (:func:`services.loop.round.run_round`) into their own Label Studio
+project, and the demo prints every project's URL. Everything runs on 127.0.0.1 with state under
+``var/`` (SQLite store, Label Studio data): nothing external to set up. The demo account exists only
+in that local Label Studio.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import signal
 import threading
 from urllib.parse import urlsplit
 from pathlib import Path
+from typing import Any
 
 from rich.panel import Panel
 
@@ -69,6 +74,58 @@ def demo_panel(ls_url: str, project_id: int, username: str, ls_dir: Path, api_ur
     )
 
 
+#: The other modalities' sample data under ``data_samples/`` (next to the notes folder), one round each.
+DEMO_MODALITIES = (("ecg", "ecg"), ("eeg", "eeg/synthetic_seizures.edf"), ("image-boxes", "images/JPEGImages"))
+
+
+def modality_rounds(store: Any, client: Any, samples: Path, budget: int, settings: Any, progress: Any = None) -> list[tuple[str, str, Any]]:
+    """One round of each of :data:`DEMO_MODALITIES` whose sample data exists: ``(modality, project URL path, report)``.
+
+    A modality that fails is reported and skipped; the others still run.
+    """
+    from services.loop.round import run_round
+
+    out: list[tuple[str, str, Any]] = []
+    for name, rel in DEMO_MODALITIES:
+        source = samples / rel
+        if not source.exists():
+            log.warning("demo: no %s sample data at %s; skipped", name, source)
+            continue
+        try:
+            report = run_round(store, name, source, budget, client=client, settings=settings, progress=progress)
+        except Exception as err:  # noqa: BLE001 - one modality failing must not stop the demo
+            console.print(f"[yellow]{name}: round failed: {type(err).__name__}: {err}[/yellow]")
+            continue
+        out.append((name, ", ".join(f"/projects/{pid}/data" for pid in report.project_ids), report))
+    return out
+
+
+def coders_round(store: Any, client: Any, settings: Any, budget: int) -> tuple[int, Any] | None:
+    """The coders' queue of the text round's mentions (most uncertain first); ``None`` when it fails."""
+    from services.loop.coding import candidate_generator, coder_items, push_coder_tasks
+
+    try:
+        report = push_coder_tasks(
+            store, client, settings.label_studio_coder_project, coder_items(store), candidate_generator(store, settings), k=5, budget=budget
+        )
+    except Exception as err:  # noqa: BLE001 - the coders' queue is optional in the demo
+        console.print(f"[yellow]codes: coders' queue failed: {type(err).__name__}: {err}[/yellow]")
+        return None
+    return report.project_id, report
+
+
+def projects_table(ls_url: str, rows: list[tuple[str, str, str]]) -> Any:
+    """Each modality's project URL and what its round queued."""
+    from rich.table import Table
+
+    table = Table(title="Label Studio projects, one per modality")
+    for col in ("modality", "project", "queued"):
+        table.add_column(col)
+    for name, path, what in rows:
+        table.add_row(name, f"{ls_url}{path}", what)
+    return table
+
+
 def run_demo(notes: Path, budget: int, once: bool) -> int:
     """Run the demo; return the process exit code."""
     from connectors.label_studio.client import LabelStudioClient, LabelStudioError
@@ -115,6 +172,13 @@ def run_demo(notes: Path, budget: int, once: bool) -> int:
             report = run_round(store, "text", notes, budget, client=client, project_title=settings.label_studio_project, settings=settings, progress=bars)
         for table in round_summary(report):
             console.print(table)
+        rows = [("text", f"/projects/{project_id}/data", f"{len(report.selection.task_ids)} notes by {report.selection.strategy}")]
+        coders = coders_round(store, client, settings, budget)
+        if coders is not None:
+            rows.append(("codes", f"/projects/{coders[0]}/data", f"{len(coders[1].created)} mentions, most uncertain first"))
+        for name, paths, rep in modality_rounds(store, client, notes.resolve().parent, budget, settings):
+            rows.append((name, paths, f"{len(rep.selection.task_ids)} tasks by {rep.selection.strategy} (round {rep.selection.round_id}), mean uncertainty {rep.stats.uncertainty.get('mean', 0):.3f}"))
+        console.print(projects_table(ls.url, rows))
         env_file = write_demo_env(var, ls.url, ls.api_key, database_url=settings.resolved_database_url, project=settings.label_studio_project)
         console.print(demo_panel(ls.url, project_id, ls.username, ls_dir, api.url, env_file))
         if not once:

@@ -43,7 +43,7 @@ def eval_ner(
 
 
 def simulate(
-    task: Annotated[str, typer.Option("--task", help="ner (PubTator pool/test) or ecg-beats.")] = "ner",
+    task: Annotated[str, typer.Option("--task", help="ner (PubTator pool/test), ecg-beats or codes (verdict replay from --pairs).")] = "ner",
     pool: Annotated[Path | None, typer.Option("--pool", help="Pool with gold labels (the oracle).")] = None,
     test: Annotated[Path | None, typer.Option("--test", help="Held-out test file.")] = None,
     strategies: Annotated[str, typer.Option("--strategies", help="Comma-separated strategy names.")] = "random,entropy,least_confidence",
@@ -57,14 +57,19 @@ def simulate(
     wfdb_dir: Annotated[Path | None, typer.Option("--wfdb-dir", help="ecg-beats: WFDB folder with .atr references (RECORDS file).")] = None,
     ks: Annotated[str, typer.Option("--ks", help="ecg-beats: corrected beats per record to score at.")] = "0,10,25,50,100",
     folds: Annotated[int, typer.Option("--folds", min=2, help="ecg-beats: record-grouped folds.")] = 5,
+    pairs: Annotated[Path | None, typer.Option("--pairs", help="codes: reference mapping TSV (mention, icd10cm or snomed[, type, context]).")] = None,
+    system: Annotated[str, typer.Option("--system", help="codes: icd10cm or snomed.")] = "icd10cm",
 ) -> None:
     """Replay active learning with gold labels as the oracle; prints a JSON summary on stdout."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from services.loop.simulate import TASKS, SimulationConfig, SimulationError, headline, simulate_ner
 
+    if task == "codes":
+        _simulate_codes(pairs, system, seed, repeats)
+        return
     if task not in TASKS:
-        fail(f"--task {task!r}: choose one of {', '.join(TASKS)}")
+        fail(f"--task {task!r}: choose one of {', '.join(TASKS)}, codes")
     if task == "ecg-beats":
         _simulate_ecg(wfdb_dir, strategies, ks, folds, seed, out)
         return
@@ -91,6 +96,23 @@ def simulate(
     summary = headline(result)
     _print_table(summary)
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+
+
+def _simulate_codes(pairs: Path | None, system: str, seed: int, repeats: int) -> None:
+    """``simulate --task codes``: coders' verdicts replayed from a reference mapping; prints one JSON object."""
+    from services.core.settings import get_settings
+    from services.evaluation.codes import SYSTEMS, CodesEvalError
+    from services.loop.codes_simulate import simulate_codes
+
+    if pairs is None:
+        fail("--task codes needs --pairs FILE (a reference mapping: mention and icd10cm / snomed columns)", 2)
+    if system not in SYSTEMS:
+        fail(f"--system {system!r}: choose one of {', '.join(SYSTEMS)}", 2)
+    try:
+        result = simulate_codes(pairs, system, get_settings().snomed_rf2, seed=seed, repeats=repeats)
+    except (CodesEvalError, ValueError, FileNotFoundError) as err:
+        fail(str(err))
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
 
 
 def _simulate_ecg(wfdb_dir: Path | None, strategies: str, ks: str, folds: int, seed: int, out: Path | None) -> None:

@@ -52,3 +52,23 @@ def test_reranker_learns_a_preferred_category() -> None:
     assert [c.code for c in r.rerank("wheezy", new)][0] == "J45.909"
     assert VerdictReranker(min_verdicts=20).fit(decided).model_ is None
     assert [c.code for c in VerdictReranker().rerank("x", new)] == ["C99.0", "J45.909", "D00.0"], "unfitted: unchanged"
+
+
+def test_simulate_codes_command_line(tmp_path: Path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    import services.loop.codes_simulate as mod
+    from services.cli.main import app
+
+    missing = CliRunner().invoke(app, ["simulate", "--task", "codes"])
+    assert missing.exit_code == 2 and "needs --pairs" in missing.output
+    seen = {}
+
+    def fake(pairs, system, snomed, seed, repeats):
+        seen.update(pairs=pairs, system=system, seed=seed, repeats=repeats)
+        return {"n": 1}
+
+    monkeypatch.setattr(mod, "simulate_codes", fake)
+    out = CliRunner().invoke(app, ["simulate", "--task", "codes", "--pairs", str(tmp_path / "p.tsv"), "--repeats", "2", "--seed", "4"])
+    assert out.exit_code == 0, out.output
+    assert seen == {"pairs": tmp_path / "p.tsv", "system": "icd10cm", "seed": 4, "repeats": 2} and '"n": 1' in out.output

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         Training refuses to start with fewer annotated text tasks than this.
     ner_max_iterations : int
         L-BFGS iterations of the NER tagger (CRF) trained by a ``train-text`` job.
+    ner_model : {"auto", "crf", "transformer"}
+        Which entity tagger a ``train-text`` job trains: ``auto`` trains the CRF and, where torch
+        sees a GPU, the transformer too, and keeps the better on the dev split
+        (:mod:`services.loop.ner_choice`).
+    ner_transformer_epochs : int
+        Fine-tuning epochs of the transformer tagger.
     promotion_metric : str
         Dev-split metric that decides promotion: ``f1``, ``precision`` or ``recall`` (strict spans, micro).
     label_studio_coder_project : str
@@ -133,6 +139,8 @@ class Settings(BaseSettings):
     models_dir: Path | None = None
     min_train_labels: int = Field(default=5, ge=1)
     ner_max_iterations: int = Field(default=150, gt=0)
+    ner_model: Literal["auto", "crf", "transformer"] = "auto"
+    ner_transformer_epochs: int = Field(default=3, gt=0)
     promotion_metric: Literal["f1", "precision", "recall"] = "f1"
     promotion_min_delta: float = 0.0
     train_every_annotations: int = Field(default=0, ge=0)

@@ -108,10 +108,14 @@ def ner_artifact_path(store: Store, settings: Settings, version: str) -> Path:
 
 
 def load_ner_tagger(store: Store, settings: Settings, version: str) -> NerTagger:
-    """Load a registered ``clinical-ner`` version from disk."""
+    """Load a registered ``clinical-ner`` version from disk: a CRF, or a transformer tagger (its folder has ``transformer.json``)."""
     from models.text.ner import NerTagger
+    from models.text.ner_transformer import TransformerTagger, is_transformer_dir
 
-    return NerTagger.load(ner_artifact_path(store, settings, version))
+    path = ner_artifact_path(store, settings, version)
+    if is_transformer_dir(path):
+        return TransformerTagger.load(path)  # type: ignore[return-value]
+    return NerTagger.load(path)
 
 
 def load_text_model(store: Store, settings: Settings, ner_version: str | None = None) -> TextModel:

@@ -48,6 +48,7 @@ from services.core.settings import Settings
 from services.core.store import Store
 from services.core.tables import as_utc
 from services.loop.models import FractionProgress, promote
+from services.loop.ner_choice import choose_tagger
 from services.loop.predict import NER_MODEL_NAME, ModelArtifactMissing, load_ner_tagger
 from services.quality.labels import training_labels
 from taxonomies.label_schemas import load_label_schema
@@ -220,7 +221,9 @@ def train_text_job(
     progress : callable
         ``progress(fraction, message)``.
     params : dict, optional
-        ``max_iterations`` overrides ``settings.ner_max_iterations``.
+        ``max_iterations`` overrides ``settings.ner_max_iterations``; ``model`` (``auto``, ``crf``,
+        ``transformer``) overrides ``settings.ner_model`` (:mod:`services.loop.ner_choice`);
+        ``transformer`` holds keyword arguments of the transformer tagger.
     actor : str
         Who the promotion is recorded for.
 
@@ -251,12 +254,15 @@ def train_text_job(
     if not any(t.spans for t in data.train):
         raise NotEnoughLabels(f"the {len(data.train)} training tasks hold no entity: nothing to learn")
     max_iterations = int(params.get("max_iterations") or settings.ner_max_iterations)
-    tagger = NerTagger(max_iterations=max_iterations)
     progress(0.05, f"training on {len(data.train)} tasks ({len(data.dev)} held out)")
-    tagger.fit(data.train, progress=lambda i, n: progress(0.05 + 0.6 * min(i, n) / max(n, 1), f"training: iteration {i}/{n}"))
-
-    progress(0.65, f"evaluating on {len(data.dev)} dev tasks")
-    metrics = evaluate(tagger, data.dev)
+    tfm_params = {"epochs": settings.ner_transformer_epochs, **dict(params.get("transformer") or {})}
+    tagger, metrics, choice = choose_tagger(
+        data.train, data.dev, choice=str(params.get("model") or settings.ner_model), metric=settings.promotion_metric,
+        params={"max_iterations": max_iterations, "transformer": tfm_params}, evaluate=evaluate,
+        progress=lambda f, msg: progress(0.05 + 0.6 * f, msg),
+    )  # fmt: skip
+    progress(0.65, f"evaluated the {choice['model']} on {len(data.dev)} dev tasks")
+    metrics = {**metrics, "model": choice["model"], "device": choice["device"]}
     current = store.alias(NER_MODEL_NAME)
     version = tagger.version
     parent = current if current != version else None  # same version again: registry and store keep the first record
@@ -270,6 +276,7 @@ def train_text_job(
         "metrics": metrics,
         "taxonomy_version": load_label_schema("clinical_text").taxonomy_version,
         "params": {**tagger_params, "dev_modulus": DEV_MODULUS, "train_tasks": len(data.train), "dev_tasks": len(data.dev)},
+        "ner_choice": choice,
         "entities": {"train": data.entity_counts("train"), "dev": data.entity_counts("dev")},
     }
     progress(0.7, f"writing version {version}")

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Label Studio webhook actions that create or change annotations, and those that delete them.
+ANNOTATION_ACTIONS = frozenset({"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED"})
+DELETE_ACTIONS = frozenset({"ANNOTATIONS_DELETED", "ANNOTATION_DELETED", "TASKS_DELETED"})
+
 #: (kind, project id, Label Studio id or None)
 Key = tuple[str, int, int | None]
 
@@ -66,8 +70,6 @@ class Reconciler:
     # -- producer side ---------------------------------------------------------------------
     def submit(self, action: str, keys: list[Key]) -> None:
         """Queue the keys of one event (repeats of a waiting key coalesce); never blocks on I/O."""
-        from services.api.routes.webhooks import ANNOTATION_ACTIONS
-
         with self._cond:
             for key in keys:
                 self.stats.submitted += 1
@@ -175,8 +177,6 @@ class Reconciler:
 
 def event_keys(action: str, project_id: int, ls_task_id: int | None, body: dict[str, Any], id_of: Callable[[Any], int | None]) -> list[Key]:
     """What one event asks the reconciler to do (empty: nothing)."""
-    from services.api.routes.webhooks import ANNOTATION_ACTIONS
-
     if action in ANNOTATION_ACTIONS:
         return [("task", project_id, ls_task_id)] if ls_task_id is not None else [("project", project_id, None)]
     if action in {"ANNOTATIONS_DELETED", "ANNOTATION_DELETED"}:

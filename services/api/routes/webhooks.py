@@ -27,15 +27,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.auth import refuse, require_webhook_secret
 from services.api.deps import StateDep
+from services.api.reconciler import ANNOTATION_ACTIONS, DELETE_ACTIONS, event_keys
 from services.api.state import AppState
 from services.core.access import ROLES, allows
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["webhooks"])
-
-ANNOTATION_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED"}
-DELETE_ACTIONS = {"ANNOTATIONS_DELETED", "ANNOTATION_DELETED", "TASKS_DELETED"}
-
 
 #: Largest id taken from an event (Label Studio ids are database integers).
 MAX_ID = 2**63 - 1
@@ -83,8 +80,6 @@ def webhook(state: StateDep, request: Request, caller: WebhookCaller, body: Webh
         state.store.audit(actor, "train_requested", "project", str(project_id), job_id=job_id, trigger="START_TRAINING")
         return {"status": "queued", "action": action, "job_id": job_id}
     if project_id is not None and (action in ANNOTATION_ACTIONS or action in DELETE_ACTIONS):
-        from services.api.reconciler import event_keys
-
         keys = event_keys(action, project_id, ls_task_id, body.model_dump(), _id)
         if keys:
             state.reconciler().submit(action, keys)

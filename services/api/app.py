@@ -32,7 +32,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         private_dir(s.var_dir)
         st = store or open_store(s.resolved_database_url)
         state = AppState(settings=s, store=st)
-        if s.job_worker:
+        if s.job_worker and s.engine == "ray":  # jobs as Ray tasks (issue 25)
+            from services.scale.ray_jobs import RayJobWorker
+
+            state.worker = RayJobWorker(st, s)
+            state.worker.start()
+        elif s.job_worker:
             from services.loop.jobs import JobWorker
 
             state.worker = JobWorker(st, s)

@@ -43,5 +43,29 @@ def bench_push(
     typer.echo(json.dumps(push_benchmark(tasks=tasks, codes=codes, batch_size=batch_size, ls_url=ls_url, ls_api_key=ls_api_key)))
 
 
+@bench_app.command("predict")
+def bench_predict(
+    modality: Annotated[str, typer.Option("--modality", help="text (notes: ingest + de-identification + prediction) or ecg.")] = "text",
+    notes: Annotated[int, typer.Option("--notes", min=1, max=2_000_000, help="Synthetic notes (text).")] = 1000,
+    hours: Annotated[float, typer.Option("--hours", min=0.1, max=10_000.0, help="Hours of synthetic ECG (ecg).")] = 2.0,
+    engine: Annotated[str, typer.Option("--engine", help="local (this process) or ray.")] = "local",
+    address: Annotated[str | None, typer.Option("--address", help="Ray cluster to join (default: a local Ray).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Ray worker actors.")] = None,
+    database_url: Annotated[str | None, typer.Option("--database-url", help="Store to write to (default: a temporary SQLite file).")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Throughput of ingest + prediction (notes/s or ECG hours/s), peak RSS per worker, Ray start-up seconds."""
+    from services.cli.render import fail
+    from services.scale.bench import predict_benchmark
+    from services.scale.engine import EngineError, EngineOptions
+
+    try:
+        options = EngineOptions(engine=engine, address=address, workers=workers)
+        result = predict_benchmark(modality=modality, notes=notes, hours=hours, options=options, database_url=database_url, seed=seed)
+    except (EngineError, ValueError) as err:
+        fail(str(err), 2)
+    typer.echo(json.dumps(result))
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(bench_app, name="bench")

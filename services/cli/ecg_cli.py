@@ -11,6 +11,7 @@ import typer
 
 from services.cli.context import cli_store
 from services.cli.loop_cli import pull_and_print, select_and_push
+from services.cli.engine_cli import AddressOpt, EngineOpt, WorkersOpt, engine_options, run_on_ray
 from services.cli.render import console, err_console, fail, progress_bars
 
 ecg_app = typer.Typer(help="ECG beats: windows, detection and classification, Label Studio round trips, WFDB export.", no_args_is_help=True)
@@ -22,12 +23,23 @@ def ecg_ingest(
     lead: Annotated[str | None, typer.Option("--lead", help="Lead to show first and detect on (default MLII, II, ... else the first).")] = None,
     sampling_rate: Annotated[float | None, typer.Option("--sampling-rate", help="Hz, for CSV files.")] = None,
     window_s: Annotated[float, typer.Option("--window-s", min=2.0, help="Seconds of ECG per task (plus 1 s of context each side).")] = 10.0,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Check recordings and store one task per window (a bad recording is reported and stores nothing)."""
     from services.loop.ecg import ingest_ecg
 
+    options = engine_options(engine, address, workers)
     try:
-        report = ingest_ecg(cli_store(), path, lead=lead, sampling_rate=sampling_rate, window_s=window_s)
+        if options.is_ray:
+            from services.scale.ray_engine import ray_ingest_records
+
+            cli_store()  # created and migrated once, by the driver
+            kw = {"lead": lead, "sampling_rate": sampling_rate, "window_s": window_s}
+            report = run_on_ray(options, lambda pool: ray_ingest_records(pool, "ecg", path, kw))
+        else:
+            report = ingest_ecg(cli_store(), path, lead=lead, sampling_rate=sampling_rate, window_s=window_s)
     except FileNotFoundError as err:
         fail(str(err))
     console.print(f"ECG: {report.records} recordings, {len(report.added)} new windows, {len(report.existing)} already stored, {len(report.errors)} rejected")
@@ -36,15 +48,30 @@ def ecg_ingest(
 
 
 @ecg_app.command("predict")
-def ecg_predict(chunk_s: Annotated[float, typer.Option("--chunk-s", min=30.0, help="Seconds read at a time.")] = 300.0) -> None:
+def ecg_predict(
+    chunk_s: Annotated[float, typer.Option("--chunk-s", min=30.0, help="Seconds read at a time.")] = 300.0,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
+) -> None:
     """Detect and classify beats of every ingested recording; one prediction per window."""
     from models.ecg.detect import BeatDetector
     from services.core.settings import get_settings
     from services.loop.ecg import predict_ecg
     from services.loop.ecg_train import load_ecg_classifier
 
+    options = engine_options(engine, address, workers)
     store = cli_store()
     settings = get_settings()
+    if options.is_ray:
+        from services.scale.ray_engine import ray_predict_signals
+
+        mapping = str(settings.ecg_beat_mapping) if settings.ecg_beat_mapping else None
+        n, skipped = run_on_ray(options, lambda pool: ray_predict_signals(pool, store, "ecg", {"chunk_s": chunk_s, "mapping_path": mapping}), use_gpu=True)
+        console.print(f"predicted {n} ECG windows")
+        for err in skipped:
+            console.print(f"  skipped (a re-run retries it) {err.path}: {err.reason}")
+        return
     classifier = load_ecg_classifier(store, settings)
     if classifier is None:
         err_console.print("no beat classifier trained yet (`cliniloop ecg train`): beats are detected and labelled N")

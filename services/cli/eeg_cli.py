@@ -11,6 +11,7 @@ import typer
 
 from services.cli.context import cli_store
 from services.cli.loop_cli import pull_and_print, select_and_push
+from services.cli.engine_cli import AddressOpt, EngineOpt, WorkersOpt, engine_options, run_on_ray
 from services.cli.render import console, err_console, fail, progress_bars
 
 eeg_app = typer.Typer(help="EEG events: seizures, artifacts and sleep stages on EDF windows, Label Studio round trips, EDF+/CSV/TSV export.", no_args_is_help=True)
@@ -24,12 +25,23 @@ def eeg_ingest(
     channels: Annotated[list[str] | None, typer.Option("--channel", help="Channel to show and score (repeatable; default all EEG channels).")] = None,
     sampling_rate: Annotated[float | None, typer.Option("--sampling-rate", help="Hz: needed for text segments, checked for EDF.")] = None,
     window_s: Annotated[float, typer.Option("--window-s", min=5.0, help="Seconds of EEG per task.")] = 30.0,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Check recordings and store one task per window (a bad recording is reported and stores nothing)."""
     from services.loop.eeg import ingest_eeg
 
+    options = engine_options(engine, address, workers)
     try:
-        report = ingest_eeg(cli_store(), path, channels=channels or None, sampling_rate=sampling_rate, window_s=window_s)
+        if options.is_ray:
+            from services.scale.ray_engine import ray_ingest_records
+
+            cli_store()  # created and migrated once, by the driver
+            kw = {"channels": channels or None, "sampling_rate": sampling_rate, "window_s": window_s}
+            report = run_on_ray(options, lambda pool: ray_ingest_records(pool, "eeg", path, kw))
+        else:
+            report = ingest_eeg(cli_store(), path, channels=channels or None, sampling_rate=sampling_rate, window_s=window_s)
     except FileNotFoundError as err:
         fail(str(err))
     console.print(f"EEG: {report.records} recordings, {len(report.added)} new windows, {len(report.existing)} already stored, {len(report.errors)} rejected")
@@ -43,13 +55,25 @@ def eeg_ingest(
 def eeg_predict(
     block_s: Annotated[float, typer.Option("--block-s", min=30.0, help="Seconds read at a time (bounds memory).")] = 300.0,
     sleep: Annotated[bool, typer.Option("--sleep/--no-sleep", help="Sleep stages with YASA where a suitable EEG channel exists.")] = True,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Seizure events, artifact flags and sleep stages for every ingested recording; one prediction per window."""
     from services.core.settings import get_settings
     from services.loop.eeg import predict_eeg
     from services.loop.eeg_train import load_detector
 
+    options = engine_options(engine, address, workers)
     store = cli_store()
+    if options.is_ray:
+        from services.scale.ray_engine import ray_predict_signals
+
+        n, skipped = run_on_ray(options, lambda pool: ray_predict_signals(pool, store, "eeg", {"sleep": sleep, "block_s": block_s}), use_gpu=True)
+        console.print(f"predicted {n} EEG windows")
+        for err in skipped:
+            console.print(f"  skipped (a re-run retries it) {err.path}: {err.reason}")
+        return
     detector = load_detector(store, get_settings())
     if detector is None:
         err_console.print("no seizure detector trained yet (`cliniloop eeg train --bonn DIR`): only artifacts and sleep stages are predicted")

@@ -13,6 +13,7 @@ import typer
 
 from services.cli.context import cli_store
 from services.cli.loop_cli import pull_and_print, select_and_push
+from services.cli.engine_cli import AddressOpt, EngineOpt, WorkersOpt, engine_options, run_on_ray
 from services.cli.render import console, err_console, fail, progress_bars
 
 image_app = typer.Typer(
@@ -43,15 +44,25 @@ def image_ingest(
     path: Annotated[Path, typer.Argument(help="A PNG/JPEG/DICOM file or a folder of them (searched recursively).")],
     kind: Annotated[str, typer.Option("--kind", help="Regions annotators draw: boxes or masks.")] = "boxes",
     window: Annotated[str | None, typer.Option("--window", help="DICOM window: a preset (lung, soft_tissue, bone, brain, ...) or CENTER,WIDTH in HU.")] = None,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Check image files whole and store one task per frame (a bad file is reported and stores nothing)."""
     from services.loop.image import ingest_images, parse_window
 
+    options = engine_options(engine, address, workers)
     if kind not in ("boxes", "masks"):
         fail(f"--kind must be boxes or masks, not {kind!r}", 2)
     try:
         win = parse_window(window)
-        report = ingest_images(cli_store(), path, kind=kind, window=win)  # type: ignore[arg-type]
+        if options.is_ray:
+            from services.scale.ray_engine import ray_ingest_records
+
+            cli_store()  # created and migrated once, by the driver
+            report = run_on_ray(options, lambda pool: ray_ingest_records(pool, "image", path, {"kind": kind, "window": win}))
+        else:
+            report = ingest_images(cli_store(), path, kind=kind, window=win)  # type: ignore[arg-type]
     except (FileNotFoundError, ValueError) as err:
         fail(str(err))
     console.print(f"images: {report.files} files, {len(report.added)} new frames, {len(report.existing)} already stored, {len(report.errors)} rejected")
@@ -62,12 +73,21 @@ def image_ingest(
 
 
 @image_app.command("predict")
-def image_predict() -> None:
+def image_predict(engine: EngineOpt = "local", address: AddressOpt = None, workers: WorkersOpt = None) -> None:
     """Propose regions on every ingested frame (trained model where promoted, cold-start proposer otherwise)."""
     from services.core.settings import get_settings
     from services.loop.image import load_image_models, predict_images
 
+    options = engine_options(engine, address, workers)
     store = cli_store()
+    if options.is_ray:
+        from services.scale.ray_engine import ray_predict_images
+
+        n, errors = run_on_ray(options, lambda pool: ray_predict_images(pool, store), use_gpu=True)
+        console.print(f"predicted {n} images")
+        for err in errors:
+            err_console.print(f"[red]skipped[/red] {err}", soft_wrap=True)
+        return
     models = load_image_models(store, get_settings().resolved_models_dir)
     err_console.print(f"boxes: {models.box_version}; masks: {models.mask_version}")
     with progress_bars() as bars:

@@ -20,6 +20,7 @@ from services.cli.deid_cli import deid_app
 from services.cli.deid_cli import register as register_deid
 from services.cli.ecg_cli import register as register_ecg
 from services.cli.eeg_cli import register as register_eeg
+from services.cli.engine_cli import AddressOpt, EngineOpt, WorkersOpt, engine_options, run_on_ray
 from services.cli.image_cli import register as register_image
 from services.cli.experiments import register as register_experiments
 from services.cli.loop_cli import ModalityOpt, modality_or_fail, pull_and_print, push_round, refresh_predictions, select_round, train_modality
@@ -73,24 +74,35 @@ _client = label_studio_client
 
 
 @app.command()
-def ingest(notes: NotesArg) -> None:
+def ingest(notes: NotesArg, engine: EngineOpt = "local", address: AddressOpt = None, workers: WorkersOpt = None) -> None:
     """De-identify notes and store them as tasks (re-ingesting a note never duplicates a task)."""
     from connectors.sources.notes import count_note_files
     from services.core.settings import get_settings
-    from services.loop.deid import NoteDeidentifier
+    from services.loop.deid import NoteDeidentifier, deid_secret
     from services.loop.ingest import ingest_notes
 
+    options = engine_options(engine, address, workers)
     settings = get_settings()
     store = _store()
     try:
         files = count_note_files(notes)
-        deidentifier = NoteDeidentifier.from_settings(settings)
+        deidentifier = None if options.is_ray else NoteDeidentifier.from_settings(settings)
+        secret = deid_secret(settings) if options.is_ray else None
     except (FileNotFoundError, ValueError) as err:
         fail(str(err))
-    with progress_bars() as bars:
-        report = ingest_notes(
-            store, notes, settings.max_note_bytes, deidentifier, bars("ingest", files), keep_original=settings.deid_keep_original
-        )
+    if options.is_ray:
+        from services.scale.ray_engine import ray_ingest_notes
+
+        def step(pool):
+            with progress_bars() as bars:
+                return ray_ingest_notes(pool, notes, keep_original=settings.deid_keep_original, progress=bars("ingest", files))
+
+        report = run_on_ray(options, step, deid_secret=secret)
+    else:
+        with progress_bars() as bars:
+            report = ingest_notes(
+                store, notes, settings.max_note_bytes, deidentifier, bars("ingest", files), keep_original=settings.deid_keep_original
+            )
     console.print(f"ingested: {len(report.added)} new, {len(report.existing)} already stored, {len(report.errors)} rejected")
     if report.added:
         kept = "original text kept apart" if settings.deid_keep_original else "original text not stored"
@@ -101,21 +113,38 @@ def ingest(notes: NotesArg) -> None:
 
 
 @app.command()
-def predict(batch_size: Annotated[int, typer.Option(min=1)] = 16) -> None:
+def predict(
+    batch_size: Annotated[int, typer.Option(min=1)] = 16, engine: EngineOpt = "local", address: AddressOpt = None, workers: WorkersOpt = None
+) -> None:
     """Pre-annotate and score every text task without a prediction of the current model.
 
     The current model is the rules alone, or rules + the promoted clinical-ner version.
     """
     from services.core.settings import get_settings
-    from services.loop.predict import ModelArtifactMissing, load_text_model, predict_tasks
+    from services.loop.predict import NER_MODEL_NAME, ModelArtifactMissing, load_text_model, ner_artifact_path, predict_tasks
 
+    options = engine_options(engine, address, workers)
     store = _store()
     try:
-        model = load_text_model(store, get_settings())
+        if options.is_ray:  # the workers load the model; check here that its files exist
+            ner = store.alias(NER_MODEL_NAME)
+            if ner is not None:
+                ner_artifact_path(store, get_settings(), ner)
+        else:
+            model = load_text_model(store, get_settings())
     except ModelArtifactMissing as err:
         fail(f"{err}\nRoll back (`cliniloop models rollback`) or promote another version.")
-    with progress_bars() as bars:
-        report = predict_tasks(store, model, batch_size=batch_size, progress=bars("predict", store.count_tasks("text")))
+    if options.is_ray:
+        from services.scale.ray_engine import ray_predict_text
+
+        def step(pool):
+            with progress_bars() as bars:
+                return ray_predict_text(pool, store, batch_size=batch_size, progress=bars("predict", store.count_tasks("text")))
+
+        report = run_on_ray(options, step)
+    else:
+        with progress_bars() as bars:
+            report = predict_tasks(store, model, batch_size=batch_size, progress=bars("predict", store.count_tasks("text")))
     console.print(f"predicted {report.predicted} tasks, {report.already_predicted} up to date; model {report.model_version}")
     if report.failed:
         console.print(f"{len(report.failed)} task(s) failed and were skipped (a re-run retries only them):")
@@ -201,10 +230,22 @@ def round_(
 def serve(
     host: str = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    engine: Annotated[str | None, typer.Option("--engine", help="Where jobs (training) run: local (a thread) or ray (Ray tasks); default CLINILOOP_ENGINE.")] = None,
+    address: AddressOpt = None,
 ) -> None:
     """Run the API (webhooks, Label Studio ML backend) with uvicorn."""
+    import os
+
     import uvicorn
 
+    from services.core.settings import get_settings
+
+    if engine is not None or address is not None:
+        engine_options(engine or "ray", address, None)
+        os.environ["CLINILOOP_ENGINE"] = engine or "ray"
+        if address:
+            os.environ["CLINILOOP_RAY_ADDRESS"] = address
+        get_settings.cache_clear()
     uvicorn.run("services.api.app:create_app", factory=True, host=host, port=port, log_level="info")
 
 

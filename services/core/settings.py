@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     job_worker : bool
         Whether the API process runs the background job worker. Turned off, queued jobs wait for
         ``cliniloop jobs --run`` or ``cliniloop train --wait``, which run them in their own process.
+    engine : {"local", "ray"}
+        Where the API's job worker runs jobs: ``local`` (a thread of the API process) or ``ray``
+        (Ray tasks with the job's resource needs, see :mod:`services.scale.ray_jobs`).
+    ray_address : str or None
+        The Ray cluster the API joins with ``engine="ray"``; ``None`` starts a local Ray.
     job_poll_interval_s : float
         How often the worker looks for queued jobs (it is also woken at once on enqueue).
     deid_secret : SecretStr or None
@@ -145,6 +150,8 @@ class Settings(BaseSettings):
     promotion_min_delta: float = 0.0
     train_every_annotations: int = Field(default=0, ge=0)
     job_worker: bool = True
+    engine: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
     job_poll_interval_s: float = Field(default=0.5, gt=0.0)
     snomed_rf2: Path | None = None
     span_code_candidates: int = Field(default=3, ge=0)

@@ -156,11 +156,6 @@ def record_key(data: dict[str, Any]) -> str:
     return data["record_hash"] + ":" + data["leads"][0]
 
 
-def record_key(data: dict[str, Any]) -> str:
-    """Key of the recording (and detection lead) an ECG window task belongs to."""
-    return data["record_hash"] + ":" + data["leads"][0]
-
-
 def _source_of(data: dict[str, Any]) -> EcgSource:
     return open_ecg(Path(data["record_path"]), data.get("csv_sampling_rate"))
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,6 +129,11 @@ def ingest_eeg(
             progress(1)
     store_tasks(store, tasks, report, "eeg", records=report.records)
     return report
+
+
+def record_key(data: dict[str, Any]) -> str:
+    """Key of the recording (and montage) an EEG window task belongs to."""
+    return data["record_hash"] + ":" + data["montage"]
 
 
 def source_of(data: dict[str, Any]) -> EegSource:
@@ -280,15 +285,20 @@ def window_regions(prediction: RecordingPrediction, start_s: float, stop_s: floa
 def predict_eeg(
     store: Store, detector: Any | None, *, sleep: bool = True, block_s: float = 300.0, progress: Progress | None = None,
     failures: list[EegFileError] | None = None,
+    records: Collection[str] | None = None,
 ) -> int:
     """Predict every ingested recording; store one prediction per window. Returns windows given a new prediction.
 
     A recording that cannot be opened or read any more is skipped and added to ``failures``
     (naming the file); the others are predicted, and a re-run retries only the skipped ones.
+    ``records``: only these recordings (keys ``<record_hash>:<montage>``, see :func:`record_key`;
+    one shard of a distributed run).
     """
     by_record: dict[str, list[Any]] = {}
     for task in store.list_tasks("eeg"):
-        by_record.setdefault(task.data["record_hash"] + ":" + task.data["montage"], []).append(task)
+        key = record_key(task.data)
+        if records is None or key in records:
+            by_record.setdefault(key, []).append(task)
     done = store.latest_predictions(EEG_MODEL_NAME)
     written = 0
     for windows in by_record.values():

@@ -7,7 +7,7 @@ after a detector upgrade) finds the task already stored. The original text is st
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +44,7 @@ def ingest_notes(
     deidentifier: NoteDeidentifier,
     progress: Progress | None = None,
     keep_original: bool = False,
+    paths: Sequence[Path] | None = None,
 ) -> IngestReport:
     """De-identify every note file under ``root`` and store it as a text task.
 
@@ -69,6 +70,9 @@ def ingest_notes(
         Called with 1 after each file.
     keep_original : bool
         Keep the original text in ``original_notes`` (setting ``CLINILOOP_DEID_KEEP_ORIGINAL``).
+    paths : sequence of Path, optional
+        Only these note files under ``root`` (one shard of a distributed ingest, see
+        :mod:`services.scale.ray_engine`); default every note file under ``root``.
     """
     report = IngestReport(root=root)
     if deidentifier.deny_scope is not None:
@@ -76,7 +80,7 @@ def ingest_notes(
     notes = []
     seen: set[str] = set()
     base = root if root.is_dir() else root.parent
-    for path in iter_note_paths(root):
+    for path in iter_note_paths(root) if paths is None else paths:
         try:
             note = read_note(path, max_bytes)
             done = deidentifier.deidentify_note(note, base)

@@ -324,10 +324,12 @@ def models_table(listing: dict) -> Table:
     """Registered versions of a model with their dev metrics; the promoted one marked."""
     table = Table(
         title=f"Model {listing['name']} (promoted: {listing.get('promoted') or 'none'})",
-        caption="P/R/F1: strict spans on the dev split at training time; dev, train: tasks",
+        caption="P/R/F1: strict spans on the dev split at training time; dev, train: tasks"
+        + (f"\nThis deployment: {listing['deployment']['rule']} (CLINILOOP_NER_MODEL)" if listing.get("deployment") else ""),
     )
     table.add_column("", no_wrap=True)
     table.add_column("version", no_wrap=True)
+    table.add_column("model", no_wrap=True)
     for col in ("P", "R", "F1", "dev", "train"):
         table.add_column(col, justify="right", no_wrap=True)
     table.add_column("parent", overflow="fold")
@@ -336,6 +338,7 @@ def models_table(listing: dict) -> Table:
         table.add_row(
             "[green]★[/green]" if v["promoted"] else "",
             v["version"],
+            f"{m['model']} · {m.get('device', 'cpu')}" if m.get("model") else "—",
             _fmt(m.get("precision")),
             _fmt(m.get("recall")),
             _fmt(m.get("f1")),

@@ -243,4 +243,9 @@ def model_listing(store: Store, name: str = NER_MODEL_NAME) -> dict[str, Any]:
          "reason": p.reason, "at": p.at.isoformat() if p.at else None}
         for p in store.promotions(name)
     ]  # fmt: skip
-    return {"name": name, "promoted": promoted, "versions": versions, "history": history}
+    out = {"name": name, "promoted": promoted, "versions": versions, "history": history}
+    if name == NER_MODEL_NAME:
+        from services.loop.ner_choice import deployment
+
+        out["deployment"] = deployment()
+    return out

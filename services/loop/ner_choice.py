@@ -121,3 +121,24 @@ def choose_tagger(
         "candidates": {k: {metric: s.get(metric), "train_seconds": round(sec, 2)} for k, _t, s, sec in fitted},
     }
     return tagger, scores, record
+
+
+def deployment(setting: str | None = None, gpu: bool | None = None) -> dict[str, Any]:
+    """How this deployment picks its tagger: the setting, whether a GPU is seen, and what a training trains.
+
+    Returns
+    -------
+    dict
+        ``setting`` (``CLINILOOP_NER_MODEL``), ``device`` (``cuda`` or ``cpu``), ``trains`` (kinds a
+        ``train-text`` job fits here) and ``rule`` in words.
+    """
+    if setting is None:
+        from services.core.settings import get_settings
+
+        setting = get_settings().ner_model
+    gpu = gpu_available() if gpu is None else gpu
+    kinds = candidate_kinds(setting, gpu)
+    rule = f"{setting} on {'a GPU' if gpu else 'a CPU'}: " + (
+        "trains the CRF and the transformer, keeps the better dev metric" if len(kinds) > 1 else f"trains the {kinds[0]}"
+    )
+    return {"setting": setting, "device": "cuda" if gpu else "cpu", "trains": kinds, "rule": rule}

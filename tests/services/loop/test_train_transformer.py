@@ -69,3 +69,19 @@ def test_auto_on_a_gpu_machine_trains_both_and_keeps_the_better(
     choice = ModelRegistry(train_settings.resolved_models_dir).metadata(NER_MODEL_NAME, result["version"])["ner_choice"]
     assert set(choice["candidates"]) == {"crf", "transformer"} and choice["model"] == "crf" == result["metrics"]["model"]
     assert choice["candidates"]["crf"]["f1"] > choice["candidates"]["transformer"]["f1"]
+
+
+def test_models_list_says_what_this_deployment_picks(store: Store, label_tasks, train_settings: Settings) -> None:
+    from rich.console import Console
+
+    from services.cli.render import models_table
+
+    label_tasks(12)
+    train_text_job(store, train_settings, lambda f, m: None, params={"model": "crf"})
+    listing = model_listing(store)
+    assert listing["deployment"] == ner_choice.deployment("auto", gpu=torch.cuda.is_available())
+    assert ner_choice.deployment("auto", gpu=True)["rule"] == "auto on a GPU: trains the CRF and the transformer, keeps the better dev metric"
+    console = Console(width=200, record=True)
+    console.print(models_table(listing))
+    text = console.export_text()
+    assert "crf · cpu" in text and "This deployment: auto on a" in text

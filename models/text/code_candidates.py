@@ -26,6 +26,12 @@ Code-system priors
     so a bare mention lands on the unspecified leaf and the category is still listed. "Other ..."
     codes (x0.96) and pregnancy, perinatal and congenital chapters O, P, Q (x0.95) are mildly
     demoted; for SNOMED, concepts outside the clinical-finding tags are (x0.9).
+Sense and modifiers
+    Abbreviations whose sense depends on the mention type (``taxonomies/codes/abbreviations_typed.tsv``:
+    "CT" of a Test is computed tomography, "Ca" of a Test calcium, "breast Ca" of a Problem cancer)
+    are expanded for that type only; a code whose name carries a code-changing modifier ("in situ",
+    "traumatic", "postprocedural", "congenital", ...) that neither the mention nor its sentence
+    says is demoted (x0.9). See :mod:`models.text.code_sense`.
 Context
     Laterality, acuity and severity words of the sentence that the mention itself lacks ("left",
     "acute", "severe", ...) add 0.04 each (at most two) to codes whose name has them.
@@ -62,6 +68,7 @@ from typing import Any
 import numpy as np
 
 from models.text.code_policy import MENTION_POLICY, mention_type as _mention_type, system_allowed
+from models.text.code_sense import MODIFIER_PENALTY, SenseExpander, load_typed_abbreviations, modifier_bits, modifier_masks
 from models.text.code_textnorm import (
     SYNONYMS_PATH,
     AbbreviationExpander,
@@ -85,7 +92,7 @@ SOURCES = ("lexical", "abbreviation", "accepted", "snomed-map")
 #: Offer threshold of the coders' queue: a candidate scoring below it is not offered ("no good
 #: candidate"). Calibrated with ``cliniloop eval codes --pairs
 #: ../shared/data/text/codes/clinical_mentions_icd10cm_dev.tsv`` (``calibration``: the 2% quantile
-#: of the 73 gold-code scores found, 0.61; it keeps 98.6% of them and turns away 27% of the best
+#: of the 75 gold-code scores found, 0.61; it keeps 98.7% of them and turns away 25% of the best
 #: candidates outside the gold category).
 OFFER_THRESHOLD = 0.61
 #: Bump when what is cached changes.
@@ -225,6 +232,9 @@ class CodeCandidateGenerator:
         answer (an empty list). :data:`OFFER_THRESHOLD` is the calibrated value the coders' queue
         uses; ``None`` (the default here): only ``min_score`` applies. Validated mappings (score 1)
         always pass.
+    typed_abbreviations_path : Path or None
+        Abbreviations whose sense depends on the mention type (:mod:`models.text.code_sense`);
+        ``None``: ``taxonomies/codes/abbreviations_typed.tsv``.
     """
 
     def __init__(
@@ -240,6 +250,7 @@ class CodeCandidateGenerator:
         snomed_tags: Iterable[str] | None = _CLINICAL_TAGS,
         min_score: float = 0.05,
         offer_threshold: float | None = None,
+        typed_abbreviations_path: Path | None = None,
     ) -> None:
         self.systems = systems
         self.abbreviations_path = abbreviations_path
@@ -252,6 +263,7 @@ class CodeCandidateGenerator:
         self.snomed_tags = snomed_tags
         self.min_score = min_score
         self.offer_threshold = offer_threshold
+        self.typed_abbreviations_path = typed_abbreviations_path
 
     # -- fit ---------------------------------------------------------------------------------------
 
@@ -272,6 +284,8 @@ class CodeCandidateGenerator:
             raise ValueError("char_weight must be in [0, 1] and coverage in (0, 1)")
         self.lexicon_: Lexicon = load_synonyms(self.synonyms_path)
         self.abbreviations_ = AbbreviationExpander(load_abbreviations(self.abbreviations_path))
+        self.sense_ = SenseExpander(load_typed_abbreviations(self.typed_abbreviations_path))
+        self._modifier_masks: dict[str, np.ndarray] = {}
         self._featurizer = _Featurizer()
         self._accepted: dict[str, dict[str, list[str]]] = {}
         for key, per_system in (self.accepted or {}).items():
@@ -607,8 +621,9 @@ class CodeCandidateGenerator:
         if not hasattr(self, "indexes_"):
             raise RuntimeError("call fit() first")
 
-    def _variants(self, i: int, mention: str, assertion: str | None) -> list[_Variant]:
-        bases = [(mention, "lexical")] + [(v, "abbreviation") for v in self.abbreviations_.variants(mention)]
+    def _variants(self, i: int, mention: str, assertion: str | None, label: str | None = None) -> list[_Variant]:
+        typed = [(v, "abbreviation") for v in self.sense_.variants(mention, label)]
+        bases = [(mention, "lexical"), *typed] + [(v, "abbreviation") for v in self.abbreviations_.variants(mention)]
         raw: list[tuple[list[str], float, str]] = []
         for text, source in bases:
             tokens = basic_tokens(text)
@@ -661,8 +676,8 @@ class CodeCandidateGenerator:
 
     def _batch(self, items: list[tuple[str, str | None, str | None, str | None]], k: int) -> list[dict[str, list[Candidate]]]:
         variants: list[_Variant] = []
-        for i, (mention, _, assertion, _type) in enumerate(items):
-            variants.extend(self._variants(i, mention, assertion))
+        for i, (mention, _, assertion, label) in enumerate(items):
+            variants.extend(self._variants(i, mention, assertion, label))
         groups: list[list[int]] = [[] for _ in items]
         for j, v in enumerate(variants):
             groups[v.item].append(j)
@@ -703,6 +718,9 @@ class CodeCandidateGenerator:
                 if qmask and groups[i]:
                     hits = np.bitwise_count(index.qual_mask & np.int32(qmask)).astype(np.float32)
                     row = np.minimum(1.0, row + np.float32(0.04) * np.minimum(hits, 2)) * (row > 0)
+                if groups[i]:  # a code naming a modifier ("in situ", "traumatic") the note does not say
+                    unsaid = self._modifier_mask(name) & np.int32(~modifier_bits([mention, context or ""]))
+                    row = np.where(unsaid != 0, row * np.float32(MODIFIER_PENALTY), row)
                 allow = self._type_mask(name, label)
                 if allow is False:
                     result[name] = []
@@ -710,6 +728,12 @@ class CodeCandidateGenerator:
                 result[name] = self._top(index, row, source[i], k, accepted.get(name, []), bool(groups[i]), allow)
             results.append(result)
         return results
+
+    def _modifier_mask(self, system: str) -> np.ndarray:
+        """Per concept of ``system``: bits of the code-changing modifiers its name carries (built once)."""
+        if system not in self._modifier_masks:
+            self._modifier_masks[system] = modifier_masks(self.indexes_[system].displays)
+        return self._modifier_masks[system]
 
     @staticmethod
     def _qualifier_mask(context: str | None, mention: str) -> int:

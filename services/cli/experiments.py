@@ -42,6 +42,29 @@ def eval_ner(
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
 
 
+def _simulate_ner_transformer(
+    pool: Path, test: Path, config, strategies_given: bool, epochs: int, mc_samples: int, max_pool: int | None, max_test: int | None
+) -> None:
+    """``simulate --task ner --model transformer``: BALD/BADGE on the transformer against entropy on the CRF; prints a JSON summary."""
+    from dataclasses import replace
+
+    from services.loop.ner_transformer_simulate import DEFAULT_STRATEGIES, simulate_ner_transformer
+    from services.loop.simulate import SimulationError, headline
+
+    if not strategies_given:
+        config = replace(config, strategies=DEFAULT_STRATEGIES)
+    try:
+        result = simulate_ner_transformer(
+            pool, test, config, transformer_params={"epochs": epochs}, mc_samples=mc_samples, max_pool=max_pool, max_test=max_test,
+            progress=lambda d, t: err_console.print(f"run {d}/{t}"),
+        )  # fmt: skip
+    except (SimulationError, ValueError, FileNotFoundError) as err:
+        fail(str(err))
+    summary = {**headline(result), "model": "transformer", "pool_sentences": result["pool_sentences"], "test_sentences": result["test_sentences"]}
+    _print_table(summary)
+    sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+
+
 def simulate(
     task: Annotated[str, typer.Option("--task", help="ner (PubTator pool/test), ecg-beats or codes (verdict replay from --pairs).")] = "ner",
     pool: Annotated[Path | None, typer.Option("--pool", help="Pool with gold labels (the oracle).")] = None,
@@ -52,6 +75,11 @@ def simulate(
     rounds: Annotated[int, typer.Option("--rounds", min=1, help="Rounds after the seed set.")] = 20,
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="Repeats with different seeds.")] = 3,
     seed: Annotated[int, typer.Option("--seed", help="Base random seed.")] = 0,
+    model: Annotated[str, typer.Option("--model", help="ner: crf (default) or transformer (strategies random, entropy, bald, badge, crf_entropy, crf).")] = "crf",
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="ner --model transformer: fine-tuning epochs per round.")] = 3,
+    mc_samples: Annotated[int, typer.Option("--mc-samples", min=2, help="ner --model transformer: MC-dropout passes for bald.")] = 5,
+    max_pool: Annotated[int | None, typer.Option("--max-pool", min=2, help="ner --model transformer: first N pool sentences only.")] = None,
+    max_test: Annotated[int | None, typer.Option("--max-test", min=1, help="ner --model transformer: first N test sentences only.")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Runs in parallel (processes).")] = 1,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for simulation.json and learning_curves.png.")] = None,
     wfdb_dir: Annotated[Path | None, typer.Option("--wfdb-dir", help="ecg-beats: WFDB folder with .atr references (RECORDS file).")] = None,
@@ -83,6 +111,12 @@ def simulate(
         repeats=repeats,
         seed=seed,
     )
+    if model not in ("crf", "transformer"):
+        fail(f"--model {model!r}: choose crf or transformer", 2)
+    if model == "transformer":
+        given = strategies != "random,entropy,least_confidence"
+        _simulate_ner_transformer(pool, test, config, given, epochs, mc_samples, max_pool, max_test)
+        return
     with Progress(TextColumn("simulate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console) as bar:
         job = bar.add_task("runs", total=None)
 

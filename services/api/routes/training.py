@@ -6,7 +6,7 @@ with its id at once; the app's job worker runs it, and ``GET /api/jobs/{id}`` fo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from typing import Annotated
 
@@ -26,6 +26,9 @@ class TrainRequest(BaseModel):
     """Optional parameters of a training job."""
 
     max_iterations: int | None = Field(default=None, gt=0, le=100_000, description="CRF iterations (default: CLINILOOP_NER_MAX_ITERATIONS).")
+    model: Literal["auto", "crf", "transformer"] | None = Field(
+        default=None, description="Entity tagger: auto (CRF, plus the transformer where a GPU is seen; the better dev metric), crf or transformer (default: CLINILOOP_NER_MODEL)."
+    )
 
 
 @router.post("/train", status_code=status.HTTP_202_ACCEPTED)

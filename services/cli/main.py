@@ -303,6 +303,10 @@ def train(
     ] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Torch models only.")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="text: auto, crf or transformer (default: CLINILOOP_NER_MODEL); ecg: the beat model."),
+    ] = None,
 ) -> None:
     """Train the clinical NER tagger on the stored annotations; promote it if it is not worse.
 
@@ -313,10 +317,16 @@ def train(
     from services.loop.jobs import TRAIN_TEXT, enqueue_job
 
     if modality_or_fail(modality).name != "text":
-        train_modality(modality, data or [], epochs=epochs, seed=seed)
+        train_modality(modality, data or [], epochs=epochs, seed=seed, model=model)
         return
+    if model not in (None, "auto", "crf", "transformer"):
+        fail(f"--model {model!r}: choose auto, crf or transformer for text", 2)
     store = _store()
-    params = {"max_iterations": max_iterations} if max_iterations else {}
+    params: dict = {"max_iterations": max_iterations} if max_iterations else {}
+    if model:
+        params["model"] = model
+    if epochs and model in ("auto", "transformer", None):
+        params["transformer"] = {"epochs": epochs}
     job_id = enqueue_job(store, TRAIN_TEXT, params, requested_by=_requester())
     err_console.print(f"training job {job_id} queued")
     if not wait:

@@ -6,8 +6,7 @@ The one way to produce ``models/ecg/default``, ``models/eeg/default`` and ``mode
     python scripts/train_default_models.py --data ../shared/data              # all three
     python scripts/train_default_models.py --data ../shared/data --only ecg   # after a beat-feature change
 
-Everything is seeded and single-threaded, so the same data and code give the same files (the box
-detector: the same on the same CPU kind). Each folder gets a ``PROVENANCE.md`` naming the data,
+Everything is seeded and single-threaded, so the same data and code give the same files. Each folder gets a ``PROVENANCE.md`` naming the data,
 its licence, the exact items trained on, the items kept out for the first-queue evaluation, the
 parameters, the code commit and the files' SHA-256.
 
@@ -15,7 +14,7 @@ parameters, the code commit and the files' SHA-256.
   (never DS2; paced records left out) minus :data:`models.ecg.defaults.FIRST_QUEUE_RECORDS`.
 - EEG: :class:`models.eeg.seizure.SeizureDetector` on the Bonn segments minus every third one of
   each set (:func:`models.eeg.defaults.is_first_queue_segment`).
-- Image: :class:`models.image.detector.BoxDetector` on BCCD ``train.txt`` (``val.txt`` kept out).
+- Image: :class:`models.image.proposals.ProposalBoxClassifier` on BCCD ``train.txt`` (``val.txt`` kept out).
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ sys.path.insert(0, str(REPO))
 #: Small-file settings of the boosted beat classifier (the shipped files stay well under 2 MB).
 ECG_PARAMS = {"n_members": 3, "n_estimators": 100, "num_leaves": 15, "max_n_per_record": 1000, "seed": 0, "n_jobs": 1}
 EEG_PARAMS = {"seed": 0}
-IMAGE_PARAMS = {"epochs": 60, "seed": 0, "device": "cpu"}
+IMAGE_PARAMS = {"max_iter": 100, "learning_rate": 0.1, "seed": 0}
 
 
 def log(message: str) -> None:
@@ -166,37 +165,39 @@ def train_eeg(data: Path) -> Path:
 
 
 # ------------------------------------------------------------------------------------- image
-def train_image(data: Path, epochs: int | None = None) -> Path:
-    """Box detector on BCCD train.txt; returns the folder."""
-    import torch
+def train_image(data: Path, cache: Path | None = None) -> Path:
+    """Proposal classifier on BCCD train.txt; returns the folder (``cache``: reuse proposals kept there, as the replay does)."""
+    import numpy as np
 
-    from connectors.sources.voc import load_rgb, read_voc
     from models.image.defaults import DEFAULT_DIR
-    from models.image.detector import BoxDetector
+    from models.image.proposals import ProposalBoxClassifier
+    from services.loop.image_simulate import _prepare
 
-    torch.manual_seed(0)
     root = data / "image" / "bccd"
-    items = read_voc(root, root / "train.txt")
-    params = dict(IMAGE_PARAMS) | ({"epochs": epochs} if epochs else {})
-    log(f"image: training a box detector on {len(items)} BCCD images ({params['epochs']} epochs)")
-    det = BoxDetector(**params).fit(
-        [load_rgb(i.image_path) for i in items], [i.target for i in items], progress=lambda e, n, loss: log(f"image: epoch {e}/{n} loss {loss:.3f}")
-    )
+    log("image: cold-start proposals of the BCCD train.txt images")
+    images = _prepare(root, root / "train.txt", cache, log)
+    classes = sorted({label for im in images for label in im.target.labels})
+    X = np.concatenate([im.features for im in images])
+    model = ProposalBoxClassifier(**IMAGE_PARAMS).fit_features(X, [t for im in images for t in im.truth], classes)
+    model.training_["image_ids"] = [im.image_id for im in images]
+    items = images
     _clear(DEFAULT_DIR)
-    det.save(DEFAULT_DIR)
+    model.save(DEFAULT_DIR)
     write_provenance(
         DEFAULT_DIR,
-        "Default box detector: provenance and licence",
+        "Default box model: provenance and licence",
         [
-            f"Model: `BoxDetector` (tiny CenterNet, {det.version}), classes {list(det.classes_)} from the training "
-            f"boxes, parameters `{json.dumps(params)}`.",
-            "Produced only by `python scripts/train_default_models.py --only image --data <shared data>`.",
+            f"Model: `ProposalBoxClassifier` ({model.version}): cold-start blob proposals + a gradient-boosted classifier of "
+            f"their shape and colour; classes {list(model.classes_)} from the training boxes, parameters `{json.dumps(IMAGE_PARAMS)}`.",
+            "Produced only by `python scripts/train_default_models.py --only image --data <shared data>`; loading fails when "
+            "the proposal features of the code differ or the model file does not match its digest. `classifier.joblib` is a "
+            "scikit-learn estimator: load only this file, never one from elsewhere.",
             "",
             "Data: BCCD Dataset (blood cell detection, Pascal VOC boxes), github.com/Shenggan/BCCD_Dataset.",
             "Licence of the data: MIT (Copyright (c) 2017 Shenggan); the licence text is kept with the data.",
             "",
-            f"Trained on the {len(items)} images of BCCD `train.txt`. Never trained on: `val.txt` (the first-queue "
-            "evaluation images) nor any test split.",
+            f"Trained on the {len(items)} images of BCCD `train.txt` (their ids are listed in proposals.json). Never trained on: "
+            "`val.txt` (the first-queue evaluation images) nor any test split.",
         ],
     )
     log(f"image: wrote {DEFAULT_DIR} ({sum(p.stat().st_size for p in DEFAULT_DIR.iterdir())} bytes)")
@@ -208,17 +209,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data", help="shared reference data folder")
     parser.add_argument("--only", action="append", choices=["ecg", "eeg", "image"], help="train only this model (repeatable)")
-    parser.add_argument("--image-epochs", type=int, default=None, help="epochs of the box detector")
+    parser.add_argument("--proposal-cache", type=Path, default=None, help="image: folder keeping each image's cold-start proposals between runs")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         parser.error(f"{args.data}: no such data folder")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    import torch
-
-    torch.set_num_threads(1)
     chosen = args.only or ["ecg", "eeg", "image"]
     for name in chosen:
-        {"ecg": lambda: train_ecg(args.data), "eeg": lambda: train_eeg(args.data), "image": lambda: train_image(args.data, args.image_epochs)}[name]()
+        {"ecg": lambda: train_ecg(args.data), "eeg": lambda: train_eeg(args.data), "image": lambda: train_image(args.data, args.proposal_cache)}[name]()
     return 0
 
 

@@ -21,6 +21,9 @@ NER strategies (scores per sentence from the CRF's token marginals, higher = ask
 ``mnlp``              mean token entropy (length-normalised, favours short hard sentences)
 ``entropy_kcenter``   total token entropy, diversified by k-center greedy on TF-IDF sentence
                       vectors among the top ``4 * batch`` candidates
+``entropy_cost``      cost-aware: total token entropy per expected second of annotation,
+                      ``H / (6 s + 0.4 s * tokens)`` (:mod:`models.sampling.cost`): uncertain
+                      sentences that are cheap to read first
 """
 
 from __future__ import annotations
@@ -41,8 +44,11 @@ from services.core.labelled_text import LabelledText
 
 log = logging.getLogger(__name__)
 
-NER_STRATEGIES = ("random", "sequential", "least_confidence", "entropy", "margin", "mnlp", "entropy_kcenter")
-TASKS = ("ner", "ecg-beats")
+NER_STRATEGIES = ("random", "sequential", "least_confidence", "entropy", "margin", "mnlp", "entropy_kcenter", "entropy_cost")
+#: ``entropy_cost`` prior of annotation time: a fixed cost per sentence plus a cost per token (s).
+SENTENCE_BASE_SECONDS = 6.0
+TOKEN_SECONDS = 0.4
+TASKS = ("ner", "ecg-beats", "eeg-seizure", "image-boxes")
 
 
 class SimulationError(ValueError):
@@ -133,6 +139,12 @@ def sentence_scores(strategy: str, analyses: Sequence[Any]) -> np.ndarray:
         return np.array([token_entropy_sum(a.marginals) for a in analyses])
     if strategy == "mnlp":
         return np.array([float(entropy(a.marginals).mean()) if len(a.tokens) else 0.0 for a in analyses])
+    if strategy == "entropy_cost":
+        from models.sampling.cost import cost_adjusted, expected_cost_from_length
+
+        total = np.array([token_entropy_sum(a.marginals) for a in analyses])
+        seconds = expected_cost_from_length([len(a.tokens) for a in analyses], TOKEN_SECONDS, SENTENCE_BASE_SECONDS)
+        return cost_adjusted(np.maximum(total, 0.0), seconds, exponent=1.0)
     if strategy == "margin":
         return np.array([float(margin(a.marginals).max()) if len(a.tokens) else 0.0 for a in analyses])
     raise SimulationError(f"strategy {strategy!r} has no score")

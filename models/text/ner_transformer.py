@@ -217,8 +217,8 @@ class TransformerTagger:
     learning_rate : float
         Peak AdamW learning rate (linear warm-up over the first 10 % of steps, linear decay).
     batch_size : int or None
-        Windows per batch; ``None`` picks it from free memory (:func:`auto_batch_size`, at most
-        32 for training on a CPU).
+        Windows per batch; ``None`` picks it from free memory (:func:`auto_batch_size`; at most
+        32 for training on any device, at most 64 for inference on a CPU).
     max_length, stride : int
         Window length in pieces (special tokens included) and overlap between windows.
     seed : int
@@ -371,8 +371,10 @@ class TransformerTagger:
         size = auto_batch_size(
             _free_bytes(device), self.max_length, cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, training=training
         )
-        if not device.startswith("cuda"):
-            size = min(size, 32 if training else 64)
+        if training:
+            size = min(size, 32)  # fine-tuning wants optimiser steps more than throughput
+        elif not device.startswith("cuda"):
+            size = min(size, 64)
         return max(1, size)
 
     # ------------------------------------------------------------------ training

@@ -53,6 +53,7 @@ def evaluate_ner(
     model: str = "crf",
     transformer_params: dict[str, Any] | None = None,
     max_train_sentences: int | None = None,
+    bench_sentences: int | None = None,
 ) -> dict[str, Any]:
     """Train a tagger of kind ``model`` on ``train_path`` (all of it, or its first ``max_train_sentences``); score on ``test_path``.
 
@@ -124,4 +125,39 @@ def evaluate_ner(
 
             out["gpu"] = torch.cuda.get_device_name(0)
             out["gpu_peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    if bench_sentences:
+        out["bench"] = benchmark_inference(tagger, [s.text for s in test], bench_sentences)
+    return out
+
+
+def benchmark_inference(tagger: Any, texts: list[str], n: int) -> dict[str, Any]:
+    """Time ``tagger.predict_spans`` (with probabilities) over ``n`` sentences: ``texts`` cycled.
+
+    Returns
+    -------
+    dict
+        ``sentences``, ``seconds``, ``sentences_per_second`` and, on a GPU, ``gpu_peak_mb``.
+    """
+    if not texts:
+        raise ValueError("no sentences to benchmark on")
+    batch = [texts[i % len(texts)] for i in range(n)]
+    gpu = False
+    try:
+        import torch
+
+        gpu = torch.cuda.is_available()
+        if gpu:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+    except ImportError:
+        pass
+    t0 = time.perf_counter()
+    spans = tagger.predict_spans(batch)
+    if gpu:
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - t0
+    out: dict[str, Any] = {"sentences": n, "spans": sum(len(s) for s in spans), "seconds": round(seconds, 2),
+                           "sentences_per_second": round(n / seconds, 1) if seconds > 0 else None}  # fmt: skip
+    if gpu:
+        out["gpu_peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return out

@@ -34,6 +34,8 @@ def test_transformer_and_hybrid_report_scores_speed_memory_and_device(pubtator_p
         assert result["model"] == model and result["train_sentences"] == 60 and result["test_sentences"] == 80
         assert result["device"] == "cpu" and result["peak_rss_mb"] > 0 and result["sentences_per_second"] > 0
         assert result["train_info"]["steps"] >= 2 and 0 <= result["f1"] <= 1
+    bench = evaluate_ner(pool, test, model="crf", max_train_sentences=20, bench_sentences=200)["bench"]
+    assert bench["sentences"] == 200 and bench["sentences_per_second"] > 0
     assert result["model_version"].startswith("hyb-crf-")
 
 

@@ -46,7 +46,7 @@ def eval_ner(
 
 
 def _simulate_ner_transformer(
-    pool: Path, test: Path, config, strategies_given: bool, epochs: int, mc_samples: int, max_pool: int | None, max_test: int | None
+    pool: Path, test: Path, config, strategies_given: bool, tfm: dict, mc_samples: int, max_pool: int | None, max_test: int | None
 ) -> None:
     """``simulate --task ner --model transformer``: BALD/BADGE on the transformer against entropy on the CRF; prints a JSON summary."""
     from dataclasses import replace
@@ -58,7 +58,7 @@ def _simulate_ner_transformer(
         config = replace(config, strategies=DEFAULT_STRATEGIES)
     try:
         result = simulate_ner_transformer(
-            pool, test, config, transformer_params={"epochs": epochs}, mc_samples=mc_samples, max_pool=max_pool, max_test=max_test,
+            pool, test, config, transformer_params=tfm, mc_samples=mc_samples, max_pool=max_pool, max_test=max_test,
             progress=lambda d, t: err_console.print(f"run {d}/{t}"),
         )  # fmt: skip
     except (SimulationError, ValueError, FileNotFoundError) as err:
@@ -80,6 +80,7 @@ def simulate(
     seed: Annotated[int, typer.Option("--seed", help="Base random seed.")] = 0,
     model: Annotated[str, typer.Option("--model", help="ner: crf (default) or transformer (strategies random, entropy, bald, badge, crf_entropy, crf).")] = "crf",
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="ner --model transformer: fine-tuning epochs per round.")] = 3,
+    learning_rate: Annotated[float, typer.Option("--learning-rate", min=0, help="ner --model transformer: peak AdamW learning rate.")] = 5e-5,
     mc_samples: Annotated[int, typer.Option("--mc-samples", min=2, help="ner --model transformer: MC-dropout passes for bald.")] = 5,
     max_pool: Annotated[int | None, typer.Option("--max-pool", min=2, help="ner --model transformer: first N pool sentences only.")] = None,
     max_test: Annotated[int | None, typer.Option("--max-test", min=1, help="ner --model transformer: first N test sentences only.")] = None,
@@ -118,7 +119,7 @@ def simulate(
         fail(f"--model {model!r}: choose crf or transformer", 2)
     if model == "transformer":
         given = strategies != "random,entropy,least_confidence"
-        _simulate_ner_transformer(pool, test, config, given, epochs, mc_samples, max_pool, max_test)
+        _simulate_ner_transformer(pool, test, config, given, {"epochs": epochs, "learning_rate": learning_rate}, mc_samples, max_pool, max_test)
         return
     with Progress(TextColumn("simulate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console) as bar:
         job = bar.add_task("runs", total=None)

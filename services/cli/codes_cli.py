@@ -55,6 +55,27 @@ def eval_codes(
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
 
 
+def eval_codes_queue(
+    notes: Annotated[Path, typer.Option("--notes", file_okay=False, help="Folder of *.txt notes.")],
+    snomed_rf2: Annotated[
+        Path | None,
+        typer.Option("--snomed-rf2", file_okay=False, help="SNOMED CT RF2 release folder (default: CLINILOOP_SNOMED_RF2)."),
+    ] = None,
+    k: Annotated[int, typer.Option("-k", min=1, help="Candidates per code system.")] = 5,
+) -> None:
+    """The coders' queue the notes would give (rule text model, codes push ranking): per mention type the tasks,
+    nothing offered, ICD-10-CM offered (goal: none for Test/Medication/Anatomy/Procedure), and context lengths."""
+    from services.core.settings import get_settings
+    from services.evaluation.codes_queue import evaluate_coder_queue
+
+    folder = snomed_rf2 if snomed_rf2 is not None else get_settings().snomed_rf2
+    try:
+        result = evaluate_coder_queue(notes, folder, k=k)
+    except (ValueError, FileNotFoundError) as err:
+        fail(str(err))
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+
+
 codes_app = typer.Typer(help="Coders' loop: mention → code candidates in Label Studio, verdicts back.", no_args_is_help=True)
 
 
@@ -105,4 +126,5 @@ def codes_pull() -> None:
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
     """Attach these commands to the main CLI."""
     eval_app.command("codes")(eval_codes)
+    eval_app.command("codes-queue")(eval_codes_queue)
     app.add_typer(codes_app, name="codes")

@@ -16,6 +16,7 @@ from typing import Any
 
 from services.core.settings import Settings
 from services.core.store import Store
+from services.loop.loaders import BOX_MODEL, load_ecg_classifier, load_eeg_detector, load_image_model
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,6 @@ def _default(module: Any) -> Any | None:
 def ecg_classifier(store: Store, settings: Settings) -> tuple[Any | None, str]:
     """``(beat classifier, source)``: the promoted one (``"promoted"``), else the shipped default (``"default"``), else ``(None, "none")``."""
     from models.ecg import defaults
-    from services.loop.ecg_train import load_ecg_classifier
 
     promoted = load_ecg_classifier(store, settings)
     if promoted is not None:
@@ -43,9 +43,8 @@ def ecg_classifier(store: Store, settings: Settings) -> tuple[Any | None, str]:
 def eeg_detector(store: Store, settings: Settings) -> tuple[Any | None, str]:
     """``(seizure detector, source)`` as :func:`ecg_classifier`."""
     from models.eeg import defaults
-    from services.loop.eeg_train import load_detector
 
-    promoted = load_detector(store, settings)
+    promoted = load_eeg_detector(store, settings)
     if promoted is not None:
         return promoted, "promoted"
     model = _default(defaults)
@@ -61,10 +60,7 @@ def default_box_detector() -> Any | None:
 
 def image_box_model(store: Store, models_dir: Path) -> tuple[Any | None, str]:
     """``(box model, source)``: promoted detector, else the shipped default, else ``(None, "none")`` (cold start)."""
-    from services.loop.image import BOX_MODEL
-    from services.loop.image_train import load_promoted
-
-    promoted = load_promoted(store, models_dir, BOX_MODEL)
+    promoted = load_image_model(store, models_dir, BOX_MODEL)
     if promoted is not None:
         return promoted, "promoted"
     model = default_box_detector()

@@ -36,12 +36,11 @@ from connectors.sources.image import ImageFileError, ImageFrame, file_sha256, im
 from services.core.masks import counts_to_mask, mask_bbox, mask_to_counts
 from services.core.schemas import Mask, PredictionIn, Rectangle, TaskIn, regions_from_json
 from services.core.store import Store
+from services.loop.loaders import BOX_MODEL, MASK_MODEL, load_image_model
 from services.loop.task_store import store_tasks
 from services.quality.labels import TaskLabels, training_labels
 
 IMAGE_MODEL_NAME = "image-regions"
-BOX_MODEL = "image-box-detector"
-MASK_MODEL = "image-mask-segmenter"
 #: The class-agnostic label of cold-start box proposals (annotators relabel them).
 COLD_START_LABEL = "region"
 ImageKind = Literal["boxes", "masks"]
@@ -225,10 +224,9 @@ def load_image_models(store: Store, models_dir: Path) -> ImageModels:
     """Promoted detector and segmenter; boxes fall back to the shipped default detector, then each to its cold-start proposer."""
     from models.image.classical import BlobProposer, MaskProposer
     from services.loop.first_round import image_box_model
-    from services.loop.image_train import load_promoted
 
     boxes = image_box_model(store, models_dir)[0] or BlobProposer(label=COLD_START_LABEL).fit()
-    masks = load_promoted(store, models_dir, MASK_MODEL) or MaskProposer().fit()
+    masks = load_image_model(store, models_dir, MASK_MODEL) or MaskProposer().fit()
     return ImageModels(boxes, masks, str(boxes.version), str(masks.version))
 
 

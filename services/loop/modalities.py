@@ -148,7 +148,24 @@ def _text_train(store: Store, settings: Settings, **options: Any) -> Any:
     from services.loop.train import train_text_job
 
     params = {"max_iterations": options["max_iterations"]} if options.get("max_iterations") else None
-    return train_text_job(store, settings, lambda _f, _m: None, params=params)
+    return text_train_result(train_text_job(store, settings, lambda _f, _m: None, params=params))
+
+
+def text_train_result(result: Any) -> Any:
+    """The text training job's result dict as a :class:`services.loop.promotion.TrainResult` (passed through when it is one)."""
+    from services.loop.promotion import TrainResult
+
+    if isinstance(result, TrainResult):
+        return result
+    if "metric_name" in result:
+        name, value, baseline = str(result["metric_name"]), result.get("metric"), result.get("baseline")
+    else:  # the older job result: ``metric`` names the metric, values in ``metrics`` / ``current_metrics``
+        name = str(result.get("metric") or "f1")
+        value, baseline = (result.get("metrics") or {}).get(name), (result.get("current_metrics") or {}).get(name)
+    return TrainResult(
+        modality="text", model_name="clinical-ner", version=result.get("version"), metric_name=name, metric=value, baseline=baseline,
+        promoted=bool(result.get("promoted")), reason=str(result.get("reason") or ""),
+    )  # fmt: skip
 
 
 def _text_export(store: Store, out: Path, **_: Any) -> Any:

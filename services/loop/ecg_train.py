@@ -19,12 +19,13 @@ from connectors.sources.ecg import open_ecg
 from services.core.schemas import regions_from_json
 from services.core.settings import Settings
 from services.core.store import Store
-from services.loop.promoted import load_promoted_model, register_and_promote
+from services.loop.loaders import ECG_CLASSIFIER as CLASSIFIER_NAME
+from services.loop.loaders import load_ecg_classifier  # noqa: F401 (the CLI and tests import it from here)
+from services.loop.promoted import register_and_promote
 from services.loop.ecg import window_beats
 from services.quality.labels import training_labels
 from taxonomies.ecg import PACED_RECORDS, load_beat_mapping
 
-CLASSIFIER_NAME = "ecg-beat-classifier"
 
 
 def reference_records(
@@ -77,22 +78,6 @@ def corrected_records(store: Store) -> list[Any]:
             )
         )
     return out
-
-
-def load_beat_classifier(folder: Path) -> Any:
-    """A saved beat classifier: the boosted model (``beatgbm.json``) or the CNN (``beatcnn.json``)."""
-    from models.ecg import boosted
-
-    if (Path(folder) / boosted.META_FILE).is_file():
-        return boosted.BoostedBeatClassifier.load(folder)
-    from models.ecg.classify import BeatClassifier
-
-    return BeatClassifier.load(folder)
-
-
-def load_ecg_classifier(store: Store, settings: Settings) -> Any | None:
-    """The promoted classifier, or ``None`` when none was trained."""
-    return load_promoted_model(store, settings.resolved_models_dir, CLASSIFIER_NAME, load_beat_classifier)
 
 
 def train_ecg_classifier(

@@ -27,12 +27,13 @@ from connectors.sources.eeg_events import SEIZURE, EegEvent, read_events
 from services.core.schemas import regions_from_json
 from services.core.settings import Settings
 from services.core.store import Store
-from services.loop.promoted import load_promoted_model, register_and_promote
+from services.loop.loaders import EEG_DETECTOR as DETECTOR_NAME
+from services.loop.loaders import load_eeg_detector as load_detector  # noqa: F401 (the CLI imports it from here)
+from services.loop.promoted import register_and_promote
 from services.loop.eeg import EEG_TAXONOMY_VERSION, source_of, window_events
 from services.loop.eeg_epochs import score_recording
 from services.quality.labels import training_labels
 
-DETECTOR_NAME = "eeg-seizure-detector"
 #: Seconds of a long recording per group when choosing the threshold (a group is positive when any epoch is).
 GROUP_S = 60.0
 
@@ -119,13 +120,6 @@ def corrected_rows(store: Store) -> tuple[list[tuple[np.ndarray, np.ndarray, np.
         out.append(_rows(scores, labels, f"fix:{data['record_hash'][:12]}"))
         n_windows += len(items)
     return out, n_windows
-
-
-def load_detector(store: Store, settings: Settings) -> Any | None:
-    """The promoted seizure detector, or ``None`` when none was trained."""
-    from models.eeg.seizure import SeizureDetector
-
-    return load_promoted_model(store, settings.resolved_models_dir, DETECTOR_NAME, SeizureDetector.load)
 
 
 def train_eeg_detector(

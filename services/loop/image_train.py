@@ -26,7 +26,8 @@ from services.core.schemas import Mask, Rectangle, regions_from_json
 from services.core.settings import Settings
 from services.core.store import Store
 from services.core.targets import BoxTarget
-from services.loop.promoted import load_promoted_model, register_and_promote
+from services.loop.loaders import load_image_model
+from services.loop.promoted import register_and_promote
 from services.loop.image import BOX_MODEL, MASK_MODEL, load_frame, region_box, taxonomy_version_of
 from services.quality.labels import TaskLabels, training_labels
 
@@ -105,15 +106,7 @@ def _set_hash(parts: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()[:16]
 
 
-def load_promoted(store: Store, models_dir: Path, name: str) -> Any | None:
-    """The promoted version of ``name`` (:data:`BOX_MODEL` or :data:`MASK_MODEL`) from the registry, or ``None``."""
-    if name == BOX_MODEL:
-        from models.image.detector import BoxDetector
-
-        return load_promoted_model(store, models_dir, name, BoxDetector.load)
-    from models.image.segmenter import MaskSegmenter
-
-    return load_promoted_model(store, models_dir, name, MaskSegmenter.load)
+load_promoted = load_image_model  # the name trainers and tests used before services.loop.loaders
 
 
 def load_box_detector(store: Store, settings: Settings) -> Any | None:

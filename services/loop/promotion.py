@@ -167,9 +167,8 @@ def decide(
 
 
 def _loaders() -> dict[str, tuple[str, Callable[[Store, Settings], Any]]]:
-    # Lazy: the trainers import this module.
-    from services.loop import ecg_train, eeg_train, image_train
-    from services.loop.image import BOX_MODEL, MASK_MODEL
+    # Lazy: nothing is loaded at import time. Loaders, never trainers (the trainers import this module).
+    from services.loop.loaders import BOX_MODEL, ECG_CLASSIFIER, EEG_DETECTOR, MASK_MODEL, load_ecg_classifier, load_eeg_detector, load_image_model
     from services.loop.predict import NER_MODEL_NAME
 
     def text(store: Store, settings: Settings) -> Any:
@@ -180,10 +179,10 @@ def _loaders() -> dict[str, tuple[str, Callable[[Store, Settings], Any]]]:
 
     return {
         TEXT: (NER_MODEL_NAME, text),
-        ECG: (ecg_train.CLASSIFIER_NAME, ecg_train.load_ecg_classifier),
-        EEG: (eeg_train.DETECTOR_NAME, eeg_train.load_detector),
-        IMAGE_BOXES: (BOX_MODEL, image_train.load_box_detector),
-        IMAGE_MASKS: (MASK_MODEL, image_train.load_mask_segmenter),
+        ECG: (ECG_CLASSIFIER, load_ecg_classifier),
+        EEG: (EEG_DETECTOR, load_eeg_detector),
+        IMAGE_BOXES: (BOX_MODEL, lambda store, settings: load_image_model(store, settings.resolved_models_dir, BOX_MODEL)),
+        IMAGE_MASKS: (MASK_MODEL, lambda store, settings: load_image_model(store, settings.resolved_models_dir, MASK_MODEL)),
     }
 
 

@@ -26,11 +26,29 @@ the record's own rhythm), so every column is relative to the beat's own record. 
     Correlation with the previous and the next beat's window (runs and bigeminy).
 ``w<l>:<i>``
     Level-4 ``db4`` wavelet approximation coefficients of the window (PyWavelets).
+``e<l>:<name>``
+    The record's *ectopic* template: the sample-wise median of the beats whose lead-0 QRS
+    correlates below :data:`ECTOPIC_CORR` with the record template (at least
+    :data:`MIN_ECTOPIC` such beats; no labels are used). Per lead: correlation of the QRS with
+    it (``corr_ect``); least-squares weights ``a``, ``b`` of ``QRS ~ a * template + b *
+    ectopic`` (``mix_a``, ``mix_b``), ``b / (|a| + |b|)`` (``mix_frac``: 0 for a beat like the
+    dominant one, 1 for one like the ectopic one, in between for a fusion) and the fit's RMS
+    residual (``mix_resid``); and two record constants, the ectopic template's QRS correlation
+    with the dominant one (``ect_vs_tmpl``) and the share of ectopic beats (``ect_share``).
+    Without an ectopic template ``b = 0`` and ``corr_ect`` is the correlation with the
+    template.
+``z<l>:<name>``
+    Robust per-record z-scores (value minus the record's median, over 1.4826 times its median
+    absolute deviation + 0.001, clipped to +-50) of the QRS and whole-window correlations with
+    the template, the RMS differences in the QRS, P and T regions and the P-region correlation:
+    how unusual a beat is *for its own record* (a noisy record has a wide spread).
 
 Pure numpy/scipy (+ PyWavelets); nothing is computed at import time.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -38,6 +56,10 @@ from models.ecg import beat_features as bf
 
 #: Keep every DECIMATE-th morphology sample as a column.
 DECIMATE = 3
+#: Lead-0 QRS correlation with the template below which a beat joins the ectopic template.
+ECTOPIC_CORR = 0.7
+#: Fewest such beats for an ectopic template.
+MIN_ECTOPIC = 5
 _WAVELET = "db4"
 _WAVELET_LEVEL = 3
 
@@ -145,5 +167,61 @@ def feature_table(inputs: bf.BeatInputs) -> tuple[np.ndarray, list[str]]:
             size = pywt.wavedec(np.zeros(bf.MORPH_LENGTH), _WAVELET, level=_WAVELET_LEVEL, mode="symmetric")[0].size
             coeffs = np.zeros((0, size))
         add(coeffs, f"w{lead}")
+    _ectopic_columns(morph, tmpl, regions, add)
+    _record_z_columns(morph, tmpl, regions, add)
     X = np.concatenate(cols, axis=1) if cols else np.zeros((n, 0))
     return np.nan_to_num(X, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32), names
+
+
+def _ectopic_columns(morph: np.ndarray, tmpl: np.ndarray, regions: dict[str, slice], add: Callable[[np.ndarray, str], None]) -> None:
+    """``e<l>:*`` columns (module docstring): likeness to the record's dominant and ectopic templates."""
+    n, n_leads, _ = morph.shape
+    q = regions["qrs"]
+    ectopic = _corr(morph[:, 0, q], tmpl[0, q]) < ECTOPIC_CORR if n else np.zeros(0, bool)
+    has_ectopic = int(ectopic.sum()) >= MIN_ECTOPIC
+    for lead in range(n_leads):
+        m, t = morph[:, lead, q], tmpl[lead, q]
+        if has_ectopic:
+            e = np.median(morph[ectopic, lead, q], axis=0)
+            basis = np.stack([t, e], axis=1)
+            coef = np.linalg.lstsq(basis, m.T, rcond=None)[0] if n else np.zeros((2, 0))
+            fit = (basis @ coef).T
+            corr_ect = _corr(m, e)
+            ect_vs = float(_corr(e[None], t)[0])
+        else:
+            basis = t[:, None]
+            a = np.linalg.lstsq(basis, m.T, rcond=None)[0] if n else np.zeros((1, 0))
+            coef = np.concatenate([a, np.zeros_like(a)])
+            fit = (basis @ a).T
+            corr_ect = _corr(m, t)
+            ect_vs = 1.0
+        a, b = coef
+        add(corr_ect, f"e{lead}:corr_ect")
+        add(a, f"e{lead}:mix_a")
+        add(b, f"e{lead}:mix_b")
+        add(b / (np.abs(a) + np.abs(b) + 1e-6), f"e{lead}:mix_frac")
+        add(np.sqrt(((m - fit) ** 2).mean(axis=1)) if n else np.zeros(0), f"e{lead}:mix_resid")
+        add(np.full(n, ect_vs), f"e{lead}:ect_vs_tmpl")
+        add(np.full(n, float(ectopic.mean()) if n else 0.0), f"e{lead}:ect_share")
+
+
+def _record_z_columns(morph: np.ndarray, tmpl: np.ndarray, regions: dict[str, slice], add: Callable[[np.ndarray, str], None]) -> None:
+    """``z<l>:*`` columns (module docstring): shape summaries as robust z-scores within the record."""
+    n, n_leads, _ = morph.shape
+    for lead in range(n_leads):
+        m, t = morph[:, lead], tmpl[lead]
+        d = m - t[None]
+        values = {
+            "corr_qrs": _corr(m[:, regions["qrs"]], t[regions["qrs"]]),
+            "corr_all": _corr(m, t),
+            "rms_qrs": np.sqrt((d[:, regions["qrs"]] ** 2).mean(axis=1)),
+            "rms_p": np.sqrt((d[:, regions["p"]] ** 2).mean(axis=1)),
+            "rms_t": np.sqrt((d[:, regions["t"]] ** 2).mean(axis=1)),
+            "corr_p": _corr(m[:, regions["p"]], t[regions["p"]]),
+        }
+        for name, v in values.items():
+            if n:
+                med = float(np.median(v))
+                mad = 1.4826 * float(np.median(np.abs(v - med))) + 1e-3
+                v = np.clip((v - med) / mad, -50.0, 50.0)
+            add(v, f"z{lead}:{name}")

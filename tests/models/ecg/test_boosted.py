@@ -76,6 +76,28 @@ def test_tuned_weights_stay_in_span_and_do_not_lower_macro_f1():
     assert macro_f1(y, (proba * w).argmax(axis=1)) >= macro_f1(y, proba.argmax(axis=1))
 
 
+def test_af_gate_moves_s_to_n_only_in_irregular_rhythm_and_is_chosen_on_held_out_beats():
+    from models.ecg.boosted import apply_gate, choose_gate
+
+    proba = np.array([[0.2, 0.7, 0.05, 0.05, 0.0], [0.2, 0.7, 0.05, 0.05, 0.0], [0.5, 0.1, 0.4, 0.0, 0.0]])
+    spread = np.array([0.05, 0.6, 0.6])
+    gated = apply_gate(proba, spread, 0.3)
+    assert np.allclose(gated[0], proba[0])  # regular rhythm: untouched
+    assert gated[1, 1] == 0.0 and np.isclose(gated[1, 0], 0.9) and np.allclose(gated.sum(axis=1), 1.0)
+    assert np.allclose(gated[2, 2:], proba[2, 2:])
+    assert np.allclose(apply_gate(proba[None], spread, 0.3)[0], gated)  # member samples too
+    # held-out beats: S-looking normal beats in an irregular rhythm (false S) -> a limit is chosen
+    rng = np.random.default_rng(0)
+    y = np.array([0] * 300 + [1] * 40 + [2] * 40 + [3] * 20)
+    p = np.eye(5)[y] * 0.8 + 0.05
+    p[:60] = [0.3, 0.6, 0.05, 0.05, 0.0]
+    sp = np.where(np.arange(len(y)) < 60, 0.45, rng.uniform(0.0, 0.1, len(y)))
+    weights = np.ones(5)
+    assert choose_gate(p, y, sp, weights) == 0.4
+    # the same false S in a regular rhythm: no limit helps
+    assert choose_gate(p, y, np.full(len(y), 0.05), weights) == float("inf")
+
+
 def test_deterministic_and_save_load(fitted, records, tmp_path):
     again = BoostedBeatClassifier(**FAST).fit(records[:4])
     assert again.version == fitted.version
@@ -85,6 +107,7 @@ def test_deterministic_and_save_load(fitted, records, tmp_path):
     assert loaded.version == fitted.version
     assert np.allclose(loaded.predict_proba(records[4]), fitted.predict_proba(records[4]))
     assert np.array_equal(loaded.thresholds_, fitted.thresholds_)
+    assert loaded.gate_spread_ == fitted.gate_spread_
     with pytest.raises(FileNotFoundError, match="beatgbm.json"):
         BoostedBeatClassifier.load(tmp_path / "nothing")
 

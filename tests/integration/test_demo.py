@@ -1,8 +1,10 @@
-"""`cliniloop demo --once` end to end, as `make demo ONCE=1` runs it (Label Studio from a template copy)."""
+"""`cliniloop demo --once` end to end, as `make demo ONCE=1` runs it (Label Studio from a template copy): one round of
+every modality (text, coders, ECG, EEG, image boxes), each in its own project."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -36,4 +38,10 @@ def test_demo_once_runs_a_round_prints_the_summary_and_exits(label_studio_templa
     assert "Entities in 5 selected tasks" in out and "Task uncertainty" in out
     assert f"login: {label_studio_template.credentials.username}" in out
     assert (var / "cliniloop.sqlite3").is_file()
+    # every modality's round went into its own project, each URL printed
+    assert "Label Studio projects, one per modality" in out
+    for modality in ("text", "codes", "ecg", "eeg", "image-boxes"):
+        assert f"│ {modality} " in out, modality
+    assert len(set(re.findall(r"/projects/(\d+)/data", out))) >= 5
+    assert "round failed" not in out
     assert "Stopping servers" in out

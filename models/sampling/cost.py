@@ -17,6 +17,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 
+#: Prior reading cost of a text task before any lead time is known, seconds per character (about 20 chars/s).
+TEXT_SECONDS_PER_CHAR = 0.05
+
+
 def expected_cost_from_length(
     n_units: ArrayLike,
     seconds_per_unit: float,

@@ -139,9 +139,9 @@ def _text_projects(store: Store, settings: Settings, title: str, tasks: Sequence
 
 
 def _text_cost(task: Any, _pred: Any) -> float:
-    from services.loop.select import SECONDS_PER_CHAR
+    from models.sampling.cost import TEXT_SECONDS_PER_CHAR
 
-    return 10.0 + SECONDS_PER_CHAR * len(task.data.get("text", ""))
+    return 10.0 + TEXT_SECONDS_PER_CHAR * len(task.data.get("text", ""))
 
 
 def _text_train(store: Store, settings: Settings, **options: Any) -> Any:
@@ -182,8 +182,11 @@ def _ecg_ingest(store: Store, path: Path, settings: Settings, progress: Progress
 
 
 def _ecg_default(store: Store, settings: Settings) -> Any:
-    """The cold-start beat classifier (``None``: beats are detected and labelled N)."""
-    return None
+    """The beat classifier shipped in the package (:mod:`models.ecg.defaults`); ``None`` when it cannot be used
+    (beats are then detected and labelled N)."""
+    from services.loop.first_round import ecg_classifier
+
+    return ecg_classifier(store, settings)[0]
 
 
 def _ecg_infer(store: Store, settings: Settings, progress: Progress | None = None) -> InferReport:
@@ -294,8 +297,11 @@ def _eeg_ingest(store: Store, path: Path, settings: Settings, progress: Progress
 
 
 def _eeg_default(store: Store, settings: Settings) -> Any:
-    """The cold-start seizure detector (``None``: only artifacts and sleep stages are predicted)."""
-    return None
+    """The seizure detector shipped in the package (:mod:`models.eeg.defaults`); ``None`` when it cannot be used
+    (only artifacts and sleep stages are then predicted)."""
+    from services.loop.first_round import eeg_detector
+
+    return eeg_detector(store, settings)[0]
 
 
 def _eeg_infer(store: Store, settings: Settings, progress: Progress | None = None) -> InferReport:
@@ -373,11 +379,12 @@ def _image_ingest(kind: str) -> Callable[..., Any]:
 
 
 def _image_box_default(store: Store, settings: Settings) -> Any:
-    """The cold-start box proposer."""
+    """The box detector shipped in the package (:mod:`models.image.defaults`), else the cold-start blob proposer."""
     from models.image.classical import BlobProposer
+    from services.loop.first_round import default_box_detector
     from services.loop.image import COLD_START_LABEL
 
-    return BlobProposer(label=COLD_START_LABEL).fit()
+    return default_box_detector() or BlobProposer(label=COLD_START_LABEL).fit()
 
 
 def _image_mask_default(store: Store, settings: Settings) -> Any:

@@ -24,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from models.sampling.cost import TEXT_SECONDS_PER_CHAR as SECONDS_PER_CHAR
 from models.sampling.strategies import STRATEGIES as _ALL_STRATEGIES
 from services.core.store import Store
 from services.loop.predict import TEXT_MODEL_NAME
 
 STRATEGIES = tuple(_ALL_STRATEGIES)
 MIN_LEAD_TIMES = 5  # annotations with a lead time needed before the cost model is learned
-SECONDS_PER_CHAR = 0.05  # prior reading cost before any lead time is known (about 20 chars/s)
 #: Strategies whose scores come from a class distribution per task.
 _PROBA_STRATEGIES = ("least_confidence", "margin", "entropy", "entropy_kcenter", "entropy_cluster", "badge")
 

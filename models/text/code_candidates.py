@@ -67,7 +67,7 @@ from typing import Any
 
 import numpy as np
 
-from models.text.code_policy import MENTION_POLICY, mention_type as _mention_type, system_allowed
+from models.text.code_policy import MENTION_POLICY, TYPED_SYSTEMS, mention_type as _mention_type, system_allowed
 from models.text.code_sense import MODIFIER_PENALTY, SenseExpander, load_typed_abbreviations, modifier_bits, modifier_masks
 from models.text.code_textnorm import (
     SYNONYMS_PATH,
@@ -329,7 +329,7 @@ class CodeCandidateGenerator:
             return None
         if not system_allowed(kind, system):
             return False
-        if system.startswith("icd"):
+        if system.startswith("icd") or system in TYPED_SYSTEMS:
             return None
         key = (system, kind)
         if key not in self._type_masks:

@@ -11,6 +11,10 @@ Test        SNOMED CT procedures / observable entities only
 Anatomy     SNOMED CT body structures only; not queued for coders without SNOMED CT
 =========== =========================================================================
 
+Code systems configured from a release the user points to code one type each
+(:data:`TYPED_SYSTEMS`): RxNorm (``rxnorm``) Medication, LOINC (``loinc``) Test, ICD-10-PCS
+(``icd10pcs``) Procedure.
+
 So a Test, Medication or Anatomy mention never gets an ICD-10-CM diagnosis ("Abdomen" is not
 R10.9, "Creatinine" is not K85.90). A SNOMED concept whose semantic tag is unknown (``None``) is
 kept; an unknown or missing mention type is not filtered (every system, every tag).
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-__all__ = ["MENTION_POLICY", "POLICY_SNOMED_TAGS", "mention_type", "system_allowed", "tag_allowed", "queued"]
+__all__ = ["MENTION_POLICY", "POLICY_SNOMED_TAGS", "TYPED_SYSTEMS", "mention_type", "system_allowed", "tag_allowed", "queued"]
 
 _CLINICAL = frozenset({"disorder", "finding", "situation", "event", "morphologic abnormality"})
 _PROCEDURE = frozenset({"procedure", "regime/therapy"})
@@ -36,6 +40,12 @@ MENTION_POLICY: dict[str, dict[str, frozenset[str] | bool]] = {
     "medication": {"icd": False, "snomed": _PRODUCT},
     "test": {"icd": False, "snomed": _OBSERVABLE},
     "anatomy": {"icd": False, "snomed": _BODY},
+}
+#: Code systems other than ICD-10-CM and SNOMED CT -> the mention types they code.
+TYPED_SYSTEMS: dict[str, frozenset[str]] = {
+    "rxnorm": frozenset({"medication"}),
+    "loinc": frozenset({"test"}),
+    "icd10pcs": frozenset({"procedure"}),
 }
 #: Every SNOMED tag some mention type uses: what a SNOMED index must hold.
 POLICY_SNOMED_TAGS: frozenset[str] = frozenset().union(*(p["snomed"] for p in MENTION_POLICY.values()))  # type: ignore[arg-type]
@@ -58,6 +68,8 @@ def system_allowed(label: str | None, system: str) -> bool:
     kind = mention_type(label)
     if kind is None:
         return True
+    if system.lower() in TYPED_SYSTEMS:
+        return kind in TYPED_SYSTEMS[system.lower()]
     policy = MENTION_POLICY[kind]
     return bool(policy["icd"]) if _is_icd(system) else bool(policy["snomed"])
 
@@ -67,7 +79,7 @@ def tag_allowed(label: str | None, system: str, tag: str | None) -> bool:
     if not system_allowed(label, system):
         return False
     kind = mention_type(label)
-    if kind is None or _is_icd(system) or tag is None:
+    if kind is None or _is_icd(system) or system.lower() in TYPED_SYSTEMS or tag is None:
         return True
     return tag in MENTION_POLICY[kind]["snomed"]  # type: ignore[operator]
 

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
         Title of the coders' project (mention → code validation).
     snomed_rf2 : Path or None
         Folder of a SNOMED CT RF2 release (its Snapshot files); ``None``: no SNOMED candidates.
+    rxnorm_rrf, loinc : Path or None
+        Folder of an RxNorm release (``RXNCONSO.RRF``) / a LOINC release (``Loinc.csv``): codes for
+        Medication / Test mentions (:mod:`taxonomies.codes.releases`); ``None``: that system is off.
     span_code_candidates : int
         Code candidates per system shown on each span pushed to the text project (0: none).
     stop_set_size, stop_threshold, stop_window : int, float, int
@@ -154,6 +157,8 @@ class Settings(BaseSettings):
     ray_address: str | None = None
     job_poll_interval_s: float = Field(default=0.5, gt=0.0)
     snomed_rf2: Path | None = None
+    rxnorm_rrf: Path | None = None
+    loinc: Path | None = None
     span_code_candidates: int = Field(default=3, ge=0)
     stop_set_size: int = Field(default=200, ge=1)
     stop_threshold: float = Field(default=0.99, gt=-1.0, le=1.0)

@@ -166,15 +166,21 @@ def coder_items(store: Store, task_ids: Sequence[str] | None = None, model_name:
 
 
 def code_systems(settings: Settings) -> list[Any]:
-    """ICD-10-CM and, when ``CLINILOOP_SNOMED_RF2`` names a release, SNOMED CT (cached under ``var/cache``)."""
+    """ICD-10-CM and, when configured, SNOMED CT (``CLINILOOP_SNOMED_RF2``), RxNorm
+    (``CLINILOOP_RXNORM_RRF``) and LOINC (``CLINILOOP_LOINC``), cached under ``var/cache``."""
     from taxonomies.codes.icd10cm import load_icd10cm
+    from taxonomies.codes.releases import loinc_from_settings, rxnorm_from_settings
     from taxonomies.codes.snomed import snomed_from_settings
 
     cache = settings.var_dir / "cache"
     systems = [load_icd10cm(cache)]
-    snomed = snomed_from_settings(settings.snomed_rf2, cache)
-    if snomed is not None:
-        systems.append(snomed)
+    for extra in (
+        snomed_from_settings(settings.snomed_rf2, cache),
+        rxnorm_from_settings(getattr(settings, "rxnorm_rrf", None), cache),
+        loinc_from_settings(getattr(settings, "loinc", None), cache),
+    ):
+        if extra is not None:
+            systems.append(extra)
     return systems
 
 

@@ -38,7 +38,12 @@ from services.core.store import Store
 
 #: Source "code system" of the ConceptMap: the project's normalised mention texts.
 MENTION_SYSTEM = "urn:cliniloop:mention"
-SYSTEM_URIS = {"icd10cm": "http://hl7.org/fhir/sid/icd-10-cm", "snomed": "http://snomed.info/sct"}
+SYSTEM_URIS = {
+    "icd10cm": "http://hl7.org/fhir/sid/icd-10-cm",
+    "snomed": "http://snomed.info/sct",
+    "rxnorm": "http://www.nlm.nih.gov/research/umls/rxnorm",
+    "loinc": "http://loinc.org",
+}
 AGREEMENT_EXTENSION = "urn:cliniloop:fhir:StructureDefinition:coder-agreement"
 #: R4 ConceptMapEquivalence (http://hl7.org/fhir/R4/valueset-concept-map-equivalence.html).
 R4_EQUIVALENCE = frozenset(

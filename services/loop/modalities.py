@@ -466,10 +466,38 @@ def _codes_projects(store: Store, settings: Settings, title: str, tasks: Sequenc
 
 
 # -- the registry --------------------------------------------------------------------------------------
+def _text_model_outputs(store: Store, settings: Settings, tasks: Sequence[Any], predictions: dict[str, Any], seed: int = 0) -> dict[str, np.ndarray] | None:
+    """MC-dropout samples and BADGE embeddings of the promoted transformer entity tagger, one row per note.
+
+    A note is represented by its word piece with the largest BALD (samples, 10 passes) and by the
+    mean of its pieces' last-layer gradient embeddings. ``None`` when the promoted tagger is not the
+    transformer (the CRF has no dropout to sample).
+    """
+    from models.text.ner_transformer import TransformerTagger
+    from services.loop.predict import NER_MODEL_NAME, load_ner_tagger
+
+    version = store.alias(NER_MODEL_NAME)
+    if version is None:
+        return None
+    tagger = load_ner_tagger(store, settings, version)
+    if not isinstance(tagger, TransformerTagger):
+        return None
+    from models.sampling.scores import bald
+
+    texts = [t.data.get("text", "") for t in tasks]
+    k = len(tagger.labels_)
+    samples_out = np.full((10, len(tasks), k), 1.0 / k)
+    for i, s in enumerate(tagger.mc_dropout_proba(texts, samples=10)):
+        if s.shape[1]:
+            samples_out[:, i, :] = s[:, int(np.argmax(bald(s))), :]
+    return {"proba_samples": samples_out, "grad_embeddings": tagger.sentence_gradient_embeddings(texts)}
+
+
 TEXT = Modality(
     name="text", store_modality="text", prediction_model="clinical-text", trained_model="clinical-ner", noun="notes", unit="seconds",
     dev_metric="f1", project=lambda s: s.label_studio_project, ingest=_text_ingest, infer=_text_infer, default_model=_text_default,
     classes=_text_classes, projects=_text_projects, task_data=None, cost=_text_cost, export=_text_export, train=_text_train,
+    model_outputs=_text_model_outputs,
 )
 CODES = Modality(
     name="codes", store_modality="text", prediction_model="clinical-text", trained_model="clinical-ner", noun="mentions", unit="mentions",

@@ -56,6 +56,15 @@ def test_gate_refuses_a_worse_transformer_and_the_listing_names_model_and_device
     assert loaded.version == tfm["version"]
     rows = {v["version"]: v for v in model_listing(store)["versions"]}
     assert rows[tfm["version"]]["metrics"]["model"] == "transformer" and rows[crf["version"]]["metrics"]["model"] == "crf"
+    # select --strategy bald|badge for notes: MC-dropout samples and gradient embeddings of the promoted transformer only
+    from services.loop.modalities import TEXT
+
+    tasks = store.list_tasks(modality="text")[:4]
+    assert TEXT.model_outputs(store, train_settings, tasks, {}, 0) is None  # the CRF is promoted: nothing to sample
+    store.promote(NER_MODEL_NAME, tfm["version"], actor="test", reason="test")
+    out = TEXT.model_outputs(store, train_settings, tasks, {}, 0)
+    k, d = len(loaded.labels_), loaded.net_.config.hidden_size
+    assert out["proba_samples"].shape == (10, 4, k) and out["grad_embeddings"].shape == (4, k * d)
 
 
 def test_auto_on_a_gpu_machine_trains_both_and_keeps_the_better(

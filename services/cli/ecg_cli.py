@@ -94,7 +94,7 @@ def ecg_train(
     epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="CNN only.")] = None,
     model: Annotated[str, typer.Option("--model", help="gbm (boosted, default) or cnn.")] = "gbm",
 ) -> None:
-    """Train the beat classifier on reference records plus beats corrected in Label Studio; promote it."""
+    """Train the beat classifier on reference records plus corrected beats; promote it only when not worse on the dev split."""
     from services.core.settings import get_settings
     from services.loop.ecg_train import train_ecg_classifier
 
@@ -102,7 +102,7 @@ def ecg_train(
         result = train_ecg_classifier(cli_store(), get_settings(), wfdb_dir or [], epochs=epochs, model=model, progress=lambda m: err_console.print(m))
     except ValueError as err:
         fail(str(err))
-    console.print(f"beat classifier {result['version']}: {result['beats']} beats, {result['corrected_records']} corrected recordings; promoted")
+    console.print(result.summary())
 
 
 @ecg_app.command("push")

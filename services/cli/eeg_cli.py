@@ -94,7 +94,7 @@ def eeg_train(
     events: Annotated[list[Path] | None, typer.Option("--events", help="Events file for the --edf of the same position (.seizures, .tsv, .csv, summary).")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
-    """Train the seizure detector on reference data plus windows corrected in Label Studio; promote it."""
+    """Train the seizure detector on reference data plus corrected windows; promote it only when not worse on the dev split."""
     from services.core.settings import get_settings
     from services.loop.eeg_train import train_eeg_detector
 
@@ -106,8 +106,7 @@ def eeg_train(
         result = train_eeg_detector(cli_store(), get_settings(), bonn_dirs=bonn or [], recordings=recordings, seed=seed, progress=lambda m: err_console.print(m))
     except ValueError as err:
         fail(str(err))
-    console.print(f"seizure detector {result['version']}: {result['epochs']} channel-epochs ({result['ictal_epochs']} ictal), "
-                  f"{result['corrected_windows']} corrected windows, threshold {result['threshold']}; promoted")  # fmt: skip
+    console.print(result.summary())
 
 
 @eeg_app.command("push")

@@ -107,7 +107,7 @@ def image_train(
     epochs: Annotated[int | None, typer.Option("--epochs", min=1)] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
-    """Train the box detector (default) or the mask model on reference data plus corrections from Label Studio; promote it."""
+    """Train the box detector (default) or the mask model on reference data plus corrections; promote it only when not worse on the dev split."""
     from services.core.settings import get_settings
     from services.loop.image_train import MaskSource, VocSource, train_box_detector, train_mask_segmenter
 
@@ -119,12 +119,12 @@ def image_train(
             sources = [MaskSource(mask_images, mask_labels, ids)] if mask_images is not None and mask_labels is not None else []
             with epoch_progress("epochs") as progress:
                 result = train_mask_segmenter(store, settings, sources, epochs=epochs, seed=seed, message=err_console.print, progress=progress)
-            console.print(f"mask model {result['version']}: {result['images']} images, {result['instances']} instances; promoted")
+            console.print(result.summary())
         else:
             sources_v = [VocSource(root, ids) for root in voc or []]
             with epoch_progress("epochs") as progress:
                 result = train_box_detector(store, settings, sources_v, epochs=epochs, seed=seed, message=err_console.print, progress=progress)
-            console.print(f"box detector {result['version']}: {result['images']} images, {result['boxes']} boxes ({', '.join(result['classes'])}); promoted")
+            console.print(result.summary())
     except (ValueError, FileNotFoundError) as err:
         fail(str(err))
 

@@ -306,6 +306,11 @@ def job_detail(job: JobRow) -> list[Table]:
         table.add_row("version", str(result["version"]))
         table.add_row("promoted", "[green]yes[/green]" if result.get("promoted") else "[yellow]no[/yellow]")
         table.add_row("reason", str(result.get("reason", "")))
+        if "metric_name" in result:
+            from services.loop.promotion import TrainResult
+
+            fields = ("modality", "model_name", "version", "metric_name", "metric", "baseline", "promoted", "reason")
+            table.add_row("dev check", TrainResult(**{k: result.get(k) for k in fields}).summary())
         table.add_row("previously promoted", str(result.get("previous_version") or "—"))
         table.add_row("train / dev tasks", f"{result.get('train_tasks')} / {result.get('dev_tasks')}")
         refresh = result.get("refresh") or {}

@@ -1,9 +1,11 @@
 """Train the ECG beat classifier from reference recordings plus beats corrected in Label Studio.
 
-A version is written to the model registry (``ecg-beat-classifier``), registered in the store
-and promoted (the pointer :func:`load_ecg_classifier` follows). Corrections are the beats of every
+A version is written to the model registry (``ecg-beat-classifier``) and registered in the store;
+it is promoted (the pointer :func:`load_ecg_classifier` follows) only when its macro-F1 on the fixed,
+record-grouped dev split is not worse than the promoted version's, or than the cold start (every
+beat N) when nothing is promoted (:mod:`services.loop.promotion`). Corrections are the beats of every
 annotated ECG window (the newest annotation per window), classified by the annotator; they are
-added to the reference beats of the training records, and training starts from the promoted
+added to the reference beats of the training records, and the CNN starts from the promoted
 version's weights when there is one.
 """
 
@@ -21,7 +23,7 @@ from services.core.settings import Settings
 from services.core.store import Store
 from services.loop.loaders import ECG_CLASSIFIER as CLASSIFIER_NAME
 from services.loop.loaders import load_ecg_classifier  # noqa: F401 (the CLI and tests import it from here)
-from services.loop.promoted import register_and_promote
+from services.loop.promotion import DEV_MODULUS, ECG, TrainResult, baseline_label, is_dev_group, register_and_decide
 from services.loop.ecg import window_beats
 from services.quality.labels import training_labels
 from taxonomies.ecg import PACED_RECORDS, load_beat_mapping
@@ -80,6 +82,36 @@ def corrected_records(store: Store) -> list[Any]:
     return out
 
 
+def split_records(records: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+    """``(train, dev)``: a record is in the fixed dev split when :func:`~services.loop.promotion.is_dev_group` of its name.
+
+    Grouped by recording: all beats of one record (reference beats and annotators' corrections
+    alike, matched by record name) are on one side.
+    """
+    train, dev = [], []
+    for r in records:
+        (dev if is_dev_group(str(r.name)) else train).append(r)
+    return train, dev
+
+
+def dev_macro_f1(classifier: Any | None, records: Sequence[Any]) -> float | None:
+    """Macro-F1 over N, S, V, F of ``classifier`` on the beats of ``records``; ``None`` without beats.
+
+    ``classifier=None`` scores the cold start, which calls every beat N (what ``ecg predict`` does
+    without a trained classifier).
+    """
+    from models.ecg.metrics import classification_scores
+
+    ref = [np.asarray(r.labels) for r in records if len(r.samples)]
+    if not ref or not sum(len(x) for x in ref):
+        return None
+    if classifier is None:
+        pred = [np.full(len(x), "N") for x in ref]
+    else:
+        pred = [np.asarray(classifier.predict(r)) for r in records if len(r.samples)]
+    return float(classification_scores(np.concatenate(ref), np.concatenate(pred))["macro_f1"])
+
+
 def train_ecg_classifier(
     store: Store,
     settings: Settings,
@@ -89,14 +121,25 @@ def train_ecg_classifier(
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
     model: str = "gbm",
-) -> dict[str, Any]:
-    """Train, register and promote a version.
+    params: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Train a version on the training records, register it, promote it when its dev macro-F1 is not worse.
 
     ``model="gbm"`` (default) trains :class:`~models.ecg.boosted.BoostedBeatClassifier` afresh on
     the reference records plus the corrected beats (a few minutes on DS1); ``model="cnn"`` trains
     :class:`~models.ecg.classify.BeatClassifier`, from the promoted CNN's weights when there is
     one. Corrected beats also adapt predictions of their own recording at predict time
     (:func:`services.loop.ecg.predict_ecg`), with no retraining.
+
+    The records of the fixed dev split (:func:`split_records`) are never trained on; the new
+    version's macro-F1 on them is compared with the promoted version's, or with the cold start
+    (every beat N) when nothing is promoted (:mod:`services.loop.promotion`). ``params`` are extra
+    classifier arguments (e.g. ``{"n_estimators": 20}``).
+
+    Raises
+    ------
+    ValueError
+        When there is nothing to train on (outside the dev split).
     """
     from models.ecg.classify import BeatClassifier
 
@@ -104,33 +147,45 @@ def train_ecg_classifier(
     corrections = corrected_records(store)
     if not records and not corrections:
         raise ValueError("nothing to train on: give --wfdb-dir with reference records, or correct beats in Label Studio first")
+    train, dev = split_records([*records, *corrections])
+    if not train:
+        raise ValueError(f"all {len(dev)} recordings are in the dev split: give more records (or correct beats of another recording)")
     if progress:
-        progress(f"training on {len(records)} reference records and {len(corrections)} corrected recordings")
+        progress(
+            f"training on {len(records)} reference records and {len(corrections)} corrected recordings "
+            f"({len(dev)} recording(s) held out as the dev split)"
+        )
     current = load_ecg_classifier(store, settings)
+    extra = dict(params or {})
     if model == "cnn":
-        params: dict[str, Any] = {"seed": seed} | ({"epochs": epochs} if epochs else {})
+        clf_params: dict[str, Any] = {"seed": seed, **extra} | ({"epochs": epochs} if epochs else {})
         parent = current if isinstance(current, BeatClassifier) else None
-        clf: Any = BeatClassifier(**params).fit([*records, *corrections], init_from=parent)
+        clf: Any = BeatClassifier(**clf_params).fit(train, init_from=parent)
     elif model == "gbm":
         from models.ecg.boosted import BoostedBeatClassifier
 
-        params = {"seed": seed}
-        clf = BoostedBeatClassifier(**params).fit([*records, *corrections])
+        clf_params = {"seed": seed, **extra}
+        clf = BoostedBeatClassifier(**clf_params).fit(train)
     else:
         raise ValueError(f"model {model!r}: choose gbm or cnn")
-    n_beats = sum(len(r.samples) for r in [*records, *corrections])
+    n_beats = sum(len(r.samples) for r in train)
+    dev_beats = sum(len(r.samples) for r in dev)
+    if progress:
+        progress(f"evaluating on {len(dev)} dev recording(s), {dev_beats} beats")
+    new = dev_macro_f1(clf, dev)
+    base = dev_macro_f1(current, dev)
     meta = {
-        "version": clf.version,
         "model": model,
         "parent": current.version if current is not None else None,
-        "label_count": n_beats,
         "taxonomy_version": load_beat_mapping(settings.ecg_beat_mapping).taxonomy_version,
-        "params": params,
-        "training_records": [r.name for r in records],
+        "params": clf_params,
+        "training_records": [r.name for r in records if not is_dev_group(str(r.name))],
         "corrected_records": [r.name for r in corrections],
+        "dev_modulus": DEV_MODULUS,
     }
-    register_and_promote(
-        store, settings.resolved_models_dir, CLASSIFIER_NAME, clf, meta, label_count=n_beats, reason="ecg train",
-        beats=n_beats, corrected_records=len(corrections),
+    return register_and_decide(
+        store, settings, modality=ECG, model_name=CLASSIFIER_NAME, model=clf, meta=meta, metric_name="macro_f1",
+        metric=new, baseline=base, baseline_label=baseline_label(current.version if current is not None else None, "rule (every beat N)"),
+        dev_size=f"{len(dev)} dev recording(s), {dev_beats} beats", label_count=n_beats,
+        metrics={"dev_records": len(dev), "dev_beats": dev_beats}, beats=n_beats, corrected_records=len(corrections),
     )  # fmt: skip
-    return {"version": clf.version, "beats": n_beats, "records": len(records), "corrected_records": len(corrections)}

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from services.core.settings import Settings
 from services.core.store import Store
 from services.core.tables import JobRow
+from services.loop.promotion import TrainResult
 from services.loop.train import train_text_job
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ Listener = Callable[[int, float, str], None]
 
 
 class JobFunction(Protocol):
-    """What a job kind runs: ``fn(store, settings, progress, *, params, actor) -> result dict``."""
+    """What a job kind runs: ``fn(store, settings, progress, *, params, actor) -> result dict`` (or a :class:`TrainResult`)."""
 
     def __call__(
         self,
@@ -47,13 +48,13 @@ class JobFunction(Protocol):
         *,
         params: dict[str, Any],
         actor: str,
-    ) -> dict[str, Any]: ...
+    ) -> dict[str, Any] | TrainResult: ...
 
 
 #: Job kind -> function. Tests may register their own kinds.
 JOB_KINDS: dict[str, JobFunction] = {TRAIN_TEXT: train_text_job}
 
-_AUDIT_RESULT_KEYS = ("version", "promoted", "previous_version", "metric", "training_set_hash")
+_AUDIT_RESULT_KEYS = ("modality", "version", "promoted", "previous_version", "metric_name", "metric", "baseline", "training_set_hash")
 
 
 class UnknownJobKind(KeyError):
@@ -142,7 +143,8 @@ def run_job(store: Store, settings: Settings, job_id: int, listener: Listener | 
         fn = JOB_KINDS.get(job.kind)
         if fn is None:
             raise UnknownJobKind(f"unknown job kind {job.kind!r}")
-        result = _json_safe(fn(store, settings, _Progress(store, job_id, listener), params=dict(job.params or {}), actor=actor))
+        raw = fn(store, settings, _Progress(store, job_id, listener), params=dict(job.params or {}), actor=actor)
+        result = _json_safe(raw.as_dict() if isinstance(raw, TrainResult) else raw)
     except KeyboardInterrupt:
         _finish(store, job_id, job.kind, None, "interrupted (KeyboardInterrupt)", started)
         raise

@@ -203,3 +203,76 @@ def load_promoted(store: Store, settings: Settings, modality: str) -> Any | None
         For an unknown modality.
     """
     return _loaders()[canonical_modality(modality)][1](store, settings)
+
+
+def register_and_decide(
+    store: Store,
+    settings: Settings,
+    *,
+    modality: str,
+    model_name: str,
+    model: Any,
+    meta: dict[str, Any],
+    metric_name: str,
+    metric: float | None,
+    baseline: float | None,
+    baseline_label: str,
+    dev_size: str,
+    label_count: int,
+    metrics: dict[str, Any] | None = None,
+    training_set_hash: str | None = None,
+    actor: str = "cliniloop",
+    **audit: Any,
+) -> TrainResult:
+    """Write ``model`` as a registry version, register it with its dev metrics, promote it when not worse.
+
+    Parameters
+    ----------
+    store, settings
+        Where the version is registered; ``settings.resolved_models_dir`` is the registry root and
+        ``settings.promotion_min_delta`` the required gain.
+    modality, model_name
+        See :class:`TrainResult`.
+    model : object
+        Has ``version`` and ``save(folder)``.
+    meta : dict
+        Registry metadata; must hold ``parent``. The dev metrics are added to it.
+    metric_name, metric, baseline, baseline_label, dev_size
+        See :func:`decide`.
+    label_count : int
+        Training labels (beats, epochs, boxes, instances, tasks): the learning curve's x.
+    metrics : dict, optional
+        Further dev figures stored with the version (the learning curve reads ``metric_name``).
+    audit
+        Extra keywords of the ``model_trained`` audit entry (counts only, no identifiers).
+    """
+    from models.registry import ModelRegistry
+
+    version = str(model.version)
+    current = store.alias(model_name)
+    stored = {**(metrics or {}), "dev_metric": metric_name, metric_name: metric, "baseline": baseline}
+    info = ModelRegistry(settings.resolved_models_dir).create(
+        model_name, model.save, {**meta, "version": version, "label_count": label_count, "metrics": stored}
+    )
+    store.register_model_version(
+        model_name, version, parent=meta.get("parent"), training_set_hash=training_set_hash, label_count=label_count,
+        metrics=stored, artifact_uri=str(info.path.resolve()),
+    )  # fmt: skip
+    if current == version:
+        decision = Decision(False, f"identical to the promoted version {current}: nothing to change")
+    else:
+        decision = decide(
+            metric_name, metric, baseline, baseline_label=baseline_label, dev_size=dev_size, min_delta=settings.promotion_min_delta
+        )
+    store.audit(
+        actor, "model_trained", "model", model_name, version=version, parent=meta.get("parent"), metric=metric_name,
+        value=metric, baseline=baseline, promote=decision.promote, reason=decision.reason, **audit,
+    )  # fmt: skip
+    if decision.promote:
+        store.promote(model_name, version, actor=actor, reason=decision.reason)
+    return TrainResult(canonical_modality(modality), model_name, version, metric_name, metric, baseline, decision.promote, decision.reason)
+
+
+def baseline_label(current_version: str | None, cold_start: str) -> str:
+    """Words for the baseline: the promoted version, or the cold-start predictor when none is promoted."""
+    return f"the promoted version {current_version}" if current_version else f"the cold-start {cold_start}"

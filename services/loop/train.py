@@ -19,9 +19,11 @@ Promotion rule
 The new version is registered in any case (files in the model registry, a row in the store).
 It is promoted (``production`` alias of ``clinical-ner``) when:
 
-* nothing is promoted yet and the dev split holds at least one gold entity; without one there
-  is nothing to measure, so it is *not* promoted (``cliniloop models promote VERSION`` does it
-  by hand);
+* nothing is promoted yet, the dev split holds at least one gold entity and the new version is
+  not worse than the cold start, the rule annotator alone (what ``predict`` uses without a
+  tagger), on the same split: ``new >= rules + promotion_min_delta``; without a gold entity
+  there is nothing to measure, so it is *not* promoted (``cliniloop models promote VERSION``
+  does it by hand);
 * otherwise, when ``new >= current + promotion_min_delta`` on ``promotion_metric`` (strict-span
   micro P/R/F1), where *current* is the promoted version **re-evaluated on today's dev split**
   (its stored metric may come from an older, smaller split); with no gold entity in the dev
@@ -29,6 +31,8 @@ It is promoted (``production`` alias of ``clinical-ner``) when:
   files are gone, its stored metric is used instead (and said so in the reason).
 
 A promotion then refreshes predictions and Label Studio (:mod:`services.loop.models`).
+:func:`train_text` returns a :class:`~services.loop.promotion.TrainResult`; the ``train-text``
+job (:func:`train_text_job`) stores the same fields plus the training details.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from services.core.tables import as_utc
 from services.loop.models import FractionProgress, promote
 from services.loop.ner_choice import choose_tagger
 from services.loop.predict import NER_MODEL_NAME, ModelArtifactMissing, load_ner_tagger
+from services.loop.promotion import TEXT, TrainResult
 from services.quality.labels import training_labels
 from taxonomies.label_schemas import load_label_schema
 
@@ -153,6 +158,19 @@ class PromotionDecision:
     promote: bool
     reason: str
     current_metrics: dict[str, Any] | None = None
+    #: The baseline's value of the promotion metric (promoted version or cold-start rules).
+    baseline: float | None = None
+
+
+def cold_start_scores(dev: Sequence[LabelledText]) -> dict[str, Any]:
+    """Strict-span scores of the cold start, the rule annotator alone, on ``dev`` (its mentions' offsets and labels)."""
+    from services.loop.predict import rule_annotator
+
+    mentions = rule_annotator().predict([t.text for t in dev]) if dev else []
+    predicted = [[EntitySpan(m.start, m.end, m.label) for m in ms] for ms in mentions]
+    scores = span_scores([list(t.spans) for t in dev], predicted)
+    scores["dev_tasks"] = len(dev)
+    return scores
 
 
 def decide_promotion(
@@ -180,7 +198,15 @@ def decide_promotion(
                 f"no version is promoted yet, but the dev split ({len(dev)} tasks) has no gold entity to evaluate on; "
                 "not promoted (promote it by hand with `cliniloop models promote`)",
             )
-        return PromotionDecision(True, f"first evaluated version: {metric} {metrics[metric]:.4f} on {len(dev)} dev tasks")
+        rules = cold_start_scores(dev)
+        new, cur = float(metrics[metric]), float(rules[metric])
+        if new >= cur + delta:
+            return PromotionDecision(
+                True, f"first evaluated version: {metric} {new:.4f} >= {cur:.4f} + {delta:g} of the cold-start rules ({len(dev)} dev tasks)", rules, cur
+            )
+        return PromotionDecision(
+            False, f"{metric} {new:.4f} < {cur:.4f} + {delta:g} of the cold-start rules ({len(dev)} dev tasks): worse, refused", rules, cur
+        )
     if gold == 0:
         return PromotionDecision(False, f"the dev split has no gold entity: cannot compare with {current}, which stays promoted")
     loaded, err = (current_tagger, None) if current_tagger is not None else load_promoted(store, settings, current)
@@ -196,10 +222,10 @@ def decide_promotion(
     new, cur = float(metrics[metric]), float(current_metrics[metric])
     if new >= cur + delta:
         return PromotionDecision(
-            True, f"{metric} {new:.4f} >= {cur:.4f} + {delta:g} of {current} ({how}, {len(dev)} tasks)", current_metrics
+            True, f"{metric} {new:.4f} >= {cur:.4f} + {delta:g} of {current} ({how}, {len(dev)} tasks)", current_metrics, cur
         )
     return PromotionDecision(
-        False, f"{metric} {new:.4f} < {cur:.4f} + {delta:g} of {current} ({how}, {len(dev)} tasks): {current} stays promoted", current_metrics
+        False, f"{metric} {new:.4f} < {cur:.4f} + {delta:g} of {current} ({how}, {len(dev)} tasks): {current} stays promoted", current_metrics, cur
     )
 
 
@@ -230,8 +256,10 @@ def train_text_job(
     Returns
     -------
     dict
-        ``version``, ``promoted``, ``reason``, ``metrics`` (dev), ``current_metrics`` (the
-        previously promoted version on the same dev split), ``previous_version``,
+        The :class:`~services.loop.promotion.TrainResult` fields (``modality``, ``model_name``,
+        ``version``, ``metric_name``, ``metric``, ``baseline``, ``promoted``, ``reason``), and
+        ``metrics`` (dev), ``current_metrics`` (the previously promoted version, or the cold-start
+        rules, on the same dev split), ``previous_version``,
         ``training_set_hash``, ``train_tasks``, ``dev_tasks``, ``entities``, ``artifact`` and,
         after a promotion, ``refresh`` (predictions and Label Studio).
 
@@ -281,6 +309,7 @@ def train_text_job(
     }
     progress(0.7, f"writing version {version}")
     previous, _ = load_promoted(store, settings, current) if current not in (None, version) else (None, None)
+    metrics = {**metrics, "dev_metric": settings.promotion_metric}
     agreement = stop_set_agreement(store, settings, tagger, previous)
     if agreement is not None:
         metrics = {**metrics, "stop_set_agreement": agreement}
@@ -302,10 +331,14 @@ def train_text_job(
         value=metrics[settings.promotion_metric], promote=decision.promote, reason=decision.reason,
     )  # fmt: skip
     result: dict[str, Any] = {
+        "modality": TEXT,
+        "model_name": NER_MODEL_NAME,
         "version": version,
         "promoted": False,
         "reason": decision.reason,
-        "metric": settings.promotion_metric,
+        "metric_name": settings.promotion_metric,
+        "metric": metrics[settings.promotion_metric],
+        "baseline": decision.baseline,
         "metrics": metrics,
         "current_metrics": decision.current_metrics,
         "previous_version": current,
@@ -326,6 +359,26 @@ def train_text_job(
         result["refresh"] = report.as_dict()["refresh"]
     progress(1.0, "promoted" if result["promoted"] else "not promoted")
     return result
+
+
+def train_text(
+    store: Store,
+    settings: Settings,
+    progress: FractionProgress | None = None,
+    *,
+    params: dict[str, Any] | None = None,
+    actor: str = "cliniloop",
+) -> TrainResult:
+    """Train, evaluate, version and (maybe) promote the NER tagger; the typed outcome (see :func:`train_text_job`)."""
+    return train_result(train_text_job(store, settings, progress or (lambda _f, _m: None), params=params, actor=actor))
+
+
+def train_result(result: dict[str, Any]) -> TrainResult:
+    """The :class:`~services.loop.promotion.TrainResult` fields of a ``train-text`` job result."""
+    return TrainResult(
+        TEXT, NER_MODEL_NAME, result.get("version"), str(result.get("metric_name") or "f1"), result.get("metric"),
+        result.get("baseline"), bool(result.get("promoted")), str(result.get("reason") or ""),
+    )  # fmt: skip
 
 
 def load_promoted(store: Store, settings: Settings, version: str) -> tuple[NerTagger | None, Exception | None]:

@@ -25,7 +25,11 @@ MODALITIES = ("text", "ecg", "eeg", "image")
 
 
 def learning_curves(store: Store) -> list[dict[str, Any]]:
-    """Per promoted model: ``(version, labels, metric value)`` of each version promoted, in promotion order."""
+    """Per promoted model: ``(version, labels, metric value)`` of each version promoted, in promotion order.
+
+    The metric is the one that decided the first promotion (``dev_metric`` in the version's
+    metrics, written by every trainer), else the first of :data:`CURVE_METRICS` it has.
+    """
     curves = []
     for name in store.promoted_model_names():
         rows = {r.version: r for r in store.model_version_rows(name)}
@@ -35,6 +39,9 @@ def learning_curves(store: Store) -> list[dict[str, Any]]:
                 continue
             row = rows[p.version]
             metrics = row.metrics or {}
+            named = metrics.get("dev_metric")  # the metric that decided the promotion (services.loop.promotion)
+            if metric is None and isinstance(named, str) and isinstance(metrics.get(named), int | float):
+                metric = named
             metric = metric or next((m for m in CURVE_METRICS if isinstance(metrics.get(m), int | float)), None)
             value = metrics.get(metric) if metric else None
             points.append({"version": p.version, "labels": row.label_count, "value": value, "at": p.at.isoformat() if p.at else None})

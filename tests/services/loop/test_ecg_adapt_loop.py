@@ -89,7 +89,7 @@ def test_train_promotes_the_boosted_model_and_it_loads_back(store: Store, train_
 
     folder = tmp_path / "ref"
     names = []
-    for name, seed, scale in (("r1", 1, 1.0), ("r2", 2, 2.0), ("r3", 3, 0.7)):
+    for name, seed, scale in (("r1", 1, 1.0), ("r2", 2, 2.0), ("r3", 3, 0.7), ("one", 7, 1.0)):  # "one": the dev split
         rec = _synthetic_record(name, seed, scale=scale)
         _write(folder, rec)
         symbols = [{"N": "N", "S": "A", "V": "V"}[c] for c in rec.labels]
@@ -98,6 +98,6 @@ def test_train_promotes_the_boosted_model_and_it_loads_back(store: Store, train_
     (folder / "RECORDS").write_text("\n".join(names) + "\n")
     assert load_ecg_classifier(store, train_settings) is None
     result = train_ecg_classifier(store, train_settings, [folder])
-    assert result["version"].startswith("beatgbm-") and result["records"] == 3
+    assert result.version.startswith("beatgbm-") and result.promoted, result.summary()
     loaded = load_ecg_classifier(store, train_settings)
-    assert isinstance(loaded, BoostedBeatClassifier) and loaded.version == result["version"]
+    assert isinstance(loaded, BoostedBeatClassifier) and loaded.version == result.version

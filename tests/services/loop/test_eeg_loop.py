@@ -130,19 +130,22 @@ def test_retraining_learns_from_corrected_windows(store: Store, tmp_path: Path, 
     monkeypatch.setenv("CLINILOOP_VAR_DIR", str(tmp_path / "var"))
     get_settings.cache_clear()
     (tmp_path / "eeg").mkdir()
-    path = write_synthetic_edf(tmp_path / "eeg" / "long.edf", 300, [PlantedEvent(40, 30), PlantedEvent(160, 40)], n_channels=4, seed=5)
-    ingest_eeg(store, path)
     with pytest.raises(ValueError, match="nothing to train on"):
         train_eeg_detector(store, get_settings())
+    for seed in (5, 6):  # seed 5's recording is in the dev split (by its content hash), seed 6's is not
+        path = write_synthetic_edf(tmp_path / "eeg" / f"long{seed}.edf", 300, [PlantedEvent(40, 30), PlantedEvent(160, 40)], n_channels=4, seed=seed)
+        ingest_eeg(store, path)
     for task in store.list_tasks("eeg"):  # an annotator marks every window: seizures where planted
         a, b = task.data["start_s"], task.data["stop_s"]
         regions = [TimeRange(label="seizure", start_s=max(on, a) - a, end_s=min(off, b) - a) for on, off in ((40, 70), (160, 200)) if on < b and off > a]
         store.upsert_annotation(AnnotationIn(task_id=task.id, source_annotation_id=f"1:{a}", regions=regions))
     result = train_eeg_detector(store, get_settings())
-    assert result["corrected_windows"] == 10 and result["ictal_epochs"] > 0
-    assert store.alias(DETECTOR_NAME) == result["version"]
+    row = store.model_version(DETECTOR_NAME, result.version)
+    assert row.metrics["train_ictal_epochs"] > 0 and row.metrics["dev_ictal_epochs"] > 0, "one recording on each side"
+    assert result.baseline == 0.0 and result.metric > 0 and result.promoted, result.summary()
+    assert store.alias(DETECTOR_NAME) == result.version
     model = load_detector(store, get_settings())
-    assert model is not None and model.version == result["version"]
+    assert model is not None and model.version == result.version
     get_settings.cache_clear()
 
 

@@ -34,7 +34,9 @@ def _correct(store: Store, task_id: str, regions: list) -> None:
     store.upsert_annotation(AnnotationIn(task_id=task_id, source_annotation_id=f"1:{task_id[:6]}", annotator="ann@example.org", regions=regions))
 
 
-def test_box_detector_trains_on_reference_and_corrections_then_fine_tunes(store: Store, settings: Settings) -> None:
+def test_box_detector_trains_on_reference_and_corrections_then_fine_tunes(store: Store, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.loop import image_train
+
     with pytest.raises(ValueError, match="nothing to train on"):
         train_box_detector(store, settings, [], epochs=1)
 
@@ -46,20 +48,23 @@ def test_box_detector_trains_on_reference_and_corrections_then_fine_tunes(store:
     assert ids == [task.id] and images[0].shape[:2] == (240, 320)
     assert targets[0].labels == ["lesion"] and targets[0].boxes.tolist() == [[10.0, 20.0, 40.0, 60.0]]
 
+    # none of the sample images is in the dev split: nothing to measure, so promotion is by hand
     first = train_box_detector(store, settings, [VocSource(SAMPLES)], epochs=1, seed=0)
-    assert first["images"] == 5 and first["corrected_tasks"] == 1
-    assert set(first["classes"]) == {"RBC", "WBC", "Platelets", "lesion"}
-    assert store.alias(BOX_MODEL) == first["version"]
-    meta = json.loads((settings.resolved_models_dir / BOX_MODEL / first["version"] / "metadata.json").read_text())
+    assert not first.promoted and first.metric is None and "by hand" in first.reason
+    assert store.alias(BOX_MODEL) is None
+    meta = json.loads((settings.resolved_models_dir / BOX_MODEL / first.version / "metadata.json").read_text())
     assert meta["corrected_tasks"] == [task.id] and meta["reference_images"] == 4 and meta["parent"] is None
+    assert set(meta["classes"]) == {"RBC", "WBC", "Platelets", "lesion"}
+    store.promote(BOX_MODEL, first.version)
 
-    # the next prediction pass uses the trained detector, the next training starts from it
-    assert load_image_models(store, settings.resolved_models_dir).box_version == first["version"]
+    # the next prediction pass uses the promoted detector, the next training starts from it
+    assert load_image_models(store, settings.resolved_models_dir).box_version == first.version
+    monkeypatch.setattr(image_train, "dev_box_ap", lambda model, images, targets: {"class_agnostic_ap": 0.5, "dev_images": 1, "dev_boxes": 1})
     second = train_box_detector(store, settings, [VocSource(SAMPLES)], epochs=1, seed=1)
-    assert second["version"] != first["version"]
-    assert store.alias(BOX_MODEL) == second["version"]
-    assert store.model_version(BOX_MODEL, second["version"]).parent == first["version"]
-    assert load_box_detector(store, settings).training_["fine_tuned_from"] == first["version"]
+    assert second.version != first.version and second.promoted, "not worse (equal) than the promoted version"
+    assert store.alias(BOX_MODEL) == second.version
+    assert store.model_version(BOX_MODEL, second.version).parent == first.version
+    assert load_box_detector(store, settings).training_["fine_tuned_from"] == first.version
 
 
 def test_every_corrected_box_task_is_a_training_example(store: Store) -> None:
@@ -87,6 +92,8 @@ def test_mask_model_trains_from_corrected_masks(store: Store, settings: Settings
     assert set(np.unique(labels[0])) == {0, 1, 2} and labels[0][65, 85] == 2 and labels[0][55, 65] == 1
 
     result = train_mask_segmenter(store, settings, [], epochs=1, seed=0)
-    assert result["images"] == 1 and result["instances"] == 2
-    assert store.alias(MASK_MODEL) == result["version"]
-    assert load_image_models(store, settings.resolved_models_dir).mask_version == result["version"]
+    meta = json.loads((settings.resolved_models_dir / MASK_MODEL / result.version / "metadata.json").read_text())
+    assert meta["corrected_tasks"] == [task.id] and store.model_version(MASK_MODEL, result.version).label_count == 2
+    assert not result.promoted and store.alias(MASK_MODEL) is None, "no dev image: nothing to measure, not promoted"
+    store.promote(MASK_MODEL, result.version)
+    assert load_image_models(store, settings.resolved_models_dir).mask_version == result.version

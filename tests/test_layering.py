@@ -116,3 +116,21 @@ def test_every_services_package_has_a_layer() -> None:
     inside |= {f"{services}.{p.stem}" for p in folder.glob("*.py") if p.stem != "__init__"}
     assert inside - named == set(), "place every services subpackage in the layers contract of pyproject.toml"
     assert set(PACKAGES) - {services} <= named
+
+
+def test_kappa_is_computed_only_in_models_quality() -> None:
+    import ast
+
+    kappa_imports = {"cohen_kappa_score", "fleiss_kappa", "inter_rater", "aggregate_raters"}
+    home = ROOT / "models" / "quality"
+    found = []
+    for folder in ("services", "models", "connectors", "taxonomies"):
+        for path in (ROOT / folder).rglob("*.py"):
+            if home in path.parents:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in {"sklearn", "statsmodels"}:
+                    names = {a.name for a in node.names} | {node.module.rsplit(".", 1)[-1]}
+                    if names & kappa_imports:
+                        found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not found, f"Cohen's/Fleiss' kappa belongs in models/quality/agreement.py; computed here too: {found}"

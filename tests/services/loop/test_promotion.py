@@ -270,3 +270,23 @@ def test_promoted_versions_of_every_trainer_get_learning_curve_points(store: Sto
     (curve,) = learning_curves(store)
     assert curve["metric"] == "macro_f1", "the deciding metric, not the first known one"
     assert [(p["version"], p["labels"], p["value"]) for p in curve["points"]] == [("v0", 100, 0.5), ("v2", 300, 0.7)]
+
+
+# -- text: task-grouped ----------------------------------------------------------------------------
+def test_text_tagger_worse_than_the_cold_start_rules_is_refused(store: Store, label_tasks, train_settings: Settings) -> None:
+    from services.core.schemas import AnnotationIn, TextSpan
+    from services.loop.predict import NER_MODEL_NAME, rule_annotator
+    from services.loop.train import is_dev_task, train_text
+
+    ids = label_tasks(30, swap_labels=True)  # training notes: Problem and Medication swapped (garbage labels)
+    dev = [(i, tid) for i, tid in enumerate(ids) if is_dev_task(tid)]
+    assert dev
+    texts = [store.get_task(tid).data["text"] for _, tid in dev]
+    for (i, tid), text, mentions in zip(dev, texts, rule_annotator().predict(texts), strict=True):
+        # the dev notes are labelled exactly as the rules see them: the cold start is perfect there
+        regions = [TextSpan(start=m.start, end=m.end, text=text[m.start : m.end], label=m.label) for m in mentions]
+        store.upsert_annotation(AnnotationIn(task_id=tid, source_annotation_id=f"1:{i}", regions=regions))
+    result = train_text(store, train_settings)
+    assert result.modality == "text" and result.metric_name == "f1" and result.baseline == pytest.approx(1.0)
+    assert result.metric < 1.0 and not result.promoted and "cold-start rules" in result.reason
+    assert store.alias(NER_MODEL_NAME) is None and load_promoted(store, train_settings, "text") is None

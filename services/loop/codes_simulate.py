@@ -1,6 +1,6 @@
 """``cliniloop simulate --task codes``: replay coders' verdicts from a reference mapping.
 
-The reference mapping is a pairs TSV (:func:`services.evaluation.codes.read_pairs`: ``mention``,
+The reference mapping is a pairs TSV (:func:`services.loop.code_pairs.read_pairs`: ``mention``,
 the gold code, optional ``type`` / ``context`` / ``assertion``; code ``-`` for "no good
 candidate"). Its rows, shuffled with ``seed``, are the coders' stream: the gold code is the
 verdict a coder gives. At each checkpoint (a number ``v`` of verdicts given) every row is ranked
@@ -95,7 +95,7 @@ def simulate_codes(
     """
     from models.text.code_rerank import VerdictReranker
     from models.text.code_textnorm import normalise_mention
-    from services.evaluation.codes import TOP_K, _load_system, read_pairs
+    from services.loop.code_pairs import TOP_K, load_code_system, read_pairs
 
     rows = read_pairs(pairs, system)
     if cache_dir is None:
@@ -106,9 +106,9 @@ def simulate_codes(
         from models.text.code_candidates import _CLINICAL_TAGS, CodeCandidateGenerator
         from models.text.code_policy import POLICY_SNOMED_TAGS
 
-        systems = [_load_system(system, snomed_folder, cache_dir)]
+        systems = [load_code_system(system, snomed_folder, cache_dir)]
         if system == "icd10cm" and snomed_folder is not None:
-            systems.append(_load_system("snomed", snomed_folder, cache_dir))
+            systems.append(load_code_system("snomed", snomed_folder, cache_dir))
         typed = any(p.mention_type for p in rows)
         generator = CodeCandidateGenerator(
             systems, k=TOP_K, cache_dir=Path(cache_dir), snomed_tags=(_CLINICAL_TAGS | POLICY_SNOMED_TAGS) if typed else _CLINICAL_TAGS

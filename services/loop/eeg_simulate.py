@@ -31,7 +31,7 @@ def _segments(bonn_dir: Path) -> tuple[list[str], np.ndarray, list[np.ndarray], 
     """Names, is-test flags, per-segment epoch features, labels (1 = S) and durations (s)."""
     from connectors.sources.eeg import BONN_SAMPLING_RATE, open_text_segment
     from models.eeg.defaults import is_first_queue_segment
-    from services.evaluation.eeg_seizure import ICTAL_SET, bonn_files
+    from services.loop.eeg_segments import ICTAL_SET, bonn_files
     from services.loop.eeg_epochs import score_recording
 
     names, test, feats, labels, seconds = [], [], [], [], []

@@ -56,7 +56,7 @@ def bench_predict(
 ) -> None:
     """Throughput of ingest + prediction (notes/s or ECG hours/s), peak RSS per worker, Ray start-up seconds."""
     from services.cli.render import fail
-    from services.scale.bench import predict_benchmark
+    from services.evaluation.predict_bench import predict_benchmark
     from services.scale.engine import EngineError, EngineOptions
 
     try:

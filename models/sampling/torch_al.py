@@ -118,3 +118,72 @@ def gradient_embeddings(model: Any, forward: Callable[[Any], Any], last_layer: A
     """BADGE gradient embeddings ``(n, K * d)`` of the last layer's weights (pseudo-label = arg-max)."""
     proba, h = last_layer_embeddings(model, forward, last_layer)
     return badge_embeddings(proba, h)
+
+
+def cell_outputs(
+    model: Any,
+    forward_map: Callable[[Any], Any],
+    cells: Any,
+    last_layer: Any,
+    samples: int = 20,
+    *,
+    seed: int = 0,
+    fallback_p: float = 0.2,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """BALD and BADGE inputs of a dense (per-cell) model at chosen cells, e.g. a detector's heatmap peaks.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+    forward_map : callable
+        ``model -> class logits (1, K, h, w)`` for one image.
+    cells : array_like of int, shape (n, 2)
+        ``(row, col)`` of the cells that are the items (regions).
+    last_layer : torch.nn.Module
+        The 1x1 convolution producing the logits; its input at each cell is ``h``.
+
+    Returns
+    -------
+    (ndarray (T, n, K), ndarray (n, K * d))
+        Softmax samples over classes at each cell from ``samples`` MC-dropout passes, and the BADGE
+        gradient embeddings ``(p - onehot(argmax p)) ⊗ h`` of one deterministic pass.
+    """
+    import torch
+    from torch import nn
+
+    rc = np.asarray(cells, dtype=np.int64).reshape(-1, 2)
+    rows, cols = torch.from_numpy(rc[:, 0]), torch.from_numpy(rc[:, 1])
+
+    def at_cells(m: Any) -> Any:
+        return forward_map(m)[0][:, rows, cols].T
+
+    seen: list[Any] = []
+    hook = last_layer.register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach()))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            proba = torch.softmax(at_cells(model).double(), dim=1).cpu().numpy()
+    finally:
+        hook.remove()
+        model.train(was_training)
+    h_map = seen[-1]
+    h = h_map[0][:, rows, cols].T.double().cpu().numpy()
+    if any(isinstance(m, nn.modules.dropout._DropoutNd) for m in model.modules()):
+        drawn = mc_dropout_proba(model, at_cells, samples, seed=seed, fallback_p=fallback_p, last_layer=last_layer)
+    else:  # dropout only before the last layer: the passes share everything below it, so run only the last layer again
+        state = torch.random.get_rng_state()
+        torch.manual_seed(seed)
+        try:
+            with torch.no_grad():
+                cells_h = h_map[0][:, rows, cols].T[:, :, None, None]  # (n, d, 1, 1): the 1x1 conv at each cell
+                drawn = np.stack(
+                    [
+                        torch.softmax(last_layer(nn.functional.dropout(cells_h, fallback_p, training=True)).flatten(1).double(), dim=1).cpu().numpy()
+                        for _ in range(samples)
+                    ]
+                )
+        finally:
+            torch.random.set_rng_state(state)
+    return drawn, badge_embeddings(proba, h)

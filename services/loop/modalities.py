@@ -456,6 +456,49 @@ def _mask_train(store: Store, settings: Settings, **options: Any) -> Any:
     return train_mask_segmenter(store, settings, options.pop("sources", ()), **options)
 
 
+def _box_model_outputs(store: Store, settings: Settings, tasks: Sequence[Any], predictions: dict[str, Any], seed: int = 0) -> dict[str, np.ndarray] | None:
+    """MC-dropout samples and gradient embeddings of the box detector in use, one row per image.
+
+    The items are the detector's 5 strongest heatmap peaks of each image (the regions it proposes);
+    the class distribution at a peak is the softmax of its class logits; an image is represented by
+    its peak with the largest BALD (samples) and the peak with the largest gradient norm (embedding).
+    ``None`` when the box model in use is not the CenterNet detector (the blob proposer has no weights).
+    """
+    from models.image.detector import BoxDetector
+
+    det = IMAGE_BOXES.model(store, settings)
+    if not isinstance(det, BoxDetector):
+        return None
+    from models.sampling.scores import bald
+    from models.sampling.torch_al import cell_outputs
+    from services.loop.image import load_frame
+
+    n_classes = len(det.classes_)
+    samples_out = np.full((20, len(tasks), n_classes), 1.0 / n_classes)
+    grads_out: np.ndarray | None = None
+    net = det.net_
+    for i, task in enumerate(tasks):
+        seen: list[Any] = []
+        hook = net.register_forward_pre_hook(lambda _m, args: seen.append(args[0][:1].detach()))
+        try:
+            prob = det._raw(load_frame(task.data).pixels)[0]  # (C, h, w) peak probabilities, padding zeroed
+        finally:
+            hook.remove()
+        strength = prob.max(dim=0).values.numpy()
+        top = np.argsort(-strength, axis=None, kind="stable")[:5]
+        cells = np.stack(np.unravel_index(top, strength.shape), axis=1)
+        x = seen[0]
+        samples, grads = cell_outputs(net, lambda m: m(x)[0], cells, net.heatmap[2], 20, seed=seed)
+        if grads_out is None:
+            grads_out = np.zeros((len(tasks), grads.shape[1]))
+        samples_out[:, i, :] = samples[:, int(np.argmax(bald(samples))), :]
+        grads_out[i] = grads[int(np.argmax(np.linalg.norm(grads, axis=1)))]
+    out = {"proba_samples": samples_out}
+    if grads_out is not None:
+        out["grad_embeddings"] = grads_out
+    return out
+
+
 def _is_kind(kind: str) -> Callable[[Any], bool]:
     return lambda task: task.data.get("kind", "boxes") == kind
 
@@ -521,7 +564,7 @@ IMAGE_BOXES = Modality(
     name="image-boxes", store_modality="image", prediction_model="image-regions", trained_model="image-box-detector", noun="images",
     unit="regions", dev_metric="map50", project=lambda s: "cliniloop images", ingest=_image_ingest("boxes"), infer=_image_infer,
     default_model=_image_box_default, classes=_image_classes("boxes"), projects=_image_projects, task_data=_image_task_data,
-    cost=_image_cost, export=_image_export, train=_box_train, task_filter=_is_kind("boxes"),
+    cost=_image_cost, export=_image_export, train=_box_train, model_outputs=_box_model_outputs, task_filter=_is_kind("boxes"),
 )
 IMAGE_MASKS = Modality(
     name="image-masks", store_modality="image", prediction_model="image-regions", trained_model="image-mask-segmenter", noun="images",

@@ -82,3 +82,23 @@ def test_badge_gradient_embedding_matches_the_outer_product_by_hand() -> None:
     )
     np.testing.assert_allclose(g, expected, atol=1e-12)
     np.testing.assert_allclose(proba[0], [p0, 1 - p0])
+
+
+def test_cell_outputs_of_a_dense_model_at_chosen_cells() -> None:
+    from models.sampling.torch_al import cell_outputs
+
+    head = nn.Conv2d(1, 2, 1, bias=False)
+    with torch.no_grad():
+        head.weight.copy_(torch.tensor([[[[1.0]]], [[[-1.0]]]]))
+    net = nn.Sequential(nn.Identity(), head)
+    x = torch.zeros(1, 1, 2, 3)
+    x[0, 0, 1, 2] = 1.0  # one bright cell; every other cell has h = 0
+    samples, grads = cell_outputs(net, lambda m: m(x), [(1, 2), (0, 0)], head, samples=30, seed=1, fallback_p=0.5)
+    assert samples.shape == (30, 2, 2) and grads.shape == (2, 2)
+    kept = np.array([1 / (1 + math.exp(-4)), 1 / (1 + math.exp(4))])  # h = 1 scaled by 2 when kept: logits (2, -2)
+    assert {tuple(np.round(s[0], 6)) for s in samples} == {(0.5, 0.5), tuple(np.round(kept, 6))}
+    np.testing.assert_allclose(samples[:, 1], 0.5)  # h = 0: no spread, BALD 0
+    assert bald(samples)[0] > 0 and bald(samples)[1] == pytest.approx(0.0, abs=1e-12)
+    p = 1 / (1 + math.exp(-2))  # deterministic pass at the bright cell: softmax(1, -1)
+    np.testing.assert_allclose(grads[0], [p - 1, 1 - p], atol=1e-12)  # (p - e0) ⊗ h with h = 1
+    np.testing.assert_allclose(grads[1], [0.0, 0.0], atol=1e-12)

@@ -184,7 +184,7 @@ def decide_promotion(
 ) -> PromotionDecision:
     """Apply the promotion rule (module docstring) to a new version's dev ``metrics``.
 
-    ``current_tagger`` is the promoted version already loaded (see :func:`load_promoted`); without
+    ``current_tagger`` is the promoted version already loaded (see :func:`load_tagger_version`); without
     it the version is loaded here.
     """
     metric, delta = settings.promotion_metric, settings.promotion_min_delta
@@ -209,7 +209,7 @@ def decide_promotion(
         )
     if gold == 0:
         return PromotionDecision(False, f"the dev split has no gold entity: cannot compare with {current}, which stays promoted")
-    loaded, err = (current_tagger, None) if current_tagger is not None else load_promoted(store, settings, current)
+    loaded, err = (current_tagger, None) if current_tagger is not None else load_tagger_version(store, settings, current)
     if loaded is not None:
         current_metrics = evaluate(loaded, dev)
         how = "re-evaluated on today's dev split"
@@ -308,7 +308,7 @@ def train_text_job(
         "entities": {"train": data.entity_counts("train"), "dev": data.entity_counts("dev")},
     }
     progress(0.7, f"writing version {version}")
-    previous, _ = load_promoted(store, settings, current) if current not in (None, version) else (None, None)
+    previous, _ = load_tagger_version(store, settings, current) if current not in (None, version) else (None, None)
     metrics = {**metrics, "dev_metric": settings.promotion_metric}
     agreement = stop_set_agreement(store, settings, tagger, previous)
     if agreement is not None:
@@ -381,7 +381,7 @@ def train_result(result: dict[str, Any]) -> TrainResult:
     )  # fmt: skip
 
 
-def load_promoted(store: Store, settings: Settings, version: str) -> tuple[NerTagger | None, Exception | None]:
+def load_tagger_version(store: Store, settings: Settings, version: str) -> tuple[NerTagger | None, Exception | None]:
     """Load a registered tagger version; ``(None, error)`` when its files cannot be read."""
     try:
         return load_ner_tagger(store, settings, version), None

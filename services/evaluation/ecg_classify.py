@@ -180,6 +180,7 @@ def evaluate_classification(
                     "accuracy": fs["accuracy"],
                     "macro_f1": fs["macro_f1"],
                     "temperature": round(clf.temperature_, 4),
+                    "af_gate_rr_spread": (getattr(clf, "training_", None) or {}).get("af_gate_rr_spread"),
                     "seconds": round(time.perf_counter() - tf, 1),
                 }
             )

@@ -92,5 +92,6 @@ def test_cross_validation_tiny():
     result = evaluate_classification(MITDB, train=["112", "119", "122"], cv=True, params=FAST)
     assert result["scheme"].startswith("leave-one-record-out")
     assert [f["test_records"] for f in result["folds"]] == [["112"], ["119"], ["122"]]
+    assert all("af_gate_rr_spread" in f for f in result["folds"])  # the limit each fold's model chose (None: no gate)
     assert np.asarray(result["confusion"]["matrix"]).sum() == result["beats"]
     assert result["records"] == ["112", "119", "122"]

@@ -25,6 +25,9 @@ RAY_OFFLINE_ENV = {
     "RAY_USAGE_STATS_PROMPT_ENABLED": "0",
     "RAY_DISABLE_DOCKER_CPU_WARNING": "1",
     "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
+    # Ray lowers its workers' priority by 15 by default; here they do the work a single process
+    # would do, so they keep the driver's priority (on a shared machine they would starve otherwise)
+    "RAY_worker_niceness": "0",
 }
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", ""}
 

@@ -12,8 +12,8 @@ Nothing is lost or done twice:
 * writes are idempotent: a task id is a content hash (a keyed hash of a note's text, a hash of a
   recording's content and window) and a prediction is unique per (task, model, version), so a
   shard that runs again finds its work stored and skips it;
-* actors are restarted by Ray when their process dies (``max_restarts=-1``), and the shard they
-  were running is retried on the new process (``max_task_retries=-1``); a shard's writes are one
+* actors are restarted by Ray when their process dies, and the shard they were running is
+  retried on the new process (up to :data:`WORKER_RESTARTS` times); a shard's writes are one
   transaction per call (ingest) or per batch (predict), so a killed shard leaves whole batches;
 * a driver killed and run again re-plans from the store: what was stored is skipped;
 * two shards that race on one row (e.g. the same note twice, or the model version registered at
@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 TEXT_SHARD = 64
 #: Calls a worker repeats when a write meets a concurrent one (unique constraint, locked SQLite).
 WRITE_ATTEMPTS = 5
+#: Times Ray restarts a dead worker and retries the shard it was running; a shard that kills its
+#: worker every time (e.g. out of memory) then fails the command, and a re-run resumes after it.
+WORKER_RESTARTS = 3
 Progress = Callable[[int], None]
 
 
@@ -262,7 +265,7 @@ class RayPool:
         gpus = float(ray.cluster_resources().get("GPU", 0.0)) if use_gpu else 0.0
         per_gpu = min(1.0, gpus / n) if gpus else 0.0
         actor = ray.remote(LoopWorker).options(  # type: ignore[attr-defined]
-            num_cpus=1, num_gpus=per_gpu, max_restarts=-1, max_task_retries=-1, max_concurrency=1
+            num_cpus=1, num_gpus=per_gpu, max_restarts=WORKER_RESTARTS, max_task_retries=WORKER_RESTARTS, max_concurrency=1
         )
         self.actors = [actor.remote(settings, database_url, deid_secret) for _ in range(n)]
         infos = ray.get([a.info.remote() for a in self.actors])

@@ -58,7 +58,7 @@ def ecg_predict(
     from models.ecg.detect import BeatDetector
     from services.core.settings import get_settings
     from services.loop.ecg import predict_ecg
-    from services.loop.ecg_train import load_ecg_classifier
+    from services.loop.first_round import ecg_classifier
 
     options = engine_options(engine, address, workers)
     store = cli_store()
@@ -72,9 +72,11 @@ def ecg_predict(
         for err in skipped:
             console.print(f"  skipped (a re-run retries it) {err.path}: {err.reason}")
         return
-    classifier = load_ecg_classifier(store, settings)
-    if classifier is None:
-        err_console.print("no beat classifier trained yet (`cliniloop ecg train`): beats are detected and labelled N")
+    classifier, source = ecg_classifier(store, settings)
+    if source == "default":
+        err_console.print(f"no beat classifier trained yet: using the default shipped with cliniloop ({classifier.version}, MIT-BIH DS1 beats)")
+    elif classifier is None:
+        err_console.print("no beat classifier trained yet (`cliniloop ecg train`) and the default cannot be loaded: beats are detected and labelled N")
     failures: list = []
     with progress_bars() as bars:
         n = predict_ecg(

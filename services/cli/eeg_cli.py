@@ -62,7 +62,7 @@ def eeg_predict(
     """Seizure events, artifact flags and sleep stages for every ingested recording; one prediction per window."""
     from services.core.settings import get_settings
     from services.loop.eeg import predict_eeg
-    from services.loop.eeg_train import load_detector
+    from services.loop.first_round import eeg_detector
 
     options = engine_options(engine, address, workers)
     store = cli_store()
@@ -74,9 +74,11 @@ def eeg_predict(
         for err in skipped:
             console.print(f"  skipped (a re-run retries it) {err.path}: {err.reason}")
         return
-    detector = load_detector(store, get_settings())
-    if detector is None:
-        err_console.print("no seizure detector trained yet (`cliniloop eeg train --bonn DIR`): only artifacts and sleep stages are predicted")
+    detector, source = eeg_detector(store, get_settings())
+    if source == "default":
+        err_console.print(f"no seizure detector trained yet: using the default shipped with cliniloop ({detector.version}, Bonn EEG)")
+    elif detector is None:
+        err_console.print("no seizure detector trained yet (`cliniloop eeg train --bonn DIR`) and the default cannot be loaded: only artifacts and sleep stages are predicted")
     failures: list = []
     with progress_bars() as bars:
         n = predict_eeg(store, detector, sleep=sleep, block_s=block_s, progress=bars("windows", store.count_tasks("eeg")), failures=failures)

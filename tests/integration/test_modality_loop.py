@@ -26,7 +26,7 @@ CASES = [
     ("text", SAMPLES / "notes", 12, "uncertainty_kcenter", {"max_iterations": 30}),
     ("ecg", SAMPLES / "ecg", 5, "margin", {"wfdb_dirs": "DEV"}),
     ("eeg", SAMPLES / "eeg" / "synthetic_seizures.edf", 4, "entropy", {"bonn_dirs": [SAMPLES / "eeg" / "bonn_format"]}),
-    ("image-boxes", SAMPLES / "images" / "JPEGImages", 3, "badge", {"voc": "DEV", "epochs": 2}),
+    ("image-boxes", SAMPLES / "images" / "JPEGImages", 3, "badge", {"voc": "DEV", "epochs": 1}),
 ]
 
 

@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 #: Small-file settings of the boosted beat classifier (the shipped files stay well under 2 MB).
 ECG_PARAMS = {"n_members": 3, "n_estimators": 100, "num_leaves": 15, "max_n_per_record": 1000, "seed": 0, "n_jobs": 1}
 EEG_PARAMS = {"seed": 0}
-IMAGE_PARAMS = {"max_iter": 100, "learning_rate": 0.1, "seed": 0}
+IMAGE_PARAMS = {"max_iter": 100, "learning_rate": 0.1, "min_score": 0.3, "seed": 0}
 
 
 def log(message: str) -> None:

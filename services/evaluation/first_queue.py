@@ -17,8 +17,9 @@ Task error, per modality (all in [0, 1], 0 = nothing to correct):
            (truth 1 for set S, else 0).
 ``image``  BCCD image: ``1 - F1`` of the predicted boxes against the reference boxes (IoU >= 0.5,
            same class, greedy by score).
-``text``   NCBI-disease abstract: ``1 - F1`` of the predicted problem mentions against the gold
-           disease mentions (a match is an overlap of at least one character).
+``text``   NCBI-disease abstract (a PubTator file): ``1 - F1`` of the predicted problem mentions
+           against the gold disease mentions (a match is an overlap of at least one character);
+           or NegEx sentence (a ``.tsv``): 1 when the condition is missed or its assertion is wrong.
 """
 
 from __future__ import annotations
@@ -319,6 +320,47 @@ def first_queue_text(pubtator: Path, message: Message | None = None, limit: int 
     }  # fmt: skip
 
 
+#: NegEx negation status -> the assertions of ours that agree with it.
+NEGEX_AGREES = {"negated": {"absent"}, "affirmed": {"present", "historical"}, "possible": {"possible", "hypothetical"}}
+
+
+def first_queue_negex(tsv: Path, message: Message | None = None) -> dict[str, Any]:
+    """First-round sentence uncertainty vs error of the rule annotator on NegEx sentences (condition + negation status).
+
+    A sentence's error is 1 when no mention covers its condition or the mention's assertion
+    disagrees with the reference status (:data:`NEGEX_AGREES`), else 0.
+    """
+    import csv
+
+    from models.sampling.scores import task_uncertainty
+    from services.loop.predict import predict_mentions, rule_annotator
+
+    try:
+        with Path(tsv).open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.reader(handle, delimiter="\t"))[1:]
+    except FileNotFoundError as err:
+        raise FirstQueueError(f"{tsv}: {err.strerror}") from None
+    rows = [r for r in rows if len(r) >= 4 and r[3].strip().lower() in NEGEX_AGREES]
+    if not rows:
+        raise FirstQueueError(f"{tsv}: no NegEx rows (line number, condition, sentence, negation status)")
+    model = rule_annotator()
+    if message:
+        message(f"text: predicting {len(rows)} NegEx sentences with {model.version}")
+    found = predict_mentions(model, [r[2] for r in rows])
+    uncertainties: list[float] = []
+    errors: list[float] = []
+    for row, mentions in zip(rows, found, strict=True):
+        condition, sentence, status = row[1].lower(), row[2], row[3].strip().lower()
+        uncertainties.append(task_uncertainty([float(m.confidence) for m in mentions]))
+        hits = [m for m in mentions if condition in sentence[m.start : m.end].lower() or sentence[m.start : m.end].lower() in condition]
+        errors.append(0.0 if hits and hits[0].assertion in NEGEX_AGREES[status] else 1.0)
+    return {
+        "modality": "text", "model": model.version, "sentences": len(rows), "task": "sentence (NegEx dev)",
+        "error_definition": "1 when the condition is not found or its assertion disagrees with the negation status, else 0",
+        **rank_correlation(uncertainties, errors),
+    }  # fmt: skip
+
+
 def _span_error(got: Sequence[tuple[int, int]], gold: Sequence[tuple[int, int]]) -> float:
     if not got and not gold:
         return 0.0
@@ -342,5 +384,5 @@ def evaluate_first_queue(modality: str, path: Path, *, ids: Path | None = None, 
     if modality == "image":
         return first_queue_image(path, ids, message)
     if modality == "text":
-        return first_queue_text(path, message)
+        return first_queue_negex(path, message) if Path(path).suffix.lower() == ".tsv" else first_queue_text(path, message)
     raise FirstQueueError(f"--modality must be one of {', '.join(MODALITIES)}, not {modality!r}")

@@ -22,9 +22,6 @@ multiplied by ``pi_c / f_c`` (importance weighting, cf. Saerens et al. 2002), wi
 share of class ``c`` among the corrected beats and ``pi_c`` the recording's class share estimated
 as the mean base-model probability of its beats (both floored at 1 %). Without it, a handful of
 corrected S beats spread their class over the many normal beats that look alike. A corrected beat itself (distance 0) gets ``lambda = m / (m + prior_beats)``.
-A class whose base probability is exactly 0 stays at 0 (the base model's atrial-fibrillation
-gate rules out S in an irregular rhythm; corrected S beats elsewhere in the recording must not
-bring it back there).
 The adapter is per recording: other recordings keep using the base model unchanged.
 
 Pure numpy/scipy (``scipy.spatial.cKDTree``); nothing is computed at import time.
@@ -130,10 +127,4 @@ class PatientAdapter:
         total = q.sum(axis=1, keepdims=True)
         q = np.divide(q, total, out=proba.copy(), where=total > 1e-12)
         lam = (w[:, 0] * m / (m + self.prior_beats))[:, None]
-        out = (1.0 - lam) * proba + lam * q
-        ruled_out = proba <= 0.0
-        if ruled_out.any():  # a class the base model rules out (e.g. S under the AF gate) stays out
-            out = np.where(ruled_out, 0.0, out)
-            total = out.sum(axis=1, keepdims=True)
-            out = np.divide(out, total, out=proba.copy(), where=total > 1e-12)
-        return out
+        return (1.0 - lam) * proba + lam * q

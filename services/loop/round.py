@@ -234,4 +234,8 @@ def _count_sources(store_modality: str, source: Path) -> int:
         from connectors.sources.notes import count_note_files
 
         return count_note_files(source)
-    return 1 if source.is_file() else sum(1 for p in source.rglob("*") if p.is_file())
+    if source.is_file():
+        return 1
+    # one progress step per recording or image (WFDB records count their header only)
+    kinds = {".hea", ".edf", ".bdf", ".csv", ".png", ".jpg", ".jpeg", ".dcm", ".tif", ".tiff", ".bmp"}
+    return sum(1 for p in source.rglob("*") if p.is_file() and p.suffix.lower() in kinds)

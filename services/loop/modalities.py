@@ -499,6 +499,51 @@ def _box_model_outputs(store: Store, settings: Settings, tasks: Sequence[Any], p
     return out
 
 
+def _mask_model_outputs(store: Store, settings: Settings, tasks: Sequence[Any], predictions: dict[str, Any], seed: int = 0) -> dict[str, np.ndarray] | None:
+    """MC-dropout samples and gradient embeddings of the U-Net mask model in use, one row per image.
+
+    The items are the 5 least confident pixels (background / interior / boundary softmax) of the
+    first tile the model sees of each image; an image is represented by its pixel with the largest
+    BALD (samples) and the pixel with the largest gradient norm (embedding). ``None`` when the mask
+    model in use is not the U-Net (the cold-start proposer has no weights).
+    """
+    from models.image.segmenter import MaskSegmenter
+
+    seg = IMAGE_MASKS.model(store, settings)
+    if not isinstance(seg, MaskSegmenter) or seg.net_ is None:
+        return None
+    import torch
+
+    from models.sampling.scores import bald
+    from models.sampling.torch_al import cell_outputs
+    from services.loop.image import load_frame
+
+    net = seg.net_
+    n_classes = int(net.head.out_channels)
+    samples_out = np.full((20, len(tasks), n_classes), 1.0 / n_classes)
+    grads_out: np.ndarray | None = None
+    for i, task in enumerate(tasks):
+        seen: list[Any] = []
+        hook = net.register_forward_hook(lambda _m, args, out: seen.append((args[0][:1].detach(), out[:1].detach())) if not seen else None)
+        try:
+            seg._probabilities(load_frame(task.data).pixels)
+        finally:
+            hook.remove()
+        x, logits = seen[0]
+        confidence = torch.softmax(logits[0].float(), dim=0).max(dim=0).values.numpy()
+        low = np.argsort(confidence, axis=None, kind="stable")[:5]
+        cells = np.stack(np.unravel_index(low, confidence.shape), axis=1)
+        samples, grads = cell_outputs(net, lambda m: m(x), cells, net.head, 20, seed=seed)
+        if grads_out is None:
+            grads_out = np.zeros((len(tasks), grads.shape[1]))
+        samples_out[:, i, :] = samples[:, int(np.argmax(bald(samples))), :]
+        grads_out[i] = grads[int(np.argmax(np.linalg.norm(grads, axis=1)))]
+    out = {"proba_samples": samples_out}
+    if grads_out is not None:
+        out["grad_embeddings"] = grads_out
+    return out
+
+
 def _is_kind(kind: str) -> Callable[[Any], bool]:
     return lambda task: task.data.get("kind", "boxes") == kind
 
@@ -570,7 +615,7 @@ IMAGE_MASKS = Modality(
     name="image-masks", store_modality="image", prediction_model="image-regions", trained_model="image-mask-segmenter", noun="images",
     unit="regions", dev_metric="f1", project=lambda s: "cliniloop images", ingest=_image_ingest("masks"), infer=_image_infer,
     default_model=_image_mask_default, classes=_image_classes("masks"), projects=_image_projects, task_data=_image_task_data,
-    cost=_image_cost, export=_image_export, train=_mask_train, task_filter=_is_kind("masks"),
+    cost=_image_cost, export=_image_export, train=_mask_train, model_outputs=_mask_model_outputs, task_filter=_is_kind("masks"),
 )
 
 _ALIASES = {"image": "image-boxes", "boxes": "image-boxes", "masks": "image-masks", "ner": "text", "coders": "codes", "code": "codes"}

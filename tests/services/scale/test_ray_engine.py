@@ -173,33 +173,59 @@ DRIVER = textwrap.dedent(
     with RayPool(settings, url, EngineOptions("ray", address=address, workers=2), deid_secret=sys.argv[5].encode()) as pool:
         def said(_pool, result):
             print("shard", flush=True)
-        ray_ingest_notes(pool, Path(notes), keep_original=False, shard_size=1, on_result=said)
+        if sys.argv[6] == "ingest":
+            ray_ingest_notes(pool, Path(notes), keep_original=False, shard_size=3)
         ray_predict_text(pool, Store(url), shard_size=1, on_result=said)
     print("done", flush=True)
     """
 )
 
 
-def test_driver_killed_and_run_again_ends_exact(ray_session, single_process, notes_dir: Path, tmp_path: Path) -> None:
+@pytest.fixture
+def shared_store(request: pytest.FixtureRequest, tmp_path: Path):
+    """The store many workers share: PostgreSQL where its server binaries are installed, else SQLite."""
+    from tests.conftest import postgres_bin
+
+    if postgres_bin() is None:
+        st = _store(tmp_path / "driver.sqlite3")
+        yield st
+        st.close()
+        return
+    st = Store(request.getfixturevalue("postgres_url"))
+    st.migrate()
+    yield st
+    from services.core.tables import Base
+
+    Base.metadata.drop_all(st.engine)
+    with st.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    st.close()
+
+
+def test_driver_killed_and_run_again_ends_exact(ray_session, single_process, notes_dir: Path, tmp_path: Path, shared_store: Store) -> None:
     ray = ray_session
     _free_cpus()
-    store = _store(tmp_path / "driver.sqlite3")
+    store = shared_store
     address = ray.get_runtime_context().gcs_address  # this machine's Ray: SQLite allowed
-    args = [sys.executable, "-c", DRIVER, address, store.url, str(notes_dir), str(tmp_path), TEST_DEID_SECRET.decode()]
+    from services.loop.deid import NoteDeidentifier
+    from services.loop.ingest import ingest_notes
+
+    settings = _settings(tmp_path)  # the first run finds the notes stored (a cheaper kill: the workers load the rules only)
+    ingest_notes(store, notes_dir, settings.max_note_bytes, NoteDeidentifier.from_settings(settings))
+    args = [sys.executable, "-c", DRIVER, address, store.url, str(notes_dir), str(tmp_path), TEST_DEID_SECRET.decode(), "predict"]
     log = tmp_path / "driver.log"
     with log.open("w") as err:
         first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, text=True)
         assert first.stdout is not None
-        line = first.stdout.readline()  # one shard stored
+        line = first.stdout.readline()  # one shard of predictions stored
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
     assert line.strip() == "shard", log.read_text()[-3000:]
     partial = _contents(store)
-    assert 0 < len(partial[0]) and len(partial[1]) < len(NOTES)
-    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert len(partial[0]) == len(NOTES) and 0 < len(partial[1]) < len(NOTES)
+    done = subprocess.run([*args[:-1], "ingest"], capture_output=True, text=True, timeout=600)  # the whole step again
     assert done.returncode == 0 and done.stdout.strip().endswith("done"), done.stderr[-2000:]
     assert _contents(store) == single_process
-    store.close()
 
 
 def test_sqlite_refused_for_a_remote_cluster(tmp_path: Path) -> None:

@@ -78,10 +78,10 @@ def _local_text(store: Any, settings: Any, notes_dir: Path) -> dict[str, Any]:
 def _local_ecg(store: Any, settings: Any, folder: Path) -> dict[str, Any]:
     from models.ecg.detect import BeatDetector
     from services.loop.ecg import ingest_ecg, predict_ecg
-    from services.loop.ecg_train import load_ecg_classifier
+    from services.loop.first_round import ecg_classifier
 
     ingest = ingest_ecg(store, folder)
-    n = predict_ecg(store, BeatDetector().fit(), load_ecg_classifier(store, settings))
+    n = predict_ecg(store, BeatDetector().fit(), ecg_classifier(store, settings)[0])
     return {"tasks": len(ingest.added), "rejected": len(ingest.errors), "predicted": n}
 
 

@@ -179,10 +179,11 @@ class LoopWorker:
         """Detect and classify the beats of one shard of recordings (:func:`services.loop.ecg.predict_ecg`)."""
         from models.ecg.detect import BeatDetector
         from services.loop.ecg import predict_ecg
-        from services.loop.ecg_train import load_ecg_classifier
+        from services.loop.first_round import ecg_classifier
 
         detector = self._model("ecg-detector", lambda: BeatDetector().fit())
-        classifier = self._model("ecg-classifier", lambda: load_ecg_classifier(self.store, self.settings))
+        # as `cliniloop ecg predict`: the promoted classifier, else the default shipped with cliniloop
+        classifier = self._model("ecg-classifier", lambda: ecg_classifier(self.store, self.settings)[0])
         failures: list[Any] = []
 
         def call() -> int:
@@ -196,9 +197,9 @@ class LoopWorker:
     def predict_eeg(self, records: list[str], sleep: bool, block_s: float) -> dict[str, Any]:
         """Predict one shard of EEG recordings (:func:`services.loop.eeg.predict_eeg`)."""
         from services.loop.eeg import predict_eeg
-        from services.loop.eeg_train import load_detector
+        from services.loop.first_round import eeg_detector
 
-        detector = self._model("eeg-detector", lambda: load_detector(self.store, self.settings))
+        detector = self._model("eeg-detector", lambda: eeg_detector(self.store, self.settings)[0])  # promoted, else the default
         failures: list[Any] = []
 
         def call() -> int:

@@ -167,14 +167,20 @@ class ProposalBoxClassifier:
         return out
 
     def detections(self, boxes: NDArray[np.float64], features: NDArray[np.float64]) -> Detections:
-        """Regions from proposals: score ``1 - P(background)`` (at least ``min_score``), label the most probable class, sorted by score."""
+        """Regions from proposals: score ``1 - P(background)``, label the most probable class, sorted by score.
+
+        Only proposals scoring at least ``min_score`` are returned, unless none does (an image unlike
+        the training images): then every proposal is, so the annotator still gets candidates and
+        the image ranks as uncertain.
+        """
         if self.model_ is None:
             raise RuntimeError("ProposalBoxClassifier is not fitted: call fit() or load()")
         p = self.proba(features)
         fg = p[:, :-1]
         score = 1.0 - p[:, -1]
         order = np.argsort(-score, kind="stable")
-        order = order[score[order] >= self.min_score]
+        kept = order[score[order] >= self.min_score]
+        order = kept if len(kept) else order  # nothing passes (an unfamiliar image): show every proposal, all uncertain
         norm = fg / np.maximum(fg.sum(axis=1, keepdims=True), 1e-12)
         labels = [self.classes_[int(j)] for j in fg.argmax(axis=1)] if fg.shape[1] else [BACKGROUND] * len(fg)
         return Detections(boxes[order], score[order], [labels[i] for i in order], norm[order], tuple(self.classes_))

@@ -32,6 +32,12 @@ pytestmark = pytest.mark.integration
 SAMPLES = Path(__file__).resolve().parents[2] / "data_samples" / "images"
 
 
+@pytest.fixture(autouse=True)
+def _cold_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These round trips use the class-agnostic cold-start proposer (many boxes), not the shipped BCCD default."""
+    monkeypatch.setattr("services.loop.first_round.default_box_detector", lambda: None)
+
+
 def _store(tmp_path: Path) -> Store:
     store = Store(f"sqlite:///{tmp_path / 'store.sqlite3'}")
     store.migrate()

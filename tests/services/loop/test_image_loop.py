@@ -80,7 +80,13 @@ def test_dicom_ct_keeps_geometry_spacing_and_window(store: Store) -> None:
     assert "PatientName" not in json.dumps(lung.data) and "CompressedSamples" not in json.dumps(lung.data)
 
 
-def test_cold_start_predictions_rank_and_export_in_original_pixels(store: Store, tmp_path: Path) -> None:
+@pytest.fixture
+def cold_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No default box model: the class-agnostic cold-start proposer predicts (as when the shipped default cannot load)."""
+    monkeypatch.setattr("services.loop.first_round.default_box_detector", lambda: None)
+
+
+def test_cold_start_predictions_rank_and_export_in_original_pixels(store: Store, tmp_path: Path, cold_start: None) -> None:
     ingest_images(store, SAMPLES / "JPEGImages")
     models = load_image_models(store, tmp_path / "models")
     n, errors = predict_images(store, models)

@@ -69,9 +69,9 @@ def _simulate_ner_transformer(
 
 
 def simulate(
-    task: Annotated[str, typer.Option("--task", help="ner (PubTator pool/test), ecg-beats or codes (verdict replay from --pairs).")] = "ner",
-    pool: Annotated[Path | None, typer.Option("--pool", help="Pool with gold labels (the oracle).")] = None,
-    test: Annotated[Path | None, typer.Option("--test", help="Held-out test file.")] = None,
+    task: Annotated[str, typer.Option("--task", help="ner (PubTator pool/test), ecg-beats, eeg-seizure (--pool BONN_DIR), image-boxes (--pool VOC_DIR) or codes (verdict replay from --pairs).")] = "ner",
+    pool: Annotated[Path | None, typer.Option("--pool", help="Pool with gold labels (the oracle); eeg-seizure: a Bonn folder; image-boxes: a VOC folder with train.txt/val.txt.")] = None,
+    test: Annotated[Path | None, typer.Option("--test", help="Held-out test file (image-boxes: ids file, default <pool>/val.txt).")] = None,
     strategies: Annotated[str, typer.Option("--strategies", help="Comma-separated strategy names.")] = "random,entropy,least_confidence",
     seed_size: Annotated[int, typer.Option("--seed-size", min=1, help="Randomly chosen sentences labelled first.")] = 100,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Sentences asked per round.")] = 100,
@@ -104,6 +104,9 @@ def simulate(
         fail(f"--task {task!r}: choose one of {', '.join(TASKS)}, codes")
     if task == "ecg-beats":
         _simulate_ecg(wfdb_dir, strategies, ks, folds, seed, out)
+        return
+    if task in ("eeg-seizure", "image-boxes"):
+        _simulate_pool(task, pool, test, strategies, seed_size, batch, rounds, repeats, seed, out)
         return
     if pool is None or test is None:
         fail("--task ner needs --pool FILE and --test FILE (PubTator)")
@@ -170,6 +173,38 @@ def _simulate_ecg(wfdb_dir: Path | None, strategies: str, ks: str, folds: int, s
         result = simulate_ecg_beats(wfdb_dir, config, out_dir=out, progress=lambda d, t: err_console.print(f"record {d}/{t}"))
     except ValueError as err:
         fail(f"{err} (strategies: {', '.join(STRATEGIES)})")
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+
+
+def _simulate_pool(
+    task: str, pool: Path | None, test: Path | None, strategies: str, seed_size: int, batch: int, rounds: int, repeats: int, seed: int,
+    out: Path | None,
+) -> None:  # fmt: skip
+    """``simulate --task eeg-seizure|image-boxes``: pool-based replay against random in the modality's cost unit; prints one JSON object."""
+    from services.loop.replay import STRATEGIES, ReplayConfig
+
+    if pool is None or not pool.is_dir():
+        fail(f"--task {task} needs --pool DIR ({'a Bonn folder: Z O N F S' if task == 'eeg-seizure' else 'a Pascal VOC folder with train.txt and val.txt'})", 2)
+    names = tuple(s.strip() for s in strategies.split(",") if s.strip())
+    if names == ("random", "entropy", "least_confidence"):  # the NER default: use the replay's
+        names = ("random", "uncertainty") if task == "eeg-seizure" else ("random", "uncertainty", "uncertainty_cost")
+    unknown = [n for n in names if n not in STRATEGIES]
+    if unknown:
+        fail(f"--strategies: unknown {unknown}; choose from {', '.join(STRATEGIES)}", 2)
+    if seed_size == 100 and batch == 100:  # the NER defaults: sizes for a pool of a few hundred items
+        seed_size, batch = (10, 5) if task == "eeg-seizure" else (5, 5)
+    config = ReplayConfig(strategies=names, seed_size=seed_size, batch=batch, rounds=rounds, repeats=repeats, seed=seed)
+    try:
+        if task == "eeg-seizure":
+            from services.loop.eeg_simulate import simulate_eeg_seizure
+
+            result = simulate_eeg_seizure(pool, config, out_dir=out, progress=err_console.print)
+        else:
+            from services.loop.image_simulate import simulate_image_boxes
+
+            result = simulate_image_boxes(pool, pool / "train.txt", test or pool / "val.txt", config, out_dir=out, progress=err_console.print)
+    except (ValueError, FileNotFoundError) as err:
+        fail(str(err))
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
 
 

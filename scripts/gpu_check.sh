@@ -18,7 +18,7 @@ NCBI=${2:-${NCBI_DIR:-../shared/data/text/ncbi_disease}}
 DEST=${OUT:-var/gpu_check}
 mkdir -p "$DEST"
 PY=${PYTHON:-.venv/bin/python}
-CLI=("$PY" -m services.cli.main)
+CLI=("$PY" -m cliniloop.services.cli.main)
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 start=$(date +%s)
 

@@ -10,11 +10,11 @@ Everything is seeded and single-threaded, so the same data and code give the sam
 its licence, the exact items trained on, the items kept out for the first-queue evaluation, the
 parameters, the code commit and the files' SHA-256.
 
-- ECG: :class:`models.ecg.boosted.BoostedBeatClassifier` on the MIT-BIH Arrhythmia DS1 records
-  (never DS2; paced records left out) minus :data:`models.ecg.defaults.FIRST_QUEUE_RECORDS`.
-- EEG: :class:`models.eeg.seizure.SeizureDetector` on the Bonn segments minus every third one of
-  each set (:func:`models.eeg.defaults.is_first_queue_segment`).
-- Image: :class:`models.image.proposals.ProposalBoxClassifier` on BCCD ``train.txt`` (``val.txt`` kept out).
+- ECG: :class:`cliniloop.models.ecg.boosted.BoostedBeatClassifier` on the MIT-BIH Arrhythmia DS1 records
+  (never DS2; paced records left out) minus :data:`cliniloop.models.ecg.defaults.FIRST_QUEUE_RECORDS`.
+- EEG: :class:`cliniloop.models.eeg.seizure.SeizureDetector` on the Bonn segments minus every third one of
+  each set (:func:`cliniloop.models.eeg.defaults.is_first_queue_segment`).
+- Image: :class:`cliniloop.models.image.proposals.ProposalBoxClassifier` on BCCD ``train.txt`` (``val.txt`` kept out).
 """
 
 from __future__ import annotations
@@ -68,10 +68,10 @@ def write_provenance(folder: Path, title: str, lines: list[str]) -> None:
 # --------------------------------------------------------------------------------------- ECG
 def train_ecg(data: Path) -> Path:
     """Boosted beat classifier on DS1 minus the first-queue records; returns the folder."""
-    from models.ecg.boosted import BoostedBeatClassifier
-    from models.ecg.defaults import DEFAULT_DIR, FIRST_QUEUE_RECORDS
-    from services.evaluation.ecg_classify import read_annotated_record, read_record_list
-    from taxonomies.ecg import PACED_RECORDS
+    from cliniloop.models.ecg.boosted import BoostedBeatClassifier
+    from cliniloop.models.ecg.defaults import DEFAULT_DIR, FIRST_QUEUE_RECORDS
+    from cliniloop.services.evaluation.ecg_classify import read_annotated_record, read_record_list
+    from cliniloop.taxonomies.ecg import PACED_RECORDS
 
     folder = data / "ecg" / "mitdb"
     names = [n for n in read_record_list(folder) if n not in PACED_RECORDS and n not in FIRST_QUEUE_RECORDS]
@@ -107,8 +107,8 @@ def train_ecg(data: Path) -> Path:
 # --------------------------------------------------------------------------------------- EEG
 def bonn_split(data: Path) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
     """``(train, first_queue)`` Bonn segments ``(set, file)``."""
-    from models.eeg.defaults import is_first_queue_segment
-    from services.evaluation.eeg_seizure import bonn_files
+    from cliniloop.models.eeg.defaults import is_first_queue_segment
+    from cliniloop.services.evaluation.eeg_seizure import bonn_files
 
     train, held = [], []
     index: dict[str, int] = {}
@@ -123,10 +123,10 @@ def train_eeg(data: Path) -> Path:
     """Seizure detector on two thirds of the Bonn segments; returns the folder."""
     import numpy as np
 
-    from connectors.sources.eeg import BONN_SAMPLING_RATE, open_text_segment
-    from models.eeg.defaults import DEFAULT_DIR
-    from models.eeg.seizure import SeizureDetector
-    from services.loop.eeg_epochs import score_recording
+    from cliniloop.connectors.sources.eeg import BONN_SAMPLING_RATE, open_text_segment
+    from cliniloop.models.eeg.defaults import DEFAULT_DIR
+    from cliniloop.models.eeg.seizure import SeizureDetector
+    from cliniloop.services.loop.eeg_epochs import score_recording
 
     train, held = bonn_split(data)
     log(f"EEG: features of {len(train)} Bonn segments")
@@ -169,9 +169,9 @@ def train_image(data: Path, cache: Path | None = None) -> Path:
     """Proposal classifier on BCCD train.txt; returns the folder (``cache``: reuse proposals kept there, as the replay does)."""
     import numpy as np
 
-    from models.image.defaults import DEFAULT_DIR
-    from models.image.proposals import ProposalBoxClassifier
-    from services.loop.image_simulate import _prepare
+    from cliniloop.models.image.defaults import DEFAULT_DIR
+    from cliniloop.models.image.proposals import ProposalBoxClassifier
+    from cliniloop.services.loop.image_simulate import _prepare
 
     root = data / "image" / "bccd"
     log("image: cold-start proposals of the BCCD train.txt images")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from services.core.net import free_port
-from services.core.store import Store
+from cliniloop.services.core.net import free_port
+from cliniloop.services.core.store import Store
 
 #: Fixed de-identification key of the tests (surrogates and task ids are keyed by it).
 TEST_DEID_SECRET = b"cliniloop-tests-deid-secret-0001"
@@ -22,7 +22,7 @@ TEST_DEID_SECRET = b"cliniloop-tests-deid-secret-0001"
 @pytest.fixture(scope="session")
 def phi_detector():
     """One fitted identifier detector for the whole session (loads spaCy once)."""
-    from models.text.deid.analyzer import PhiDetector
+    from cliniloop.models.text.deid.analyzer import PhiDetector
 
     return PhiDetector().fit()
 
@@ -30,7 +30,7 @@ def phi_detector():
 @pytest.fixture(scope="session")
 def deidentifier(phi_detector):
     """The ingest gate with the tests' fixed key."""
-    from services.loop.deid import NoteDeidentifier
+    from cliniloop.services.loop.deid import NoteDeidentifier
 
     return NoteDeidentifier(phi_detector, TEST_DEID_SECRET)
 
@@ -108,7 +108,7 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]
     st.migrate()
     yield st
     if request.param == "postgresql":
-        from services.core.tables import Base
+        from cliniloop.services.core.tables import Base
 
         Base.metadata.drop_all(st.engine)
         with st.engine.begin() as conn:

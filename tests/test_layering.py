@@ -1,8 +1,8 @@
 """Import layering of the four packages, so it cannot regress.
 
-The contracts live in ``pyproject.toml`` (``[tool.importlinter]``, import-linter): ``services.cli``
-above ``services.evaluation`` above ``services.api`` above the loop, quality and scale-out
-packages, above ``models | connectors`` (which never import each other), above ``services.core``
+The contracts live in ``pyproject.toml`` (``[tool.importlinter]``, import-linter): ``cliniloop.services.cli``
+above ``cliniloop.services.evaluation`` above ``cliniloop.services.api`` above the loop, quality and scale-out
+packages, above ``models | connectors`` (which never import each other), above ``cliniloop.services.core``
 (plain types, settings, store), above ``taxonomies``. On top of that no two modules may import
 each other, directly or through others, at run time; grimp reads every import statement, so an
 import hidden inside a function counts (one under ``if TYPE_CHECKING:`` does not: it never runs).

@@ -7,9 +7,9 @@ config
 convert
     Regions, predictions and annotations to and from Label Studio JSON.
 client
-    :class:`~connectors.label_studio.client.LabelStudioClient` over ``label_studio_sdk``.
+    :class:`~cliniloop.connectors.label_studio.client.LabelStudioClient` over ``label_studio_sdk``.
 server
-    :class:`~connectors.label_studio.server.LocalLabelStudio`: start/stop a local server.
+    :class:`~cliniloop.connectors.label_studio.server.LocalLabelStudio`: start/stop a local server.
 
 Only ``label_studio_sdk`` is imported; Label Studio's server code runs in its own environment.
 """

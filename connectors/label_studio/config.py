@@ -1,6 +1,6 @@
 """Label Studio labelling configs (XML) built from our label schemas.
 
-The tag names below are the contract between the config, :mod:`connectors.label_studio.convert`
+The tag names below are the contract between the config, :mod:`cliniloop.connectors.label_studio.convert`
 and every prediction we send: a result's ``from_name``/``to_name`` must name these tags.
 
 Text granularity
@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Literal
 from xml.sax.saxutils import quoteattr
 
-from taxonomies.label_schemas import LabelSchema
+from cliniloop.taxonomies.label_schemas import LabelSchema
 
 #: ``name`` of the ``<Text>`` object tag; ``to_name`` of every text result.
 TEXT_TAG = "text"
@@ -82,7 +82,7 @@ def text_label_config(
     through, possible wavy, hypothetical dashed, historical dotted, family double underline). An
     annotator changes a span's assertion by selecting the span and clicking the mark at the top,
     next to the entity labels (clicking it again clears it: present). Results of the earlier
-    config (a per-region ``assertion`` choice) are still read by :mod:`connectors.label_studio.convert`.
+    config (a per-region ``assertion`` choice) are still read by :mod:`cliniloop.connectors.label_studio.convert`.
 
     Parameters
     ----------

@@ -17,8 +17,8 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from connectors.label_studio.coding import SYSTEM_NAMES
-from connectors.label_studio.config import (
+from cliniloop.connectors.label_studio.coding import SYSTEM_NAMES
+from cliniloop.connectors.label_studio.config import (
     ASSERTION_ATTRIBUTE,
     ASSERTION_MARKS,
     ASSERTION_TAG,
@@ -27,11 +27,11 @@ from connectors.label_studio.config import (
     PHI_TAG,
     TEXT_TAG,
 )
-from connectors.label_studio.ecg import BEAT_TAG, ECG_OBJECT
-from connectors.label_studio.eeg import CHANNEL_TAG, CHANNELS_ATTRIBUTE, EEG_OBJECT, EVENT_TAG
-from connectors.label_studio.errors import ConversionError, UnsupportedRegion
-from connectors.label_studio.image import BOX_TAG, MASK_TAG, box_item, decode_box, decode_mask, mask_item
-from services.core.schemas import AnnotationIn, Region, TextSpan, TimeInstant, TimeRange
+from cliniloop.connectors.label_studio.ecg import BEAT_TAG, ECG_OBJECT
+from cliniloop.connectors.label_studio.eeg import CHANNEL_TAG, CHANNELS_ATTRIBUTE, EEG_OBJECT, EVENT_TAG
+from cliniloop.connectors.label_studio.errors import ConversionError, UnsupportedRegion
+from cliniloop.connectors.label_studio.image import BOX_TAG, MASK_TAG, box_item, decode_box, decode_mask, mask_item
+from cliniloop.services.core.schemas import AnnotationIn, Region, TextSpan, TimeInstant, TimeRange
 
 log = logging.getLogger(__name__)
 
@@ -154,14 +154,14 @@ ENCODERS: dict[str, Callable[[Any], Result]] = {
 def regions_to_result(regions: Sequence[Region]) -> Result:
     """Turn regions into a Label Studio ``result`` list (for a prediction or an annotation).
 
-    A :class:`~services.core.schemas.TextSpan` becomes one ``labels`` item (``id`` = the
+    A :class:`~cliniloop.services.core.schemas.TextSpan` becomes one ``labels`` item (``id`` = the
     region id, ``score`` = its probability) whose labels are the entity label followed, when
     ``attributes["assertion"]`` is not ``present``, by the assertion mark (see
-    :func:`connectors.label_studio.config.text_label_config`). A
-    :class:`~services.core.schemas.TimeInstant` becomes an instant ``timeserieslabels`` item, a
-    :class:`~services.core.schemas.Rectangle` a ``rectanglelabels`` item and a
-    :class:`~services.core.schemas.Mask` a ``brushlabels`` item (see
-    :mod:`connectors.label_studio.image`).
+    :func:`cliniloop.connectors.label_studio.config.text_label_config`). A
+    :class:`~cliniloop.services.core.schemas.TimeInstant` becomes an instant ``timeserieslabels`` item, a
+    :class:`~cliniloop.services.core.schemas.Rectangle` a ``rectanglelabels`` item and a
+    :class:`~cliniloop.services.core.schemas.Mask` a ``brushlabels`` item (see
+    :mod:`cliniloop.connectors.label_studio.image`).
 
     Raises
     ------

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from connectors.label_studio.config import _attrs
+from cliniloop.connectors.label_studio.config import _attrs
 
 #: ``name`` of the ``<TimeSeries>`` object and its data key.
 ECG_OBJECT = "ecg"

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from connectors.label_studio.config import _attrs
+from cliniloop.connectors.label_studio.config import _attrs
 
 EEG_OBJECT = "eeg"
 EVENT_TAG = "event"

@@ -1,5 +1,5 @@
-"""Errors of the Label Studio JSON conversion, shared by :mod:`connectors.label_studio.convert` and
-the per-modality codecs it imports (:mod:`connectors.label_studio.image`), so no codec imports the
+"""Errors of the Label Studio JSON conversion, shared by :mod:`cliniloop.connectors.label_studio.convert` and
+the per-modality codecs it imports (:mod:`cliniloop.connectors.label_studio.image`), so no codec imports the
 converter."""
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 Coordinates
 -----------
-Our regions are in pixels of the original image: a :class:`~services.core.schemas.Rectangle`'s
+Our regions are in pixels of the original image: a :class:`~cliniloop.services.core.schemas.Rectangle`'s
 ``x, y, width, height`` are pixel *edges* (the box covers ``[x, x + width) x [y, y + height)``,
-pixel ``i`` spans ``[i, i + 1)``), a :class:`~services.core.schemas.Mask` is a boolean image of
+pixel ``i`` spans ``[i, i + 1)``), a :class:`~cliniloop.services.core.schemas.Mask` is a boolean image of
 ``image_height x image_width`` as column-major COCO run-length counts.
 
 Label Studio stores rectangles (``rectanglelabels``) in percent of the original image, with the
@@ -46,10 +46,10 @@ from label_studio_sdk.converter.brush import decode_rle, encode_rle
 from numpy.typing import NDArray
 from pydantic import ValidationError
 
-from connectors.label_studio.config import _attrs
-from connectors.label_studio.errors import ConversionError
-from services.core.masks import counts_to_mask, mask_to_counts
-from services.core.schemas import Mask, Rectangle
+from cliniloop.connectors.label_studio.config import _attrs
+from cliniloop.connectors.label_studio.errors import ConversionError
+from cliniloop.services.core.masks import counts_to_mask, mask_to_counts
+from cliniloop.services.core.schemas import Mask, Rectangle
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def image_task_data(
     ----------
     image_uri : str
         What the browser loads: a ``data:image/png;base64,...`` URI
-        (:func:`connectors.sources.image.png_data_uri`; see "Serving the image" above) or an
+        (:func:`cliniloop.connectors.sources.image.png_data_uri`; see "Serving the image" above) or an
         ``http(s)`` URL the annotator's browser can reach. It must give the image at its original
         size (brush masks are decoded at the size shown).
     width, height : int

@@ -28,8 +28,8 @@ from types import TracebackType
 
 import httpx
 
-from services.core.net import free_port
-from services.core.private import PRIVATE_UMASK, private_dir, private_file, private_tree
+from cliniloop.services.core.net import free_port
+from cliniloop.services.core.private import PRIVATE_UMASK, private_dir, private_file, private_tree
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Written documents have 1-based image, annotation and category ids; ``bbox`` is ``[x, y, w, h]``
 in px (pixel edges); masks are uncompressed column-major RLE ``{"size": [h, w], "counts": [...]}``
-(as :func:`services.core.masks.mask_to_counts`, what ``pycocotools`` reads); ``area`` is the mask's
+(as :func:`cliniloop.services.core.masks.mask_to_counts`, what ``pycocotools`` reads); ``area`` is the mask's
 pixel count when there is a mask, else ``w * h``; ``iscrowd`` is 0; ``score`` is written for
 results-style output when known.
 
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from services.core.masks import counts_to_mask, mask_bbox, mask_to_counts
+from cliniloop.services.core.masks import counts_to_mask, mask_bbox, mask_to_counts
 
 #: Image keys that ``extra`` may not override.
 _IMAGE_KEYS = ("id", "file_name", "width", "height")
@@ -66,7 +66,7 @@ class CocoRegion:
         ``(x0, y0, x1, y1)`` pixel edges in px.
     counts : list of int, optional
         Mask as column-major uncompressed RLE counts over the whole image
-        (:func:`services.core.masks.mask_to_counts`).
+        (:func:`cliniloop.services.core.masks.mask_to_counts`).
     score : float, optional
         Confidence (results-style files).
     attributes : dict

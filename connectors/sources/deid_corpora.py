@@ -1,9 +1,9 @@
 """Gold identifier spans of de-identification corpora in their own layouts.
 
 Three layouts, each read into :class:`GoldNote` objects whose mentions keep the corpus's own type
-names (a type map turns them into cliniloop types, :mod:`models.text.deid.type_maps`):
+names (a type map turns them into cliniloop types, :mod:`cliniloop.models.text.deid.type_maps`):
 
-- ``brat``: a folder of ``<note>.txt`` + ``<note>.ann`` (:mod:`connectors.sources.brat`).
+- ``brat``: a folder of ``<note>.txt`` + ``<note>.ann`` (:mod:`cliniloop.connectors.sources.brat`).
 - ``physionet``: the PhysioNet ``deid`` gold standard. ``id.text`` holds the records::
 
       START_OF_RECORD=<patient>||||<note>||||
@@ -38,7 +38,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from connectors.sources.brat import read_brat_dir
+from cliniloop.connectors.sources.brat import read_brat_dir
 
 FORMATS = ("brat", "physionet", "i2b2")
 PHYSIONET_TEXT = "id.text"
@@ -332,7 +332,7 @@ def read_gold(path: Path, data_format: str | None = None) -> tuple[str, list[Gol
     Raises
     ------
     DeidCorpusError
-        For an unknown format or a bad file; :class:`~connectors.sources.brat.BratError` for a
+        For an unknown format or a bad file; :class:`~cliniloop.connectors.sources.brat.BratError` for a
         bad BRAT file.
     """
     fmt = data_format or detect_format(path)

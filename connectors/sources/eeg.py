@@ -257,7 +257,7 @@ def open_eeg(path: Path, sampling_rate: float | None = None) -> EegSource:
 def _open_edf(path: Path) -> EegSource:
     import pyedflib
 
-    from connectors.sources.ecg import edf_size_problem
+    from cliniloop.connectors.sources.ecg import edf_size_problem
 
     problem = edf_size_problem(path)
     if problem:

@@ -5,7 +5,7 @@ A label image holds one integer per pixel: 0 is background, every other value on
 black background) are accepted too. Labels are relabelled to ``1..K`` in order of their
 original values, so region ``k`` of :func:`instance_target` is ``labels == k + 1``.
 
-Images are read with :func:`connectors.sources.voc.load_rgb` (RGB, RGBA on white, grey).
+Images are read with :func:`cliniloop.connectors.sources.voc.load_rgb` (RGB, RGBA on white, grey).
 Pairing problems are raised as :class:`InstanceDatasetError` naming the file or id.
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from connectors.sources.voc import load_rgb, read_id_list
-from services.core.targets import BoxTarget
+from cliniloop.connectors.sources.voc import load_rgb, read_id_list
+from cliniloop.services.core.targets import BoxTarget
 
 #: Suffixes of image and label files (matched in any case).
 SUFFIXES: tuple[str, ...] = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
@@ -155,7 +155,7 @@ def instance_target(labels: NDArray[np.int32], label: str = "nucleus") -> BoxTar
     """Boxes of every instance of a label image, all of class ``label``, with the labels kept.
 
     Box ``k`` is the pixel-edge box of ``labels == k + 1`` (the same as
-    :func:`services.core.masks.mask_bbox`, found in one pass with
+    :func:`cliniloop.services.core.masks.mask_bbox`, found in one pass with
     :func:`scipy.ndimage.find_objects`). Labels that are not ``1..K`` consecutive are relabelled
     first.
     """

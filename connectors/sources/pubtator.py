@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.core.labelled_text import EntitySpan, LabelledText
+from cliniloop.services.core.labelled_text import EntitySpan, LabelledText
 
 # A sentence ends at . ! ? followed by space and a capital, digit or bracket.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")

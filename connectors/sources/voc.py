@@ -1,7 +1,7 @@
 """Pascal VOC detection datasets: ``JPEGImages/`` with the images, ``Annotations/`` with one XML each.
 
 Box convention: VOC ``xmin..xmax`` and ``ymin..ymax`` are 1-based inclusive pixel indices, read
-as pixel-edge boxes ``x0 = xmin - 1, x1 = xmax`` (same for y; see :mod:`models.image.regions`)
+as pixel-edge boxes ``x0 = xmin - 1, x1 = xmax`` (same for y; see :mod:`cliniloop.models.image.regions`)
 and written back with ``xmin = round(x0) + 1, xmax = round(x1)`` (halves rounded up).
 
 The image's real size (after its EXIF orientation, as :func:`load_rgb` reads it) is trusted over
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from services.core.targets import BoxTarget
+from cliniloop.services.core.targets import BoxTarget
 
 #: Image suffixes tried (in order) when an annotation's ``<filename>`` is missing or wrong.
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG", ".bmp", ".tif", ".tiff")
@@ -125,15 +125,15 @@ def read_voc(root: Path, ids: Path | Sequence[str] | None = None, *, min_size_px
 def load_rgb(path: Path) -> NDArray[np.uint8]:
     """An image as ``(H, W, 3)`` uint8 RGB: grey repeated, transparency on white, 16-bit min-max.
 
-    Any file :func:`connectors.sources.image.open_image` reads (first frame; EXIF orientation
+    Any file :func:`cliniloop.connectors.sources.image.open_image` reads (first frame; EXIF orientation
     applied).
 
     Raises
     ------
-    connectors.sources.image.ImageFileError
+    cliniloop.connectors.sources.image.ImageFileError
         If the file cannot be read.
     """
-    from connectors.sources.image import open_image
+    from cliniloop.connectors.sources.image import open_image
 
     pixels = open_image(Path(path))[0].pixels
     if pixels.ndim == 2:
@@ -259,7 +259,7 @@ def _image_size(path: Path) -> tuple[int, int]:
     """``(width, height)`` in px as a viewer shows the image (EXIF orientation applied)."""
     from PIL import Image, UnidentifiedImageError
 
-    from connectors.sources.image import ImageFileError, open_image
+    from cliniloop.connectors.sources.image import ImageFileError, open_image
 
     try:
         with Image.open(path) as image:

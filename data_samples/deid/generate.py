@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if str(_REPO) not in sys.path:
         sys.path.insert(0, str(_REPO))
-    from services.evaluation.synthetic_notes import generate_notes, write_corpus
+    from cliniloop.services.evaluation.synthetic_notes import generate_notes, write_corpus
 
     if args.force and args.out.is_dir():
         _clear(args.out)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from connectors.sources.eeg_synthetic import PlantedEvent, write_synthetic_edf, write_synthetic_segment
+from cliniloop.connectors.sources.eeg_synthetic import PlantedEvent, write_synthetic_edf, write_synthetic_segment
 
 HERE = Path(__file__).resolve().parent
 

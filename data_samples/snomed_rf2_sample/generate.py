@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from taxonomies.codes.snomed import verhoeff_valid
+from cliniloop.taxonomies.codes.snomed import verhoeff_valid
 
 ROOT = Path(__file__).resolve().parent / "SnomedCT_CliniloopSampleRF2_TEST_20250301T120000Z" / "Snapshot"
 TAG = "CLINILOOP_20250301"

@@ -2,7 +2,7 @@
 
 A cardiologist's corrections of a few beats of a recording say how *this* patient's ectopic and
 normal beats look and time. :class:`PatientAdapter` keeps those beats (their embedding from
-:meth:`models.ecg.boosted.BoostedBeatClassifier.embedding` and their class) and mixes, for every
+:meth:`cliniloop.models.ecg.boosted.BoostedBeatClassifier.embedding` and their class) and mixes, for every
 beat of the same recording, the base model's probabilities with the class distribution of its
 nearest corrected beats::
 
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from taxonomies.ecg import AAMI_CLASSES
+from cliniloop.taxonomies.ecg import AAMI_CLASSES
 
 
 class PatientAdapter:

@@ -1,12 +1,12 @@
-"""Per-beat feature table for the gradient-boosted beat classifier (:mod:`models.ecg.boosted`).
+"""Per-beat feature table for the gradient-boosted beat classifier (:mod:`cliniloop.models.ecg.boosted`).
 
-Built on :func:`models.ecg.beat_features.beat_inputs` (band-passed windows resampled to 128 Hz,
+Built on :func:`cliniloop.models.ecg.beat_features.beat_inputs` (band-passed windows resampled to 128 Hz,
 divided by the record's median QRS amplitude per lead; RR context normalised by the local and
 the record's own rhythm), so every column is relative to the beat's own record. Columns
 (``n_leads`` = 2 for MIT-BIH; ``l`` = lead index):
 
 ``rr:<name>``
-    The :data:`~models.ecg.beat_features.RR_FEATURES` (dimensionless ratios and seconds).
+    The :data:`~cliniloop.models.ecg.beat_features.RR_FEATURES` (dimensionless ratios and seconds).
 ``rec:premature_share``, ``rec:rr_spread``, ``rec:rr_s``
     Record context: share of the record's beats with ``pre < 0.85 * local``, the record's
     median ``rr_spread`` (high in atrial fibrillation) and its median RR (s).
@@ -52,7 +52,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from models.ecg import beat_features as bf
+from cliniloop.models.ecg import beat_features as bf
 
 #: Keep every DECIMATE-th morphology sample as a column.
 DECIMATE = 3
@@ -103,7 +103,7 @@ def feature_table(inputs: bf.BeatInputs) -> tuple[np.ndarray, list[str]]:
     Parameters
     ----------
     inputs : BeatInputs
-        What :func:`models.ecg.beat_features.beat_inputs` returned for the record.
+        What :func:`cliniloop.models.ecg.beat_features.beat_inputs` returned for the record.
 
     Returns
     -------

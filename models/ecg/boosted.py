@@ -4,7 +4,7 @@ Why this model (measured by record-grouped cross-validation on MIT-BIH DS1, see 
 ---------------------------------------------------------------------------------------
 Beats of a patient the model has never seen differ mostly in *absolute* shape; what carries over
 between patients is how a beat differs from its own record's rhythm and dominant beat. The
-features (:mod:`models.ecg.beat_table`) are therefore relative to the record: RR intervals
+features (:mod:`cliniloop.models.ecg.beat_table`) are therefore relative to the record: RR intervals
 normalised by the local and the record's rhythm, correlation and RMS difference of each lead's
 P, QRS and T regions against the record's template, QRS width against the template's, and the
 correlation with the neighbouring beats. Raw decimated morphology and wavelet coefficients are
@@ -47,7 +47,7 @@ to 1); :meth:`predict_proba_samples` returns each member's ``(T, n, 5)`` for BAL
 held-out record exists: one model, ``T = 1``, ``b = 0``, all weights 1.
 
 Patient adaptation uses :meth:`embedding` (standardised shape and RR columns) with
-:class:`models.ecg.adapt.PatientAdapter`.
+:class:`cliniloop.models.ecg.adapt.PatientAdapter`.
 
 Files (:meth:`save`): ``beatgbm.json`` (parameters, calibration, thresholds, standardisation,
 feature names, training summary) and one LightGBM text model per member ``beatgbm_<j>.txt``.
@@ -66,14 +66,14 @@ from typing import Any
 
 import numpy as np
 
-from models.ecg import beat_features as bf
-from taxonomies.ecg import AAMI_CLASSES
+from cliniloop.models.ecg import beat_features as bf
+from cliniloop.taxonomies.ecg import AAMI_CLASSES
 
 META_FILE = "beatgbm.json"
 FORMAT_VERSION = 1
 #: Classes whose F1 is averaged when tuning the decision weights.
 TUNED_CLASSES = ("N", "S", "V", "F")
-#: Column-name prefixes of each feature group of :mod:`models.ecg.beat_table`.
+#: Column-name prefixes of each feature group of :mod:`cliniloop.models.ecg.beat_table`.
 FEATURE_GROUPS = {
     "rr": ("rr:",),
     "record": ("rec:",),
@@ -94,7 +94,7 @@ Progress = Callable[[int, int], None]
 
 
 def _label_indices(labels: np.ndarray | None, n: int, name: str) -> np.ndarray:
-    from models.ecg.classify import _label_indices as idx
+    from cliniloop.models.ecg.classify import _label_indices as idx
 
     return idx(labels, n, name)
 
@@ -331,8 +331,8 @@ class BoostedBeatClassifier:
 
     # ------------------------------------------------------------------ features
     def features(self, record: Any) -> np.ndarray:
-        """Full feature table ``(n_beats, n_columns)`` of a :class:`~models.ecg.classify.RecordBeats` (cached on it)."""
-        from models.ecg.beat_table import feature_table
+        """Full feature table ``(n_beats, n_columns)`` of a :class:`~cliniloop.models.ecg.classify.RecordBeats` (cached on it)."""
+        from cliniloop.models.ecg.beat_table import feature_table
 
         signal = np.asarray(record.signal)
         if signal.ndim == 1:
@@ -451,7 +451,7 @@ class BoostedBeatClassifier:
         for rec in records:
             X = self.features(rec)
             if names is None:
-                from models.ecg.beat_table import feature_table
+                from cliniloop.models.ecg.beat_table import feature_table
 
                 names = feature_table(bf.beat_inputs(np.zeros((8, self.leads)), 360.0, np.array([4])))[1]
             y = _label_indices(rec.labels, len(X), rec.name)
@@ -617,7 +617,7 @@ class BoostedBeatClassifier:
         """
         import lightgbm as lgb
 
-        from models.ecg.beat_table import feature_table
+        from cliniloop.models.ecg.beat_table import feature_table
 
         folder = Path(folder)
         if not (folder / META_FILE).is_file():

@@ -1,12 +1,12 @@
 """AAMI beat classifier: a small 1-D CNN on beat morphology plus an MLP on RR context (torch).
 
-Inputs (:mod:`models.ecg.beat_features`)
+Inputs (:mod:`cliniloop.models.ecg.beat_features`)
 ----------------------------------------
 For every beat: the band-passed window -0.25 s..+0.45 s around the fiducial point, resampled to
 128 Hz (90 samples) and divided by the record's median QRS amplitude per lead, *plus* the same
 window minus the record's median regular beat (how the beat differs from its own patient's
 usual beat), so ``2 * leads`` input channels; and 19 per-record-normalised RR features
-(:data:`~models.ecg.beat_features.RR_FEATURES`: prematurity against the local and the record's
+(:data:`~cliniloop.models.ecg.beat_features.RR_FEATURES`: prematurity against the local and the record's
 rhythm, robust z-scores against the local RR spread, compensatory pause, RR differences, the
 surrounding RR pattern, local irregularity), standardised with the training set's mean and
 standard deviation.
@@ -16,7 +16,7 @@ Network
 Morphology: three Conv1d-BatchNorm-ReLU-MaxPool blocks (kernels 7, 5, 3; ``width // 2``,
 ``width``, ``width`` channels; ``width=16`` by default), flattened, dropout, linear to 64.
 RR: MLP ``n_rr -> 32 -> 32``. Both concatenated, dropout, ``96 -> 64 -> 5`` logits in
-:data:`~taxonomies.ecg.AAMI_CLASSES` order (N, S, V, F, Q). Trained with class-weighted
+:data:`~cliniloop.taxonomies.ecg.AAMI_CLASSES` order (N, S, V, F, Q). Trained with class-weighted
 cross-entropy (``class_weight``; the ``"balanced"`` default weights class c by ``n_max / n_c``,
 capped at ``max_class_weight`` = 20, so on MIT-BIH DS1 N 1, S 20, V 12, F 20, Q 20) and AdamW
 with a cosine learning-rate decay over a fixed number of epochs (12). Training-time
@@ -74,9 +74,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.ecg import beat_features as bf
-from models.torch_common import resolve_device, weights_digest
-from taxonomies.ecg import AAMI_CLASSES
+from cliniloop.models.ecg import beat_features as bf
+from cliniloop.models.torch_common import resolve_device, weights_digest
+from cliniloop.taxonomies.ecg import AAMI_CLASSES
 
 #: Weights file and metadata file written by :meth:`BeatClassifier.save`.
 WEIGHTS_FILE = "beatcnn.pt"

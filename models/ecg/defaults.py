@@ -1,9 +1,9 @@
 """The default ECG beat classifier shipped inside the package (used before any version is promoted).
 
-``models/ecg/default/`` holds a :class:`~models.ecg.boosted.BoostedBeatClassifier` written by
+``models/ecg/default/`` holds a :class:`~cliniloop.models.ecg.boosted.BoostedBeatClassifier` written by
 ``scripts/train_default_models.py --only ecg`` from MIT-BIH Arrhythmia DS1 beats (ODC-By 1.0;
 licence and provenance in ``models/ecg/default/PROVENANCE.md``). That script is the one way to
-produce these files: when the beat features of :mod:`models.ecg.beat_table` change, re-run it.
+produce these files: when the beat features of :mod:`cliniloop.models.ecg.beat_table` change, re-run it.
 
 The records in :data:`FIRST_QUEUE_RECORDS` are left out of the default's training so that the
 first-queue evaluation (``cliniloop eval first-queue --modality ecg``) measures it on patients it
@@ -30,7 +30,7 @@ class DefaultModelError(RuntimeError):
 
 @lru_cache(maxsize=1)
 def load_default() -> Any:
-    """The shipped default beat classifier (a fitted :class:`~models.ecg.boosted.BoostedBeatClassifier`).
+    """The shipped default beat classifier (a fitted :class:`~cliniloop.models.ecg.boosted.BoostedBeatClassifier`).
 
     Raises
     ------
@@ -38,7 +38,7 @@ def load_default() -> Any:
         When the files are missing, or were written for another feature set than the one this
         code computes (the message says how to re-create them).
     """
-    from models.ecg.boosted import META_FILE, BoostedBeatClassifier
+    from cliniloop.models.ecg.boosted import META_FILE, BoostedBeatClassifier
 
     if not (DEFAULT_DIR / META_FILE).is_file():
         raise DefaultModelError(f"{DEFAULT_DIR / META_FILE}: the default ECG beat classifier is missing; create it with `{TRAIN_COMMAND}`")

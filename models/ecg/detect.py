@@ -49,7 +49,7 @@ small; search-back beats score below ``min_agreement`` by construction.
 
 Accuracy and cost (MIT-BIH, 26 records, 2 leads, 150 ms window, 360 Hz): sensitivity 0.9984,
 positive predictivity 0.998, about 1.0 CPU second per hour of ECG (see
-:func:`services.evaluation.ecg_detect.evaluate_detection`). One lead alone: 0.994 / 0.994.
+:func:`cliniloop.services.evaluation.ecg_detect.evaluate_detection`). One lead alone: 0.994 / 0.994.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Beat classification scores against reference AAMI classes: per-class sensitivity, PPV and F1,
 macro-F1 over N, S, V and F, the confusion matrix, and calibration of the class probabilities.
 
-Used by the ECG trainer's dev check (:mod:`services.loop.ecg_train`), the replay harness and
-``cliniloop eval ecg-classify`` (:mod:`services.evaluation.ecg_classify`).
+Used by the ECG trainer's dev check (:mod:`cliniloop.services.loop.ecg_train`), the replay harness and
+``cliniloop eval ecg-classify`` (:mod:`cliniloop.services.evaluation.ecg_classify`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from taxonomies.ecg import AAMI_CLASSES
+from cliniloop.taxonomies.ecg import AAMI_CLASSES
 
 #: Classes averaged in the macro-F1 (Q has a handful of beats in MIT-BIH: reported, not averaged).
 MACRO_CLASSES: tuple[str, ...] = ("N", "S", "V", "F")

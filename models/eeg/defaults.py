@@ -1,9 +1,9 @@
 """The default EEG seizure detector shipped inside the package (used before any version is promoted).
 
-``models/eeg/default/`` holds a :class:`~models.eeg.seizure.SeizureDetector` written by
+``models/eeg/default/`` holds a :class:`~cliniloop.models.eeg.seizure.SeizureDetector` written by
 ``scripts/train_default_models.py --only eeg`` from the Bonn University EEG segments (CC BY 4.0;
 licence and provenance in ``models/eeg/default/PROVENANCE.md``). That script is the one way to
-produce these files: when the epoch features of :mod:`models.eeg.features` change, re-run it.
+produce these files: when the epoch features of :mod:`cliniloop.models.eeg.features` change, re-run it.
 
 Every third segment of each Bonn set (:func:`is_first_queue_segment`) is left out of training so
 that ``cliniloop eval first-queue --modality eeg`` measures the default on segments it never saw.
@@ -32,14 +32,14 @@ def is_first_queue_segment(index: int) -> bool:
 
 @lru_cache(maxsize=1)
 def load_default() -> Any:
-    """The shipped default seizure detector (a fitted :class:`~models.eeg.seizure.SeizureDetector`).
+    """The shipped default seizure detector (a fitted :class:`~cliniloop.models.eeg.seizure.SeizureDetector`).
 
     Raises
     ------
     DefaultModelError
         When the files are missing, modified, or written for other features than this code computes.
     """
-    from models.eeg.seizure import SeizureDetector
+    from cliniloop.models.eeg.seizure import SeizureDetector
 
     if not (DEFAULT_DIR / "detector.json").is_file():
         raise DefaultModelError(f"{DEFAULT_DIR / 'detector.json'}: the default EEG seizure detector is missing; create it with `{TRAIN_COMMAND}`")

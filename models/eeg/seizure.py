@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from models.eeg.features import FEATURE_NAMES, FEATURE_RATE, epoch_features
-from models.params import init_params
+from cliniloop.models.eeg.features import FEATURE_NAMES, FEATURE_RATE, epoch_features
+from cliniloop.models.params import init_params
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ class SeizureDetector:
         Parameters
         ----------
         epochs : ndarray, shape (n, n_samples)
-            Band-limited epochs at :data:`~models.eeg.features.FEATURE_RATE` Hz (uV); ignored when
+            Band-limited epochs at :data:`~cliniloop.models.eeg.features.FEATURE_RATE` Hz (uV); ignored when
             ``features`` is given.
         labels : ndarray of bool or {0, 1}, shape (n,)
             1 = ictal.
@@ -96,7 +96,7 @@ class SeizureDetector:
             Segment or recording of each epoch. With at least 3 groups of each kind the threshold
             is chosen on out-of-fold group-level scores; otherwise it stays 0.5.
         features : ndarray, shape (n, n_features), optional
-            Precomputed :func:`~models.eeg.features.epoch_features`.
+            Precomputed :func:`~cliniloop.models.eeg.features.epoch_features`.
         """
         from sklearn.model_selection import StratifiedGroupKFold
 

@@ -1,6 +1,6 @@
 """A tiny CenterNet ("Objects as Points", Zhou et al. 2019) in plain torch: network, targets, loss, decoding.
 
-Used by :class:`models.image.detector.BoxDetector`; nothing here knows about image files, class
+Used by :class:`cliniloop.models.image.detector.BoxDetector`; nothing here knows about image files, class
 names or original-image coordinates (all coordinates are network-input pixels, output cells are
 ``STRIDE`` pixels wide).
 

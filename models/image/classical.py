@@ -2,7 +2,7 @@
 
 Two proposers, scikit-learn style (the constructor stores parameters, :meth:`fit` works without
 arguments and may calibrate sizes from labelled examples, :meth:`predict` returns
-:class:`~models.image.regions.Detections` in pixels of the original image):
+:class:`~cliniloop.models.image.regions.Detections` in pixels of the original image):
 
 :class:`BlobProposer` (boxes; stained cells and round findings)
     Many segmentation hypotheses, pooled and de-duplicated:
@@ -63,7 +63,7 @@ arguments and may calibrate sizes from labelled examples, :meth:`predict` return
        ``min(1, area / (0.5 * median area))``: faint, ragged or fragment-sized regions score
        low.
 
-Measured (2 shared CPUs; see :mod:`models.image.metrics` for the definitions)
+Measured (2 shared CPUs; see :mod:`cliniloop.models.image.metrics` for the definitions)
 --------------------------------------------------------------------------
 * BlobProposer on BCCD ``val.txt`` (87 images, 640 x 480, 1138 boxes; many red cells are not
   boxed, so precision and AP are understated): class-agnostic recall at IoU 0.5 0.875 and AP
@@ -84,10 +84,10 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from models.image.metrics import box_iou
-from models.image.regions import Detections
-from models.params import init_params
-from services.core.targets import BoxTarget
+from cliniloop.models.image.metrics import box_iou
+from cliniloop.models.image.regions import Detections
+from cliniloop.models.params import init_params
+from cliniloop.services.core.targets import BoxTarget
 
 #: Objects are segmented at a scale where the smallest expected object is about this wide (px).
 WORK_MIN_SIZE_PX = 12.0

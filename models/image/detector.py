@@ -1,4 +1,4 @@
-"""Trainable box detector: a tiny CenterNet trained from scratch (:mod:`models.image.centernet`).
+"""Trainable box detector: a tiny CenterNet trained from scratch (:mod:`cliniloop.models.image.centernet`).
 
 Images and coordinates
 ----------------------
@@ -8,7 +8,7 @@ and channels, so colour ratios are kept and the exposure or window of an image d
 resized with antialiasing so that its longest side is ``input_size`` (aspect kept; the scale of
 each axis is ``round(side * s) / side``), and padded at the bottom and right to a multiple of 32.
 Boxes go back to original pixels by dividing by those per-axis scales: pixel-edge coordinates map
-exactly (:mod:`models.image.regions`), and are clipped to the image.
+exactly (:mod:`cliniloop.models.image.regions`), and are clipped to the image.
 
 Training
 --------
@@ -23,7 +23,7 @@ clipped at 10. Images without boxes are pure negatives.
 
 Prediction
 ----------
-Heatmap peaks (:func:`~models.image.centernet.decode`), optionally averaged with the horizontally
+Heatmap peaks (:func:`~cliniloop.models.image.centernet.decode`), optionally averaged with the horizontally
 flipped image's heatmap and sizes (``flip_test``), then class-wise non-maximum suppression at
 ``nms_iou`` (CenterNet needs none in principle; it removes the odd double peak on large objects).
 By default peaks are taken on the maximum over the class heatmaps, so one cell gives at most one
@@ -71,7 +71,7 @@ import torch
 import torch.nn.functional as F
 from numpy.typing import NDArray
 
-from models.image.centernet import (
+from cliniloop.models.image.centernet import (
     SIZE_MULTIPLE,
     STRIDE,
     CenterNet,
@@ -81,9 +81,9 @@ from models.image.centernet import (
     extend_classes,
     nms,
 )
-from models.image.regions import Detections
-from models.torch_common import resolve_device, weights_digest
-from services.core.targets import BoxTarget
+from cliniloop.models.image.regions import Detections
+from cliniloop.models.torch_common import resolve_device, weights_digest
+from cliniloop.services.core.targets import BoxTarget
 
 #: Weights file and metadata file written by :meth:`BoxDetector.save`.
 WEIGHTS_FILE = "detector.pt"
@@ -163,7 +163,7 @@ class BoxDetector:
     scale_range : tuple of float
         Training scale jitter (log-uniform), relative to the prediction scale.
     width : int
-        Base channel count of the network (:class:`~models.image.centernet.CenterNet`).
+        Base channel count of the network (:class:`~cliniloop.models.image.centernet.CenterNet`).
     blocks : int
         Residual blocks per encoder stage.
     heatmap_alpha : float

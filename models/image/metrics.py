@@ -2,7 +2,7 @@
 
 Used by ``cliniloop eval image-boxes`` (:func:`evaluate_boxes`) and ``cliniloop eval image-masks``
 (:func:`evaluate_instances`). Boxes follow the pixel-edge convention of
-:mod:`models.image.regions`: ``(x0, y0, x1, y1)`` covers ``x0 <= x < x1``, ``y0 <= y < y1``, so a
+:mod:`cliniloop.models.image.regions`: ``(x0, y0, x1, y1)`` covers ``x0 <= x < x1``, ``y0 <= y < y1``, so a
 box's area is ``(x1 - x0) * (y1 - y0)`` px² (no ``+ 1``).
 
 Box AP (:func:`evaluate_boxes`)
@@ -54,8 +54,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 
-from models.image.regions import Detections
-from services.core.targets import BoxTarget
+from cliniloop.models.image.regions import Detections
+from cliniloop.services.core.targets import BoxTarget
 
 
 def box_iou(a: NDArray, b: NDArray) -> NDArray[np.float64]:

@@ -1,6 +1,6 @@
 """A light box model on top of the cold-start proposals: class probabilities for every blob proposal.
 
-:class:`~models.image.classical.BlobProposer` finds class-agnostic boxes with no labels. This model
+:class:`~cliniloop.models.image.classical.BlobProposer` finds class-agnostic boxes with no labels. This model
 gives each of them class probabilities over the training classes plus ``background``: per
 proposal, shape and colour features (:func:`proposal_features`: width, height, area, area relative
 to the image's median proposal, aspect, the proposer's score, mean and spread of R, G, B inside
@@ -9,7 +9,7 @@ trained on the proposals of labelled images (a proposal matching a reference box
 takes its class, any other is ``background``). A region's score is ``1 - P(background)`` (is it a
 finding at all?), its label the most probable class, and its ``class_probs`` the class
 distribution without background. It trains in seconds on a CPU, which makes it the shipped
-default (:mod:`models.image.defaults`) and the learner of the image replay harness.
+default (:mod:`cliniloop.models.image.defaults`) and the learner of the image replay harness.
 
 Files (:meth:`ProposalBoxClassifier.save`): ``proposals.json`` (classes, parameters, version, the
 SHA-256 of the model file) and ``classifier.joblib`` (the scikit-learn estimator; load only files
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from models.image.regions import Detections
+from cliniloop.models.image.regions import Detections
 
 BACKGROUND = "background"
 META_FILE = "proposals.json"
@@ -111,9 +111,9 @@ class ProposalBoxClassifier:
 
     @property
     def proposer(self) -> Any:
-        """The cold-start :class:`~models.image.classical.BlobProposer` (built on first use)."""
+        """The cold-start :class:`~cliniloop.models.image.classical.BlobProposer` (built on first use)."""
         if self._proposer is None:
-            from models.image.classical import BlobProposer
+            from cliniloop.models.image.classical import BlobProposer
 
             self._proposer = BlobProposer().fit()
         return self._proposer
@@ -142,7 +142,7 @@ class ProposalBoxClassifier:
         return self
 
     def fit(self, images: Sequence[NDArray[np.uint8]], targets: Sequence[Any]) -> ProposalBoxClassifier:
-        """Train on images and their reference boxes (:class:`~services.core.targets.BoxTarget`-like: ``boxes``, ``labels``)."""
+        """Train on images and their reference boxes (:class:`~cliniloop.services.core.targets.BoxTarget`-like: ``boxes``, ``labels``)."""
         feats, truth = [], []
         for image, target in zip(images, targets, strict=True):
             boxes, f = self.propose(image)

@@ -3,9 +3,9 @@
 Coordinates are pixel edges: a box ``(x0, y0, x1, y1)`` covers columns ``x0 <= x < x1`` and
 rows ``y0 <= y < y1`` (a Pascal VOC box ``xmin..xmax`` (1-based, inclusive) is
 ``x0 = xmin - 1, x1 = xmax``). Images given to proposers are ``uint8`` arrays, ``(H, W)`` grey or
-``(H, W, 3)`` RGB: the 8-bit rendering of :mod:`connectors.sources.image`, whose geometry equals
+``(H, W, 3)`` RGB: the 8-bit rendering of :mod:`cliniloop.connectors.sources.image`, whose geometry equals
 the original's. Ground truth (what sources read, what proposers train on) is
-:class:`services.core.targets.BoxTarget`.
+:class:`cliniloop.services.core.targets.BoxTarget`.
 """
 
 from __future__ import annotations

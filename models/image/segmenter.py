@@ -13,7 +13,7 @@ which helps on stained tissue).
 
 Network and targets
 -------------------
-:class:`models.image.unet.UNet` (``width`` channels at full resolution, ``depth`` poolings)
+:class:`cliniloop.models.image.unet.UNet` (``width`` channels at full resolution, ``depth`` poolings)
 predicts three classes per pixel: background, object *interior* and object *boundary*, where
 the boundary is every object pixel within ``boundary_width`` pixels (4-connected steps for 1,
 a square neighbourhood beyond) of a pixel that is not the same object (background or another
@@ -76,9 +76,9 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 from scipy import ndimage as ndi
 
-from models.image.regions import Detections
-from models.image.unet import UNet
-from models.torch_common import resolve_device, weights_digest
+from cliniloop.models.image.regions import Detections
+from cliniloop.models.image.unet import UNet
+from cliniloop.models.torch_common import resolve_device, weights_digest
 
 #: Weights file and metadata file written by :meth:`MaskSegmenter.save`.
 WEIGHTS_FILE = "segmenter.pt"

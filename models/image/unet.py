@@ -1,4 +1,4 @@
-"""A small 2-D U-Net (plain torch) for the mask model of :mod:`models.image.segmenter`.
+"""A small 2-D U-Net (plain torch) for the mask model of :mod:`cliniloop.models.image.segmenter`.
 
 Encoder: ``depth + 1`` levels of two Conv3x3-BatchNorm-ReLU layers, ``width * 2**level``
 channels, 2x2 max pooling between levels. Decoder: 2x2 transposed convolution (halving the

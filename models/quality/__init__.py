@@ -1,1 +1,1 @@
-"""Annotation quality: inter-annotator agreement (:mod:`models.quality.agreement`)."""
+"""Annotation quality: inter-annotator agreement (:mod:`cliniloop.models.quality.agreement`)."""

@@ -1,6 +1,6 @@
 """Inter-annotator agreement: two annotators' regions of one task, and kappa across items.
 
-Regions are the stored JSON dicts of :mod:`services.core.schemas` (``kind`` one of ``span``,
+Regions are the stored JSON dicts of :mod:`cliniloop.services.core.schemas` (``kind`` one of ``span``,
 ``instant``, ``range``, ``rect``, ``mask``). Only regions of the same kind are ever compared:
 a rectangle is never matched with a mask (no rasterising across kinds).
 
@@ -196,7 +196,7 @@ def _range_geometry(a: Sequence[Mapping], b: Sequence[Mapping]):
 
 
 def _rect_iou(a: Sequence[Mapping], b: Sequence[Mapping]) -> NDArray[np.float64]:
-    from models.image.metrics import box_iou
+    from cliniloop.models.image.metrics import box_iou
 
     def boxes(rs: Sequence[Mapping]) -> NDArray[np.float64]:
         return np.array(
@@ -208,7 +208,7 @@ def _rect_iou(a: Sequence[Mapping], b: Sequence[Mapping]) -> NDArray[np.float64]
 
 def _decoded_masks(regions: Sequence[Mapping]) -> tuple[NDArray[np.bool_], tuple[int, int] | None]:
     """``(n, H*W)`` flattened masks and their common ``(H, W)`` (``None`` without masks)."""
-    from services.core.masks import counts_to_mask
+    from cliniloop.services.core.masks import counts_to_mask
 
     shapes = {(int(r["image_height"]), int(r["image_width"])) for r in regions}
     if len(shapes) > 1:

@@ -2,14 +2,14 @@
 
 Modules (import the one you need; nothing heavy loads with the package):
 
-* :mod:`~models.sampling.scores`: per-item uncertainty (least confidence, margin, entropy,
+* :mod:`~cliniloop.models.sampling.scores`: per-item uncertainty (least confidence, margin, entropy,
   BALD, vote entropy, sequence scores for taggers, ``task_uncertainty``).
-* :mod:`~models.sampling.rollup`: part scores (regions, tokens, beats, epochs) -> one task
+* :mod:`~cliniloop.models.sampling.rollup`: part scores (regions, tokens, beats, epochs) -> one task
   score, and the roll-up each modality uses.
-* :mod:`~models.sampling.diversity`: core-set k-center, BADGE, cluster-diverse top items.
-* :mod:`~models.sampling.cost`: annotation-cost models and cost-adjusted scores.
-* :mod:`~models.sampling.boost`: rare-class boost multiplier.
-* :mod:`~models.sampling.selection`: ``top_k`` and the empty/exhausted pool errors.
-* :mod:`~models.sampling.strategies`: named strategies, ``PoolView`` and ``select``.
-* :mod:`~models.sampling.stopping`: the stabilizing-predictions stopping rule.
+* :mod:`~cliniloop.models.sampling.diversity`: core-set k-center, BADGE, cluster-diverse top items.
+* :mod:`~cliniloop.models.sampling.cost`: annotation-cost models and cost-adjusted scores.
+* :mod:`~cliniloop.models.sampling.boost`: rare-class boost multiplier.
+* :mod:`~cliniloop.models.sampling.selection`: ``top_k`` and the empty/exhausted pool errors.
+* :mod:`~cliniloop.models.sampling.strategies`: named strategies, ``PoolView`` and ``select``.
+* :mod:`~cliniloop.models.sampling.stopping`: the stabilizing-predictions stopping rule.
 """

@@ -2,7 +2,7 @@
 
 All functions work on row indices of an embedding matrix and return ``list[int]`` in pick
 order. They are deterministic given ``seed``; ties go to the lowest row index, so callers
-that sort their pool by id first (as :func:`models.sampling.strategies.select` does) get
+that sort their pool by id first (as :func:`cliniloop.models.sampling.strategies.select` does) get
 ties broken by id.
 
 * :func:`k_center_greedy`: core-set greedy (Sener & Savarese 2018), Euclidean.

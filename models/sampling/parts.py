@@ -1,6 +1,6 @@
 """Uncertainty of one task from its scored parts, per modality (the only place this maths lives).
 
-The loop modules (``services.loop.ecg``, ``eeg``, ``image``) compute model outputs; the
+The loop modules (``cliniloop.services.loop.ecg``, ``eeg``, ``image``) compute model outputs; the
 numbers the sampler ranks by are computed here:
 
 * :func:`beat_window_uncertainty`: an ECG window from its beats' class probabilities.
@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from models.sampling.rollup import rollup_for
-from models.sampling.scores import binary_entropy, entropy
+from cliniloop.models.sampling.rollup import rollup_for
+from cliniloop.models.sampling.scores import binary_entropy, entropy
 
 
 def beat_window_uncertainty(

@@ -6,17 +6,17 @@ that matches how a human reviews it (:data:`MODALITY_ROLLUPS`):
 
 ``text_ner`` (sentences and notes with detected mentions)
     Mean of the top-5 region uncertainties (``topk_mean``, ``k=5``) of the binary entropy of
-    each mention's confidence; this is :func:`models.sampling.scores.task_uncertainty`. Many
+    each mention's confidence; this is :func:`cliniloop.models.sampling.scores.task_uncertainty`. Many
     easy mentions do not dilute the hard ones, and one borderline mention alone does not max a
     note out.
 ``text_tagging`` (token-level sequence tagging, e.g. BIO NER with per-token marginals)
     Sum of per-token normalised entropies (:func:`token_entropy_sum`, ``sum``). This is
     **length-favouring**: a long sentence with many mildly uncertain tokens outranks a short
     one, which is intended when annotation effort is paid per sentence, and can be offset
-    with cost-aware selection (:mod:`models.sampling.cost`) when effort grows with length.
+    with cost-aware selection (:mod:`cliniloop.models.sampling.cost`) when effort grows with length.
 ``ecg`` (windows of beats)
     Max over beats (``max``): one uncertain beat is enough for a cardiologist to look at the
-    window. Multiply by :func:`models.sampling.boost.rare_class_boost` so windows whose beats
+    window. Multiply by :func:`cliniloop.models.sampling.boost.rare_class_boost` so windows whose beats
     lean towards rarely labelled classes (e.g. ventricular ectopy) rank higher.
 ``eeg`` (windows of epochs)
     Max over epochs (``max``): a single uncertain epoch (e.g. a possible seizure onset)
@@ -40,7 +40,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from models.sampling.scores import entropy
+from cliniloop.models.sampling.scores import entropy
 
 RollupHow = Literal["max", "mean", "sum", "topk_mean"]
 ROLLUP_METHODS: tuple[str, ...] = ("max", "mean", "sum", "topk_mean")

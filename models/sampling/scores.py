@@ -13,7 +13,7 @@ uncertain* (ask a human first). Inputs by family:
   (``[0, 1]``) and :func:`mnlp` from best-path token log-probabilities (nats per token).
 
 Roll-ups of many region or token scores to one task score live in
-:mod:`models.sampling.rollup`.
+:mod:`cliniloop.models.sampling.rollup`.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def task_uncertainty(region_confidences: ArrayLike, top_k: int = 5) -> float:
     -------
     float
         In ``[0, 1]``; equals ``rollup(binary_entropy(c), "topk_mean", k=top_k)`` from
-        :mod:`models.sampling.rollup`.
+        :mod:`cliniloop.models.sampling.rollup`.
     """
     c = np.asarray(region_confidences, dtype=np.float64).reshape(-1)
     if c.size == 0:

@@ -61,7 +61,7 @@ def agreement(previous_labels: Sequence[Hashable], current_labels: Sequence[Hash
     b = [codes.setdefault(x, len(codes)) for x in cur]
     if a == b:
         return 1.0
-    from models.quality.agreement import cohen_kappa
+    from cliniloop.models.quality.agreement import cohen_kappa
 
     kappa = cohen_kappa([str(x) for x in a], [str(x) for x in b])
     return 0.0 if kappa is None else kappa  # never None: the lists are non-empty

@@ -26,19 +26,19 @@ name                     kind         needs (``PoolView`` fields)
 run core-set k-center on them (labelled items are centers); ``*_cluster`` hybrids take the
 most uncertain item per k-means cluster. Every strategy with an uncertainty score (kinds
 *uncertainty* and *hybrid* except ``badge``) accepts two options of :func:`select`:
-``rare_boost`` (multiply by :func:`models.sampling.boost.rare_class_boost`, needs ``proba``
+``rare_boost`` (multiply by :func:`cliniloop.models.sampling.boost.rare_class_boost`, needs ``proba``
 and ``class_counts``) and ``cost_exponent`` (divide by ``costs ** exponent``, see
-:func:`models.sampling.cost.cost_adjusted`, needs ``costs``).
+:func:`cliniloop.models.sampling.cost.cost_adjusted`, needs ``costs``).
 
 Selection contract of :func:`select`:
 
 * deterministic given ``seed``; the unlabelled pool is put in id order first, so ties are
-  broken by id (as in :func:`models.sampling.selection.top_k`) and the result does not
+  broken by id (as in :func:`cliniloop.models.sampling.selection.top_k`) and the result does not
   depend on the order of ``pool.ids`` (except for ``sequential``, which *is* pool order);
 * never returns a labelled id (``labelled_ids``); returns ids best-first;
 * ``k`` larger than the number of unlabelled items returns all of them (ranked);
-* raises :class:`~models.sampling.selection.EmptyPoolError` for a pool without ids,
-  :class:`~models.sampling.selection.ExhaustedPoolError` (a subclass) when every id is
+* raises :class:`~cliniloop.models.sampling.selection.EmptyPoolError` for a pool without ids,
+  :class:`~cliniloop.models.sampling.selection.ExhaustedPoolError` (a subclass) when every id is
   labelled, and ``ValueError`` naming the missing ``PoolView`` field when a strategy or
   option needs an input that is absent.
 """
@@ -53,11 +53,11 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from models.sampling.boost import rare_class_boost
-from models.sampling.cost import cost_adjusted
-from models.sampling.diversity import badge, badge_embeddings, cluster_diverse_top, k_center_greedy
-from models.sampling.scores import bald, entropy, least_confidence, margin, vote_entropy
-from models.sampling.selection import EmptyPoolError, ExhaustedPoolError
+from cliniloop.models.sampling.boost import rare_class_boost
+from cliniloop.models.sampling.cost import cost_adjusted
+from cliniloop.models.sampling.diversity import badge, badge_embeddings, cluster_diverse_top, k_center_greedy
+from cliniloop.models.sampling.scores import bald, entropy, least_confidence, margin, vote_entropy
+from cliniloop.models.sampling.selection import EmptyPoolError, ExhaustedPoolError
 
 #: ``*_kcenter`` hybrids run k-center on this many times ``k`` of the most uncertain items.
 PREFILTER_FACTOR = 10

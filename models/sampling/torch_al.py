@@ -2,12 +2,12 @@
 
 * :func:`mc_dropout_proba`: ``T`` stochastic forward passes with the dropout layers active
   (everything else, e.g. batch norm, in eval mode), softmax over the class axis, as
-  ``proba_samples`` of shape ``(T, n, K)`` for :func:`models.sampling.scores.bald`. A model
+  ``proba_samples`` of shape ``(T, n, K)`` for :func:`cliniloop.models.sampling.scores.bald`. A model
   without dropout layers gets dropout on the input of its last layer (``fallback_p``), so the
   detector and the U-Net, which have none, still give an epistemic spread.
 * :func:`last_layer_embeddings`: the softmax output and the input ``h`` of the last linear (or
   1x1 convolution) layer in one deterministic pass; :func:`gradient_embeddings` turns them into
-  the BADGE embedding ``(p - onehot(argmax p)) ⊗ h`` (:func:`models.sampling.diversity.badge_embeddings`).
+  the BADGE embedding ``(p - onehot(argmax p)) ⊗ h`` (:func:`cliniloop.models.sampling.diversity.badge_embeddings`).
 
 ``forward`` is any callable ``model -> logits`` of shape ``(n, K)`` (items on axis 0, classes on
 axis 1) or ``(n, K, ...)`` with ``class_axis=1`` and spatial axes averaged out by the caller.
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from models.sampling.diversity import badge_embeddings
+from cliniloop.models.sampling.diversity import badge_embeddings
 
 
 def _last_layer(model: Any) -> Any:

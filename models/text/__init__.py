@@ -1,7 +1,7 @@
 """Clinical-text pre-annotation: rule-based medspaCy pipeline (lexicons, sections, ConText).
 
 Public API: :class:`ClinicalTextAnnotator`, :class:`Mention`, :data:`LABELS`, :data:`ASSERTIONS`
-(the NegEx evaluation is :func:`services.evaluation.negex.evaluate_negex`). Importing this package loads no spaCy model
+(the NegEx evaluation is :func:`cliniloop.services.evaluation.negex.evaluate_negex`). Importing this package loads no spaCy model
 and reads no rule file; :meth:`ClinicalTextAnnotator.fit` does.
 """
 

@@ -3,8 +3,8 @@
 :class:`ClinicalTextAnnotator` finds Problem/Medication/Procedure/Test/Anatomy mentions with
 lexicon rules (``taxonomies/text/targets``), assigns sections (medspaCy Sectionizer) and
 sentences, and asserts each mention with ConText (``taxonomies/text/context_rules.json``).
-See :mod:`models.text.assertion` for the assertion mapping and precedence and
-:mod:`models.text.confidence` for the confidence formula.
+See :mod:`cliniloop.models.text.assertion` for the assertion mapping and precedence and
+:mod:`cliniloop.models.text.confidence` for the confidence formula.
 
 Examples
 --------
@@ -167,7 +167,7 @@ class ClinicalTextAnnotator:
         """Assert a caller-supplied condition within one sentence.
 
         The condition is treated as the entity: it is found in the sentence with
-        :func:`models.text.locate.locate` (case-insensitive, whitespace-normalised; for
+        :func:`cliniloop.models.text.locate.locate` (case-insensitive, whitespace-normalised; for
         repeated phrases same case, then upper case, then first; if absent verbatim,
         punctuation between words is ignored, then the longest leading run of its words is
         used, since annotators sometimes record a condition longer than the sentence). When

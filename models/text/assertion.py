@@ -63,7 +63,7 @@ class AssertionResult:
     assertion : str
         Winning assertion value.
     probability : float
-        Its probability (see :mod:`models.text.confidence`).
+        Its probability (see :mod:`cliniloop.models.text.confidence`).
     attributes : tuple of str
         All values that fired, in precedence order.
     """

@@ -1,12 +1,12 @@
 """Code candidates for a mention: the top-k codes per code system, with scores and reasons.
 
-:class:`CodeCandidateGenerator` ranks the concepts of each :class:`~taxonomies.codes.system.CodeSystem`
+:class:`CodeCandidateGenerator` ranks the concepts of each :class:`~cliniloop.taxonomies.codes.system.CodeSystem`
 (ICD-10-CM, SNOMED CT) for a mention ("HTN", "type 2 diabetes", "heart attack"):
 
 Lexical retrieval
     Every name of a concept (display, inclusion terms / synonyms, the same with parentheses
     opened, and its *core*: the name without "unspecified", "NOS", "without complications",
-    "initial encounter ..."; see :mod:`models.text.code_textnorm`) is indexed twice: character
+    "initial encounter ..."; see :mod:`cliniloop.models.text.code_textnorm`) is indexed twice: character
     n-grams (3-5, within words: catches misspellings and morphology) and words (catches exact
     terms), both binary TF-IDF weighted. A mention's similarity to a name
     is an *asymmetric cosine* ``q.n / (|q|^(2a) |n|^(2b))`` with ``a + b = 1`` and ``a > b``:
@@ -31,7 +31,7 @@ Sense and modifiers
     "CT" of a Test is computed tomography, "Ca" of a Test calcium, "breast Ca" of a Problem cancer)
     are expanded for that type only; a code whose name carries a code-changing modifier ("in situ",
     "traumatic", "postprocedural", "congenital", ...) that neither the mention nor its sentence
-    says is demoted (x0.9). See :mod:`models.text.code_sense`.
+    says is demoted (x0.9). See :mod:`cliniloop.models.text.code_sense`.
 Context
     Laterality, acuity and severity words of the sentence that the mention itself lacks ("left",
     "acute", "severe", ...) add 0.04 each (at most two) to codes whose name has them.
@@ -67,9 +67,9 @@ from typing import Any
 
 import numpy as np
 
-from models.text.code_policy import MENTION_POLICY, TYPED_SYSTEMS, mention_type as _mention_type, system_allowed
-from models.text.code_sense import MODIFIER_PENALTY, SenseExpander, load_typed_abbreviations, modifier_bits, modifier_masks
-from models.text.code_textnorm import (
+from cliniloop.models.text.code_policy import MENTION_POLICY, TYPED_SYSTEMS, mention_type as _mention_type, system_allowed
+from cliniloop.models.text.code_sense import MODIFIER_PENALTY, SenseExpander, load_typed_abbreviations, modifier_bits, modifier_masks
+from cliniloop.models.text.code_textnorm import (
     SYNONYMS_PATH,
     AbbreviationExpander,
     Lexicon,
@@ -81,7 +81,7 @@ from models.text.code_textnorm import (
     name_variants,
     normalise_mention,
 )
-from taxonomies.codes.system import CodeSystem
+from cliniloop.taxonomies.codes.system import CodeSystem
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ class CodeCandidateGenerator:
         uses; ``None`` (the default here): only ``min_score`` applies. Validated mappings (score 1)
         always pass.
     typed_abbreviations_path : Path or None
-        Abbreviations whose sense depends on the mention type (:mod:`models.text.code_sense`);
+        Abbreviations whose sense depends on the mention type (:mod:`cliniloop.models.text.code_sense`);
         ``None``: ``taxonomies/codes/abbreviations_typed.tsv``.
     """
 
@@ -321,7 +321,7 @@ class CodeCandidateGenerator:
     def _type_mask(self, system: str, label: str | None) -> np.ndarray | bool | None:
         """What the mention type allows in ``system``: ``None`` everything, ``False`` nothing, else a concept mask.
 
-        See :mod:`models.text.code_policy`: a Test, Medication, Anatomy or Procedure mention gets no
+        See :mod:`cliniloop.models.text.code_policy`: a Test, Medication, Anatomy or Procedure mention gets no
         ICD-10-CM code; SNOMED concepts are kept by semantic tag (unknown tags are kept).
         """
         kind = _mention_type(label)
@@ -560,7 +560,7 @@ class CodeCandidateGenerator:
             Candidates per system (default: the generator's ``k``).
         mention_type : str or None
             The span label ("Problem", "Test", ...): only the code systems and SNOMED semantic
-            tags that fit it are ranked (:mod:`models.text.code_policy`); a system it rules out
+            tags that fit it are ranked (:mod:`cliniloop.models.text.code_policy`); a system it rules out
             gets an empty list. ``None`` or an unknown label: no restriction.
 
         Returns
@@ -842,7 +842,7 @@ class CodeCandidateGenerator:
 @lru_cache(maxsize=1)
 def _normaliser_digest() -> str:
     """Hash of the normalisation code: an index built under other normalisation rules is not reused."""
-    import models.text.code_textnorm as textnorm
+    import cliniloop.models.text.code_textnorm as textnorm
 
     return hashlib.sha256(Path(textnorm.__file__).read_bytes()).hexdigest()[:16]
 

@@ -12,7 +12,7 @@ the candidate is the code they chose). Its features:
   the mentions validated to this code.
 
 Exact mention memory (a validated normalised mention ranks its codes first) stays in
-:class:`~models.text.code_candidates.CodeCandidateGenerator`; this model ranks the rest. It is kept
+:class:`~cliniloop.models.text.code_candidates.CodeCandidateGenerator`; this model ranks the rest. It is kept
 out of the service until ``cliniloop simulate --task codes`` shows it helps on mentions nobody has
 coded (see the README). Nothing is fitted or imported at import time.
 """
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from models.text.code_textnorm import basic_tokens, normalise_mention
+from cliniloop.models.text.code_textnorm import basic_tokens, normalise_mention
 
 __all__ = ["VerdictReranker", "FEATURES"]
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from models.text.code_policy import MENTION_POLICY, mention_type
-from models.text.code_textnorm import Abbreviation, AbbreviationExpander, _rows, basic_tokens
+from cliniloop.models.text.code_policy import MENTION_POLICY, mention_type
+from cliniloop.models.text.code_textnorm import Abbreviation, AbbreviationExpander, _rows, basic_tokens
 
 __all__ = ["TYPED_ABBREVIATIONS_PATH", "MODIFIERS", "MODIFIER_PENALTY", "SenseExpander", "load_typed_abbreviations", "modifier_bits"]
 

@@ -1,4 +1,4 @@
-"""Text normalisation for code candidate generation (:mod:`models.text.code_candidates`).
+"""Text normalisation for code candidate generation (:mod:`cliniloop.models.text.code_candidates`).
 
 Both sides of the lexical match go through the same steps, so "Diabetes mellitus type II",
 "type 2 diabetes" and ICD-10-CM's "Type 2 diabetes mellitus" meet on the same tokens:

@@ -1,6 +1,6 @@
 """Confidence model of the rule-based clinical-text annotator.
 
-Every :class:`~models.text.mention.Mention` carries two numbers in (0, 1) and their product:
+Every :class:`~cliniloop.models.text.mention.Mention` carries two numbers in (0, 1) and their product:
 
 ``confidence = probability * assertion_probability``
 

@@ -1,7 +1,7 @@
 """Hybrid clinical-text model: a trained NER tagger finds entities, the rules assert them.
 
-Cold start runs the rule annotator alone (:class:`~models.text.annotator.ClinicalTextAnnotator`).
-Once a trained :class:`~models.text.ner.NerTagger` is promoted, :class:`HybridTextModel`
+Cold start runs the rule annotator alone (:class:`~cliniloop.models.text.annotator.ClinicalTextAnnotator`).
+Once a trained :class:`~cliniloop.models.text.ner.NerTagger` is promoted, :class:`HybridTextModel`
 combines both; its :attr:`~HybridTextModel.version` names both parts, ``<rules>+<ner>``.
 
 Merge, per document

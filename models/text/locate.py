@@ -1,6 +1,6 @@
 """Locate a caller-supplied condition phrase in a sentence.
 
-Used by :meth:`models.text.annotator.ClinicalTextAnnotator.assert_condition` and by the
+Used by :meth:`cliniloop.models.text.annotator.ClinicalTextAnnotator.assert_condition` and by the
 evaluation peers, so every system asserts the same span.
 """
 

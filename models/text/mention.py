@@ -2,7 +2,7 @@
 
 A mention carries two calibrated-ish probabilities: ``probability`` (is this span an entity of
 ``label``?) and ``assertion_probability`` (is ``assertion`` right?). Their product is the
-mention's ``confidence``; see :mod:`models.text.confidence` for how both are derived.
+mention's ``confidence``; see :mod:`cliniloop.models.text.confidence` for how both are derived.
 """
 
 from __future__ import annotations

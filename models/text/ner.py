@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from services.core.labelled_text import EntitySpan, LabelledText
+from cliniloop.services.core.labelled_text import EntitySpan, LabelledText
 
 from .ner_features import sentence_features
 from .ner_gazetteer import load_gazetteer
@@ -81,7 +81,7 @@ class NerTagger:
     min_freq : int
         Features seen fewer times in training are dropped.
     gazetteer : bool
-        Add dictionary-match features from the packaged lexicons (:mod:`models.text.ner_gazetteer`).
+        Add dictionary-match features from the packaged lexicons (:mod:`cliniloop.models.text.ner_gazetteer`).
 
     Attributes
     ----------

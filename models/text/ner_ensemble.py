@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from services.core.labelled_text import EntitySpan, LabelledText
+from cliniloop.services.core.labelled_text import EntitySpan, LabelledText
 
 __all__ = ["EnsembleTagger"]
 
@@ -25,7 +25,7 @@ class EnsembleTagger:
     ----------
     crf, transformer
         Taggers with ``fit`` and ``predict_spans(texts, probabilities=True)`` (a
-        :class:`~models.text.ner.NerTagger` and a :class:`~models.text.ner_transformer.TransformerTagger`).
+        :class:`~cliniloop.models.text.ner.NerTagger` and a :class:`~cliniloop.models.text.ner_transformer.TransformerTagger`).
     min_single_probability : float
         Lowest probability for a span only one tagger predicts.
     """

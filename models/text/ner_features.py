@@ -1,4 +1,4 @@
-"""Token features for the CRF tagger (:mod:`models.text.ner`): word, affixes, shapes, context.
+"""Token features for the CRF tagger (:mod:`cliniloop.models.text.ner`): word, affixes, shapes, context.
 
 Kept apart from the tagger so the feature set can change (and be versioned by the model hash)
 without touching training or inference code.
@@ -37,7 +37,7 @@ def sentence_features(
     text : str
         The sentence.
     tokens : sequence of (start, end)
-        Token character offsets (see :func:`models.text.ner_tokens.tokenize`).
+        Token character offsets (see :func:`cliniloop.models.text.ner_tokens.tokenize`).
     gazetteer : Gazetteer or None
         Adds dictionary-match features for the token and its neighbours (±1).
     """

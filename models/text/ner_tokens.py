@@ -1,5 +1,5 @@
-"""The NER tokenizer, shared by the tagger (:mod:`models.text.ner`) and its gazetteer
-(:mod:`models.text.ner_gazetteer`) so neither imports the other."""
+"""The NER tokenizer, shared by the tagger (:mod:`cliniloop.models.text.ner`) and its gazetteer
+(:mod:`cliniloop.models.text.ner_gazetteer`) so neither imports the other."""
 
 from __future__ import annotations
 

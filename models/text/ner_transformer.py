@@ -1,6 +1,6 @@
 """Transformer entity tagger: a token classifier fine-tuned from a packaged encoder, with Bayesian uncertainty.
 
-Same estimator contract as the CRF (:class:`models.text.ner.NerTagger`): ``fit``, ``analyse``,
+Same estimator contract as the CRF (:class:`cliniloop.models.text.ner.NerTagger`): ``fit``, ``analyse``,
 ``predict_proba``, ``predict_spans``, ``save``/``load`` and ``version`` (a digest of the weights),
 so the loop, the promotion gate and the hybrid model take either.
 
@@ -19,7 +19,7 @@ Word pieces and character spans
 The raw text goes through the fast tokenizer with ``return_offsets_mapping=True``; every word
 piece keeps its ``(start, end)`` character offsets into the original text (lower-casing and
 accent stripping do not move them). Gold spans become BIO tags per piece (a span covers every
-piece it touches, :func:`models.text.ner.bio_labels`), and predicted BIO runs of pieces become
+piece it touches, :func:`cliniloop.models.text.ner.bio_labels`), and predicted BIO runs of pieces become
 ``text[start of first piece : end of last piece]``. So a prediction maps back to characters
 exactly, sub-word entities included (``CABG`` in ``CABGx3`` is ``cab ##g``). Long texts are cut
 into overlapping windows of ``max_length`` pieces (``stride`` pieces shared); each piece takes its
@@ -28,10 +28,10 @@ prediction from the window where it lies farthest from an edge.
 Uncertainty
 -----------
 * :meth:`TransformerTagger.mc_dropout_proba`: ``T`` stochastic passes with dropout on, shape
-  ``(T, n_pieces, k)`` per text, for :func:`models.sampling.scores.bald`.
+  ``(T, n_pieces, k)`` per text, for :func:`cliniloop.models.sampling.scores.bald`.
 * :meth:`TransformerTagger.gradient_embeddings`: per piece, the gradient of the cross-entropy
   with the model's own prediction as label w.r.t. the classifier weights,
-  :func:`models.sampling.diversity.badge_embeddings` of ``(softmax, last hidden state)``.
+  :func:`cliniloop.models.sampling.diversity.badge_embeddings` of ``(softmax, last hidden state)``.
 
 Device
 ------
@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from services.core.labelled_text import EntitySpan, LabelledText
+from cliniloop.services.core.labelled_text import EntitySpan, LabelledText
 
 from .ner import NotFittedError, TextAnalysis, bio_labels, bio_spans
 
@@ -307,7 +307,7 @@ class TransformerTagger:
         return tok
 
     def _resolved_device(self) -> str:
-        from models.torch_common import resolve_device
+        from cliniloop.models.torch_common import resolve_device
 
         return resolve_device(self.device)
 
@@ -481,7 +481,7 @@ class TransformerTagger:
     @property
     def version(self) -> str:
         """Content hash of the weights and the settings that change predictions: ``tfm-<12 hex>``."""
-        from models.torch_common import weights_digest
+        from cliniloop.models.torch_common import weights_digest
 
         self._check_fitted()
         if getattr(self, "_version", None) is None:
@@ -571,7 +571,7 @@ class TransformerTagger:
         """``samples`` forward passes with dropout on: one ``(T, n_pieces, n_labels)`` array per text.
 
         Seeded by ``seed``: the same texts give the same samples. Feed a text's array (or all
-        pieces of a batch stacked along axis 1) to :func:`models.sampling.scores.bald`.
+        pieces of a batch stacked along axis 1) to :func:`cliniloop.models.sampling.scores.bald`.
         """
         if samples < 1:
             raise ValueError(f"samples must be >= 1, got {samples}")
@@ -579,7 +579,7 @@ class TransformerTagger:
 
     def bald_scores(self, texts: Sequence[str], samples: int = 10, reduce: str = "sum") -> NDArray[np.float64]:
         """One BALD score per text (nats): the ``sum`` (or ``mean``/``max``) over its pieces of the piece-level BALD."""
-        from models.sampling.scores import bald
+        from cliniloop.models.sampling.scores import bald
 
         fn = {"sum": np.sum, "mean": np.mean, "max": np.max}.get(reduce)
         if fn is None:
@@ -595,9 +595,9 @@ class TransformerTagger:
 
         Row ``i`` is ``(p_i - onehot(argmax p_i)) ⊗ h_i`` with ``h_i`` the last hidden state (the
         classifier's input): the gradient of the cross-entropy loss with the predicted label as
-        target w.r.t. the classifier weights (:func:`models.sampling.diversity.badge_embeddings`).
+        target w.r.t. the classifier weights (:func:`cliniloop.models.sampling.diversity.badge_embeddings`).
         """
-        from models.sampling.diversity import badge_embeddings
+        from cliniloop.models.sampling.diversity import badge_embeddings
 
         pieces, probs, hid = self._forward(texts, hidden=True)
         assert hid is not None

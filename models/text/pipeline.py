@@ -5,7 +5,7 @@ Pipeline (``spacy.blank("en")``; no statistical model):
 1. medspaCy's clinical tokenizer (splits ``chf+cp``, ``c/o`` ...);
 2. spaCy's rule-based ``sentencizer`` (PyRuSH is not used: it is slower and chatty), plus
    ``cliniloop_paragraphs``: a paragraph break (``"\\n\\n"`` after whitespace
-   normalisation, see :mod:`models.text.textnorm`) also starts a sentence;
+   normalisation, see :mod:`cliniloop.models.text.textnorm`) also starts a sentence;
 3. ``medspacy_target_matcher`` with the lexicon terms (phrase rules on ``LOWER``;
    abbreviations as case-sensitive ``ORTH`` token patterns);
 4. ``medspacy_sectionizer`` with ``section_rules.json`` (section headers also start a

@@ -28,7 +28,7 @@ VERSION_PREFIX = "medspacy-rules-"
 
 def default_rules_dir() -> Path:
     """Return the packaged rules directory (``taxonomies/text``)."""
-    from taxonomies.text import RULES_DIR
+    from cliniloop.taxonomies.text import RULES_DIR
 
     return RULES_DIR
 

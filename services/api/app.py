@@ -1,7 +1,7 @@
 """The FastAPI application: status, webhooks, training jobs, models and the Label Studio ML-backend endpoints.
 
 The app's lifespan opens the store and starts the job worker (a daemon thread that runs queued
-jobs such as training, see :mod:`services.loop.jobs`), so routes only enqueue and answer.
+jobs such as training, see :mod:`cliniloop.services.loop.jobs`), so routes only enqueue and answer.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
-from services.api.auth import CredentialsFirst, require
-from services.api.deps import StoreDep
-from services.api.routes import ml_backend, quality, training, webhooks
-from services.api.state import AppState
-from services.core.private import private_dir, private_umask
-from services.core.settings import Settings, get_settings
-from services.core.store import Store, open_store
+from cliniloop.services.api.auth import CredentialsFirst, require
+from cliniloop.services.api.deps import StoreDep
+from cliniloop.services.api.routes import ml_backend, quality, training, webhooks
+from cliniloop.services.api.state import AppState
+from cliniloop.services.core.private import private_dir, private_umask
+from cliniloop.services.core.settings import Settings, get_settings
+from cliniloop.services.core.store import Store, open_store
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
@@ -33,12 +33,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         st = store or open_store(s.resolved_database_url)
         state = AppState(settings=s, store=st)
         if s.job_worker and s.engine == "ray":  # jobs as Ray tasks (issue 25)
-            from services.scale.ray_jobs import RayJobWorker
+            from cliniloop.services.scale.ray_jobs import RayJobWorker
 
             state.worker = RayJobWorker(st, s)
             state.worker.start()
         elif s.job_worker:
-            from services.loop.jobs import JobWorker
+            from cliniloop.services.loop.jobs import JobWorker
 
             state.worker = JobWorker(st, s)
             state.worker.start()

@@ -29,9 +29,9 @@ from starlette.requests import HTTPConnection
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.api.deps import get_state
-from services.core.access import ROLES, WEBHOOK_SECRET_HEADER, allows
-from services.core.audit import bounded
+from cliniloop.services.api.deps import get_state
+from cliniloop.services.core.access import ROLES, WEBHOOK_SECRET_HEADER, allows
+from cliniloop.services.core.audit import bounded
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The quality dashboard as one self-contained, server-rendered HTML page.
 
-:func:`render_dashboard` turns what :func:`services.quality.dashboard_data.dashboard_data`
+:func:`render_dashboard` turns what :func:`cliniloop.services.quality.dashboard_data.dashboard_data`
 gathers into a page with inline CSS and inline SVG charts only: no script, no font, image or
 style sheet fetched from anywhere. Every value from the store is escaped with
 :func:`html.escape`.
@@ -629,7 +629,7 @@ def render_dashboard(data: dict[str, Any]) -> str:
     Parameters
     ----------
     data : dict
-        What :func:`services.quality.dashboard_data.dashboard_data` returns: ``generated_at``,
+        What :func:`cliniloop.services.quality.dashboard_data.dashboard_data` returns: ``generated_at``,
         ``agreement_threshold``, ``projects``, ``gold``, ``suggestions``, ``learning_curves``
         and ``audit``.
 

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.api.state import AppState
-from services.core.store import Store
+from cliniloop.services.api.state import AppState
+from cliniloop.services.core.store import Store
 
 
 def get_state(request: Request) -> AppState:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from services.api.state import AppState
+    from cliniloop.services.api.state import AppState
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class Reconciler:
                     self._cond.notify_all()
 
     def _apply(self, key: Key, action: str) -> None:
-        from services.loop.pull import pull_annotations, remove_annotations_by_id, remove_task_annotations
+        from cliniloop.services.loop.pull import pull_annotations, remove_annotations_by_id, remove_task_annotations
 
         kind, project_id, ls_id = key
         try:
@@ -164,7 +164,7 @@ class Reconciler:
             log.exception("reconciling webhook %s for project %s failed; the next pull will catch up", action, project_id)
 
     def _queue_training_if_due(self, trigger: str) -> None:
-        from services.loop.jobs import TRAIN_TEXT, training_due
+        from cliniloop.services.loop.jobs import TRAIN_TEXT, training_due
 
         try:
             if training_due(self.state.store, self.state.settings):

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from services.core.net import free_port, wait_http
+from cliniloop.services.core.net import free_port, wait_http
 
 
 class ApiServer:
@@ -36,13 +36,13 @@ class ApiServer:
 
     def start(self, timeout_s: float = 60.0) -> "ApiServer":
         """Start uvicorn and wait until ``/health`` answers."""
-        from services.core.private import PRIVATE_UMASK, private_dir, private_file
+        from cliniloop.services.core.private import PRIVATE_UMASK, private_dir, private_file
 
         self.port = self.port or free_port()
         private_dir(self.log_path.parent, fix_existing=False)
         private_file(self.log_path)
         env = {**os.environ, **self.env, "CLINILOOP_API_URL": f"http://127.0.0.1:{self.port}"}
-        cmd = [sys.executable, "-m", "uvicorn", "services.api.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(self.port)]
+        cmd = [sys.executable, "-m", "uvicorn", "cliniloop.services.api.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(self.port)]
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=Path.cwd(), umask=PRIVATE_UMASK)
         if not wait_http(f"{self.url}/health", timeout_s, alive=lambda: self._proc is not None and self._proc.poll() is None):

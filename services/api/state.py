@@ -11,15 +11,15 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from services.core.settings import Settings
-from services.core.store import Store
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
 
 if TYPE_CHECKING:
-    from services.api.reconciler import Reconciler
-    from connectors.label_studio.client import LabelStudioClient
-    from services.core.access import ApiSecrets
-    from services.loop.jobs import JobWorker
-    from services.loop.predict import TextModel
+    from cliniloop.services.api.reconciler import Reconciler
+    from cliniloop.connectors.label_studio.client import LabelStudioClient
+    from cliniloop.services.core.access import ApiSecrets
+    from cliniloop.services.loop.jobs import JobWorker
+    from cliniloop.services.loop.predict import TextModel
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class AppState:
         ``clinical-ner`` version changes (one cheap alias lookup per call). If the promoted
         version's files are missing, the rules alone serve (logged); its version says so.
         """
-        from services.loop.predict import NER_MODEL_NAME, ModelArtifactMissing, load_text_model, rule_annotator
+        from cliniloop.services.loop.predict import NER_MODEL_NAME, ModelArtifactMissing, load_text_model, rule_annotator
 
         promoted = self.store.alias(NER_MODEL_NAME)
         with self._lock:
@@ -65,7 +65,7 @@ class AppState:
         """The API's tokens and webhook secret (read from settings once)."""
         with self._lock:
             if self._secrets is None:
-                from services.core.access import api_secrets
+                from cliniloop.services.core.access import api_secrets
 
                 self._secrets = api_secrets(self.settings)
             return self._secrets
@@ -74,7 +74,7 @@ class AppState:
         """A client for the configured Label Studio server."""
         with self._lock:
             if self._client is None:
-                from connectors.label_studio.client import LabelStudioClient
+                from cliniloop.connectors.label_studio.client import LabelStudioClient
 
                 self._client = LabelStudioClient(self.settings.label_studio_url, self.settings.label_studio_api_key)
             return self._client
@@ -83,14 +83,14 @@ class AppState:
         """The webhook reconciler (its thread starts on the first event)."""
         with self._lock:
             if self._reconciler is None:
-                from services.api.reconciler import Reconciler
+                from cliniloop.services.api.reconciler import Reconciler
 
                 self._reconciler = Reconciler(self)
             return self._reconciler
 
     def enqueue_job(self, kind: str, params: dict[str, Any] | None = None, requested_by: str | None = None) -> int:
         """Queue a job (coalesced with a queued one of its kind), wake the worker, return the job id."""
-        from services.loop.jobs import enqueue_job
+        from cliniloop.services.loop.jobs import enqueue_job
 
         job_id = enqueue_job(self.store, kind, params, requested_by)
         if self.worker is not None:

@@ -22,7 +22,7 @@ def bench_webhooks(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Replay a webhook storm (duplicated, shuffled, some late) against the API on 127.0.0.1; latencies and losses."""
-    from services.evaluation.bench import webhook_storm
+    from cliniloop.services.evaluation.bench import webhook_storm
 
     result = webhook_storm(tasks=tasks, changes=changes, senders=senders, withheld=withheld, ls_delay_s=ls_delay_s,
                            max_deliveries=max_deliveries, timeout_s=timeout_s, seed=seed)  # fmt: skip
@@ -38,7 +38,7 @@ def bench_push(
     ls_api_key: Annotated[str | None, typer.Option("--ls-api-key")] = None,
 ) -> None:
     """Push synthetic text tasks into a local Label Studio; tasks/s and seconds per stage."""
-    from services.evaluation.bench import push_benchmark
+    from cliniloop.services.evaluation.bench import push_benchmark
 
     typer.echo(json.dumps(push_benchmark(tasks=tasks, codes=codes, batch_size=batch_size, ls_url=ls_url, ls_api_key=ls_api_key)))
 
@@ -55,9 +55,9 @@ def bench_predict(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Throughput of ingest + prediction (notes/s or ECG hours/s), peak RSS per worker, Ray start-up seconds."""
-    from services.cli.render import fail
-    from services.evaluation.predict_bench import predict_benchmark
-    from services.scale.engine import EngineError, EngineOptions
+    from cliniloop.services.cli.render import fail
+    from cliniloop.services.evaluation.predict_bench import predict_benchmark
+    from cliniloop.services.scale.engine import EngineError, EngineOptions
 
     try:
         options = EngineOptions(engine=engine, address=address, workers=workers)

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from services.cli.context import cli_store, label_studio_client
-from services.cli.render import console, err_console, fail
+from cliniloop.services.cli.context import cli_store, label_studio_client
+from cliniloop.services.cli.render import console, err_console, fail
 
 
 
@@ -40,8 +40,8 @@ def eval_codes(
 ) -> None:
     """Recall@1/5/10 (exact code and 3-character category) and MRR of code candidates, per mention type, what is
     offered above the threshold and how often nothing is offered for "no good candidate" mentions; prints one JSON object."""
-    from services.core.settings import get_settings
-    from services.evaluation.codes import SYSTEMS, CodesEvalError, evaluate_codes
+    from cliniloop.services.core.settings import get_settings
+    from cliniloop.services.evaluation.codes import SYSTEMS, CodesEvalError, evaluate_codes
 
     if system not in SYSTEMS:
         fail(f"--system {system!r}: choose one of {', '.join(SYSTEMS)}", 2)
@@ -65,8 +65,8 @@ def eval_codes_queue(
 ) -> None:
     """The coders' queue the notes would give (rule text model, codes push ranking): per mention type the tasks,
     nothing offered, ICD-10-CM offered (goal: none for Test/Medication/Anatomy/Procedure), and context lengths."""
-    from services.core.settings import get_settings
-    from services.evaluation.codes_queue import evaluate_coder_queue
+    from cliniloop.services.core.settings import get_settings
+    from cliniloop.services.evaluation.codes_queue import evaluate_coder_queue
 
     folder = snomed_rf2 if snomed_rf2 is not None else get_settings().snomed_rf2
     try:
@@ -80,7 +80,7 @@ codes_app = typer.Typer(help="Coders' loop: mention → code candidates in Label
 
 
 def _coder_context():  # store, settings, client
-    from services.core.settings import get_settings
+    from cliniloop.services.core.settings import get_settings
 
     return cli_store(), get_settings(), label_studio_client()
 
@@ -91,7 +91,7 @@ def codes_push(
     budget: Annotated[int, typer.Option("--budget", min=0, help="Coder tasks to add this time, most uncertain first.")] = 50,
 ) -> None:
     """Queue the most uncertain predicted mentions (identical ones once, validated ones never) with their candidates."""
-    from services.loop.coding import candidate_generator, coder_items, push_coder_tasks
+    from cliniloop.services.loop.coding import candidate_generator, coder_items, push_coder_tasks
 
     store, settings, client = _coder_context()
     items = coder_items(store)
@@ -108,7 +108,7 @@ def codes_push(
 @codes_app.command("pull")
 def codes_pull() -> None:
     """Bring coders' verdicts back into the validated mapping table (invalid alternative codes flagged)."""
-    from services.loop.coding import code_systems, pull_coder_verdicts
+    from cliniloop.services.loop.coding import code_systems, pull_coder_verdicts
 
     store, settings, client = _coder_context()
     project_id = client.find_project(settings.label_studio_coder_project)

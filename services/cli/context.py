@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.cli.render import fail
+from cliniloop.services.cli.render import fail
 
 
 def cli_store() -> Any:
     """The store at ``CLINILOOP_DATABASE_URL`` (default SQLite under ``var/``), migrated."""
-    from services.core.store import open_store
+    from cliniloop.services.core.store import open_store
 
     return open_store()
 
 
 def label_studio_client() -> Any:
     """A Label Studio client from settings; exits with status 2 when no API key is set."""
-    from connectors.label_studio.client import LabelStudioClient
-    from services.core.settings import get_settings
+    from cliniloop.connectors.label_studio.client import LabelStudioClient
+    from cliniloop.services.core.settings import get_settings
 
     settings = get_settings()
     if not settings.label_studio_api_key:
@@ -26,8 +26,8 @@ def label_studio_client() -> Any:
 
 
 def quality_push_options() -> dict[str, Any]:
-    """``push_tasks`` options from the settings (:func:`services.loop.push.quality_push_options`)."""
-    from services.core.settings import get_settings
-    from services.loop.push import quality_push_options as options
+    """``push_tasks`` options from the settings (:func:`cliniloop.services.loop.push.quality_push_options`)."""
+    from cliniloop.services.core.settings import get_settings
+    from cliniloop.services.loop.push import quality_push_options as options
 
     return options(get_settings())

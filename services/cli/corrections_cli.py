@@ -6,12 +6,12 @@ from typing import Annotated, Any
 
 import typer
 
-from services.cli.context import cli_store, label_studio_client
-from services.cli.render import console, fail
+from cliniloop.services.cli.context import cli_store, label_studio_client
+from cliniloop.services.cli.render import console, fail
 
 
 def corrections_line(report: Any) -> str:
-    """One line describing a :class:`services.loop.deid_corrections.CorrectionReport`."""
+    """One line describing a :class:`cliniloop.services.loop.deid_corrections.CorrectionReport`."""
     replaced = ", ".join(f"{n} {t}" for t, n in sorted(report.replaced.items())) or "none"
     line = (
         f"corrections: {report.tasks} task(s) corrected (identifiers replaced: {replaced}), "
@@ -35,10 +35,10 @@ def apply_corrections(
     The corrected strings join the project's deny-list. `cliniloop pull` does this too; run this
     to finish what an unreachable Label Studio interrupted. Idempotent.
     """
-    from connectors.label_studio.client import LabelStudioError
-    from services.core.settings import get_settings
-    from services.loop.deid import deid_secret
-    from services.loop.deid_corrections import correct_project
+    from cliniloop.connectors.label_studio.client import LabelStudioError
+    from cliniloop.services.core.settings import get_settings
+    from cliniloop.services.loop.deid import deid_secret
+    from cliniloop.services.loop.deid_corrections import correct_project
 
     settings = get_settings()
     title = project or settings.label_studio_project

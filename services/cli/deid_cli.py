@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli.render import console, err_console, fail
+from cliniloop.services.cli.render import console, err_console, fail
 
 deid_app = typer.Typer(help="De-identification: synthetic corpora and checks.", no_args_is_help=True)
 
@@ -53,12 +53,12 @@ def eval_deid(
     MRN, ACCOUNT, HEALTH_PLAN, LICENSE, DEVICE_ID, VEHICLE_ID, URL, IP_ADDRESS) and categories by
     the type map; with the identity map they must already be identifier types.
     """
-    from connectors.sources.brat import BratError
-    from connectors.sources.deid_corpora import FORMATS, DeidCorpusError
-    from models.text.deid.type_maps import TypeMapError
-    from models.text.deid.types import PROFILES
-    from services.core.settings import get_settings
-    from services.evaluation.deid import DeidEvalError, evaluate_deid
+    from cliniloop.connectors.sources.brat import BratError
+    from cliniloop.connectors.sources.deid_corpora import FORMATS, DeidCorpusError
+    from cliniloop.models.text.deid.type_maps import TypeMapError
+    from cliniloop.models.text.deid.types import PROFILES
+    from cliniloop.services.core.settings import get_settings
+    from cliniloop.services.evaluation.deid import DeidEvalError, evaluate_deid
 
     if data_format is not None and data_format not in FORMATS:
         fail(f"--format {data_format!r}: use one of {', '.join(FORMATS)}")
@@ -95,7 +95,7 @@ def deid_synth(
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same corpus).")] = 0,
 ) -> None:
     """Write synthetic clinical notes full of identifiers, with gold BRAT annotations (Faker; no real data)."""
-    from services.evaluation.synthetic_notes import generate_notes, write_corpus
+    from cliniloop.services.evaluation.synthetic_notes import generate_notes, write_corpus
 
     if out.exists() and any(out.iterdir()):
         fail(f"{out}: folder is not empty; choose an empty or new folder")
@@ -107,7 +107,7 @@ def report_phi() -> None:
     """Identifiers annotators marked as missed, per type and per detector version; prints one JSON object."""
     from collections import Counter
 
-    from services.core.store import open_store
+    from cliniloop.services.core.store import open_store
 
     store = open_store()
     rows = store.phi_corrections()

@@ -2,7 +2,7 @@
 
 Text (the notes), the coders' queue (code candidates of the text round's mentions), ECG
 (``data_samples/ecg``), EEG (``data_samples/eeg``) and image boxes (``data_samples/images``) each
-run one round of the same loop (:func:`services.loop.round.run_round`) into their own Label Studio
+run one round of the same loop (:func:`cliniloop.services.loop.round.run_round`) into their own Label Studio
 project, and the demo prints every project's URL. Everything runs on 127.0.0.1 with state under
 ``var/`` (SQLite store, Label Studio data): nothing external to set up. The demo account exists only
 in that local Label Studio.
@@ -19,8 +19,8 @@ from typing import Any
 
 from rich.panel import Panel
 
-from connectors.label_studio.server import CREDENTIALS_FILE
-from services.cli.render import console, progress_bars, round_summary
+from cliniloop.connectors.label_studio.server import CREDENTIALS_FILE
+from cliniloop.services.cli.render import console, progress_bars, round_summary
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def write_demo_env(var: Path, ls_url: str, ls_api_key: str, *, database_url: str
     so that the commands the demo prints (``cliniloop tokens``, ``cliniloop pull``) read the demo's
     state whatever folder it ran in.
     """
-    from services.core.private import private_file
+    from cliniloop.services.core.private import private_file
 
     lines = [f"CLINILOOP_LABEL_STUDIO_URL={ls_url}", f"CLINILOOP_LABEL_STUDIO_API_KEY={ls_api_key}",
              f"CLINILOOP_VAR_DIR={_env_value(str(var.absolute()))}"]  # fmt: skip
@@ -83,7 +83,7 @@ def modality_rounds(store: Any, client: Any, samples: Path, budget: int, setting
 
     A modality that fails is reported and skipped; the others still run.
     """
-    from services.loop.round import run_round
+    from cliniloop.services.loop.round import run_round
 
     out: list[tuple[str, str, Any]] = []
     for name, rel in DEMO_MODALITIES:
@@ -102,7 +102,7 @@ def modality_rounds(store: Any, client: Any, samples: Path, budget: int, setting
 
 def coders_round(store: Any, client: Any, settings: Any, budget: int) -> tuple[int, Any] | None:
     """The coders' queue of the text round's mentions (most uncertain first); ``None`` when it fails."""
-    from services.loop.coding import candidate_generator, coder_items, push_coder_tasks
+    from cliniloop.services.loop.coding import candidate_generator, coder_items, push_coder_tasks
 
     try:
         report = push_coder_tasks(
@@ -128,16 +128,16 @@ def projects_table(ls_url: str, rows: list[tuple[str, str, str]]) -> Any:
 
 def run_demo(notes: Path, budget: int, once: bool) -> int:
     """Run the demo; return the process exit code."""
-    from connectors.label_studio.client import LabelStudioClient, LabelStudioError
-    from connectors.label_studio.server import LocalLabelStudio, is_initialised
-    from services.api.server import ApiServer
-    from services.core.net import preferred_port
-    from services.core.settings import get_settings
-    from services.core.store import open_store
-    from services.loop.connect import connect_project
-    from services.loop.predict import load_text_model
-    from services.loop.push import ensure_text_project
-    from services.loop.round import run_round
+    from cliniloop.connectors.label_studio.client import LabelStudioClient, LabelStudioError
+    from cliniloop.connectors.label_studio.server import LocalLabelStudio, is_initialised
+    from cliniloop.services.api.server import ApiServer
+    from cliniloop.services.core.net import preferred_port
+    from cliniloop.services.core.settings import get_settings
+    from cliniloop.services.core.store import open_store
+    from cliniloop.services.loop.connect import connect_project
+    from cliniloop.services.loop.predict import load_text_model
+    from cliniloop.services.loop.push import ensure_text_project
+    from cliniloop.services.loop.round import run_round
 
     settings = get_settings()
     var = settings.var_dir.resolve()

@@ -9,10 +9,10 @@ from typing import Annotated
 
 import typer
 
-from services.cli.context import cli_store
-from services.cli.loop_cli import pull_and_print, select_and_push
-from services.cli.engine_cli import AddressOpt, EngineOpt, WorkersOpt, engine_options, run_on_ray
-from services.cli.render import console, err_console, fail, progress_bars
+from cliniloop.services.cli.context import cli_store
+from cliniloop.services.cli.loop_cli import pull_and_print, select_and_push
+from cliniloop.services.cli.engine_cli import AddressOpt, EngineOpt, WorkersOpt, engine_options, run_on_ray
+from cliniloop.services.cli.render import console, err_console, fail, progress_bars
 
 ecg_app = typer.Typer(help="ECG beats: windows, detection and classification, Label Studio round trips, WFDB export.", no_args_is_help=True)
 
@@ -28,12 +28,12 @@ def ecg_ingest(
     workers: WorkersOpt = None,
 ) -> None:
     """Check recordings and store one task per window (a bad recording is reported and stores nothing)."""
-    from services.loop.ecg import ingest_ecg
+    from cliniloop.services.loop.ecg import ingest_ecg
 
     options = engine_options(engine, address, workers)
     try:
         if options.is_ray:
-            from services.scale.ray_engine import ray_ingest_records
+            from cliniloop.services.scale.ray_engine import ray_ingest_records
 
             cli_store()  # created and migrated once, by the driver
             kw = {"lead": lead, "sampling_rate": sampling_rate, "window_s": window_s}
@@ -55,16 +55,16 @@ def ecg_predict(
     workers: WorkersOpt = None,
 ) -> None:
     """Detect and classify beats of every ingested recording; one prediction per window."""
-    from models.ecg.detect import BeatDetector
-    from services.core.settings import get_settings
-    from services.loop.ecg import predict_ecg
-    from services.loop.first_round import ecg_classifier
+    from cliniloop.models.ecg.detect import BeatDetector
+    from cliniloop.services.core.settings import get_settings
+    from cliniloop.services.loop.ecg import predict_ecg
+    from cliniloop.services.loop.first_round import ecg_classifier
 
     options = engine_options(engine, address, workers)
     store = cli_store()
     settings = get_settings()
     if options.is_ray:
-        from services.scale.ray_engine import ray_predict_signals
+        from cliniloop.services.scale.ray_engine import ray_predict_signals
 
         mapping = str(settings.ecg_beat_mapping) if settings.ecg_beat_mapping else None
         n, skipped = run_on_ray(options, lambda pool: ray_predict_signals(pool, store, "ecg", {"chunk_s": chunk_s, "mapping_path": mapping}), use_gpu=True)
@@ -97,8 +97,8 @@ def ecg_train(
     model: Annotated[str, typer.Option("--model", help="gbm (boosted, default) or cnn.")] = "gbm",
 ) -> None:
     """Train the beat classifier on reference records plus corrected beats; promote it only when not worse on the dev split."""
-    from services.core.settings import get_settings
-    from services.loop.ecg_train import train_ecg_classifier
+    from cliniloop.services.core.settings import get_settings
+    from cliniloop.services.loop.ecg_train import train_ecg_classifier
 
     try:
         result = train_ecg_classifier(cli_store(), get_settings(), wfdb_dir or [], epochs=epochs, model=model, progress=lambda m: err_console.print(m))
@@ -130,9 +130,9 @@ def ecg_export(
     only_corrected: Annotated[bool, typer.Option("--only-corrected", help="Only windows an annotator corrected.")] = False,
 ) -> None:
     """Write beats as WFDB annotation files (readable by wfdb.rdann) and CSV, in samples of the original recordings."""
-    from services.loop.ecg import export_beats
+    from cliniloop.services.loop.ecg import export_beats
 
-    from services.core.private import private_tree
+    from cliniloop.services.core.private import private_tree
 
     written = export_beats(cli_store(), out, extension=extension, only_corrected=only_corrected)
     private_tree(out)
@@ -145,7 +145,7 @@ def eval_ecg_detect(
     lead: Annotated[str | None, typer.Option("--lead")] = None,
 ) -> None:
     """Beat detection vs reference (150 ms window): gross and per-record Se and PPV, CPU s per hour; prints one JSON object."""
-    from services.evaluation.ecg_detect import evaluate_detection
+    from cliniloop.services.evaluation.ecg_detect import evaluate_detection
 
     try:
         result = evaluate_detection(wfdb_dir, records=records or None, lead=lead)
@@ -167,7 +167,7 @@ def eval_ecg_classify(
     model: Annotated[str, typer.Option("--model", help="gbm (boosted, default) or cnn.")] = "gbm",
 ) -> None:
     """Beat classes vs reference: per-class Se/PPV, accuracy, macro-F1 over N/S/V/F, confusion matrix; prints one JSON object."""
-    from services.evaluation.ecg_classify import confusion_plot, evaluate_classification
+    from cliniloop.services.evaluation.ecg_classify import confusion_plot, evaluate_classification
 
     if not cv and test_dir is None and not test:
         fail("give --test-dir (or --test names), or --cv", 2)

@@ -9,10 +9,10 @@ from typing import Annotated
 
 import typer
 
-from services.cli.context import cli_store
-from services.cli.loop_cli import pull_and_print, select_and_push
-from services.cli.engine_cli import AddressOpt, EngineOpt, WorkersOpt, engine_options, run_on_ray
-from services.cli.render import console, err_console, fail, progress_bars
+from cliniloop.services.cli.context import cli_store
+from cliniloop.services.cli.loop_cli import pull_and_print, select_and_push
+from cliniloop.services.cli.engine_cli import AddressOpt, EngineOpt, WorkersOpt, engine_options, run_on_ray
+from cliniloop.services.cli.render import console, err_console, fail, progress_bars
 
 eeg_app = typer.Typer(help="EEG events: seizures, artifacts and sleep stages on EDF windows, Label Studio round trips, EDF+/CSV/TSV export.", no_args_is_help=True)
 
@@ -30,12 +30,12 @@ def eeg_ingest(
     workers: WorkersOpt = None,
 ) -> None:
     """Check recordings and store one task per window (a bad recording is reported and stores nothing)."""
-    from services.loop.eeg import ingest_eeg
+    from cliniloop.services.loop.eeg import ingest_eeg
 
     options = engine_options(engine, address, workers)
     try:
         if options.is_ray:
-            from services.scale.ray_engine import ray_ingest_records
+            from cliniloop.services.scale.ray_engine import ray_ingest_records
 
             cli_store()  # created and migrated once, by the driver
             kw = {"channels": channels or None, "sampling_rate": sampling_rate, "window_s": window_s}
@@ -60,14 +60,14 @@ def eeg_predict(
     workers: WorkersOpt = None,
 ) -> None:
     """Seizure events, artifact flags and sleep stages for every ingested recording; one prediction per window."""
-    from services.core.settings import get_settings
-    from services.loop.eeg import predict_eeg
-    from services.loop.first_round import eeg_detector
+    from cliniloop.services.core.settings import get_settings
+    from cliniloop.services.loop.eeg import predict_eeg
+    from cliniloop.services.loop.first_round import eeg_detector
 
     options = engine_options(engine, address, workers)
     store = cli_store()
     if options.is_ray:
-        from services.scale.ray_engine import ray_predict_signals
+        from cliniloop.services.scale.ray_engine import ray_predict_signals
 
         n, skipped = run_on_ray(options, lambda pool: ray_predict_signals(pool, store, "eeg", {"sleep": sleep, "block_s": block_s}), use_gpu=True)
         console.print(f"predicted {n} EEG windows")
@@ -97,8 +97,8 @@ def eeg_train(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Train the seizure detector on reference data plus corrected windows; promote it only when not worse on the dev split."""
-    from services.core.settings import get_settings
-    from services.loop.eeg_train import train_eeg_detector
+    from cliniloop.services.core.settings import get_settings
+    from cliniloop.services.loop.eeg_train import train_eeg_detector
 
     edfs, side = edf or [], events or []
     if len(side) > len(edfs):
@@ -133,9 +133,9 @@ def eeg_export(
     only_corrected: Annotated[bool, typer.Option("--only-corrected", help="Only windows an annotator corrected.")] = False,
 ) -> None:
     """Write events as EDF+ annotations (mne.read_annotations reads them), CSV and BIDS events.tsv, in seconds of the recordings."""
-    from services.loop.eeg import export_events
+    from cliniloop.services.loop.eeg import export_events
 
-    from services.core.private import private_tree
+    from cliniloop.services.core.private import private_tree
 
     written = export_events(cli_store(), out, only_corrected=only_corrected)
     private_tree(out)
@@ -151,7 +151,7 @@ def eval_eeg_seizure(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Segment sensitivity/specificity, epoch AUROC and ms per minute of EEG on Bonn-format folders; prints one JSON object."""
-    from services.evaluation.eeg_seizure import bonn_files, evaluate_seizure
+    from cliniloop.services.evaluation.eeg_seizure import bonn_files, evaluate_seizure
 
     if cv is None and (train is None or test is None):
         fail("give --train and --test, or --cv", 2)
@@ -173,18 +173,18 @@ def eval_eeg_events(
     tolerance_s: Annotated[float, typer.Option("--tolerance-s", min=0.0, help="Seconds a prediction may miss a reference by and still count.")] = 0.0,
 ) -> None:
     """Event sensitivity, false alarms per hour and onset latency against reference events; prints one JSON object."""
-    from connectors.sources.eeg import EegFileError
-    from connectors.sources.eeg_events import EegEventsError
-    from models.eeg.seizure import SeizureDetector
-    from services.core.settings import get_settings
-    from services.evaluation.eeg_events import evaluate_events
-    from services.loop.eeg_train import load_detector
+    from cliniloop.connectors.sources.eeg import EegFileError
+    from cliniloop.connectors.sources.eeg_events import EegEventsError
+    from cliniloop.models.eeg.seizure import SeizureDetector
+    from cliniloop.services.core.settings import get_settings
+    from cliniloop.services.evaluation.eeg_events import evaluate_events
+    from cliniloop.services.loop.eeg_train import load_detector
 
     try:
         if model is not None:
             detector = SeizureDetector.load(model)
         elif train_bonn is not None:
-            from services.evaluation.eeg_seizure import segment_features
+            from cliniloop.services.evaluation.eeg_seizure import segment_features
 
             data = segment_features(train_bonn)
             detector = SeizureDetector().fit(None, data.labels, data.segment, features=data.features)
@@ -208,7 +208,7 @@ def eval_eeg_long(
     """Peak memory, time and planted seizures found on a synthetic many-hour recording; prints one JSON object."""
     import tempfile
 
-    from services.evaluation.eeg_long import evaluate_long_recording
+    from cliniloop.services.evaluation.eeg_long import evaluate_long_recording
 
     with tempfile.TemporaryDirectory() as tmp:
         result = evaluate_long_recording(workdir or Path(tmp), hours=hours, channels=channels, sampling_rate=sampling_rate, block_s=block_s)

@@ -1,7 +1,7 @@
 """``--engine local|ray [--address ADDR] [--workers N]`` of the batch commands (ingest and predict of each modality).
 
 The options default to the single process; ``--engine ray`` runs the step's shards on Ray
-actors (:mod:`services.scale.ray_engine`).
+actors (:mod:`cliniloop.services.scale.ray_engine`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from services.cli.render import console, err_console, fail
+from cliniloop.services.cli.render import console, err_console, fail
 
 EngineOpt = Annotated[str, typer.Option("--engine", help="local (this process, default) or ray (Ray actors; see --address, --workers).")]
 AddressOpt = Annotated[
@@ -21,8 +21,8 @@ WorkersOpt = Annotated[int | None, typer.Option("--workers", min=1, help="Ray wo
 
 
 def engine_options(engine: str, address: str | None, workers: int | None) -> Any:
-    """The validated :class:`~services.scale.engine.EngineOptions`; exits with status 2 on a bad combination."""
-    from services.scale.engine import EngineError, EngineOptions
+    """The validated :class:`~cliniloop.services.scale.engine.EngineOptions`; exits with status 2 on a bad combination."""
+    from cliniloop.services.scale.engine import EngineError, EngineOptions
 
     try:
         return EngineOptions(engine=engine, address=address, workers=workers)
@@ -32,9 +32,9 @@ def engine_options(engine: str, address: str | None, workers: int | None) -> Any
 
 def ray_pool(options: Any, *, deid_secret: bytes | None = None, use_gpu: bool = False) -> Any:
     """Start or join Ray and its worker actors for this command's store; exits with status 2 when it cannot."""
-    from services.core.settings import get_settings
-    from services.scale.engine import EngineError, check_store_for_cluster
-    from services.scale.ray_engine import RayPool
+    from cliniloop.services.core.settings import get_settings
+    from cliniloop.services.scale.engine import EngineError, check_store_for_cluster
+    from cliniloop.services.scale.ray_engine import RayPool
 
     settings = get_settings()
     url = settings.resolved_database_url

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli.render import err_console, fail
+from cliniloop.services.cli.render import err_console, fail
 
 PubTatorFile = Annotated[Path, typer.Option(exists=True, dir_okay=False, help="PubTator file.")]
 
@@ -31,7 +31,7 @@ def eval_ner(
 
     F1 per type, training seconds, sentences/s at prediction, peak memory and the device.
     """
-    from services.evaluation.ner import MODELS, evaluate_ner
+    from cliniloop.services.evaluation.ner import MODELS, evaluate_ner
 
     if model not in MODELS:
         fail(f"--model {model!r}: choose one of {', '.join(MODELS)}", 2)
@@ -51,8 +51,8 @@ def _simulate_ner_transformer(
     """``simulate --task ner --model transformer``: BALD/BADGE on the transformer against entropy on the CRF; prints a JSON summary."""
     from dataclasses import replace
 
-    from services.loop.ner_transformer_simulate import DEFAULT_STRATEGIES, simulate_ner_transformer
-    from services.loop.simulate import SimulationError, headline
+    from cliniloop.services.loop.ner_transformer_simulate import DEFAULT_STRATEGIES, simulate_ner_transformer
+    from cliniloop.services.loop.simulate import SimulationError, headline
 
     if not strategies_given:
         config = replace(config, strategies=DEFAULT_STRATEGIES)
@@ -95,7 +95,7 @@ def simulate(
     """Replay active learning with gold labels as the oracle; prints a JSON summary on stdout."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from services.loop.simulate import TASKS, SimulationConfig, SimulationError, headline, simulate_ner
+    from cliniloop.services.loop.simulate import TASKS, SimulationConfig, SimulationError, headline, simulate_ner
 
     if task == "codes":
         _simulate_codes(pairs, system, seed, repeats)
@@ -141,9 +141,9 @@ def simulate(
 
 def _simulate_codes(pairs: Path | None, system: str, seed: int, repeats: int) -> None:
     """``simulate --task codes``: coders' verdicts replayed from a reference mapping; prints one JSON object."""
-    from services.core.settings import get_settings
-    from services.evaluation.codes import SYSTEMS, CodesEvalError
-    from services.loop.codes_simulate import simulate_codes
+    from cliniloop.services.core.settings import get_settings
+    from cliniloop.services.evaluation.codes import SYSTEMS, CodesEvalError
+    from cliniloop.services.loop.codes_simulate import simulate_codes
 
     if pairs is None:
         fail("--task codes needs --pairs FILE (a reference mapping: mention and icd10cm / snomed columns)", 2)
@@ -158,7 +158,7 @@ def _simulate_codes(pairs: Path | None, system: str, seed: int, repeats: int) ->
 
 def _simulate_ecg(wfdb_dir: Path | None, strategies: str, ks: str, folds: int, seed: int, out: Path | None) -> None:
     """``simulate --task ecg-beats``: patient adaptation replay over record-grouped folds; prints one JSON object."""
-    from services.loop.ecg_simulate import STRATEGIES, EcgSimulationConfig, simulate_ecg_beats
+    from cliniloop.services.loop.ecg_simulate import STRATEGIES, EcgSimulationConfig, simulate_ecg_beats
 
     if wfdb_dir is None:
         fail("ECG beat replay: --task ecg-beats needs --wfdb-dir DIR (WFDB records with .atr references)", 2)
@@ -181,7 +181,7 @@ def _simulate_pool(
     out: Path | None,
 ) -> None:  # fmt: skip
     """``simulate --task eeg-seizure|image-boxes``: pool-based replay against random in the modality's cost unit; prints one JSON object."""
-    from services.loop.replay import STRATEGIES, ReplayConfig
+    from cliniloop.services.loop.replay import STRATEGIES, ReplayConfig
 
     if pool is None or not pool.is_dir():
         fail(f"--task {task} needs --pool DIR ({'a Bonn folder: Z O N F S' if task == 'eeg-seizure' else 'a Pascal VOC folder with train.txt and val.txt'})", 2)
@@ -196,11 +196,11 @@ def _simulate_pool(
     config = ReplayConfig(strategies=names, seed_size=seed_size, batch=batch, rounds=rounds, repeats=repeats, seed=seed)
     try:
         if task == "eeg-seizure":
-            from services.loop.eeg_simulate import simulate_eeg_seizure
+            from cliniloop.services.loop.eeg_simulate import simulate_eeg_seizure
 
             result = simulate_eeg_seizure(pool, config, out_dir=out, progress=err_console.print)
         else:
-            from services.loop.image_simulate import simulate_image_boxes
+            from cliniloop.services.loop.image_simulate import simulate_image_boxes
 
             result = simulate_image_boxes(pool, pool / "train.txt", test or pool / "val.txt", config, out_dir=out, progress=err_console.print)
     except (ValueError, FileNotFoundError) as err:
@@ -242,7 +242,7 @@ def eval_first_queue(
     ids: Annotated[Path | None, typer.Option("--ids", help="image: file of image ids (default: <path>/val.txt).")] = None,
 ) -> None:
     """First-round queue: Spearman correlation between task uncertainty and actual task error of the default model; prints one JSON object."""
-    from services.evaluation.first_queue import FirstQueueError, evaluate_first_queue
+    from cliniloop.services.evaluation.first_queue import FirstQueueError, evaluate_first_queue
 
     try:
         result = evaluate_first_queue(modality, path, ids=ids, records=records or None, message=err_console.print)

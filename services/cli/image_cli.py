@@ -11,10 +11,10 @@ from typing import Annotated
 
 import typer
 
-from services.cli.context import cli_store
-from services.cli.loop_cli import pull_and_print, select_and_push
-from services.cli.engine_cli import AddressOpt, EngineOpt, WorkersOpt, engine_options, run_on_ray
-from services.cli.render import console, err_console, fail, progress_bars
+from cliniloop.services.cli.context import cli_store
+from cliniloop.services.cli.loop_cli import pull_and_print, select_and_push
+from cliniloop.services.cli.engine_cli import AddressOpt, EngineOpt, WorkersOpt, engine_options, run_on_ray
+from cliniloop.services.cli.render import console, err_console, fail, progress_bars
 
 image_app = typer.Typer(
     help="Image regions (boxes, masks) on PNG/JPEG/DICOM: proposals, Label Studio round trips, training, COCO/VOC export.",
@@ -49,7 +49,7 @@ def image_ingest(
     workers: WorkersOpt = None,
 ) -> None:
     """Check image files whole and store one task per frame (a bad file is reported and stores nothing)."""
-    from services.loop.image import ingest_images, parse_window
+    from cliniloop.services.loop.image import ingest_images, parse_window
 
     options = engine_options(engine, address, workers)
     if kind not in ("boxes", "masks"):
@@ -57,7 +57,7 @@ def image_ingest(
     try:
         win = parse_window(window)
         if options.is_ray:
-            from services.scale.ray_engine import ray_ingest_records
+            from cliniloop.services.scale.ray_engine import ray_ingest_records
 
             cli_store()  # created and migrated once, by the driver
             report = run_on_ray(options, lambda pool: ray_ingest_records(pool, "image", path, {"kind": kind, "window": win}))
@@ -75,13 +75,13 @@ def image_ingest(
 @image_app.command("predict")
 def image_predict(engine: EngineOpt = "local", address: AddressOpt = None, workers: WorkersOpt = None) -> None:
     """Propose regions on every ingested frame (trained model where promoted, cold-start proposer otherwise)."""
-    from services.core.settings import get_settings
-    from services.loop.image import load_image_models, predict_images
+    from cliniloop.services.core.settings import get_settings
+    from cliniloop.services.loop.image import load_image_models, predict_images
 
     options = engine_options(engine, address, workers)
     store = cli_store()
     if options.is_ray:
-        from services.scale.ray_engine import ray_predict_images
+        from cliniloop.services.scale.ray_engine import ray_predict_images
 
         n, errors = run_on_ray(options, lambda pool: ray_predict_images(pool, store), use_gpu=True)
         console.print(f"predicted {n} images")
@@ -108,8 +108,8 @@ def image_train(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Train the box detector (default) or the mask model on reference data plus corrections; promote it only when not worse on the dev split."""
-    from services.core.settings import get_settings
-    from services.loop.image_train import MaskSource, VocSource, train_box_detector, train_mask_segmenter
+    from cliniloop.services.core.settings import get_settings
+    from cliniloop.services.loop.image_train import MaskSource, VocSource, train_box_detector, train_mask_segmenter
 
     store, settings = cli_store(), get_settings()
     try:
@@ -154,7 +154,7 @@ def image_export(
     min_score: Annotated[float, typer.Option("--min-score", min=0.0, max=1.0, help="Drop predicted regions scoring below this.")] = 0.0,
 ) -> None:
     """Write regions in original pixel coordinates as COCO JSON (boxes and masks) or Pascal VOC (boxes)."""
-    from services.loop.image import export_coco, export_voc
+    from cliniloop.services.loop.image import export_coco, export_voc
 
     store = cli_store()
     if fmt == "coco":
@@ -163,7 +163,7 @@ def image_export(
         counts = export_voc(store, out, only_corrected=only_corrected, min_score=min_score)
     else:
         fail(f"--format must be coco or voc, not {fmt!r}", 2)
-    from services.core.private import private_tree
+    from cliniloop.services.core.private import private_tree
 
     private_tree(out)
     console.print(f"wrote {counts['regions']} regions of {counts['images']} images to {out}")
@@ -179,16 +179,16 @@ def eval_image_boxes(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Per-class AP@0.5, mAP@0.5, class-agnostic recall, ms per image (trained and cold-start); one JSON object."""
-    from services.evaluation.image import evaluate_image_boxes
+    from cliniloop.services.evaluation.image import evaluate_image_boxes
 
     detector = None
     if model is not None:
-        from models.image.detector import BoxDetector
+        from cliniloop.models.image.detector import BoxDetector
 
         detector = BoxDetector.load(model)
     elif train_ids is None:
-        from services.core.settings import get_settings
-        from services.loop.image_train import load_box_detector
+        from cliniloop.services.core.settings import get_settings
+        from cliniloop.services.loop.image_train import load_box_detector
 
         detector = load_box_detector(cli_store(), get_settings())
         if detector is None:
@@ -215,16 +215,16 @@ def eval_image_masks(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Instance precision, recall and F1 at mask IoU ≥ 0.5, ms per image (trained and cold-start); one JSON object."""
-    from services.evaluation.image import evaluate_image_masks
+    from cliniloop.services.evaluation.image import evaluate_image_masks
 
     segmenter = None
     if model is not None:
-        from models.image.segmenter import MaskSegmenter
+        from cliniloop.models.image.segmenter import MaskSegmenter
 
         segmenter = MaskSegmenter.load(model)
     elif not train:
-        from services.core.settings import get_settings
-        from services.loop.image_train import load_mask_segmenter
+        from cliniloop.services.core.settings import get_settings
+        from cliniloop.services.loop.image_train import load_mask_segmenter
 
         segmenter = load_mask_segmenter(cli_store(), get_settings())
         if segmenter is None:

@@ -1,7 +1,7 @@
 """What every modality's CLI shares: select + push as one recorded round, pull, train, model aliases.
 
 ``cliniloop select|push|pull|round|train|models --modality M`` and the older ``cliniloop ecg|eeg|image
-push|pull`` aliases all run these functions (and through them :mod:`services.loop.round`).
+push|pull`` aliases all run these functions (and through them :mod:`cliniloop.services.loop.round`).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from services.cli.context import cli_store, label_studio_client
-from services.cli.render import console, err_console, fail, progress_bars, pull_line, push_summary
+from cliniloop.services.cli.context import cli_store, label_studio_client
+from cliniloop.services.cli.render import console, err_console, fail, progress_bars, pull_line, push_summary
 
 ModalityOpt = Annotated[
     str, typer.Option("--modality", "-m", help="text (default), codes, ecg, eeg, image-boxes (or image), image-masks.")
@@ -21,7 +21,7 @@ ModalityOpt = Annotated[
 
 def modality_or_fail(name: str) -> Any:
     """The registry entry, or exit 2 naming the known modalities."""
-    from services.loop.modalities import get_modality
+    from cliniloop.services.loop.modalities import get_modality
 
     try:
         return get_modality(name)
@@ -31,8 +31,8 @@ def modality_or_fail(name: str) -> Any:
 
 def select_round(modality: str, budget: int, strategy: str = "uncertainty", **options: Any) -> Any:
     """Select (a recorded round) or exit 1 with the reason (empty pool, unknown strategy, missing model output)."""
-    from models.sampling.selection import EmptyPoolError
-    from services.loop.select import select_tasks
+    from cliniloop.models.sampling.selection import EmptyPoolError
+    from cliniloop.services.loop.select import select_tasks
 
     mod = modality_or_fail(modality)
     try:
@@ -45,10 +45,10 @@ def select_round(modality: str, budget: int, strategy: str = "uncertainty", **op
 
 def push_round(modality: str, round_id: int | None = None, project: str | None = None) -> None:
     """Push a recorded round of ``modality`` (default: its newest) and print one line per project."""
-    from connectors.label_studio.client import LabelStudioError
-    from services.cli.render import interrupted_push_note, push_line
-    from services.loop.deid import NotDeidentifiedError
-    from services.loop.round import push_selection
+    from cliniloop.connectors.label_studio.client import LabelStudioError
+    from cliniloop.services.cli.render import interrupted_push_note, push_line
+    from cliniloop.services.loop.deid import NotDeidentifiedError
+    from cliniloop.services.loop.round import push_selection
 
     mod = modality_or_fail(modality)
     store = cli_store()
@@ -85,8 +85,8 @@ def select_and_push(modality: str, budget: int, project: str | None = None, stra
 
 def pull_and_print(modality: str, project: str | None = None) -> None:
     """Pull every project of ``modality`` and print the counts."""
-    from connectors.label_studio.client import LabelStudioError
-    from services.loop.round import pull_modality
+    from cliniloop.connectors.label_studio.client import LabelStudioError
+    from cliniloop.services.loop.round import pull_modality
 
     mod = modality_or_fail(modality)
     try:
@@ -98,7 +98,7 @@ def pull_and_print(modality: str, project: str | None = None) -> None:
     for title, report in reports:
         console.print(("pulled: " if len(reports) == 1 else f"{title}: ") + pull_line(report))
         if getattr(report, "corrections", None) is not None:
-            from services.cli.corrections_cli import corrections_line
+            from cliniloop.services.cli.corrections_cli import corrections_line
 
             console.print(corrections_line(report.corrections))
 
@@ -116,7 +116,7 @@ def train_modality(modality: str, data: list[Path], *, epochs: int | None = None
     elif mod.name == "image-boxes":
         options.update(voc=data, message=err_console.print, **({"epochs": epochs} if epochs else {}))
     elif mod.name == "image-masks":
-        from services.loop.image_train import MaskSource
+        from cliniloop.services.loop.image_train import MaskSource
 
         if len(data) % 2:
             fail("--data for image-masks comes in pairs: IMAGES_DIR LABELS_DIR", 2)
@@ -139,6 +139,6 @@ def refresh_predictions(modality: str) -> None:
 
 
 def _settings() -> Any:
-    from services.core.settings import get_settings
+    from cliniloop.services.core.settings import get_settings
 
     return get_settings()

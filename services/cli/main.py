@@ -11,24 +11,24 @@ from typing import Annotated
 import typer
 from rich.logging import RichHandler
 
-from services.cli.bench_cli import register as register_bench
-from services.cli.codes_cli import register as register_codes
-from services.cli.context import cli_store, label_studio_client, quality_push_options
-from services.cli.corrections_cli import corrections_line
-from services.cli.corrections_cli import register as register_corrections
-from services.cli.deid_cli import deid_app
-from services.cli.deid_cli import register as register_deid
-from services.cli.ecg_cli import register as register_ecg
-from services.cli.eeg_cli import register as register_eeg
-from services.cli.engine_cli import AddressOpt, EngineOpt, WorkersOpt, engine_options, run_on_ray
-from services.cli.image_cli import register as register_image
-from services.cli.experiments import register as register_experiments
-from services.cli.loop_cli import ModalityOpt, modality_or_fail, pull_and_print, push_round, refresh_predictions, select_round, train_modality
-from services.cli.mappings_cli import register as register_mappings
-from services.cli.mappings_cli import report_app
-from services.cli.quality_cli import register as register_quality
-from services.cli.render import interrupted_push_note
-from services.cli.render import (
+from cliniloop.services.cli.bench_cli import register as register_bench
+from cliniloop.services.cli.codes_cli import register as register_codes
+from cliniloop.services.cli.context import cli_store, label_studio_client, quality_push_options
+from cliniloop.services.cli.corrections_cli import corrections_line
+from cliniloop.services.cli.corrections_cli import register as register_corrections
+from cliniloop.services.cli.deid_cli import deid_app
+from cliniloop.services.cli.deid_cli import register as register_deid
+from cliniloop.services.cli.ecg_cli import register as register_ecg
+from cliniloop.services.cli.eeg_cli import register as register_eeg
+from cliniloop.services.cli.engine_cli import AddressOpt, EngineOpt, WorkersOpt, engine_options, run_on_ray
+from cliniloop.services.cli.image_cli import register as register_image
+from cliniloop.services.cli.experiments import register as register_experiments
+from cliniloop.services.cli.loop_cli import ModalityOpt, modality_or_fail, pull_and_print, push_round, refresh_predictions, select_round, train_modality
+from cliniloop.services.cli.mappings_cli import register as register_mappings
+from cliniloop.services.cli.mappings_cli import report_app
+from cliniloop.services.cli.quality_cli import register as register_quality
+from cliniloop.services.cli.render import interrupted_push_note
+from cliniloop.services.cli.render import (
     console,
     err_console,
     fail,
@@ -57,7 +57,7 @@ Budget = Annotated[int, typer.Option("--budget", "-n", min=1, help="How many tas
 
 @app.callback()
 def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
-    from services.core.private import private_umask
+    from cliniloop.services.core.private import private_umask
 
     private_umask()  # whatever the CLI writes (store, exports, secrets, Label Studio's data) is owner-only
     logging.basicConfig(
@@ -76,10 +76,10 @@ _client = label_studio_client
 @app.command()
 def ingest(notes: NotesArg, engine: EngineOpt = "local", address: AddressOpt = None, workers: WorkersOpt = None) -> None:
     """De-identify notes and store them as tasks (re-ingesting a note never duplicates a task)."""
-    from connectors.sources.notes import count_note_files
-    from services.core.settings import get_settings
-    from services.loop.deid import NoteDeidentifier, deid_secret
-    from services.loop.ingest import ingest_notes
+    from cliniloop.connectors.sources.notes import count_note_files
+    from cliniloop.services.core.settings import get_settings
+    from cliniloop.services.loop.deid import NoteDeidentifier, deid_secret
+    from cliniloop.services.loop.ingest import ingest_notes
 
     options = engine_options(engine, address, workers)
     settings = get_settings()
@@ -91,7 +91,7 @@ def ingest(notes: NotesArg, engine: EngineOpt = "local", address: AddressOpt = N
     except (FileNotFoundError, ValueError) as err:
         fail(str(err))
     if options.is_ray:
-        from services.scale.ray_engine import ray_ingest_notes
+        from cliniloop.services.scale.ray_engine import ray_ingest_notes
 
         def step(pool):
             with progress_bars() as bars:
@@ -120,8 +120,8 @@ def predict(
 
     The current model is the rules alone, or rules + the promoted clinical-ner version.
     """
-    from services.core.settings import get_settings
-    from services.loop.predict import NER_MODEL_NAME, ModelArtifactMissing, load_text_model, ner_artifact_path, predict_tasks
+    from cliniloop.services.core.settings import get_settings
+    from cliniloop.services.loop.predict import NER_MODEL_NAME, ModelArtifactMissing, load_text_model, ner_artifact_path, predict_tasks
 
     options = engine_options(engine, address, workers)
     store = _store()
@@ -135,7 +135,7 @@ def predict(
     except ModelArtifactMissing as err:
         fail(f"{err}\nRoll back (`cliniloop models rollback`) or promote another version.")
     if options.is_ray:
-        from services.scale.ray_engine import ray_predict_text
+        from cliniloop.services.scale.ray_engine import ray_predict_text
 
         def step(pool):
             with progress_bars() as bars:
@@ -199,11 +199,11 @@ def round_(
     seed: Annotated[int, typer.Option(min=0)] = 0,
 ) -> None:
     """One whole round: ingest -> predict/score -> select (recorded) -> push, with a summary; any modality."""
-    from connectors.label_studio.client import LabelStudioError
-    from models.sampling.selection import EmptyPoolError
-    from services.core.settings import get_settings
-    from services.loop.predict import ModelArtifactMissing
-    from services.loop.round import run_round
+    from cliniloop.connectors.label_studio.client import LabelStudioError
+    from cliniloop.models.sampling.selection import EmptyPoolError
+    from cliniloop.services.core.settings import get_settings
+    from cliniloop.services.loop.predict import ModelArtifactMissing
+    from cliniloop.services.loop.round import run_round
 
     mod = modality_or_fail(modality)
     settings = get_settings()
@@ -238,7 +238,7 @@ def serve(
 
     import uvicorn
 
-    from services.core.settings import get_settings
+    from cliniloop.services.core.settings import get_settings
 
     if engine is not None or address is not None:
         engine_options(engine or "ray", address, None)
@@ -246,7 +246,7 @@ def serve(
         if address:
             os.environ["CLINILOOP_RAY_ADDRESS"] = address
         get_settings.cache_clear()
-    uvicorn.run("services.api.app:create_app", factory=True, host=host, port=port, log_level="info")
+    uvicorn.run("cliniloop.services.api.app:create_app", factory=True, host=host, port=port, log_level="info")
 
 
 @app.command()
@@ -280,8 +280,8 @@ def _requester() -> str:
 
 def _run_and_wait(store, job_id: int) -> None:
     """Run queued jobs here with progress bars, then wait for ``job_id`` if another worker has it."""
-    from services.core.settings import get_settings
-    from services.loop.jobs import run_pending, wait_for_job
+    from cliniloop.services.core.settings import get_settings
+    from cliniloop.services.loop.jobs import run_pending, wait_for_job
 
     with job_progress() as listener:
         run_pending(store, get_settings(), listener=listener)
@@ -314,7 +314,7 @@ def train(
     queued jobs with a progress bar and prints a summary; if the API's worker took the job,
     it follows that one instead. With --no-wait the API's worker (or `cliniloop jobs --run`) runs it.
     """
-    from services.loop.jobs import TRAIN_TEXT, enqueue_job
+    from cliniloop.services.loop.jobs import TRAIN_TEXT, enqueue_job
 
     if modality_or_fail(modality).name != "text":
         train_modality(modality, data or [], epochs=epochs, seed=seed, model=model)
@@ -342,8 +342,8 @@ def jobs(
     run: Annotated[bool, typer.Option("--run", help="Run the queued jobs in this process first.")] = False,
 ) -> None:
     """List recent jobs, or show one job (status, progress, result or error)."""
-    from services.core.settings import get_settings
-    from services.loop.jobs import run_pending
+    from cliniloop.services.core.settings import get_settings
+    from cliniloop.services.loop.jobs import run_pending
 
     store = _store()
     if run:
@@ -370,15 +370,15 @@ def _model_name(name: str | None, modality: str) -> str:
 @models_app.command("list")
 def models_list(name: ModelName = None, modality: ModalityOpt = "text") -> None:
     """Registered versions with their dev metrics; the promoted one is starred."""
-    from services.loop.models import model_listing
+    from cliniloop.services.loop.models import model_listing
 
     console.print(models_table(model_listing(_store(), _model_name(name, modality))))
 
 
 def _move_alias(action: str, name: str, version: str | None) -> None:
-    from services.core.settings import get_settings
-    from services.core.store import NoEarlierVersion
-    from services.loop import models
+    from cliniloop.services.core.settings import get_settings
+    from cliniloop.services.core.store import NoEarlierVersion
+    from cliniloop.services.loop import models
 
     store = _store()
     try:
@@ -417,7 +417,7 @@ def eval_assertion(
     show_errors: Annotated[bool, typer.Option("--show-errors", help="Log every misjudged row to stderr.")] = False,
 ) -> None:
     """Assertion accuracy on a NegEx-format TSV; prints one JSON object."""
-    from services.evaluation.negex import evaluate_negex
+    from cliniloop.services.evaluation.negex import evaluate_negex
 
     try:
         result = evaluate_negex(negex, compare_peers=compare_peers, show_errors=show_errors)
@@ -433,7 +433,7 @@ def demo(
     once: Annotated[bool, typer.Option("--once", help="Exit after the summary instead of serving.")] = False,
 ) -> None:
     """Start Label Studio and the API locally, run one round, print how to log in."""
-    from services.cli.demo import run_demo
+    from cliniloop.services.cli.demo import run_demo
 
     raise typer.Exit(run_demo(notes, budget, once))
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli.render import console, err_console, fail
+from cliniloop.services.cli.render import console, err_console, fail
 
 export_app = typer.Typer(help="Export what annotators and coders produced.", no_args_is_help=True)
 
@@ -24,14 +24,14 @@ def export_mappings_cmd(
 ) -> None:
     """Write coders' mention → code verdicts (CSV/JSON rows), or the validated ones as a FHIR R4 ConceptMap
     or a SNOMED CT simple-map refset, both with coder agreement per row."""
-    from services.core.store import open_store
-    from services.loop.mappings import export_mappings
+    from cliniloop.services.core.store import open_store
+    from cliniloop.services.loop.mappings import export_mappings
 
     try:
         n = export_mappings(open_store(), out, fmt, system, validated_only)  # type: ignore[arg-type]
     except ValueError as err:
         fail(str(err))
-    from services.core.private import private_tree
+    from cliniloop.services.core.private import private_tree
 
     private_tree(out)
     console.print(f"wrote {n} mapping rows to {out}")
@@ -50,8 +50,8 @@ def report_mappings_cmd(
 
     from rich.table import Table
 
-    from services.core.store import open_store
-    from services.loop.mappings import mapping_agreement
+    from cliniloop.services.core.store import open_store
+    from cliniloop.services.loop.mappings import mapping_agreement
 
     result = mapping_agreement(open_store(), system)
     table = Table(title=f"Coder agreement ({result['items']} mentions seen by 2+ coders)")

@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from services.cli.context import cli_store, label_studio_client
-from services.cli.render import console, err_console, fail
+from cliniloop.services.cli.context import cli_store, label_studio_client
+from cliniloop.services.cli.render import console, err_console, fail
 
 gold_app = typer.Typer(help="Gold checks: tasks with known answers mixed into annotators' queues.", no_args_is_help=True)
 
@@ -29,7 +29,7 @@ def report_agreement(
     as_json: AsJson = False,
 ) -> None:
     """Inter-annotator agreement per modality, label and annotator pair; low-agreement labels listed."""
-    from services.quality.agreement_report import ALL_PAIRS, agreement_report
+    from cliniloop.services.quality.agreement_report import ALL_PAIRS, agreement_report
 
     report = agreement_report(cli_store(), modality, threshold)
     if as_json:
@@ -57,8 +57,8 @@ def report_gold(
     as_json: AsJson = False,
 ) -> None:
     """Each annotator's accuracy on gold-check tasks, per period and overall, against CLINILOOP_GOLD_TARGET."""
-    from services.core.settings import get_settings
-    from services.quality.gold import gold_accuracy
+    from cliniloop.services.core.settings import get_settings
+    from cliniloop.services.quality.gold import gold_accuracy
 
     if period not in ("day", "week", "month"):
         fail(f"--period must be day, week or month, not {period!r}")
@@ -80,7 +80,7 @@ def report_gold(
 
 def report_suggestions(as_json: AsJson = False) -> None:
     """How annotators treated each model version's suggestions: accepted, edited, deleted, missed, per label."""
-    from services.quality.monitor import suggestion_report
+    from cliniloop.services.quality.monitor import suggestion_report
 
     report = suggestion_report(cli_store())
     if as_json:
@@ -107,9 +107,9 @@ def adjudicate(
     threshold: Annotated[float | None, typer.Option("--threshold", help="Default CLINILOOP_AGREEMENT_THRESHOLD.")] = None,
 ) -> None:
     """Find disagreements, send them to the reviewers' projects, and bring reviewers' results back as gold labels."""
-    from connectors.label_studio.client import LabelStudioError
-    from services.core.settings import get_settings
-    from services.quality.adjudication import detect_disagreements, pull_adjudications, push_adjudications
+    from cliniloop.connectors.label_studio.client import LabelStudioError
+    from cliniloop.services.core.settings import get_settings
+    from cliniloop.services.quality.adjudication import detect_disagreements, pull_adjudications, push_adjudications
 
     store = cli_store()
     found = detect_disagreements(store, threshold=threshold)
@@ -133,7 +133,7 @@ def adjudicate(
 @gold_app.command("mark")
 def gold_mark(task_ids: Annotated[list[str], typer.Argument(help="Task ids whose current label is the known answer.")], actor: Annotated[str, typer.Option("--actor")] = "cli") -> None:
     """Make tasks gold checks, their current label (e.g. a reviewer's adjudication) as the known answer."""
-    from services.quality.gold import mark_gold
+    from cliniloop.services.quality.gold import mark_gold
 
     try:
         done = mark_gold(cli_store(), task_ids, actor)
@@ -145,7 +145,7 @@ def gold_mark(task_ids: Annotated[list[str], typer.Argument(help="Task ids whose
 @gold_app.command("import")
 def gold_import(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Label Studio JSON export, or JSON lines {task_id, regions}.")], actor: Annotated[str, typer.Option("--actor")] = "cli") -> None:
     """Read known answers from a file (all checked before any is stored)."""
-    from services.quality.gold import import_gold
+    from cliniloop.services.quality.gold import import_gold
 
     try:
         counts = import_gold(cli_store(), path, actor)
@@ -182,7 +182,7 @@ def overlap(
     percentage: Annotated[int, typer.Option("--percentage", min=0, max=100, help="Share of tasks that overlap (%).")] = 100,
 ) -> None:
     """Send a share of a project's tasks to several annotators (Label Studio's overlap settings)."""
-    from connectors.label_studio.client import LabelStudioError
+    from cliniloop.connectors.label_studio.client import LabelStudioError
 
     client = label_studio_client()
     try:
@@ -203,7 +203,7 @@ def _when(value: str | None, option: str) -> datetime | None:
         at = datetime.fromisoformat(value)
     except ValueError:
         fail(f"{option}: not an ISO date or time: {value!r} (e.g. 2026-12-01 or 2026-12-01T08:00)")
-    from services.core.tables import as_utc
+    from cliniloop.services.core.tables import as_utc
 
     return as_utc(at)
 
@@ -219,7 +219,7 @@ def audit(
     out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout.")] = None,
 ) -> None:
     """Query and export the append-only audit trail (who did what, when; ids and versions, never note text)."""
-    from services.quality.audit_export import COLUMNS, audit_csv, audit_json, audit_records
+    from cliniloop.services.quality.audit_export import COLUMNS, audit_csv, audit_json, audit_records
 
     if fmt not in ("table", "json", "csv"):
         fail(f"--format must be table, json or csv, not {fmt!r}")
@@ -242,7 +242,7 @@ def audit(
     if out is None:
         typer.echo(text, nl=False)
     else:
-        from services.core.private import private_tree
+        from cliniloop.services.core.private import private_tree
 
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
@@ -253,8 +253,8 @@ def audit(
 
 def tokens(show: Annotated[str | None, typer.Option("--show", help="Print the secret of one role (admin, engineer, annotator) or 'webhook'.")] = None) -> None:
     """Where the API's tokens and webhook secret come from; --show prints one (for a browser or a script)."""
-    from services.core.access import ROLES, SECRET_FIELDS, SECRETS_FILE, api_secrets, secret_env_var
-    from services.core.settings import get_settings
+    from cliniloop.services.core.access import ROLES, SECRET_FIELDS, SECRETS_FILE, api_secrets, secret_env_var
+    from cliniloop.services.core.settings import get_settings
 
     settings = get_settings()
     secrets = api_secrets(settings)

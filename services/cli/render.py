@@ -11,12 +11,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from services.core.tables import JobRow
-from services.loop.ingest import IngestReport
-from services.loop.models import PromotionReport
-from services.loop.pull import PullReport
-from services.loop.push import PushReport
-from services.loop.round import RoundReport, TaskStats
+from cliniloop.services.core.tables import JobRow
+from cliniloop.services.loop.ingest import IngestReport
+from cliniloop.services.loop.models import PromotionReport
+from cliniloop.services.loop.pull import PullReport
+from cliniloop.services.loop.push import PushReport
+from cliniloop.services.loop.round import RoundReport, TaskStats
 
 console = Console()
 err_console = Console(stderr=True)
@@ -49,7 +49,7 @@ def progress_bars() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
 
 def ingest_table(report: IngestReport) -> Table:
     """Per-file errors of an ingest (empty table when none)."""
-    from connectors.sources.notes import iter_note_paths
+    from cliniloop.connectors.sources.notes import iter_note_paths
 
     # file and folder names may hold identifiers: files are shown by their number in the order
     # ingest reads them (sorted paths, as `find NOTES -type f | sort` lists them), never by name
@@ -171,7 +171,7 @@ def interrupted_push_note(store: Any, client: Any, task_ids: Sequence[str]) -> s
 def _pushed_anywhere(store: Any, project_ref: str | None) -> set[str]:
     from sqlalchemy import select
 
-    from services.core.tables import PushRow
+    from cliniloop.services.core.tables import PushRow
 
     with store.session() as s:
         q = select(PushRow.task_id)
@@ -307,7 +307,7 @@ def job_detail(job: JobRow) -> list[Table]:
         table.add_row("promoted", "[green]yes[/green]" if result.get("promoted") else "[yellow]no[/yellow]")
         table.add_row("reason", str(result.get("reason", "")))
         if "metric_name" in result:
-            from services.loop.promotion import TrainResult
+            from cliniloop.services.loop.promotion import TrainResult
 
             fields = ("modality", "model_name", "version", "metric_name", "metric", "baseline", "promoted", "reason")
             table.add_row("dev check", TrainResult(**{k: result.get(k) for k in fields}).summary())

@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.core.settings import Settings
+from cliniloop.services.core.settings import Settings
 
 ROLES = ("annotator", "engineer", "admin")
 #: Header that carries the webhook secret (set on the webhook in Label Studio).

@@ -1,5 +1,5 @@
 """Binary masks <-> COCO-style uncompressed run-length counts (column-major), as stored in
-:class:`services.core.schemas.Mask` and written to COCO JSON.
+:class:`cliniloop.services.core.schemas.Mask` and written to COCO JSON.
 
 Counts alternate background/foreground runs starting with background, over the mask read in
 column-major (Fortran) order, exactly as ``pycocotools`` writes uncompressed RLE.

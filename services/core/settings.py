@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     ner_model : {"auto", "crf", "transformer"}
         Which entity tagger a ``train-text`` job trains: ``auto`` trains the CRF and, where torch
         sees a GPU, the transformer too, and keeps the better on the dev split
-        (:mod:`services.loop.ner_choice`).
+        (:mod:`cliniloop.services.loop.ner_choice`).
     ner_transformer_epochs : int
         Fine-tuning epochs of the transformer tagger.
     promotion_metric : str
@@ -55,11 +55,11 @@ class Settings(BaseSettings):
         Folder of a SNOMED CT RF2 release (its Snapshot files); ``None``: no SNOMED candidates.
     rxnorm_rrf, loinc : Path or None
         Folder of an RxNorm release (``RXNCONSO.RRF``) / a LOINC release (``Loinc.csv``): codes for
-        Medication / Test mentions (:mod:`taxonomies.codes.releases`); ``None``: that system is off.
+        Medication / Test mentions (:mod:`cliniloop.taxonomies.codes.releases`); ``None``: that system is off.
     span_code_candidates : int
         Code candidates per system shown on each span pushed to the text project (0: none).
     stop_set_size, stop_threshold, stop_window : int, float, int
-        Stopping rule (:mod:`models.sampling.stopping`): after each training, the new and the
+        Stopping rule (:mod:`cliniloop.models.sampling.stopping`): after each training, the new and the
         previously promoted model tag a fixed stop set of ``stop_set_size`` text tasks; labelling
         has stopped paying when the mean span agreement of the last ``stop_window`` trainings
         reaches ``stop_threshold``.
@@ -74,7 +74,7 @@ class Settings(BaseSettings):
         ``cliniloop jobs --run`` or ``cliniloop train --wait``, which run them in their own process.
     engine : {"local", "ray"}
         Where the API's job worker runs jobs: ``local`` (a thread of the API process) or ``ray``
-        (Ray tasks with the job's resource needs, see :mod:`services.scale.ray_jobs`).
+        (Ray tasks with the job's resource needs, see :mod:`cliniloop.services.scale.ray_jobs`).
     ray_address : str or None
         The Ray cluster the API joins with ``engine="ray"``; ``None`` starts a local Ray.
     job_poll_interval_s : float
@@ -112,7 +112,7 @@ class Settings(BaseSettings):
         ``overlap_annotators`` annotators; the rest get one.
     agreement_threshold : float
         A task whose annotators' agreement (micro F1 of matching regions, see
-        :func:`models.quality.agreement.task_agreement`) is below this becomes an adjudication
+        :func:`cliniloop.models.quality.agreement.task_agreement`) is below this becomes an adjudication
         task; training leaves it out until a reviewer resolves it.
     low_agreement_threshold : float
         ``cliniloop report agreement`` lists labels whose kappa or F1 is below this.

@@ -16,10 +16,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.core.schemas import AnnotationIn, CodeVerdictIn, PredictionIn, TaskIn, regions_from_json, regions_to_json
-from services.core.audit import check_details, check_event
-from services.core.private import private_sqlite
-from services.core.tables import (
+from cliniloop.services.core.schemas import AnnotationIn, CodeVerdictIn, PredictionIn, TaskIn, regions_from_json, regions_to_json
+from cliniloop.services.core.audit import check_details, check_event
+from cliniloop.services.core.private import private_sqlite
+from cliniloop.services.core.tables import (
     AdjudicationRow,
     AnnotationRow,
     AuditEventRow,
@@ -735,7 +735,7 @@ class Store:
 
         Raises
         ------
-        services.core.audit.AuditDetailError
+        cliniloop.services.core.audit.AuditDetailError
             If a field could hold note text, identifiers or secrets (see :func:`check_details`).
         """
         check_event(actor, action, entity, entity_id)
@@ -1126,7 +1126,7 @@ class Store:
 
 def open_store(url: str | None = None) -> Store:
     """Open the store at ``url`` (default: from settings) and migrate it to the newest schema."""
-    from services.core.settings import get_settings
+    from cliniloop.services.core.settings import get_settings
 
     store = Store(url or get_settings().resolved_database_url)
     store.migrate()

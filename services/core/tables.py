@@ -261,7 +261,7 @@ class PhiCorrectionRow(Base):
     detector_version: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     #: When the span was replaced by a surrogate in the task text (``None``: not yet); the
-    #: offsets then cover the surrogate (see :mod:`services.loop.deid_corrections`).
+    #: offsets then cover the surrogate (see :mod:`cliniloop.services.loop.deid_corrections`).
     applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     #: When the corrected task text and shifted regions reached Label Studio (``None``: not yet).
     synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -271,7 +271,7 @@ class DenyListRow(Base):
     """A deny-listed identifier of one scope (a Label Studio text project title).
 
     Holds a keyed digest of the normalised token sequence, the type and the token count; never
-    the identifier (see :mod:`models.text.deid.deny_list`).
+    the identifier (see :mod:`cliniloop.models.text.deid.deny_list`).
     """
 
     __tablename__ = "deid_deny_list"

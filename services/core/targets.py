@@ -1,9 +1,9 @@
 """Ground-truth regions of one image: what image sources read and image models train on.
 
 A plain data type shared by ``connectors`` (the Pascal VOC and instance-mask readers build it)
-and ``models`` (the proposers, detector and metrics consume it); it lives in ``services.core``,
+and ``models`` (the proposers, detector and metrics consume it); it lives in ``cliniloop.services.core``,
 the layer both may import, so connectors need not import models. Coordinates follow
-:mod:`models.image.regions`: a box ``(x0, y0, x1, y1)`` covers columns ``x0 <= x < x1`` and rows
+:mod:`cliniloop.models.image.regions`: a box ``(x0, y0, x1, y1)`` covers columns ``x0 <= x < x1`` and rows
 ``y0 <= y < y1``, in pixels of the original image.
 """
 

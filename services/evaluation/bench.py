@@ -1,7 +1,7 @@
 """Load checks that print one JSON object: the webhook storm (``cliniloop bench webhooks``).
 
 The storm runs the real API (uvicorn on 127.0.0.1, a throwaway SQLite store) against an
-in-memory Label Studio double (:mod:`connectors.label_studio.memory`) that answers each read
+in-memory Label Studio double (:mod:`cliniloop.connectors.label_studio.memory`) that answers each read
 after ``ls_delay_s``. Annotations are created, updated and deleted in Label Studio in waves;
 each change's webhook is delivered one to three times, shuffled, by ``senders`` concurrent
 clients, and ``withheld`` of the deliveries are held back and delivered last (late and out of
@@ -61,12 +61,12 @@ def webhook_storm(
     import uvicorn
     from pydantic import SecretStr
 
-    from connectors.label_studio.memory import InMemoryLabelStudio
-    from services.api.app import create_app
-    from services.core.access import WEBHOOK_SECRET_HEADER
-    from services.core.schemas import TaskIn
-    from services.core.settings import Settings
-    from services.core.store import open_store
+    from cliniloop.connectors.label_studio.memory import InMemoryLabelStudio
+    from cliniloop.services.api.app import create_app
+    from cliniloop.services.core.access import WEBHOOK_SECRET_HEADER
+    from cliniloop.services.core.schemas import TaskIn
+    from cliniloop.services.core.settings import Settings
+    from cliniloop.services.core.store import open_store
 
     rng = random.Random(seed)
     started = time.monotonic()
@@ -208,9 +208,9 @@ def synthetic_text_tasks(n: int, seed: int = 0) -> list[tuple[Any, Any]]:
 
     Returns ``(TaskIn, PredictionIn)`` pairs; notes vary (numbers, problems, drugs) so ids differ.
     """
-    from services.core.schemas import PredictionIn, TaskIn, TextSpan
-    from services.loop.deid import DEID_KEY
-    from services.loop.predict import TEXT_MODEL_NAME
+    from cliniloop.services.core.schemas import PredictionIn, TaskIn, TextSpan
+    from cliniloop.services.loop.deid import DEID_KEY
+    from cliniloop.services.loop.predict import TEXT_MODEL_NAME
 
     rng = random.Random(seed)
     out = []
@@ -244,7 +244,7 @@ def synthetic_text_tasks(n: int, seed: int = 0) -> list[tuple[Any, Any]]:
 
 def _ls_template() -> Path | None:
     """An initialised Label Studio data dir from the test suite's cache (fast start), if any."""
-    from connectors.label_studio.server import REPO_ROOT, is_initialised
+    from cliniloop.connectors.label_studio.server import REPO_ROOT, is_initialised
 
     for candidate in sorted((REPO_ROOT / ".pytest_cache" / "d" / "label-studio-template").glob("*")):
         if candidate.is_dir() and not candidate.name.endswith(".tmp") and is_initialised(candidate):
@@ -255,12 +255,12 @@ def _ls_template() -> Path | None:
 def push_benchmark(*, tasks: int = 10_000, codes: bool = True, batch_size: int = 500, ls_url: str | None = None,
                    ls_api_key: str | None = None, seed: int = 0) -> dict[str, Any]:  # fmt: skip
     """Push ``tasks`` synthetic text tasks with predictions into a local Label Studio; time each stage."""
-    from connectors.label_studio.client import LabelStudioClient
-    from connectors.label_studio.server import LocalLabelStudio, clone_data_dir
-    from services.core.settings import Settings
-    from services.core.store import open_store
-    from services.loop.coding import span_code_candidates_for
-    from services.loop.push import ensure_text_project, push_tasks
+    from cliniloop.connectors.label_studio.client import LabelStudioClient
+    from cliniloop.connectors.label_studio.server import LocalLabelStudio, clone_data_dir
+    from cliniloop.services.core.settings import Settings
+    from cliniloop.services.core.store import open_store
+    from cliniloop.services.loop.coding import span_code_candidates_for
+    from cliniloop.services.loop.push import ensure_text_project, push_tasks
 
     result: dict[str, Any] = {"benchmark": "push", "tasks": tasks, "codes": codes, "batch_size": batch_size}
     with tempfile.TemporaryDirectory(prefix="cliniloop-bench-push-") as tmp:

@@ -2,7 +2,7 @@
 
 The pairs file is a TSV with a header: a ``mention`` column and a code column (``icd10cm`` or
 ``icd10`` for ``--system icd10cm``, ``snomed`` for ``--system snomed``); other columns are ignored.
-Every mention is ranked by :class:`~models.text.code_candidates.CodeCandidateGenerator` (top 10)
+Every mention is ranked by :class:`~cliniloop.models.text.code_candidates.CodeCandidateGenerator` (top 10)
 and scored at two levels:
 
 * exact: the candidate code equals the gold code (ICD codes compared in dotted form, "E119" = "E11.9");
@@ -17,10 +17,10 @@ with ``compare_baseline`` the same metrics for a plain TF-IDF word ranking (scik
 ICD-10-CM descriptions for ``icd10cm``.
 
 Optional pairs columns: ``type`` (or ``mention_type``: Problem, Test, Medication, Procedure,
-Anatomy; the ranking then follows :mod:`models.text.code_policy`), ``context`` (the sentence) and
+Anatomy; the ranking then follows :mod:`cliniloop.models.text.code_policy`), ``context`` (the sentence) and
 ``assertion``. A code cell ``-`` or ``none`` marks a mention with **no good candidate**: it does
 not count in recall / MRR; for those the report says how often nothing is offered at the offer
-threshold (:data:`models.text.code_candidates.OFFER_THRESHOLD` or ``threshold``). Also reported:
+threshold (:data:`cliniloop.models.text.code_candidates.OFFER_THRESHOLD` or ``threshold``). Also reported:
 ``per_type`` (the same metrics per mention type), ``offered`` (recall@5 of what is actually
 offered above the threshold, and how many mentions with a gold code get nothing), and
 ``calibration``: the scores of the gold codes found against the best candidate outside the gold
@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from services.loop.code_pairs import SYSTEMS, TOP_K, CodesEvalError, Pair, load_code_system, read_pairs
+from cliniloop.services.loop.code_pairs import SYSTEMS, TOP_K, CodesEvalError, Pair, load_code_system, read_pairs
 
 __all__ = ["SYSTEMS", "TOP_K", "CodesEvalError", "Pair", "evaluate_codes", "rank_metrics", "read_pairs", "snomed_synonym_pairs"]
 
@@ -130,7 +130,7 @@ def snomed_synonym_pairs(snomed, target: str = "icd10cm") -> list[Pair]:
     Parameters
     ----------
     snomed : CodeSystem
-        A loaded SNOMED CT release (:func:`taxonomies.codes.snomed.load_snomed_rf2`).
+        A loaded SNOMED CT release (:func:`cliniloop.taxonomies.codes.snomed.load_snomed_rf2`).
     target : str
         The ICD system the map targets are read as (codes dotted).
 
@@ -140,7 +140,7 @@ def snomed_synonym_pairs(snomed, target: str = "icd10cm") -> list[Pair]:
         ``line`` is the position in the list; names are the preferred term and every synonym
         (the FSN without its tag included), duplicates after case folding dropped.
     """
-    from taxonomies.codes.icd10cm import dotted_icd10
+    from cliniloop.taxonomies.codes.icd10cm import dotted_icd10
 
     pairs: list[Pair] = []
     for code in sorted(snomed.maps_to):
@@ -217,7 +217,7 @@ def evaluate_codes(
         An already fitted generator to use instead of building one (tests).
     threshold : float or None
         Offer threshold for the ``offered`` and ``no_candidate`` figures (default:
-        :data:`models.text.code_candidates.OFFER_THRESHOLD`).
+        :data:`cliniloop.models.text.code_candidates.OFFER_THRESHOLD`).
     snomed_synonyms : bool
         Pairs from the SNOMED CT release's mapped concepts (:func:`snomed_synonym_pairs`) ranked
         against ICD-10-CM alone; needs ``snomed_folder`` and ``system`` ``icd10cm``.
@@ -234,13 +234,13 @@ def evaluate_codes(
     CodesEvalError
         Bad pairs file, unknown system, or ``snomed`` without a release.
     """
-    from models.text.code_candidates import _CLINICAL_TAGS, OFFER_THRESHOLD, CodeCandidateGenerator
-    from models.text.code_policy import POLICY_SNOMED_TAGS
+    from cliniloop.models.text.code_candidates import _CLINICAL_TAGS, OFFER_THRESHOLD, CodeCandidateGenerator
+    from cliniloop.models.text.code_policy import POLICY_SNOMED_TAGS
 
     if system not in SYSTEMS:
         raise CodesEvalError(f"unknown system {system!r}: choose one of {', '.join(SYSTEMS)}")
     if cache_dir is None:
-        from services.core.settings import get_settings
+        from cliniloop.services.core.settings import get_settings
 
         cache_dir = get_settings().var_dir / "cache"
     threshold = OFFER_THRESHOLD if threshold is None else float(threshold)

@@ -1,7 +1,7 @@
 """``cliniloop eval codes-queue``: the coders' queue a notes folder would give, checked against issue 22's goals.
 
 The notes (``*.txt``) are annotated by the rule text model (what a first demo round uses), their
-mentions grouped and ranked exactly as ``cliniloop codes push`` does (:mod:`services.loop.coding`,
+mentions grouped and ranked exactly as ``cliniloop codes push`` does (:mod:`cliniloop.services.loop.coding`,
 the calibrated offer threshold, the code system per mention type), in a throw-away store. Reported,
 per mention type: mentions, coder tasks (identical mentions once), tasks with nothing offered,
 and **tasks offered an ICD-10-CM code** (the goal: none for Test, Medication, Anatomy and
@@ -44,12 +44,12 @@ def evaluate_coder_queue(notes: Path, snomed_folder: Path | None = None, k: int 
     ValueError
         ``notes`` is not a folder or holds no ``*.txt`` file.
     """
-    from models.text.sentences import sentence_at
-    from services.core.schemas import TaskIn
-    from services.core.settings import Settings, get_settings
-    from services.core.store import Store
-    from services.loop.coding import candidate_generator, code_systems, coder_items, group_items
-    from services.loop.predict import TEXT_MODEL_NAME, predict_texts, rule_annotator
+    from cliniloop.models.text.sentences import sentence_at
+    from cliniloop.services.core.schemas import TaskIn
+    from cliniloop.services.core.settings import Settings, get_settings
+    from cliniloop.services.core.store import Store
+    from cliniloop.services.loop.coding import candidate_generator, code_systems, coder_items, group_items
+    from cliniloop.services.loop.predict import TEXT_MODEL_NAME, predict_texts, rule_annotator
 
     notes = Path(notes)
     if not notes.is_dir():
@@ -72,7 +72,7 @@ def evaluate_coder_queue(notes: Path, snomed_folder: Path | None = None, k: int 
             generator = candidate_generator(store, settings, systems)
         finally:
             store.close()
-    from models.text.code_policy import queued
+    from cliniloop.models.text.code_policy import queued
 
     names = [s.name for s in systems]
     groups = group_items(items)

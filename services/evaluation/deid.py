@@ -1,8 +1,8 @@
 """``cliniloop eval deid``: identifier detection scored against gold spans of any corpus.
 
 The gold is read in its own layout (BRAT, PhysioNet ``id.text`` + ``id-phi.phrase``, i2b2 XML:
-:mod:`connectors.sources.deid_corpora`) and its types are turned into cliniloop types and
-categories by a type map (:mod:`models.text.deid.type_maps`). Two rules hold whatever the map:
+:mod:`cliniloop.connectors.sources.deid_corpora`) and its types are turned into cliniloop types and
+categories by a type map (:mod:`cliniloop.models.text.deid.type_maps`). Two rules hold whatever the map:
 
 - a gold ``DATE`` that is a year alone (``2019``, ``'19``, ``1980s``) gets category ``year`` (a year is not
   a Safe Harbor date element), so it counts under the ``broad`` profile only;
@@ -25,10 +25,10 @@ from typing import Any, Protocol
 
 import regex
 
-from connectors.sources.deid_corpora import GoldNote, read_gold
-from models.text.deid.metrics import false_positives, missed_spans, score_deid
-from models.text.deid.type_maps import TypeMap, load_type_map
-from models.text.deid.types import DEFAULT_PROFILE, PROFILES, PhiSpan, apply_profile, check_profile
+from cliniloop.connectors.sources.deid_corpora import GoldNote, read_gold
+from cliniloop.models.text.deid.metrics import false_positives, missed_spans, score_deid
+from cliniloop.models.text.deid.type_maps import TypeMap, load_type_map
+from cliniloop.models.text.deid.types import DEFAULT_PROFILE, PROFILES, PhiSpan, apply_profile, check_profile
 
 #: A year alone: ``2019``, ``'19``, a decade ``1980s``/``'80s``. Bare two-digit numbers stay dates (they may be days).
 _BARE_YEAR = regex.compile(r"\s*(?:(?:1[89]|2[01])\d\d|['’]\d\d|(?:(?:1[89]|2[01])\d|['’]\d)0['’]?[sS])\s*")
@@ -41,7 +41,7 @@ class DeidEvalError(ValueError):
 
 
 class Detector(Protocol):
-    """What the evaluation needs of a detector (:class:`models.text.deid.analyzer.PhiDetector`)."""
+    """What the evaluation needs of a detector (:class:`cliniloop.models.text.deid.analyzer.PhiDetector`)."""
 
     @property
     def version(self) -> str: ...
@@ -102,7 +102,7 @@ def score_profile(texts: Sequence[str], gold: Sequence[Sequence[PhiSpan]], predi
     -------
     dict
         ``with_years`` and ``without_years``, each ``{"overall": ..., "per_type": ...}``
-        (:func:`models.text.deid.metrics.score_deid`); the gold is ``apply_profile(gold, profile)``,
+        (:func:`cliniloop.models.text.deid.metrics.score_deid`); the gold is ``apply_profile(gold, profile)``,
         and *without years* also leaves out gold and predicted spans of category ``year``.
     """
     profile_gold = [apply_profile(list(g), profile) for g in gold]
@@ -116,7 +116,7 @@ def _detector_factory(
     spacy_model: str | None, threshold: float, use_name_lists: bool, statistical_names: bool = False
 ) -> Callable[[str], Detector]:
     def build(profile: str) -> Detector:
-        from models.text.deid.analyzer import PhiDetector
+        from cliniloop.models.text.deid.analyzer import PhiDetector
 
         model = {"spacy_model": spacy_model} if spacy_model else {}
         return PhiDetector(
@@ -156,14 +156,14 @@ def evaluate_deid(
     data_format : {"brat", "physionet", "i2b2"}, optional
         The gold layout; detected from ``data`` when not given.
     profiles : sequence of str, optional
-        Profiles to score (default: all of :data:`~models.text.deid.types.PROFILES`, the default
+        Profiles to score (default: all of :data:`~cliniloop.models.text.deid.types.PROFILES`, the default
         profile first).
     default_profile : str, optional
         The profile whose scores also stand at the top level (default: the first of ``profiles``,
         else ``broad``).
     detector_factory : callable, optional
         ``profile -> detector`` with ``.detect(text)`` and ``.version``; by default a fitted
-        :class:`~models.text.deid.analyzer.PhiDetector` for that profile.
+        :class:`~cliniloop.models.text.deid.analyzer.PhiDetector` for that profile.
 
     Returns
     -------

@@ -1,13 +1,13 @@
 """``cliniloop eval ecg-classify``: inter-patient AAMI beat classification scored per class.
 
 Beats are the reference annotations of the ``.atr`` files (detection is evaluated apart): every
-annotation whose MIT-BIH symbol maps to an AAMI class (:func:`taxonomies.ecg.load_beat_mapping`)
+annotation whose MIT-BIH symbol maps to an AAMI class (:func:`cliniloop.taxonomies.ecg.load_beat_mapping`)
 is a beat, at the annotated sample, with that class as reference. Leads are read with MLII first
 when a record has it (MIT-BIH 114 stores V5 before MLII), then the others in file order.
 
 Schemes
 -------
-* **train/test**: one :class:`~models.ecg.classify.BeatClassifier` fitted on the training
+* **train/test**: one :class:`~cliniloop.models.ecg.classify.BeatClassifier` fitted on the training
   records, scored on the test records. A record may not be on both sides (inter-patient).
 * **cross-validation** (``cv=True``): leave-records-out inside one set. ``folds=None`` is
   leave-one-record-out (one fit per record); ``folds=k`` makes ``k`` folds grouped by record and
@@ -15,7 +15,7 @@ Schemes
   ``seed``). Predictions of all folds are pooled before scoring, so every beat is predicted
   exactly once by a model that never saw its record.
 
-Paced records (:data:`taxonomies.ecg.PACED_RECORDS`) are left out unless ``include_paced``.
+Paced records (:data:`cliniloop.taxonomies.ecg.PACED_RECORDS`) are left out unless ``include_paced``.
 
 Scores: per class (N, S, V, F, Q) sensitivity (recall) = TP / reference beats, positive
 predictive value = TP / predicted beats, F1 and support; accuracy over all beats; macro-F1 over
@@ -35,10 +35,10 @@ from typing import Any
 
 import numpy as np
 
-from models.ecg.metrics import MACRO_CLASSES, calibration_scores, classification_scores
-from services.loop.ecg_records import EcgRecordError as EcgClassifyEvalError
-from services.loop.ecg_records import read_annotated_record, read_record_list, record_folds
-from taxonomies.ecg import AAMI_CLASSES, PACED_RECORDS, load_beat_mapping
+from cliniloop.models.ecg.metrics import MACRO_CLASSES, calibration_scores, classification_scores
+from cliniloop.services.loop.ecg_records import EcgRecordError as EcgClassifyEvalError
+from cliniloop.services.loop.ecg_records import read_annotated_record, read_record_list, record_folds
+from cliniloop.taxonomies.ecg import AAMI_CLASSES, PACED_RECORDS, load_beat_mapping
 
 
 Progress = Callable[[int, int], None]
@@ -55,10 +55,10 @@ MODELS = {"gbm": "beatgbm", "cnn": "beatcnn"}
 def make_classifier(model: str, params: Mapping[str, Any]) -> Any:
     """An unfitted beat classifier: ``"gbm"`` (boosted, the default) or ``"cnn"``."""
     if model == "cnn":
-        from models.ecg.classify import BeatClassifier
+        from cliniloop.models.ecg.classify import BeatClassifier
 
         return BeatClassifier(**params)
-    from models.ecg.boosted import BoostedBeatClassifier
+    from cliniloop.models.ecg.boosted import BoostedBeatClassifier
 
     return BoostedBeatClassifier(**params)
 
@@ -117,8 +117,8 @@ def evaluate_classification(
         MIT-BIH symbol -> AAMI class mapping file (default: the bundled ``aami.json``); its
         ``name@version`` is reported as ``taxonomy_version``.
     model : {"gbm", "cnn"}
-        :class:`~models.ecg.boosted.BoostedBeatClassifier` (default: calibrated, record-bagged
-        LightGBM with per-class thresholds) or :class:`~models.ecg.classify.BeatClassifier`.
+        :class:`~cliniloop.models.ecg.boosted.BoostedBeatClassifier` (default: calibrated, record-bagged
+        LightGBM with per-class thresholds) or :class:`~cliniloop.models.ecg.classify.BeatClassifier`.
 
     Returns
     -------

@@ -2,7 +2,7 @@
 
 Scoring follows the usual QRS-detection convention: per record, ``wfdb.processing.compare_annotations``
 matches detections to reference beats within a 150 ms window; the reference is the ``.atr``
-annotations whose symbol is a beat symbol (:func:`taxonomies.ecg.load_beat_mapping`; rhythm,
+annotations whose symbol is a beat symbol (:func:`cliniloop.taxonomies.ecg.load_beat_mapping`; rhythm,
 noise and flutter-wave annotations are not beats). Gross sensitivity and positive predictivity
 pool TP/FN/FP over records. CPU time (``time.process_time``) covers detection only, not reading.
 """
@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from connectors.sources.ecg import EcgFileError, open_ecg, read_reference_beats
-from taxonomies.ecg import load_beat_mapping
+from cliniloop.connectors.sources.ecg import EcgFileError, open_ecg, read_reference_beats
+from cliniloop.taxonomies.ecg import load_beat_mapping
 
 #: Matching window of a detection to a reference beat (ms).
 WINDOW_MS = 150
@@ -72,7 +72,7 @@ def evaluate_detection(
     """
     from wfdb.processing import compare_annotations
 
-    from models.ecg.detect import BeatDetector
+    from cliniloop.models.ecg.detect import BeatDetector
 
     wfdb_dir = Path(wfdb_dir)
     if not wfdb_dir.is_dir():

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from connectors.sources.eeg import open_eeg
-from connectors.sources.eeg_events import SEIZURE, EegEvent, read_events
+from cliniloop.connectors.sources.eeg import open_eeg
+from cliniloop.connectors.sources.eeg_events import SEIZURE, EegEvent, read_events
 
 
 def match_events(reference: Sequence[EegEvent], predicted: Sequence[EegEvent], duration_s: float, tolerance_s: float = 0.0) -> dict[str, Any]:
@@ -47,8 +47,8 @@ def evaluate_events(
     """Run ``detector`` over ``edf`` and compare with the seizures in ``events_path``."""
     from sklearn.metrics import roc_auc_score
 
-    from services.loop.eeg import predict_recording
-    from services.loop.eeg_train import epoch_labels
+    from cliniloop.services.loop.eeg import predict_recording
+    from cliniloop.services.loop.eeg_train import epoch_labels
 
     source = open_eeg(edf)
     reference = [e for e in read_events(events_path, recording=Path(edf).name) if e.label == SEIZURE]

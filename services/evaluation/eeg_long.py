@@ -1,6 +1,6 @@
 """``cliniloop eval eeg-long``: a synthetic many-hour recording scored with bounded memory.
 
-Writes a synthetic EDF+ (:mod:`connectors.sources.eeg_synthetic`) of ``hours`` x ``channels`` with
+Writes a synthetic EDF+ (:mod:`cliniloop.connectors.sources.eeg_synthetic`) of ``hours`` x ``channels`` with
 seizures planted at known times, trains a detector on a separate 10-minute synthetic recording,
 then predicts the long one block by block and reports the peak memory traced while predicting
 (``tracemalloc``: Python and NumPy allocations), the process's peak resident set, the time, and
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from connectors.sources.eeg_synthetic import PlantedEvent, write_synthetic_edf
+from cliniloop.connectors.sources.eeg_synthetic import PlantedEvent, write_synthetic_edf
 
 
 def planted_seizures(hours: float, every_s: float = 3600.0, seed: int = 0) -> list[PlantedEvent]:
@@ -31,11 +31,11 @@ def planted_seizures(hours: float, every_s: float = 3600.0, seed: int = 0) -> li
 
 def evaluate_long_recording(folder: Path, *, hours: float = 8.0, channels: int = 19, sampling_rate: int = 256, block_s: float = 300.0, seed: int = 0) -> dict[str, Any]:
     """Write, score and check a synthetic recording; one dict of figures."""
-    from connectors.sources.eeg import open_eeg
-    from models.eeg.seizure import SeizureDetector
-    from services.loop.eeg import predict_recording
-    from services.evaluation.eeg_events import match_events
-    from services.loop.eeg_train import annotated_recording_rows
+    from cliniloop.connectors.sources.eeg import open_eeg
+    from cliniloop.models.eeg.seizure import SeizureDetector
+    from cliniloop.services.loop.eeg import predict_recording
+    from cliniloop.services.evaluation.eeg_events import match_events
+    from cliniloop.services.loop.eeg_train import annotated_recording_rows
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -56,7 +56,7 @@ def evaluate_long_recording(folder: Path, *, hours: float = 8.0, channels: int =
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    from connectors.sources.eeg_events import EegEvent
+    from cliniloop.connectors.sources.eeg_events import EegEvent
 
     reference = [EegEvent(e.onset_s, e.duration_s, "seizure") for e in planted]
     n_samples = int(hours * 3600 * sampling_rate) * channels

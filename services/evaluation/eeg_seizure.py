@@ -6,7 +6,7 @@ segment is ictal. A segment is called positive when any of its epochs reaches th
 threshold (chosen inside the training data only). Reported: segment sensitivity and specificity
 (overall and per set), epoch AUROC, the threshold, and milliseconds of processing (reading,
 filtering, features, classification) per minute of EEG. The folder reader and the epoch features
-are :mod:`services.loop.eeg_segments` (the trainer uses them too).
+are :mod:`cliniloop.services.loop.eeg_segments` (the trainer uses them too).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from connectors.sources.eeg import BONN_SAMPLING_RATE
-from services.loop.eeg_segments import ICTAL_SET, SETS, SegmentSet, bonn_files, segment_features
+from cliniloop.connectors.sources.eeg import BONN_SAMPLING_RATE
+from cliniloop.services.loop.eeg_segments import ICTAL_SET, SETS, SegmentSet, bonn_files, segment_features
 
 __all__ = ["ICTAL_SET", "SETS", "SegmentSet", "bonn_files", "evaluate_seizure", "segment_features"]
 
@@ -65,7 +65,7 @@ def evaluate_seizure(
     """Train/test or k-fold cross-validation (grouped by segment, stratified by label); one dict of figures."""
     from sklearn.model_selection import StratifiedGroupKFold
 
-    from models.eeg.seizure import SeizureDetector
+    from cliniloop.models.eeg.seizure import SeizureDetector
 
     if cv_dir is not None:
         data = segment_features(cv_dir, sampling_rate=sampling_rate, progress=progress)

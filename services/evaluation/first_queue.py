@@ -1,8 +1,8 @@
 """``cliniloop eval first-queue``: is the first-round queue ranked by how wrong the model is?
 
 Before anything is trained, each modality's first queue is ordered by the uncertainty the
-default model (shipped inside the package, :mod:`models.ecg.defaults`, :mod:`models.eeg.defaults`,
-:mod:`models.image.defaults`; the rule annotator for text) gives every task. This runs the real
+default model (shipped inside the package, :mod:`cliniloop.models.ecg.defaults`, :mod:`cliniloop.models.eeg.defaults`,
+:mod:`cliniloop.models.image.defaults`; the rule annotator for text) gives every task. This runs the real
 first-round path (ingest into a throw-away store, then the modality's predict) on reference data
 **the defaults were not trained on**, computes each task's actual error against the reference, and
 reports the Spearman rank correlation between task uncertainty and task error (positive = the
@@ -76,7 +76,7 @@ def _r(value: float) -> float:
 
 
 def _temp_store(folder: Path) -> Any:
-    from services.core.store import Store
+    from cliniloop.services.core.store import Store
 
     store = Store(f"sqlite:///{folder / 'first_queue.sqlite3'}")
     store.migrate()
@@ -105,12 +105,12 @@ def window_error(reference: Sequence[tuple[int, str]], predicted: Sequence[tuple
 
 def first_queue_ecg(wfdb_dir: Path, records: Sequence[str] | None = None, message: Message | None = None) -> dict[str, Any]:
     """First-round window uncertainty vs error on WFDB records the default classifier never saw."""
-    from connectors.sources.ecg import read_reference_beats
-    from models.ecg.defaults import FIRST_QUEUE_RECORDS, load_default
-    from models.ecg.detect import BeatDetector
-    from services.core.schemas import regions_from_json
-    from services.loop.ecg import ECG_MODEL_NAME, ingest_ecg, predict_ecg, window_beats
-    from taxonomies.ecg import load_beat_mapping
+    from cliniloop.connectors.sources.ecg import read_reference_beats
+    from cliniloop.models.ecg.defaults import FIRST_QUEUE_RECORDS, load_default
+    from cliniloop.models.ecg.detect import BeatDetector
+    from cliniloop.services.core.schemas import regions_from_json
+    from cliniloop.services.loop.ecg import ECG_MODEL_NAME, ingest_ecg, predict_ecg, window_beats
+    from cliniloop.taxonomies.ecg import load_beat_mapping
 
     wfdb_dir = Path(wfdb_dir)
     names = list(records or FIRST_QUEUE_RECORDS)
@@ -158,11 +158,11 @@ def first_queue_ecg(wfdb_dir: Path, records: Sequence[str] | None = None, messag
 # ---------------------------------------------------------------------------------------- EEG
 def first_queue_eeg(bonn_dir: Path, message: Message | None = None) -> dict[str, Any]:
     """First-round window uncertainty vs error on the Bonn segments the default detector never saw."""
-    from connectors.sources.eeg import BONN_SAMPLING_RATE
-    from connectors.sources.eeg_events import SEIZURE
-    from models.eeg.defaults import is_first_queue_segment, load_default
-    from services.evaluation.eeg_seizure import ICTAL_SET, bonn_files
-    from services.loop.eeg import EEG_MODEL_NAME, ingest_eeg, predict_eeg
+    from cliniloop.connectors.sources.eeg import BONN_SAMPLING_RATE
+    from cliniloop.connectors.sources.eeg_events import SEIZURE
+    from cliniloop.models.eeg.defaults import is_first_queue_segment, load_default
+    from cliniloop.services.evaluation.eeg_seizure import ICTAL_SET, bonn_files
+    from cliniloop.services.loop.eeg import EEG_MODEL_NAME, ingest_eeg, predict_eeg
 
     detector = load_default()
     index: dict[str, int] = {}
@@ -247,9 +247,9 @@ def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, flo
 
 def first_queue_image(voc_dir: Path, ids: Path | None = None, message: Message | None = None) -> dict[str, Any]:
     """First-round image uncertainty vs error on VOC images the default detector never saw (BCCD ``val.txt``)."""
-    from connectors.sources.voc import read_voc
-    from models.image.defaults import load_default
-    from services.loop.image import IMAGE_MODEL_NAME, ingest_images, load_image_models, predict_images
+    from cliniloop.connectors.sources.voc import read_voc
+    from cliniloop.models.image.defaults import load_default
+    from cliniloop.services.loop.image import IMAGE_MODEL_NAME, ingest_images, load_image_models, predict_images
 
     voc_dir = Path(voc_dir)
     ids = ids or voc_dir / "val.txt"
@@ -293,9 +293,9 @@ def first_queue_image(voc_dir: Path, ids: Path | None = None, message: Message |
 # --------------------------------------------------------------------------------------- text
 def first_queue_text(pubtator: Path, message: Message | None = None, limit: int | None = None) -> dict[str, Any]:
     """First-round abstract uncertainty vs error of the rule annotator on a PubTator disease corpus (NCBI develop set)."""
-    from connectors.sources.pubtator import read_pubtator
-    from models.sampling.scores import task_uncertainty
-    from services.loop.predict import predict_mentions, rule_annotator
+    from cliniloop.connectors.sources.pubtator import read_pubtator
+    from cliniloop.models.sampling.scores import task_uncertainty
+    from cliniloop.services.loop.predict import predict_mentions, rule_annotator
 
     try:
         docs = read_pubtator(Path(pubtator))
@@ -332,8 +332,8 @@ def first_queue_negex(tsv: Path, message: Message | None = None) -> dict[str, An
     """
     import csv
 
-    from models.sampling.scores import task_uncertainty
-    from services.loop.predict import predict_mentions, rule_annotator
+    from cliniloop.models.sampling.scores import task_uncertainty
+    from cliniloop.services.loop.predict import predict_mentions, rule_annotator
 
     try:
         with Path(tsv).open(encoding="utf-8", newline="") as handle:

@@ -63,9 +63,9 @@ def evaluate_image_boxes(
     model : BoxDetector, optional
         A trained detector to evaluate when not training here.
     """
-    from connectors.sources.voc import load_rgb, read_voc
-    from models.image.classical import BlobProposer
-    from models.image.metrics import evaluate_boxes
+    from cliniloop.connectors.sources.voc import load_rgb, read_voc
+    from cliniloop.models.image.classical import BlobProposer
+    from cliniloop.models.image.metrics import evaluate_boxes
 
     items = read_voc(voc_root, ids)
     if not items:
@@ -77,7 +77,7 @@ def evaluate_image_boxes(
 
     trained: dict[str, Any] | None = None
     if train_ids is not None:
-        from models.image.detector import BoxDetector
+        from cliniloop.models.image.detector import BoxDetector
 
         train_items = read_voc(train_voc or voc_root, train_ids)
         overlap = {i.image_id for i in train_items} & {i.image_id for i in items}
@@ -133,10 +133,10 @@ def evaluate_image_masks(
     train : bool
         Train a mask model first on the images outside the held-back part (needs ``split="held-back"``).
     """
-    from connectors.sources.instance_masks import load_instance_labels, read_instance_dataset
-    from connectors.sources.voc import load_rgb
-    from models.image.classical import MaskProposer
-    from models.image.metrics import evaluate_instances
+    from cliniloop.connectors.sources.instance_masks import load_instance_labels, read_instance_dataset
+    from cliniloop.connectors.sources.voc import load_rgb
+    from cliniloop.models.image.classical import MaskProposer
+    from cliniloop.models.image.metrics import evaluate_instances
 
     items = read_instance_dataset(images_dir, labels_dir, ids)
     if split not in ("all", "held-back"):
@@ -158,7 +158,7 @@ def evaluate_image_masks(
     }
     trained: dict[str, Any] | None = None
     if train:
-        from models.image.segmenter import MaskSegmenter
+        from cliniloop.models.image.segmenter import MaskSegmenter
 
         train_items = [i for i in items if i.image_id in set(train_part)]
         if message:

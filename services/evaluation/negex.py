@@ -31,8 +31,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.text.annotator import ClinicalTextAnnotator
-from models.text.locate import locate
+from cliniloop.models.text.annotator import ClinicalTextAnnotator
+from cliniloop.models.text.locate import locate
 
 LOGGER = logging.getLogger(__name__)
 

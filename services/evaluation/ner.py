@@ -1,8 +1,8 @@
 """``cliniloop eval ner``: train an entity tagger on one PubTator file, score it on another.
 
-``--model`` picks the tagger: ``crf`` (:class:`models.text.ner.NerTagger`), ``transformer``
-(:class:`models.text.ner_transformer.TransformerTagger`, on the GPU when torch sees one) or
-``hybrid`` (:class:`models.text.ner_ensemble.EnsembleTagger`, both, merged span by span).
+``--model`` picks the tagger: ``crf`` (:class:`cliniloop.models.text.ner.NerTagger`), ``transformer``
+(:class:`cliniloop.models.text.ner_transformer.TransformerTagger`, on the GPU when torch sees one) or
+``hybrid`` (:class:`cliniloop.models.text.ner_ensemble.EnsembleTagger`, both, merged span by span).
 """
 
 from __future__ import annotations
@@ -30,16 +30,16 @@ def build_tagger(model: str, tagger_params: dict[str, Any] | None = None, transf
     ValueError
         On an unknown ``model``.
     """
-    from models.text.ner import NerTagger
+    from cliniloop.models.text.ner import NerTagger
 
     if model == "crf":
         return NerTagger(**(tagger_params or {}))
-    from models.text.ner_transformer import TransformerTagger
+    from cliniloop.models.text.ner_transformer import TransformerTagger
 
     if model == "transformer":
         return TransformerTagger(**(transformer_params or {}))
     if model == "hybrid":
-        from models.text.ner_ensemble import EnsembleTagger
+        from cliniloop.models.text.ner_ensemble import EnsembleTagger
 
         return EnsembleTagger(NerTagger(**(tagger_params or {})), TransformerTagger(**(transformer_params or {})))
     raise ValueError(f"--model {model!r}: choose one of {', '.join(MODELS)}")
@@ -71,11 +71,11 @@ def evaluate_ner(
         If a file is missing (named).
     ValueError
         On an unknown ``model``.
-    connectors.sources.pubtator.PubTatorError
+    cliniloop.connectors.sources.pubtator.PubTatorError
         On a malformed file (file and line named).
     """
-    from connectors.sources.pubtator import read_named_pubtator_files
-    from models.text.ner_metrics import span_scores
+    from cliniloop.connectors.sources.pubtator import read_named_pubtator_files
+    from cliniloop.models.text.ner_metrics import span_scores
 
     tagger = build_tagger(model, tagger_params, transformer_params)
     files = read_named_pubtator_files({"--train": Path(train_path), "--test": Path(test_path)})

@@ -1,7 +1,7 @@
 """``cliniloop bench predict``: ingest + de-identification + prediction throughput, one process or Ray.
 
 Text: ``notes`` synthetic notes full of invented identifiers
-(:func:`services.evaluation.synthetic_notes.generate_notes`) are written to a temporary folder,
+(:func:`cliniloop.services.evaluation.synthetic_notes.generate_notes`) are written to a temporary folder,
 then ingested (de-identified) and predicted into a temporary store (or the PostgreSQL database
 given), by this process (``engine="local"``) or by Ray workers. ECG: ``hours`` of synthetic
 two-lead ECG (a simulated minute, tiled with fresh noise, in 30-minute WFDB records) are
@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from services.scale.engine import EngineOptions
-from services.scale.ray_engine import cpu_s, peak_rss_mb
+from cliniloop.services.scale.engine import EngineOptions
+from cliniloop.services.scale.ray_engine import cpu_s, peak_rss_mb
 
 #: Minutes of ECG per synthetic record of the benchmark.
 ECG_RECORD_MIN = 30
@@ -32,7 +32,7 @@ ECG_RECORD_MIN = 30
 
 def write_notes(folder: Path, n: int, seed: int = 0) -> int:
     """Write ``n`` synthetic notes (invented identifiers only) as ``folder/<patient>/note-<k>.txt``; return bytes written."""
-    from services.evaluation.synthetic_notes import generate_notes
+    from cliniloop.services.evaluation.synthetic_notes import generate_notes
 
     total = 0
     for note in generate_notes(n, seed=seed):
@@ -66,9 +66,9 @@ def write_ecg(folder: Path, hours: float, seed: int = 0) -> int:
 
 
 def _local_text(store: Any, settings: Any, notes_dir: Path) -> dict[str, Any]:
-    from services.loop.deid import NoteDeidentifier
-    from services.loop.ingest import ingest_notes
-    from services.loop.predict import load_text_model, predict_tasks
+    from cliniloop.services.loop.deid import NoteDeidentifier
+    from cliniloop.services.loop.ingest import ingest_notes
+    from cliniloop.services.loop.predict import load_text_model, predict_tasks
 
     ingest = ingest_notes(store, notes_dir, settings.max_note_bytes, NoteDeidentifier.from_settings(settings))
     predict = predict_tasks(store, load_text_model(store, settings))
@@ -76,9 +76,9 @@ def _local_text(store: Any, settings: Any, notes_dir: Path) -> dict[str, Any]:
 
 
 def _local_ecg(store: Any, settings: Any, folder: Path) -> dict[str, Any]:
-    from models.ecg.detect import BeatDetector
-    from services.loop.ecg import ingest_ecg, predict_ecg
-    from services.loop.first_round import ecg_classifier
+    from cliniloop.models.ecg.detect import BeatDetector
+    from cliniloop.services.loop.ecg import ingest_ecg, predict_ecg
+    from cliniloop.services.loop.first_round import ecg_classifier
 
     ingest = ingest_ecg(store, folder)
     n = predict_ecg(store, BeatDetector().fit(), ecg_classifier(store, settings)[0])
@@ -108,8 +108,8 @@ def predict_benchmark(
     """
     from pydantic import SecretStr
 
-    from services.core.settings import Settings
-    from services.core.store import open_store
+    from cliniloop.services.core.settings import Settings
+    from cliniloop.services.core.store import open_store
 
     if modality not in ("text", "ecg"):
         raise ValueError(f"--modality must be text or ecg, not {modality!r}")
@@ -132,7 +132,7 @@ def predict_benchmark(
             out |= {"ecg_hours": hours, "records": size}
         started = time.perf_counter()
         if options.is_ray:
-            from services.scale.ray_engine import RayPool, ray_ingest_notes, ray_ingest_records, ray_predict_signals, ray_predict_text
+            from cliniloop.services.scale.ray_engine import RayPool, ray_ingest_notes, ray_ingest_records, ray_predict_signals, ray_predict_text
 
             pool = RayPool(settings, url, options, deid_secret=b"bench-deid-key-" + b"0" * 24, use_gpu=modality != "text")
             try:

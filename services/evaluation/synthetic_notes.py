@@ -8,7 +8,7 @@ encounter, lab report, social work note, device clinic note) in different surfac
 
 Gold spans are recorded while the text is built (every identifier is appended with its type),
 never by searching the text afterwards, so offsets are exact. Span conventions follow
-:data:`~models.text.deid.types.PHI_TYPES`; the finer points are in :data:`SPAN_CONVENTIONS`.
+:data:`~cliniloop.models.text.deid.types.PHI_TYPES`; the finer points are in :data:`SPAN_CONVENTIONS`.
 
 Templates use a small markup: ``{slot}`` or ``{slot:arg}`` calls a slot of :class:`_Note`
 (which appends text and spans), ``{=a|b|c}`` picks one alternative, ``{?text}`` includes
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from models.text.deid.types import PHI_TYPES, PhiSpan
+from cliniloop.models.text.deid.types import PHI_TYPES, PhiSpan
 
 #: Span rules this corpus follows, beyond the one-line descriptions in ``PHI_TYPES``.
 SPAN_CONVENTIONS: tuple[str, ...] = (
@@ -265,7 +265,7 @@ def write_corpus(out_dir: Path, notes: Iterable[SyntheticNote], seed: int | None
         If ``out_dir`` already holds a generated corpus (delete it first).
     """
     # Imported here: models do not import connectors at module level.
-    from connectors.sources.brat import write_brat_document
+    from cliniloop.connectors.sources.brat import write_brat_document
 
     out_dir = Path(out_dir)
     if out_dir.is_dir() and any(out_dir.glob("patient-*")):

@@ -1,7 +1,7 @@
 """Reference code pairs (mention -> gold code) and the code systems they are ranked against.
 
 The pairs TSV reader and the code-system loader shared by ``cliniloop eval codes``
-(:mod:`services.evaluation.codes`) and the verdict replay (:mod:`services.loop.codes_simulate`).
+(:mod:`cliniloop.services.evaluation.codes`) and the verdict replay (:mod:`cliniloop.services.loop.codes_simulate`).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def read_pairs(path: Path, system: str) -> list[Pair]:
     path = Path(path)
     if not path.is_file():
         raise CodesEvalError(f"{path}: no such file")
-    from taxonomies.codes.icd10cm import dotted_icd10
+    from cliniloop.taxonomies.codes.icd10cm import dotted_icd10
 
     pairs: list[Pair] = []
     with open(path, encoding="utf-8", newline="") as fh:
@@ -116,7 +116,7 @@ def read_pairs(path: Path, system: str) -> list[Pair]:
 def load_code_system(system: str, snomed_folder: Path | None, cache_dir: Path | None) -> Any:
     """The ICD-10-CM index, or the SNOMED CT release in ``snomed_folder`` (raises :class:`CodesEvalError` naming what is missing)."""
     if system == "icd10cm":
-        from taxonomies.codes.icd10cm import load_icd10cm
+        from cliniloop.taxonomies.codes.icd10cm import load_icd10cm
 
         return load_icd10cm(cache_dir=cache_dir)
     if snomed_folder is None:
@@ -127,7 +127,7 @@ def load_code_system(system: str, snomed_folder: Path | None, cache_dir: Path | 
     if not Path(snomed_folder).is_dir():
         raise CodesEvalError(f"SNOMED CT release folder {snomed_folder} does not exist")
     try:
-        from taxonomies.codes.snomed import load_snomed_rf2
+        from cliniloop.taxonomies.codes.snomed import load_snomed_rf2
     except ImportError as err:  # pragma: no cover - the loader ships with the package
         raise CodesEvalError(f"the SNOMED CT loader is not available: {err}") from err
     return load_snomed_rf2(Path(snomed_folder), cache_dir=cache_dir)

@@ -1,16 +1,16 @@
 """``cliniloop simulate --task codes``: replay coders' verdicts from a reference mapping.
 
-The reference mapping is a pairs TSV (:func:`services.loop.code_pairs.read_pairs`: ``mention``,
+The reference mapping is a pairs TSV (:func:`cliniloop.services.loop.code_pairs.read_pairs`: ``mention``,
 the gold code, optional ``type`` / ``context`` / ``assertion``; code ``-`` for "no good
 candidate"). Its rows, shuffled with ``seed``, are the coders' stream: the gold code is the
 verdict a coder gives. At each checkpoint (a number ``v`` of verdicts given) every row is ranked
 as the coders' queue would rank it then:
 
 exact memory
-    a mention whose normalised text (:func:`~models.text.code_textnorm.normalise_mention`) was
+    a mention whose normalised text (:func:`~cliniloop.models.text.code_textnorm.normalise_mention`) was
     already decided gets the decided code first (what the generator's ``accepted`` mappings do);
 memory + re-ranker
-    the same, the other candidates re-ordered by :class:`~models.text.code_rerank.VerdictReranker`
+    the same, the other candidates re-ordered by :class:`~cliniloop.models.text.code_rerank.VerdictReranker`
     fitted on the ``v`` verdicts.
 
 Reported per checkpoint: MRR, recall@1 and recall@5 over all rows with a gold code and over the
@@ -93,18 +93,18 @@ def simulate_codes(
         fitted checkpoints of the unseen MRR / recall@1 / recall@5 difference, re-ranker minus
         memory alone; per seed and mean) and ``reranker_verdict``.
     """
-    from models.text.code_rerank import VerdictReranker
-    from models.text.code_textnorm import normalise_mention
-    from services.loop.code_pairs import TOP_K, load_code_system, read_pairs
+    from cliniloop.models.text.code_rerank import VerdictReranker
+    from cliniloop.models.text.code_textnorm import normalise_mention
+    from cliniloop.services.loop.code_pairs import TOP_K, load_code_system, read_pairs
 
     rows = read_pairs(pairs, system)
     if cache_dir is None:
-        from services.core.settings import get_settings
+        from cliniloop.services.core.settings import get_settings
 
         cache_dir = get_settings().var_dir / "cache"
     if generator is None:
-        from models.text.code_candidates import _CLINICAL_TAGS, CodeCandidateGenerator
-        from models.text.code_policy import POLICY_SNOMED_TAGS
+        from cliniloop.models.text.code_candidates import _CLINICAL_TAGS, CodeCandidateGenerator
+        from cliniloop.models.text.code_policy import POLICY_SNOMED_TAGS
 
         systems = [load_code_system(system, snomed_folder, cache_dir)]
         if system == "icd10cm" and snomed_folder is not None:

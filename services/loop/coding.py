@@ -4,11 +4,11 @@ push
     Every text-span region of the latest text predictions (or of given tasks) becomes one coder
     task per (mention, context): ``cliniloop_id = sha256(task id, start, end)[:32]``, so a mention
     is pushed once however often this runs. Candidates come from
-    :class:`models.text.code_candidates.CodeCandidateGenerator` with the validated mappings of the
+    :class:`cliniloop.models.text.code_candidates.CodeCandidateGenerator` with the validated mappings of the
     store, so a code coders accepted for a mention ranks first next time.
 pull
     Each coder annotation becomes rows of the validated mapping table
-    (:meth:`services.core.store.Store.upsert_code_verdict`): one ``accept`` row per ticked
+    (:meth:`cliniloop.services.core.store.Store.upsert_code_verdict`): one ``accept`` row per ticked
     candidate, one ``alternative`` row for a typed code — checked against its code system and
     stored with ``valid=False`` and the reason when the system does not know it — and one row for
     ``reject`` / ``needs_review`` verdicts without a code. Annotations deleted in Label Studio
@@ -25,12 +25,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.label_studio.client import LabelStudioClient
-from connectors.label_studio.coding import CodingResultError, coder_label_config, coder_result, coder_task_payload
-from services.core.schemas import CodeVerdictIn
-from services.core.settings import Settings
-from services.core.store import Store
-from services.loop.predict import TEXT_MODEL_NAME
+from cliniloop.connectors.label_studio.client import LabelStudioClient
+from cliniloop.connectors.label_studio.coding import CodingResultError, coder_label_config, coder_result, coder_task_payload
+from cliniloop.services.core.schemas import CodeVerdictIn
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.predict import TEXT_MODEL_NAME
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +90,9 @@ def group_items(items: Sequence[CoderItem]) -> list[list[CoderItem]]:
 
 def queue_order(ranked: Sequence[dict[str, Sequence[Any]]], sizes: Sequence[int]) -> list[int]:
     """Positions in coder-queue order: most uncertain first (margin between the two best
-    candidates, :func:`models.sampling.scores.score_margin`, the most uncertain code system of a
+    candidates, :func:`cliniloop.models.sampling.scores.score_margin`, the most uncertain code system of a
     mention counting), then the most frequent mention, then input order."""
-    from models.sampling.scores import score_margin
+    from cliniloop.models.sampling.scores import score_margin
 
     uncertainty = []
     for per_system in ranked:
@@ -115,9 +115,9 @@ class CodingPullReport:
 
 
 def sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
-    """The whole sentence holding ``text[start:end]`` (:func:`models.text.sentences.sentence_at`:
+    """The whole sentence holding ``text[start:end]`` (:func:`cliniloop.models.text.sentences.sentence_at`:
     no break at decimals, "E. coli", "Dr.", list numbers), never cut shorter than that sentence."""
-    from models.text.sentences import sentence_at
+    from cliniloop.models.text.sentences import sentence_at
 
     return sentence_at(text, start, end)
 
@@ -168,9 +168,9 @@ def coder_items(store: Store, task_ids: Sequence[str] | None = None, model_name:
 def code_systems(settings: Settings) -> list[Any]:
     """ICD-10-CM and, when configured, SNOMED CT (``CLINILOOP_SNOMED_RF2``), RxNorm
     (``CLINILOOP_RXNORM_RRF``) and LOINC (``CLINILOOP_LOINC``), cached under ``var/cache``."""
-    from taxonomies.codes.icd10cm import load_icd10cm
-    from taxonomies.codes.releases import loinc_from_settings, rxnorm_from_settings
-    from taxonomies.codes.snomed import snomed_from_settings
+    from cliniloop.taxonomies.codes.icd10cm import load_icd10cm
+    from cliniloop.taxonomies.codes.releases import loinc_from_settings, rxnorm_from_settings
+    from cliniloop.taxonomies.codes.snomed import snomed_from_settings
 
     cache = settings.var_dir / "cache"
     systems = [load_icd10cm(cache)]
@@ -186,13 +186,13 @@ def code_systems(settings: Settings) -> list[Any]:
 
 def candidate_generator(store: Store, settings: Settings, systems: Sequence[Any] | None = None) -> Any:
     """A fitted candidate generator that ranks the store's validated mappings first and offers
-    nothing below the calibrated :data:`~models.text.code_candidates.OFFER_THRESHOLD`."""
-    from models.text.code_candidates import _CLINICAL_TAGS, OFFER_THRESHOLD, CodeCandidateGenerator
-    from models.text.code_policy import POLICY_SNOMED_TAGS
+    nothing below the calibrated :data:`~cliniloop.models.text.code_candidates.OFFER_THRESHOLD`."""
+    from cliniloop.models.text.code_candidates import _CLINICAL_TAGS, OFFER_THRESHOLD, CodeCandidateGenerator
+    from cliniloop.models.text.code_policy import POLICY_SNOMED_TAGS
 
     systems = list(systems) if systems is not None else code_systems(settings)
     # SNOMED procedures, products/substances, observables and body structures are indexed too:
-    # each mention type then keeps only its own tags (models.text.code_policy).
+    # each mention type then keeps only its own tags (cliniloop.models.text.code_policy).
     return CodeCandidateGenerator(
         systems, accepted=store.accepted_mappings(), cache_dir=settings.var_dir / "cache",
         snomed_tags=_CLINICAL_TAGS | POLICY_SNOMED_TAGS, offer_threshold=OFFER_THRESHOLD,
@@ -212,15 +212,15 @@ def push_coder_tasks(
 
     Identical mentions (:func:`group_text`: folded text + type) become one task whose
     ``meta.members`` lists their occurrences (the verdict is stored for each on pull); a mention
-    whose :func:`~models.text.code_textnorm.normalise_mention` text already has a validated mapping
+    whose :func:`~cliniloop.models.text.code_textnorm.normalise_mention` text already has a validated mapping
     is not queued; mention types with no configured code system (Anatomy without SNOMED CT) are
     not queued. Of the rest, the ``budget`` most uncertain (:func:`queue_order`) are imported;
     ``None``: all of them. ``report.created`` / ``already_present`` / ``already_validated`` hold task keys.
     """
-    from models.text.code_textnorm import normalise_mention
+    from cliniloop.models.text.code_textnorm import normalise_mention
     project_id = client.ensure_project(project_title, coder_label_config())
     report = CodingPushReport(project_id=project_id)
-    from models.text.code_policy import queued
+    from cliniloop.models.text.code_policy import queued
 
     present = client.existing_task_ids(project_id, key=CODER_KEY)
     system_names = [s.name for s in generator.systems]
@@ -274,7 +274,7 @@ def push_coder_tasks(
 
 def _validate(system: str, code: str, systems: dict[str, Any]) -> tuple[str, str, bool, str | None]:
     """``(system, canonical code, valid, problem)`` for a typed alternative code."""
-    from taxonomies.codes.icd10cm import normalise_icd10cm
+    from cliniloop.taxonomies.codes.icd10cm import normalise_icd10cm
 
     if system not in systems:
         known = ", ".join(sorted(systems))
@@ -291,7 +291,7 @@ def _validate(system: str, code: str, systems: dict[str, Any]) -> tuple[str, str
 
 def pull_coder_verdicts(store: Store, client: LabelStudioClient, project_id: int, systems: Sequence[Any]) -> CodingPullReport:
     """Bring coder annotations back as validated-mapping rows (see the module docstring)."""
-    from models.text.code_textnorm import normalise_mention
+    from cliniloop.models.text.code_textnorm import normalise_mention
 
     by_name = {s.name: s for s in systems}
     report = CodingPullReport()
@@ -347,14 +347,14 @@ def pull_coder_verdicts(store: Store, client: LabelStudioClient, project_id: int
 
 
 def span_code_candidates(generator: Any, k: int = 3) -> Any:
-    """A ``(note text, regions) -> regions`` function for :func:`services.loop.push.push_tasks`.
+    """A ``(note text, regions) -> regions`` function for :func:`cliniloop.services.loop.push.push_tasks`.
 
     Each text span gets ``attributes["codes"]``: the top ``k`` candidates per code system for its
     text, with its sentence as context, its assertion and its label as mention type (a Test,
-    Medication or Anatomy span gets no ICD-10-CM code: :mod:`models.text.code_policy`), ranked by ``generator`` (which ranks the
+    Medication or Anatomy span gets no ICD-10-CM code: :mod:`cliniloop.models.text.code_policy`), ranked by ``generator`` (which ranks the
     coders' validated mappings first).
     """
-    from connectors.label_studio.convert import CODES_ATTRIBUTE
+    from cliniloop.connectors.label_studio.convert import CODES_ATTRIBUTE
 
     # The ranking depends on the mention, the assertion and only the qualifier words (laterality,
     # acuity, severity) its sentence adds: queries equal in those are ranked once and cached.

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from connectors.label_studio.client import DEFAULT_WEBHOOK_ACTIONS, LabelStudioClient
-from services.core.access import WEBHOOK_SECRET_HEADER, api_secrets
-from services.core.settings import Settings
+from cliniloop.connectors.label_studio.client import DEFAULT_WEBHOOK_ACTIONS, LabelStudioClient
+from cliniloop.services.core.access import WEBHOOK_SECRET_HEADER, api_secrets
+from cliniloop.services.core.settings import Settings
 
 #: User name Label Studio sends with the annotator token (HTTP Basic) to the ML backend.
 ML_BACKEND_USER = "label-studio"

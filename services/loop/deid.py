@@ -1,7 +1,7 @@
 """The de-identification gate: every note is de-identified before it is stored or pushed.
 
 :class:`NoteDeidentifier` turns a note file into a text task whose text, name and source hold
-no identifiers: identifiers found by :class:`~models.text.deid.analyzer.PhiDetector` are
+no identifiers: identifiers found by :class:`~cliniloop.models.text.deid.analyzer.PhiDetector` are
 replaced by surrogates that are consistent per patient (keyed by a secret, see
 :func:`deid_secret`). The task keeps, under ``data["deid"]``, the detector version, counts per
 identifier type, a keyed patient reference and the offset map between original and
@@ -19,13 +19,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from connectors.sources.notes import Note
-from models.text.deid.analyzer import PhiDetector
-from models.text.deid.deidentify import DeidentifiedText, deidentify
-from models.text.deid.deny_list import DenyEntry, DenyList, deny_key
-from models.text.deid.surrogates import SurrogateGenerator
-from services.core.schemas import TaskIn
-from services.core.settings import Settings
+from cliniloop.connectors.sources.notes import Note
+from cliniloop.models.text.deid.analyzer import PhiDetector
+from cliniloop.models.text.deid.deidentify import DeidentifiedText, deidentify
+from cliniloop.models.text.deid.deny_list import DenyEntry, DenyList, deny_key
+from cliniloop.models.text.deid.surrogates import SurrogateGenerator
+from cliniloop.services.core.schemas import TaskIn
+from cliniloop.services.core.settings import Settings
 
 #: Key of ``TaskRow.data`` holding the de-identification record.
 DEID_KEY = "deid"
@@ -110,7 +110,7 @@ class NoteDeidentifier:
     secret : bytes
         Key of surrogates, date shifts, task ids and patient references.
     patient_from : {"auto", "folder", "mrn", "file"}
-        How a note's patient is told (see :class:`services.core.settings.Settings`).
+        How a note's patient is told (see :class:`cliniloop.services.core.settings.Settings`).
     deny_scope : str, optional
         Whose deny-list the ingest loads (:meth:`with_deny_list`): the Label Studio text project
         title. ``None``: no deny-list.
@@ -192,7 +192,7 @@ class NoteDeidentifier:
         return "file:" + "/".join(parts)
 
     def deidentify_note(self, note: Note, root: Path) -> DeidentifiedNote:
-        """De-identify one note read by :func:`connectors.sources.notes.read_note`."""
+        """De-identify one note read by :func:`cliniloop.connectors.sources.notes.read_note`."""
         spans = self._spans(note.text)
         key = self.patient_key(note.path, root, note.text, spans)
         patient_ref = self.patient_ref(key)

@@ -4,10 +4,10 @@ After a pull has stored ``phi`` marks (table ``phi_corrections``, offsets and ty
 :func:`apply_phi_corrections` replaces each not-yet-applied mark of a task by a surrogate:
 
 1. **Surrogate**: drawn by the task's patient generator, ``SurrogateGenerator(secret,
-   "ref:" + patient_ref)`` (:func:`services.loop.deid.patient_surrogates`), the one the gate
+   "ref:" + patient_ref)`` (:func:`cliniloop.services.loop.deid.patient_surrogates`), the one the gate
    itself uses, so the same string of the same patient gets the same surrogate here, in the
    note's other identifiers and in later notes. Parts of a mark lying on a surrogate already
-   are left alone (:func:`models.text.deid.corrections.plan_corrections`).
+   are left alone (:func:`cliniloop.models.text.deid.corrections.plan_corrections`).
 2. **Store**, in one transaction: the task text; the deid record's offset map (a new
    replacement per corrected span, later ones shifted) and counts; every region of the task's
    annotations, predictions, gold answer and adjudication moved (after the span: shifted; over
@@ -33,14 +33,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.label_studio.client import LabelStudioClient
-from connectors.label_studio.text_edits import shift_text_result
-from models.text.deid.corrections import compose, plan_corrections, remap_span
-from models.text.deid.deny_list import DenyEntry, deny_key
-from models.text.deid.offsets import OffsetMap, apply_replacements
-from models.text.deid.types import PhiSpan
-from services.core.store import Store
-from services.loop.deid import ACTOR, DEID_KEY, patient_surrogates
+from cliniloop.connectors.label_studio.client import LabelStudioClient
+from cliniloop.connectors.label_studio.text_edits import shift_text_result
+from cliniloop.models.text.deid.corrections import compose, plan_corrections, remap_span
+from cliniloop.models.text.deid.deny_list import DenyEntry, deny_key
+from cliniloop.models.text.deid.offsets import OffsetMap, apply_replacements
+from cliniloop.models.text.deid.types import PhiSpan
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.deid import ACTOR, DEID_KEY, patient_surrogates
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def apply_phi_corrections(
     store : Store
         The store.
     secret : bytes
-        The de-identification key (:func:`services.loop.deid.deid_secret`).
+        The de-identification key (:func:`cliniloop.services.loop.deid.deid_secret`).
     scope : str
         Deny-list scope the corrected strings join: the Label Studio text project's title.
     source_prefix : str

@@ -1,6 +1,6 @@
 """The ECG loop steps: recordings -> windows (tasks) -> beats (predictions) -> Label Studio -> WFDB/CSV.
 
-- :func:`ingest_ecg` checks each recording whole (:func:`connectors.sources.ecg.open_ecg`) and
+- :func:`ingest_ecg` checks each recording whole (:func:`cliniloop.connectors.sources.ecg.open_ecg`) and
   stores one task per window (default 10 s of core plus 1 s of context on each side); a bad
   recording is reported and stores nothing. Tasks hold the window's sample range and the record's
   path and content hash, not the samples.
@@ -12,7 +12,7 @@
   windows come first. Without a classifier every beat is ``N`` and ``U = 1 - min confidence``.
   **Patient adaptation**: when annotators corrected beats of a recording and the classifier has an
   adaptation embedding (the boosted model), the corrected beats are matched to the detected ones
-  (nearest within :data:`MATCH_S`) and a :class:`models.ecg.adapt.PatientAdapter` over them adjusts
+  (nearest within :data:`MATCH_S`) and a :class:`cliniloop.models.ecg.adapt.PatientAdapter` over them adjusts
   that recording's probabilities; the prediction version gains ``+adapt-<hash of the corrections>``,
   so new corrections re-predict their own recording only, and other recordings keep the base model.
 - :func:`ecg_window_data` renders a window for Label Studio; :func:`export_beats` writes the beats
@@ -32,13 +32,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from connectors.label_studio.ecg import ecg_label_config, ecg_task_data
-from connectors.sources.ecg import EcgFileError, EcgSource, open_ecg
-from services.core.schemas import PredictionIn, TaskIn, TimeInstant, regions_from_json
-from services.core.store import Store
-from services.loop.task_store import store_tasks
-from services.quality.labels import training_labels
-from taxonomies.ecg import AAMI_CLASSES, load_beat_mapping
+from cliniloop.connectors.label_studio.ecg import ecg_label_config, ecg_task_data
+from cliniloop.connectors.sources.ecg import EcgFileError, EcgSource, open_ecg
+from cliniloop.services.core.schemas import PredictionIn, TaskIn, TimeInstant, regions_from_json
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.task_store import store_tasks
+from cliniloop.services.quality.labels import training_labels
+from cliniloop.taxonomies.ecg import AAMI_CLASSES, load_beat_mapping
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ Progress = Callable[[int], None]
 
 
 class Detector(Protocol):
-    """What :func:`predict_ecg` needs of a beat detector (``models.ecg.detect.BeatDetector``)."""
+    """What :func:`predict_ecg` needs of a beat detector (``cliniloop.models.ecg.detect.BeatDetector``)."""
 
     version: str
 
@@ -161,7 +161,7 @@ def _source_of(data: dict[str, Any]) -> EcgSource:
 
 
 def _window_uncertainty(labels: list[str], probs: list[np.ndarray | None], confidence: list[float]) -> float:
-    from models.sampling.parts import beat_window_uncertainty
+    from cliniloop.models.sampling.parts import beat_window_uncertainty
 
     return beat_window_uncertainty(labels, probs, confidence, RARE_CLASSES)
 
@@ -303,7 +303,7 @@ def adapt_to_corrections(
     sampling_rate : float
         Hz.
     """
-    from models.ecg.adapt import PatientAdapter
+    from cliniloop.models.ecg.adapt import PatientAdapter
 
     if not len(samples) or not corrections:
         return proba
@@ -323,7 +323,7 @@ def _classify_chunked(
     classifier: Any, source: EcgSource, leads: list[str], samples: np.ndarray, chunk_s: float
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Class probabilities of every beat (and the adaptation embedding when the classifier has one), chunk by chunk."""
-    from models.ecg.classify import RecordBeats
+    from cliniloop.models.ecg.classify import RecordBeats
 
     fs = source.sampling_rate
     out = np.zeros((len(samples), len(AAMI_CLASSES)))

@@ -1,7 +1,7 @@
 """Annotated WFDB records as beat tables: the reader the ECG trainer and the evaluation share.
 
 :func:`read_annotated_record` returns one record's signal with its reference beats (MIT-BIH
-symbols mapped to AAMI classes by :func:`taxonomies.ecg.load_beat_mapping`); :func:`record_folds`
+symbols mapped to AAMI classes by :func:`cliniloop.taxonomies.ecg.load_beat_mapping`); :func:`record_folds`
 splits records into record-grouped folds (no record on both sides).
 """
 
@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from taxonomies.ecg import load_beat_mapping
+from cliniloop.taxonomies.ecg import load_beat_mapping
 
 if TYPE_CHECKING:
-    from models.ecg.classify import RecordBeats
+    from cliniloop.models.ecg.classify import RecordBeats
 
 
 class EcgRecordError(ValueError):
@@ -45,7 +45,7 @@ def read_record_list(folder: Path) -> list[str]:
 
 
 def read_annotated_record(folder: Path, name: str, mapping_path: Path | None = None) -> RecordBeats:
-    """One WFDB record with its reference beats as :class:`~models.ecg.classify.RecordBeats`.
+    """One WFDB record with its reference beats as :class:`~cliniloop.models.ecg.classify.RecordBeats`.
 
     Parameters
     ----------
@@ -67,8 +67,8 @@ def read_annotated_record(folder: Path, name: str, mapping_path: Path | None = N
     EcgRecordError
         Naming the missing or unreadable file.
     """
-    from connectors.sources.ecg import EcgFileError, open_ecg, read_reference_beats
-    from models.ecg.classify import RecordBeats  # noqa: F811 (runtime import; torch loads here)
+    from cliniloop.connectors.sources.ecg import EcgFileError, open_ecg, read_reference_beats
+    from cliniloop.models.ecg.classify import RecordBeats  # noqa: F811 (runtime import; torch loads here)
 
     folder = Path(folder)
     try:

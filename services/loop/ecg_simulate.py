@@ -2,17 +2,17 @@
 
 Scheme
 ------
-Records are split into record-grouped folds (:func:`services.loop.ecg_records.record_folds`,
+Records are split into record-grouped folds (:func:`cliniloop.services.loop.ecg_records.record_folds`,
 stratified by beat class, seeded). For each fold the base model
-(:class:`~models.ecg.boosted.BoostedBeatClassifier`) is trained on the other folds' records. Then,
+(:class:`~cliniloop.models.ecg.boosted.BoostedBeatClassifier`) is trained on the other folds' records. Then,
 for each held-out record and each strategy, an "annotator" (the reference labels) corrects beats
 of that record in batches of ``batch``: the strategy picks the next batch from the record's
 not-yet-corrected beats using the *current* (already adapted) probabilities, the corrected beats
-go into a :class:`~models.ecg.adapt.PatientAdapter` for that record, and the record is predicted
+go into a :class:`~cliniloop.models.ecg.adapt.PatientAdapter` for that record, and the record is predicted
 again. At every budget ``k`` in ``ks`` the record's beats that were **not** corrected are scored
 (so a corrected beat never counts as a success); beats of all records are pooled per (strategy, k).
 
-Strategies (all through :func:`models.sampling.strategies.select`; no uncertainty maths here):
+Strategies (all through :func:`cliniloop.models.sampling.strategies.select`; no uncertainty maths here):
 
 ``uncertainty``  normalised predictive entropy of the adapted probabilities (``entropy``)
 ``bald``         BALD mutual information over the ensemble members (``bald``)
@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from models.ecg.metrics import MACRO_CLASSES, classification_scores
+from cliniloop.models.ecg.metrics import MACRO_CLASSES, classification_scores
 
 #: Harness strategy -> (registry strategy, rare_boost strength).
 STRATEGIES: Mapping[str, tuple[str, float | None]] = {
@@ -70,9 +70,9 @@ class EcgSimulationConfig:
     seed : int
         Seeds folds, base models and strategies.
     params : dict
-        :class:`~models.ecg.boosted.BoostedBeatClassifier` arguments.
+        :class:`~cliniloop.models.ecg.boosted.BoostedBeatClassifier` arguments.
     adapter : dict
-        :class:`~models.ecg.adapt.PatientAdapter` arguments.
+        :class:`~cliniloop.models.ecg.adapt.PatientAdapter` arguments.
     """
 
     strategies: tuple[str, ...] = ("uncertainty", "bald", "rare_boost", "random")
@@ -100,8 +100,8 @@ class EcgSimulationConfig:
 def _pick(
     strategy: str, proba: np.ndarray, samples: np.ndarray, emb: np.ndarray, y_lab: np.ndarray, labelled: list[int], k: int, seed: int
 ) -> list[int]:
-    from models.sampling.strategies import PoolView, select
-    from taxonomies.ecg import AAMI_CLASSES
+    from cliniloop.models.sampling.strategies import PoolView, select
+    from cliniloop.taxonomies.ecg import AAMI_CLASSES
 
     name, boost = STRATEGIES[strategy]
     width = len(str(len(proba)))
@@ -122,9 +122,9 @@ def replay_record(
     clf: Any, record: Any, config: EcgSimulationConfig, seed: int
 ) -> dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]:
     """Corrections of one held-out record, per strategy and budget: ``(reference, predicted)`` of the uncorrected beats."""
-    from models.ecg.adapt import PatientAdapter
-    from models.ecg.classify import _label_indices
-    from taxonomies.ecg import AAMI_CLASSES
+    from cliniloop.models.ecg.adapt import PatientAdapter
+    from cliniloop.models.ecg.classify import _label_indices
+    from cliniloop.taxonomies.ecg import AAMI_CLASSES
 
     X = clf.features(record)
     emb = clf.embedding(X)
@@ -155,7 +155,7 @@ def replay_record(
 def simulate_ecg_records(
     records: Sequence[Any], config: EcgSimulationConfig, progress: Progress | None = None
 ) -> dict[str, Any]:
-    """Run the replay on labelled :class:`~models.ecg.classify.RecordBeats` (module docstring).
+    """Run the replay on labelled :class:`~cliniloop.models.ecg.classify.RecordBeats` (module docstring).
 
     Returns
     -------
@@ -164,8 +164,8 @@ def simulate_ecg_records(
         ``strategies`` -> ``k`` -> ``macro_f1``, ``accuracy``, ``beats`` and ``per_class``
         ({N,S,V,F}: sensitivity, ppv, support), and ``seconds``.
     """
-    from models.ecg.boosted import BoostedBeatClassifier
-    from services.loop.ecg_records import record_folds
+    from cliniloop.models.ecg.boosted import BoostedBeatClassifier
+    from cliniloop.services.loop.ecg_records import record_folds
 
     t0 = time.perf_counter()
     config.validate(len(records))
@@ -234,7 +234,7 @@ def simulate_ecg_beats(
     """
     import json
 
-    from services.loop.ecg_train import reference_records
+    from cliniloop.services.loop.ecg_train import reference_records
 
     recs = reference_records(Path(wfdb_dir), records, include_paced=include_paced, mapping_path=mapping_path)
     result = simulate_ecg_records(recs, config, progress=progress)

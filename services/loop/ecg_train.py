@@ -3,7 +3,7 @@
 A version is written to the model registry (``ecg-beat-classifier``) and registered in the store;
 it is promoted (the pointer :func:`load_ecg_classifier` follows) only when its macro-F1 on the fixed,
 record-grouped dev split is not worse than the promoted version's, or than the cold start (every
-beat N) when nothing is promoted (:mod:`services.loop.promotion`). Corrections are the beats of every
+beat N) when nothing is promoted (:mod:`cliniloop.services.loop.promotion`). Corrections are the beats of every
 annotated ECG window (the newest annotation per window), classified by the annotator; they are
 added to the reference beats of the training records, and the CNN starts from the promoted
 version's weights when there is one.
@@ -17,16 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from connectors.sources.ecg import open_ecg
-from services.core.schemas import regions_from_json
-from services.core.settings import Settings
-from services.core.store import Store
-from services.loop.loaders import ECG_CLASSIFIER as CLASSIFIER_NAME
-from services.loop.loaders import load_ecg_classifier  # noqa: F401 (the CLI and tests import it from here)
-from services.loop.promotion import DEV_MODULUS, ECG, TrainResult, baseline_label, is_dev_group, register_and_decide
-from services.loop.ecg import window_beats
-from services.quality.labels import training_labels
-from taxonomies.ecg import PACED_RECORDS, load_beat_mapping
+from cliniloop.connectors.sources.ecg import open_ecg
+from cliniloop.services.core.schemas import regions_from_json
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.loaders import ECG_CLASSIFIER as CLASSIFIER_NAME
+from cliniloop.services.loop.loaders import load_ecg_classifier  # noqa: F401 (the CLI and tests import it from here)
+from cliniloop.services.loop.promotion import DEV_MODULUS, ECG, TrainResult, baseline_label, is_dev_group, register_and_decide
+from cliniloop.services.loop.ecg import window_beats
+from cliniloop.services.quality.labels import training_labels
+from cliniloop.taxonomies.ecg import PACED_RECORDS, load_beat_mapping
 
 
 
@@ -40,7 +40,7 @@ def reference_records(
     ValueError
         When the folder, its ``RECORDS`` file or a record's files are missing (naming the path).
     """
-    from services.loop.ecg_records import read_annotated_record, read_record_list
+    from cliniloop.services.loop.ecg_records import read_annotated_record, read_record_list
 
     names = list(records) if records is not None else read_record_list(folder)
     return [
@@ -50,7 +50,7 @@ def reference_records(
 
 def corrected_records(store: Store) -> list[Any]:
     """``RecordBeats`` of every recording with annotated windows: the annotators' beats only."""
-    from models.ecg.classify import RecordBeats
+    from cliniloop.models.ecg.classify import RecordBeats
 
     beats: dict[str, list[tuple[int, str]]] = {}
     tasks: dict[str, Any] = {}
@@ -83,7 +83,7 @@ def corrected_records(store: Store) -> list[Any]:
 
 
 def split_records(records: Sequence[Any]) -> tuple[list[Any], list[Any]]:
-    """``(train, dev)``: a record is in the fixed dev split when :func:`~services.loop.promotion.is_dev_group` of its name.
+    """``(train, dev)``: a record is in the fixed dev split when :func:`~cliniloop.services.loop.promotion.is_dev_group` of its name.
 
     Grouped by recording: all beats of one record (reference beats and annotators' corrections
     alike, matched by record name) are on one side.
@@ -100,7 +100,7 @@ def dev_macro_f1(classifier: Any | None, records: Sequence[Any]) -> float | None
     ``classifier=None`` scores the cold start, which calls every beat N (what ``ecg predict`` does
     without a trained classifier).
     """
-    from models.ecg.metrics import classification_scores
+    from cliniloop.models.ecg.metrics import classification_scores
 
     ref = [np.asarray(r.labels) for r in records if len(r.samples)]
     if not ref or not sum(len(x) for x in ref):
@@ -125,15 +125,15 @@ def train_ecg_classifier(
 ) -> TrainResult:
     """Train a version on the training records, register it, promote it when its dev macro-F1 is not worse.
 
-    ``model="gbm"`` (default) trains :class:`~models.ecg.boosted.BoostedBeatClassifier` afresh on
+    ``model="gbm"`` (default) trains :class:`~cliniloop.models.ecg.boosted.BoostedBeatClassifier` afresh on
     the reference records plus the corrected beats (a few minutes on DS1); ``model="cnn"`` trains
-    :class:`~models.ecg.classify.BeatClassifier`, from the promoted CNN's weights when there is
+    :class:`~cliniloop.models.ecg.classify.BeatClassifier`, from the promoted CNN's weights when there is
     one. Corrected beats also adapt predictions of their own recording at predict time
-    (:func:`services.loop.ecg.predict_ecg`), with no retraining.
+    (:func:`cliniloop.services.loop.ecg.predict_ecg`), with no retraining.
 
     The records of the fixed dev split (:func:`split_records`) are never trained on; the new
     version's macro-F1 on them is compared with the promoted version's, or with the cold start
-    (every beat N) when nothing is promoted (:mod:`services.loop.promotion`). ``params`` are extra
+    (every beat N) when nothing is promoted (:mod:`cliniloop.services.loop.promotion`). ``params`` are extra
     classifier arguments (e.g. ``{"n_estimators": 20}``).
 
     Raises
@@ -141,7 +141,7 @@ def train_ecg_classifier(
     ValueError
         When there is nothing to train on (outside the dev split).
     """
-    from models.ecg.classify import BeatClassifier
+    from cliniloop.models.ecg.classify import BeatClassifier
 
     records = [r for folder in wfdb_dirs for r in reference_records(folder, mapping_path=settings.ecg_beat_mapping)]
     corrections = corrected_records(store)
@@ -162,7 +162,7 @@ def train_ecg_classifier(
         parent = current if isinstance(current, BeatClassifier) else None
         clf: Any = BeatClassifier(**clf_params).fit(train, init_from=parent)
     elif model == "gbm":
-        from models.ecg.boosted import BoostedBeatClassifier
+        from cliniloop.models.ecg.boosted import BoostedBeatClassifier
 
         clf_params = {"seed": seed, **extra}
         clf = BoostedBeatClassifier(**clf_params).fit(train)

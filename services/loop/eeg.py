@@ -1,11 +1,11 @@
 """The EEG loop steps: recordings -> windows (tasks) -> events (predictions) -> Label Studio -> EDF+/CSV/TSV.
 
-- :func:`ingest_eeg` checks each recording whole (:func:`connectors.sources.eeg.open_eeg`) and
+- :func:`ingest_eeg` checks each recording whole (:func:`cliniloop.connectors.sources.eeg.open_eeg`) and
   stores one task per window (default 30 s). A task holds the recording's path, content hash,
   channels and the window's start and stop in seconds, not the samples. A bad recording is
   reported and stores nothing.
 - :func:`predict_eeg` scores each whole recording block by block (bounded memory,
-  :func:`services.loop.eeg_epochs.score_recording`): seizure probabilities per epoch and channel
+  :func:`cliniloop.services.loop.eeg_epochs.score_recording`): seizure probabilities per epoch and channel
   (when a detector is promoted), artifact flags, and sleep stages (YASA) when a suitable EEG
   channel and at least 5 min exist. Epochs of a channel flagged flat or clipped do not vote for a
   seizure. Per window it stores seizure and artifact events and 30-s
@@ -30,16 +30,16 @@ from typing import Any
 
 import numpy as np
 
-from connectors.label_studio.eeg import CHANNELS_ATTRIBUTE, eeg_label_config, eeg_task_data
-from connectors.sources.eeg import EegFileError, EegSource, open_eeg
-from connectors.sources.eeg_events import SEIZURE, EegEvent
-from models.eeg.sleep import STAGES
-from models.sampling.rollup import rollup_for
-from models.sampling.scores import binary_entropy, entropy
-from services.core.schemas import PredictionIn, TaskIn, TimeRange, regions_from_json
-from services.core.store import Store
-from services.loop.task_store import store_tasks
-from services.quality.labels import training_labels
+from cliniloop.connectors.label_studio.eeg import CHANNELS_ATTRIBUTE, eeg_label_config, eeg_task_data
+from cliniloop.connectors.sources.eeg import EegFileError, EegSource, open_eeg
+from cliniloop.connectors.sources.eeg_events import SEIZURE, EegEvent
+from cliniloop.models.eeg.sleep import STAGES
+from cliniloop.models.sampling.rollup import rollup_for
+from cliniloop.models.sampling.scores import binary_entropy, entropy
+from cliniloop.services.core.schemas import PredictionIn, TaskIn, TimeRange, regions_from_json
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.task_store import store_tasks
+from cliniloop.services.quality.labels import training_labels
 
 EEG_MODEL_NAME = "eeg-events"
 ARTIFACT = "artifact"
@@ -191,7 +191,7 @@ def predict_recording(
     progress: Callable[[float], None] | None = None,
 ) -> RecordingPrediction:  # fmt: skip
     """Seizure events, artifact events and sleep stages of one recording (blocks of ``block_s`` s)."""
-    from services.loop.eeg_epochs import score_recording
+    from cliniloop.services.loop.eeg_epochs import score_recording
 
     scores = score_recording(source, channels, detector, block_s=block_s, progress=progress)
     seizures: list[EegEvent] = []
@@ -213,7 +213,7 @@ def predict_recording(
 
 
 def _staging_channels(source: EegSource) -> Any | None:
-    from models.eeg.sleep import MIN_DURATION_S, staging_channels
+    from cliniloop.models.eeg.sleep import MIN_DURATION_S, staging_channels
 
     return staging_channels(source.channel_names) if source.duration_s >= MIN_DURATION_S else None
 
@@ -232,7 +232,7 @@ def prediction_version(source: EegSource, detector: Any | None, sleep: bool) -> 
 
 
 def _stage(source: EegSource, channels: Sequence[str]) -> Any | None:
-    from models.eeg.sleep import stage_sleep
+    from cliniloop.models.eeg.sleep import stage_sleep
 
     chosen = _staging_channels(source)
     if chosen is None:

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from connectors.sources.eeg import EegSource, resample
-from models.eeg.artifacts import ARTIFACT_KINDS, artifact_flags
-from models.eeg.features import FEATURE_NAMES, FEATURE_RATE, epoch_features, epoch_starts, prepare_signal
+from cliniloop.connectors.sources.eeg import EegSource, resample
+from cliniloop.models.eeg.artifacts import ARTIFACT_KINDS, artifact_flags
+from cliniloop.models.eeg.features import FEATURE_NAMES, FEATURE_RATE, epoch_features, epoch_starts, prepare_signal
 
 PAD_S = 2.0
 
@@ -35,7 +35,7 @@ class EpochScores:
     proba : ndarray, shape (n_epochs, n_channels) or None
         Ictal probability (None without a detector).
     artifacts : dict of str -> ndarray of bool, shape (n_epochs, n_channels)
-        One array per kind of :data:`~models.eeg.artifacts.ARTIFACT_KINDS`.
+        One array per kind of :data:`~cliniloop.models.eeg.artifacts.ARTIFACT_KINDS`.
     features : ndarray, shape (n_epochs, n_channels, n_features) or None
         Kept only when asked for (training).
     """
@@ -54,7 +54,7 @@ def iter_blocks(
     """Yield ``(epoch slice, raw epochs, band-limited epochs)`` per block.
 
     Raw epochs are ``(n, n_channels, epoch_s * rate)`` at the recording's rate; band-limited ones are
-    at :data:`~models.eeg.features.FEATURE_RATE`.
+    at :data:`~cliniloop.models.eeg.features.FEATURE_RATE`.
     """
     fs = source.sampling_rate
     n_raw, n_feat = int(round(epoch_s * fs)), int(round(epoch_s * FEATURE_RATE))

@@ -2,8 +2,8 @@
 
 A folder holds subfolders ``Z O N F S`` (any case) of single-channel text segments; ``S`` is
 ictal, the others are not (Z/O healthy eyes open/closed, N/F interictal). Every epoch of an S
-segment is ictal. Used by the trainer (:mod:`services.loop.eeg_train`) and the evaluation
-(:mod:`services.evaluation.eeg_seizure`).
+segment is ictal. Used by the trainer (:mod:`cliniloop.services.loop.eeg_train`) and the evaluation
+(:mod:`cliniloop.services.evaluation.eeg_seizure`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from connectors.sources.eeg import BONN_SAMPLING_RATE, EegFileError, open_text_segment
-from services.loop.eeg_epochs import score_recording
+from cliniloop.connectors.sources.eeg import BONN_SAMPLING_RATE, EegFileError, open_text_segment
+from cliniloop.services.loop.eeg_epochs import score_recording
 
 SETS: tuple[str, ...] = ("Z", "O", "N", "F", "S")
 ICTAL_SET = "S"

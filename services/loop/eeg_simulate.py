@@ -1,15 +1,15 @@
 """``cliniloop simulate --task eeg-seizure``: labelling Bonn segments for the seizure detector, replayed.
 
 Pool and test: the Bonn segments are split as the shipped default's training is
-(:func:`models.eeg.defaults.is_first_queue_segment`): every third segment of each set is the
+(:func:`cliniloop.models.eeg.defaults.is_first_queue_segment`): every third segment of each set is the
 held-out test set, the rest is the pool an "annotator" (the set label: S = seizure) reviews one
 segment at a time. Cost unit: **seconds of EEG reviewed** (a segment is 23.6 s). The learner is
-:class:`models.eeg.seizure.SeizureDetector` trained on the epochs of the labelled segments; the
+:class:`cliniloop.models.eeg.seizure.SeizureDetector` trained on the epochs of the labelled segments; the
 metric is the segment-level balanced accuracy ((sensitivity + specificity) / 2) on the test set.
 A pool segment's uncertainty is the first-round window uncertainty of ``eeg predict``: the largest
 binary entropy over its epochs of the seizure probability rescaled so the threshold maps to 0.5.
 
-The loop, summary and plot are :mod:`services.loop.replay`'s; everything is seeded.
+The loop, summary and plot are :mod:`cliniloop.services.loop.replay`'s; everything is seeded.
 """
 
 from __future__ import annotations
@@ -22,17 +22,17 @@ from typing import Any
 
 import numpy as np
 
-from services.loop.replay import ReplayConfig, plot_replay, run_replay, summarise
+from cliniloop.services.loop.replay import ReplayConfig, plot_replay, run_replay, summarise
 
 COST_UNIT = "seconds_reviewed"
 
 
 def _segments(bonn_dir: Path) -> tuple[list[str], np.ndarray, list[np.ndarray], np.ndarray, np.ndarray]:
     """Names, is-test flags, per-segment epoch features, labels (1 = S) and durations (s)."""
-    from connectors.sources.eeg import BONN_SAMPLING_RATE, open_text_segment
-    from models.eeg.defaults import is_first_queue_segment
-    from services.loop.eeg_segments import ICTAL_SET, bonn_files
-    from services.loop.eeg_epochs import score_recording
+    from cliniloop.connectors.sources.eeg import BONN_SAMPLING_RATE, open_text_segment
+    from cliniloop.models.eeg.defaults import is_first_queue_segment
+    from cliniloop.services.loop.eeg_segments import ICTAL_SET, bonn_files
+    from cliniloop.services.loop.eeg_epochs import score_recording
 
     names, test, feats, labels, seconds = [], [], [], [], []
     index: dict[str, int] = {}
@@ -53,9 +53,9 @@ def simulate_eeg_seizure(
     bonn_dir: Path, config: ReplayConfig, *, out_dir: Path | None = None, progress: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
     """Replay segment labelling (module docstring); writes ``eeg_simulation.json``, ``eeg_learning_curves.png`` and ``eeg_labels.json`` to ``out_dir``."""
-    from models.eeg.seizure import SeizureDetector
-    from models.sampling.scores import binary_entropy
-    from services.loop.eeg import rescaled
+    from cliniloop.models.eeg.seizure import SeizureDetector
+    from cliniloop.models.sampling.scores import binary_entropy
+    from cliniloop.services.loop.eeg import rescaled
 
     t0 = time.perf_counter()
     names, is_test, feats, labels, seconds = _segments(Path(bonn_dir))

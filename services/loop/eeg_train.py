@@ -1,6 +1,6 @@
 """Train the seizure detector from Bonn folders, annotated recordings and corrections pulled from Label Studio.
 
-Training data, all turned into single-channel epochs by :func:`services.loop.eeg_epochs.score_recording`:
+Training data, all turned into single-channel epochs by :func:`cliniloop.services.loop.eeg_epochs.score_recording`:
 
 - Bonn-format folders (``Z O N F S``; every S epoch ictal);
 - recordings with reference events (EDF+ annotations in the file itself, or a side file such as a
@@ -14,7 +14,7 @@ left out otherwise. The SVM does not fine-tune, so each version is fitted afresh
 (``eeg-seizure-detector``) and is registered; it is promoted (:func:`load_detector` follows the
 pointer) only when its F1 on the ictal channel-epochs of the fixed, recording/segment-grouped dev
 split is not worse than the promoted detector's, or than the cold start (no seizure flagged) when
-none is promoted (:mod:`services.loop.promotion`).
+none is promoted (:mod:`cliniloop.services.loop.promotion`).
 """
 
 from __future__ import annotations
@@ -25,17 +25,17 @@ from typing import Any
 
 import numpy as np
 
-from connectors.sources.eeg import open_eeg
-from connectors.sources.eeg_events import SEIZURE, EegEvent, read_events
-from services.core.schemas import regions_from_json
-from services.core.settings import Settings
-from services.core.store import Store
-from services.loop.loaders import EEG_DETECTOR as DETECTOR_NAME
-from services.loop.loaders import load_eeg_detector as load_detector  # noqa: F401 (the CLI imports it from here)
-from services.loop.promotion import DEV_MODULUS, EEG, TrainResult, baseline_label, is_dev_group, register_and_decide
-from services.loop.eeg import EEG_TAXONOMY_VERSION, source_of, window_events
-from services.loop.eeg_epochs import score_recording
-from services.quality.labels import training_labels
+from cliniloop.connectors.sources.eeg import open_eeg
+from cliniloop.connectors.sources.eeg_events import SEIZURE, EegEvent, read_events
+from cliniloop.services.core.schemas import regions_from_json
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.loaders import EEG_DETECTOR as DETECTOR_NAME
+from cliniloop.services.loop.loaders import load_eeg_detector as load_detector  # noqa: F401 (the CLI imports it from here)
+from cliniloop.services.loop.promotion import DEV_MODULUS, EEG, TrainResult, baseline_label, is_dev_group, register_and_decide
+from cliniloop.services.loop.eeg import EEG_TAXONOMY_VERSION, source_of, window_events
+from cliniloop.services.loop.eeg_epochs import score_recording
+from cliniloop.services.quality.labels import training_labels
 
 #: Seconds of a long recording per group when choosing the threshold (a group is positive when any epoch is).
 GROUP_S = 60.0
@@ -182,8 +182,8 @@ def train_eeg_detector(
     ValueError
         When there is nothing to train on, or no ictal / non-ictal epoch among the training rows.
     """
-    from models.eeg.seizure import SeizureDetector
-    from services.loop.eeg_segments import segment_features
+    from cliniloop.models.eeg.seizure import SeizureDetector
+    from cliniloop.services.loop.eeg_segments import segment_features
 
     parts: list[tuple[str, tuple[np.ndarray, np.ndarray, np.ndarray]]] = []
     for folder in bonn_dirs:

@@ -1,8 +1,8 @@
 """The model each modality predicts with: the promoted version, else the default shipped in the package.
 
 Before anything is trained the first queue must still be ranked (issue 21): ``ecg predict``,
-``eeg predict`` and ``image predict`` fall back to the defaults of :mod:`models.ecg.defaults`,
-:mod:`models.eeg.defaults` and :mod:`models.image.defaults` (small models trained on openly
+``eeg predict`` and ``image predict`` fall back to the defaults of :mod:`cliniloop.models.ecg.defaults`,
+:mod:`cliniloop.models.eeg.defaults` and :mod:`cliniloop.models.image.defaults` (small models trained on openly
 licensed reference data by ``scripts/train_default_models.py``). When a default's files are
 missing or do not match the code, the reason is logged and the cold start is used (every beat N,
 no seizure model, the class-agnostic blob proposer), as before.
@@ -14,9 +14,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from services.core.settings import Settings
-from services.core.store import Store
-from services.loop.loaders import BOX_MODEL, load_ecg_classifier, load_eeg_detector, load_image_model
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.loaders import BOX_MODEL, load_ecg_classifier, load_eeg_detector, load_image_model
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def _default(module: Any) -> Any | None:
 
 def ecg_classifier(store: Store, settings: Settings) -> tuple[Any | None, str]:
     """``(beat classifier, source)``: the promoted one (``"promoted"``), else the shipped default (``"default"``), else ``(None, "none")``."""
-    from models.ecg import defaults
+    from cliniloop.models.ecg import defaults
 
     promoted = load_ecg_classifier(store, settings)
     if promoted is not None:
@@ -42,7 +42,7 @@ def ecg_classifier(store: Store, settings: Settings) -> tuple[Any | None, str]:
 
 def eeg_detector(store: Store, settings: Settings) -> tuple[Any | None, str]:
     """``(seizure detector, source)`` as :func:`ecg_classifier`."""
-    from models.eeg import defaults
+    from cliniloop.models.eeg import defaults
 
     promoted = load_eeg_detector(store, settings)
     if promoted is not None:
@@ -53,7 +53,7 @@ def eeg_detector(store: Store, settings: Settings) -> tuple[Any | None, str]:
 
 def default_box_detector() -> Any | None:
     """The shipped default box detector, or ``None`` (reason logged) when it cannot be used."""
-    from models.image import defaults
+    from cliniloop.models.image import defaults
 
     return _default(defaults)
 

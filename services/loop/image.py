@@ -1,19 +1,19 @@
 """The image loop steps: files -> frames (tasks) -> regions (predictions) -> Label Studio -> COCO/VOC.
 
-- :func:`ingest_images` checks every PNG/JPEG/DICOM file whole (:func:`connectors.sources.image.open_image`)
+- :func:`ingest_images` checks every PNG/JPEG/DICOM file whole (:func:`cliniloop.connectors.sources.image.open_image`)
   and stores one task per frame. A task holds the file's path and SHA-256, the frame, the original
   geometry (``width``, ``height`` px), the pixel spacing (mm) and the window applied to make the
   8-bit rendering, never pixels and never DICOM header identifiers. The window is stored as numbers,
   so every later rendering (push, predict, train) is the same image.
 - :func:`predict_images` proposes regions for every frame: with the promoted trained model of the
   task's kind when there is one (``image-box-detector`` for boxes, ``image-mask-segmenter`` for masks),
-  else, for boxes, with the default detector shipped in the package (:mod:`models.image.defaults`,
-  classes from its training data), else with the cold-start proposer (:class:`models.image.classical.BlobProposer` /
-  :class:`~models.image.classical.MaskProposer`, no labels needed).
+  else, for boxes, with the default detector shipped in the package (:mod:`cliniloop.models.image.defaults`,
+  classes from its training data), else with the cold-start proposer (:class:`cliniloop.models.image.classical.BlobProposer` /
+  :class:`~cliniloop.models.image.classical.MaskProposer`, no labels needed).
 - Image uncertainty (what the sampler ranks): each region's uncertainty is
   ``u = max(H_b(score), H(class_probs) / log C)`` (binary entropy of the region score in bits: is it a
   finding at all?; normalised entropy of its class distribution: which class?) and the image's is the
-  mean of its top-5 region uncertainties (:func:`models.sampling.rollup.rollup_for` ``"image"``). An
+  mean of its top-5 region uncertainties (:func:`cliniloop.models.sampling.rollup.rollup_for` ``"image"``). An
   image with no region at all gets 1.0: the model found nothing, so a human should look.
 - :func:`image_task_data` renders a frame for Label Studio (8-bit PNG as a data URI, same geometry);
   :func:`export_coco` / :func:`export_voc` write regions (human-corrected where annotated, predicted
@@ -32,13 +32,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from connectors.sources.image import ImageFileError, ImageFrame, file_sha256, image_paths, open_image, png_data_uri
-from services.core.masks import counts_to_mask, mask_bbox, mask_to_counts
-from services.core.schemas import Mask, PredictionIn, Rectangle, TaskIn, regions_from_json
-from services.core.store import Store
-from services.loop.loaders import BOX_MODEL, MASK_MODEL, load_image_model
-from services.loop.task_store import store_tasks
-from services.quality.labels import TaskLabels, training_labels
+from cliniloop.connectors.sources.image import ImageFileError, ImageFrame, file_sha256, image_paths, open_image, png_data_uri
+from cliniloop.services.core.masks import counts_to_mask, mask_bbox, mask_to_counts
+from cliniloop.services.core.schemas import Mask, PredictionIn, Rectangle, TaskIn, regions_from_json
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.loaders import BOX_MODEL, MASK_MODEL, load_image_model
+from cliniloop.services.loop.task_store import store_tasks
+from cliniloop.services.quality.labels import TaskLabels, training_labels
 
 IMAGE_MODEL_NAME = "image-regions"
 #: The class-agnostic label of cold-start box proposals (annotators relabel them).
@@ -157,7 +157,7 @@ def load_frame(data: dict[str, Any]) -> ImageFrame:
 
 # -- regions <-> model outputs ----------------------------------------------------------------
 def detections_to_regions(det: Any, width: int, height: int) -> list[Rectangle | Mask]:
-    """Model output (:class:`models.image.regions.Detections`) -> stored regions, in original pixels.
+    """Model output (:class:`cliniloop.models.image.regions.Detections`) -> stored regions, in original pixels.
 
     Boxes become :class:`Rectangle` (clipped to the image); instance masks become :class:`Mask`
     (run-length counts) with the box kept in ``attributes["box"]``.
@@ -193,15 +193,15 @@ def region_box(region: Rectangle | Mask) -> tuple[float, float, float, float] | 
 
 
 def region_uncertainty(region: Rectangle | Mask) -> float:
-    """A region's uncertainty (:func:`models.sampling.parts.region_uncertainty`)."""
-    from models.sampling.parts import region_uncertainty as score
+    """A region's uncertainty (:func:`cliniloop.models.sampling.parts.region_uncertainty`)."""
+    from cliniloop.models.sampling.parts import region_uncertainty as score
 
     return score(region.probability, region.attributes.get("probs"))
 
 
 def image_uncertainty(regions: Sequence[Rectangle | Mask]) -> float:
-    """Mean of the top-5 region uncertainties; 1.0 when there is no region (:func:`models.sampling.parts.regions_uncertainty`)."""
-    from models.sampling.parts import regions_uncertainty
+    """Mean of the top-5 region uncertainties; 1.0 when there is no region (:func:`cliniloop.models.sampling.parts.regions_uncertainty`)."""
+    from cliniloop.models.sampling.parts import regions_uncertainty
 
     return regions_uncertainty([(r.probability, r.attributes.get("probs")) for r in regions])
 
@@ -222,8 +222,8 @@ class ImageModels:
 
 def load_image_models(store: Store, models_dir: Path) -> ImageModels:
     """Promoted detector and segmenter; boxes fall back to the shipped default detector, then each to its cold-start proposer."""
-    from models.image.classical import BlobProposer, MaskProposer
-    from services.loop.first_round import image_box_model
+    from cliniloop.models.image.classical import BlobProposer, MaskProposer
+    from cliniloop.services.loop.first_round import image_box_model
 
     boxes = image_box_model(store, models_dir)[0] or BlobProposer(label=COLD_START_LABEL).fit()
     masks = load_image_model(store, models_dir, MASK_MODEL) or MaskProposer().fit()
@@ -289,7 +289,7 @@ def predict_images(
 # -- Label Studio --------------------------------------------------------------------------------
 def image_task_data(task: Any) -> dict[str, Any]:
     """Label Studio data of an image task: the 8-bit rendering as a PNG data URI and non-identifying facts."""
-    from connectors.label_studio.image import image_task_data as ls_image_task_data
+    from cliniloop.connectors.label_studio.image import image_task_data as ls_image_task_data
 
     d = task.data
     frame = load_frame(d)
@@ -304,7 +304,7 @@ def image_task_data(task: Any) -> dict[str, Any]:
 
 def image_project_config(box_classes: Sequence[str], mask_classes: Sequence[str]) -> str:
     """Label config with ``RectangleLabels`` for ``box_classes`` and ``BrushLabels`` for ``mask_classes``."""
-    from connectors.label_studio.image import image_label_config
+    from cliniloop.connectors.label_studio.image import image_label_config
 
     boxes = [(c, c) for c in dict.fromkeys(box_classes)]
     masks = [(c, c) for c in dict.fromkeys(mask_classes)] or None
@@ -328,7 +328,7 @@ def labels_in_use(store: Store) -> tuple[list[str], list[str]]:
 def task_regions(
     store: Store, task: Any, *, only_corrected: bool = False, labels: TaskLabels | None = None
 ) -> tuple[list[Rectangle | Mask], str] | None:
-    """The task's label (``"annotation"``: see :func:`services.quality.labels.training_labels`),
+    """The task's label (``"annotation"``: see :func:`cliniloop.services.quality.labels.training_labels`),
     else the newest prediction's regions (``"prediction"``); ``None`` for an unresolved disagreement."""
     labels = labels if labels is not None else training_labels(store, "image")
     label = labels.get(task.id)
@@ -354,7 +354,7 @@ def export_coco(store: Store, path: Path, *, only_corrected: bool = False, min_s
     Image entries carry ``task_id``, ``frame``, ``pixel_spacing_mm`` and ``region_source``
     (annotation / prediction); predicted regions carry ``score``. Returns counts.
     """
-    from connectors.sources.coco import CocoImage, CocoRegion, coco_document, write_coco
+    from cliniloop.connectors.sources.coco import CocoImage, CocoRegion, coco_document, write_coco
 
     images: list[CocoImage] = []
     labels: set[str] = set()
@@ -394,8 +394,8 @@ def export_voc(store: Store, out_dir: Path, *, only_corrected: bool = False, min
     PNG sources are copied as they are; JPEG (whose EXIF orientation the boxes follow) and DICOM frames
     are written as their 8-bit PNG rendering, so every viewer shows what the boxes were drawn on.
     """
-    from connectors.sources.image import png_bytes
-    from connectors.sources.voc import write_voc_annotation
+    from cliniloop.connectors.sources.image import png_bytes
+    from cliniloop.connectors.sources.voc import write_voc_annotation
 
     (out_dir / "Annotations").mkdir(parents=True, exist_ok=True)
     (out_dir / "JPEGImages").mkdir(parents=True, exist_ok=True)

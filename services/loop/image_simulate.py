@@ -6,15 +6,15 @@ unit: **boxes drawn** (an image costs its reference boxes).
 
 Learner. Retraining the box detector every round takes minutes per round on a CPU, so the replay
 uses the light model that is also the shipped default,
-:class:`~models.image.proposals.ProposalBoxClassifier`: the class-agnostic blob proposals of every
+:class:`~cliniloop.models.image.proposals.ProposalBoxClassifier`: the class-agnostic blob proposals of every
 image are computed once (and cached), and each round a gradient-boosted classifier of their shape
 and colour is trained on the proposals of the labelled images (matched to the reference boxes at
 IoU >= 0.5, else ``background``). A proposal's score is ``1 - P(background)`` and its label the
-most probable class. Metric: Pascal VOC mAP@0.5 on the test images (:func:`models.image.metrics.evaluate_boxes`).
+most probable class. Metric: Pascal VOC mAP@0.5 on the test images (:func:`cliniloop.models.image.metrics.evaluate_boxes`).
 
-An image's uncertainty is the image rule of ``image predict`` (:mod:`services.loop.image`): per
+An image's uncertainty is the image rule of ``image predict`` (:mod:`cliniloop.services.loop.image`): per
 region ``max(H_b(score), H(class probs) / log C)``, mean of the image's top-5
-(:func:`models.sampling.rollup.rollup_for` ``"image"``). ``uncertainty_cost`` divides it by the
+(:func:`cliniloop.models.sampling.rollup.rollup_for` ``"image"``). ``uncertainty_cost`` divides it by the
 image's expected boxes (proposals not called background).
 """
 
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from services.loop.replay import ReplayConfig, plot_replay, run_replay, summarise
+from cliniloop.services.loop.replay import ReplayConfig, plot_replay, run_replay, summarise
 
 COST_UNIT = "boxes_drawn"
 
@@ -47,8 +47,8 @@ def _prepare(voc_root: Path, ids: Path | Sequence[str], cache: Path | None, prog
     """Cold-start proposals, their features and classes of every image (``cache``: a folder of ``.npz`` per image, reused)."""
     import hashlib
 
-    from connectors.sources.voc import load_rgb, read_voc
-    from models.image.proposals import ProposalBoxClassifier, proposal_truth
+    from cliniloop.connectors.sources.voc import load_rgb, read_voc
+    from cliniloop.models.image.proposals import ProposalBoxClassifier, proposal_truth
 
     model = ProposalBoxClassifier()
     out = []
@@ -73,8 +73,8 @@ def _prepare(voc_root: Path, ids: Path | Sequence[str], cache: Path | None, prog
 
 def image_uncertainty_of(det: Any) -> float:
     """``image predict``'s image uncertainty (module docstring) of one image's detections."""
-    from models.sampling.rollup import rollup_for
-    from models.sampling.scores import binary_entropy
+    from cliniloop.models.sampling.rollup import rollup_for
+    from cliniloop.models.sampling.scores import binary_entropy
 
     if not len(det.scores):
         return 1.0
@@ -95,8 +95,8 @@ def simulate_image_boxes(
     """
     if cache is None and out_dir is not None:
         cache = Path(out_dir) / "proposals"
-    from models.image.metrics import evaluate_boxes
-    from models.image.proposals import ProposalBoxClassifier
+    from cliniloop.models.image.metrics import evaluate_boxes
+    from cliniloop.models.image.proposals import ProposalBoxClassifier
 
     t0 = time.perf_counter()
     pool = _prepare(Path(voc_root), pool_ids, cache, progress)

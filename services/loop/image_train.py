@@ -10,7 +10,7 @@ Corrected images are rendered exactly as annotators saw them (the window stored 
 Each trained version is written to the registry and registered, with the training set's
 description (reference images, corrected tasks) and its dev figures in its metadata; it is
 promoted only when not worse on the fixed, image-grouped dev split than the promoted version, or
-than the cold-start proposer when none is promoted (:mod:`services.loop.promotion`).
+than the cold-start proposer when none is promoted (:mod:`cliniloop.services.loop.promotion`).
 """
 
 from __future__ import annotations
@@ -23,15 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from services.core.masks import counts_to_mask
-from services.core.schemas import Mask, Rectangle, regions_from_json
-from services.core.settings import Settings
-from services.core.store import Store
-from services.core.targets import BoxTarget
-from services.loop.loaders import load_image_model
-from services.loop.promotion import DEV_MODULUS, IMAGE_BOXES, IMAGE_MASKS, TrainResult, baseline_label, is_dev_group, register_and_decide
-from services.loop.image import BOX_MODEL, MASK_MODEL, load_frame, region_box, taxonomy_version_of
-from services.quality.labels import TaskLabels, training_labels
+from cliniloop.services.core.masks import counts_to_mask
+from cliniloop.services.core.schemas import Mask, Rectangle, regions_from_json
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
+from cliniloop.services.core.targets import BoxTarget
+from cliniloop.services.loop.loaders import load_image_model
+from cliniloop.services.loop.promotion import DEV_MODULUS, IMAGE_BOXES, IMAGE_MASKS, TrainResult, baseline_label, is_dev_group, register_and_decide
+from cliniloop.services.loop.image import BOX_MODEL, MASK_MODEL, load_frame, region_box, taxonomy_version_of
+from cliniloop.services.quality.labels import TaskLabels, training_labels
 
 Message = Callable[[str], None]
 
@@ -108,7 +108,7 @@ def _set_hash(parts: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()[:16]
 
 
-load_promoted = load_image_model  # the name trainers and tests used before services.loop.loaders
+load_promoted = load_image_model  # the name trainers and tests used before cliniloop.services.loop.loaders
 
 
 def load_box_detector(store: Store, settings: Settings) -> Any | None:
@@ -122,7 +122,7 @@ def load_mask_segmenter(store: Store, settings: Settings) -> Any | None:
 
 
 def _image_key(path: Path) -> str:
-    from connectors.sources.image import file_sha256
+    from cliniloop.connectors.sources.image import file_sha256
 
     return file_sha256(path)
 
@@ -144,18 +144,18 @@ def _split(keys: Sequence[str]) -> tuple[list[int], list[int]]:
 def dev_box_ap(model: Any | None, images: Sequence[np.ndarray], targets: Sequence[BoxTarget]) -> dict[str, Any]:
     """Class-agnostic AP and recall at box IoU 0.5 (and mAP) of ``model`` on the dev images.
 
-    ``model=None`` scores the cold-start proposer (:class:`models.image.classical.BlobProposer`),
+    ``model=None`` scores the cold-start proposer (:class:`cliniloop.models.image.classical.BlobProposer`),
     which proposes class-agnostic regions: class-agnostic AP is the one figure both can be
     compared on. ``class_agnostic_ap`` is ``None`` without a dev box.
     """
-    from models.image.metrics import evaluate_boxes
+    from cliniloop.models.image.metrics import evaluate_boxes
 
     if not images or not sum(len(t.labels) for t in targets):
         return {"class_agnostic_ap": None, "dev_images": len(images), "dev_boxes": 0}
     if model is None:
-        from models.image.classical import BlobProposer
+        from cliniloop.models.image.classical import BlobProposer
 
-        from services.loop.image import COLD_START_LABEL
+        from cliniloop.services.loop.image import COLD_START_LABEL
 
         cold = BlobProposer(label=COLD_START_LABEL).fit()
         dets = [cold.predict(im) for im in images]
@@ -174,15 +174,15 @@ def dev_box_ap(model: Any | None, images: Sequence[np.ndarray], targets: Sequenc
 def dev_mask_f1(model: Any | None, images: Sequence[np.ndarray], labels: Sequence[np.ndarray]) -> dict[str, Any]:
     """Instance precision, recall and F1 at mask IoU 0.5 of ``model`` on the dev images.
 
-    ``model=None`` scores the cold-start proposer (:class:`models.image.classical.MaskProposer`).
+    ``model=None`` scores the cold-start proposer (:class:`cliniloop.models.image.classical.MaskProposer`).
     ``f1`` is ``None`` without a dev image.
     """
-    from models.image.metrics import evaluate_instances
+    from cliniloop.models.image.metrics import evaluate_instances
 
     if not images:
         return {"f1": None, "dev_images": 0, "dev_instances": 0}
     if model is None:
-        from models.image.classical import MaskProposer
+        from cliniloop.models.image.classical import MaskProposer
 
         cold = MaskProposer().fit()
         dets = [cold.predict(im) for im in images]
@@ -213,11 +213,11 @@ def train_box_detector(
 
     Images of the fixed dev split (grouped by image: the file's content hash) are never trained
     on; the new detector's class-agnostic AP@0.5 on them is compared with the promoted detector's,
-    or with the cold-start proposer's when none is promoted (:mod:`services.loop.promotion`).
-    ``params`` are extra :class:`~models.image.detector.BoxDetector` arguments.
+    or with the cold-start proposer's when none is promoted (:mod:`cliniloop.services.loop.promotion`).
+    ``params`` are extra :class:`~cliniloop.models.image.detector.BoxDetector` arguments.
     """
-    from connectors.sources.voc import load_rgb, read_voc
-    from models.image.detector import BoxDetector
+    from cliniloop.connectors.sources.voc import load_rgb, read_voc
+    from cliniloop.models.image.detector import BoxDetector
 
     images: list[np.ndarray] = []
     targets: list[BoxTarget] = []
@@ -282,12 +282,12 @@ def train_mask_segmenter(
 
     Images of the fixed dev split (grouped by image: the file's content hash) are never trained
     on; the new model's instance F1 at mask IoU 0.5 on them is compared with the promoted model's,
-    or with the cold-start proposer's when none is promoted (:mod:`services.loop.promotion`).
-    ``params`` are extra :class:`~models.image.segmenter.MaskSegmenter` arguments (e.g. ``patches_per_epoch``).
+    or with the cold-start proposer's when none is promoted (:mod:`cliniloop.services.loop.promotion`).
+    ``params`` are extra :class:`~cliniloop.models.image.segmenter.MaskSegmenter` arguments (e.g. ``patches_per_epoch``).
     """
-    from connectors.sources.instance_masks import load_instance_labels, read_instance_dataset
-    from connectors.sources.voc import load_rgb
-    from models.image.segmenter import MaskSegmenter
+    from cliniloop.connectors.sources.instance_masks import load_instance_labels, read_instance_dataset
+    from cliniloop.connectors.sources.voc import load_rgb
+    from cliniloop.models.image.segmenter import MaskSegmenter
 
     images: list[np.ndarray] = []
     labels: list[np.ndarray] = []

@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from connectors.sources.notes import NoteFileError, iter_note_paths, read_note
-from services.core.store import Store
-from services.loop.deid import ACTOR, NoteDeidentifier, deny_entries
+from cliniloop.connectors.sources.notes import NoteFileError, iter_note_paths, read_note
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.deid import ACTOR, NoteDeidentifier, deny_entries
 
 Progress = Callable[[int], None]
 
@@ -49,7 +49,7 @@ def ingest_notes(
     """De-identify every note file under ``root`` and store it as a text task.
 
     The gate also replaces the identifiers on its scope's deny-list (corrections pulled earlier,
-    see :mod:`services.loop.deid_corrections`), read from ``store`` once per call.
+    see :mod:`cliniloop.services.loop.deid_corrections`), read from ``store`` once per call.
 
     Bad files (too large, empty, binary, not UTF-8, or failing de-identification) are reported
     in ``errors`` and never touch the store; the good ones are stored in one transaction,
@@ -72,7 +72,7 @@ def ingest_notes(
         Keep the original text in ``original_notes`` (setting ``CLINILOOP_DEID_KEEP_ORIGINAL``).
     paths : sequence of Path, optional
         Only these note files under ``root`` (one shard of a distributed ingest, see
-        :mod:`services.scale.ray_engine`); default every note file under ``root``.
+        :mod:`cliniloop.services.scale.ray_engine`); default every note file under ``root``.
     """
     report = IngestReport(root=root)
     if deidentifier.deny_scope is not None:

@@ -24,11 +24,11 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from services.core.settings import Settings
-from services.core.store import Store
-from services.core.tables import JobRow
-from services.loop.promotion import TrainResult
-from services.loop.train import train_text_job
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
+from cliniloop.services.core.tables import JobRow
+from cliniloop.services.loop.promotion import TrainResult
+from cliniloop.services.loop.train import train_text_job
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from services.core.store import Store
+from cliniloop.services.core.store import Store
 
 #: Source "code system" of the ConceptMap: the project's normalised mention texts.
 MENTION_SYSTEM = "urn:cliniloop:mention"

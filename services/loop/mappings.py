@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from services.core.store import Store
+from cliniloop.services.core.store import Store
 
 #: ``export mappings --format`` values.
 EXPORT_FORMATS = ("csv", "json", "conceptmap", "refset")
@@ -51,7 +51,7 @@ def export_mappings(
     ``csv`` / ``json``: every row of the table (``validated_only``: valid accept/alternative verdicts).
     ``conceptmap``: a FHIR R4 ConceptMap of the validated mappings with coder agreement per target,
     validated before it is written; ``refset``: a SNOMED CT simple-map refset of the validated
-    SNOMED mappings with coder agreement per row (:mod:`services.loop.mapping_exports`; both
+    SNOMED mappings with coder agreement per row (:mod:`cliniloop.services.loop.mapping_exports`; both
     return the number of targets / rows).
 
     Raises
@@ -64,7 +64,7 @@ def export_mappings(
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"{path}: unknown export format {fmt!r}; use .csv or .json (or --format {'/'.join(EXPORT_FORMATS)})")
     if fmt in ("conceptmap", "refset"):
-        from services.loop.mapping_exports import write_conceptmap, write_refset
+        from cliniloop.services.loop.mapping_exports import write_conceptmap, write_refset
 
         if fmt == "conceptmap":
             n = write_conceptmap(store, path, system)
@@ -96,8 +96,8 @@ def mapping_agreement(store: Store, system: str | None = None) -> dict[str, Any]
     -------
     dict
         ``items`` (mentions seen by at least two coders), ``coders``, ``verdict_kappa`` — Cohen's
-        kappa (:func:`models.quality.agreement.cohen_kappa`) when exactly two coders share items,
-        Fleiss' kappa (:func:`models.quality.agreement.fleiss_kappa`) over
+        kappa (:func:`cliniloop.models.quality.agreement.cohen_kappa`) when exactly two coders share items,
+        Fleiss' kappa (:func:`cliniloop.models.quality.agreement.fleiss_kappa`) over
         items with the most common number of coders otherwise (ties: the larger number) — ``pairwise_kappa`` per coder
         pair, ``identical_code_share`` (items where every coder ended on the same code, among items
         where at least one chose a code), and ``disagreements`` (each item with every coder's
@@ -105,7 +105,7 @@ def mapping_agreement(store: Store, system: str | None = None) -> dict[str, Any]
     """
     from itertools import combinations
 
-    from models.quality.agreement import cohen_kappa, fleiss_kappa
+    from cliniloop.models.quality.agreement import cohen_kappa, fleiss_kappa
 
     items: dict[tuple[str, str, str], dict[str, Any]] = {}
     for row in store.code_mappings(system=system):

@@ -15,13 +15,13 @@ field              what it is
 ``cost``           expected annotation cost of a task in ``unit`` (seconds of signal, regions, ...)
 ``model_outputs``  BALD / BADGE inputs from the promoted torch model (``None`` when not a torch model)
 ``export``         labelled data out (WFDB/CSV, EDF+/BIDS, COCO, mappings)
-``train``          the trainer (returns :class:`services.loop.promotion.TrainResult`)
+``train``          the trainer (returns :class:`cliniloop.services.loop.promotion.TrainResult`)
 ``dev_metric``     the metric the promotion gate compares
 =================  ===========================================================================
 
-The loop itself (select, push, pull, round, stopping rule) is in :mod:`services.loop.round` and
-:mod:`services.loop.select` and is the same for every modality. Uncertainty maths lives only in
-:mod:`models.sampling`. Nothing heavy is imported at module load.
+The loop itself (select, push, pull, round, stopping rule) is in :mod:`cliniloop.services.loop.round` and
+:mod:`cliniloop.services.loop.select` and is the same for every modality. Uncertainty maths lives only in
+:mod:`cliniloop.models.sampling`. Nothing heavy is imported at module load.
 """
 
 from __future__ import annotations
@@ -34,15 +34,15 @@ from typing import Any
 
 import numpy as np
 
-from services.core.settings import Settings
-from services.core.store import Store
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
 
 Progress = Callable[[int], None]
 
 
 @dataclass
 class InferReport:
-    """What an inference step did (the text step's :class:`services.loop.predict.PredictReport` has the same fields)."""
+    """What an inference step did (the text step's :class:`cliniloop.services.loop.predict.PredictReport` has the same fields)."""
 
     model_version: str
     predicted: int
@@ -98,7 +98,7 @@ class Modality:
 
     def model(self, store: Store, settings: Settings) -> Any:
         """The promoted model, or :attr:`default_model` when nothing is promoted."""
-        from services.loop.promotion import MODALITIES, load_promoted
+        from cliniloop.services.loop.promotion import MODALITIES, load_promoted
 
         promoted = load_promoted(store, settings, self.name) if self.name in MODALITIES else None
         return promoted if promoted is not None else self.default_model(store, settings)
@@ -106,8 +106,8 @@ class Modality:
 
 # -- text ----------------------------------------------------------------------------------------------
 def _text_ingest(store: Store, path: Path, settings: Settings, progress: Progress | None = None, **_: Any) -> Any:
-    from services.loop.deid import NoteDeidentifier
-    from services.loop.ingest import ingest_notes
+    from cliniloop.services.loop.deid import NoteDeidentifier
+    from cliniloop.services.loop.ingest import ingest_notes
 
     return ingest_notes(
         store, path, settings.max_note_bytes, NoteDeidentifier.from_settings(settings), progress, keep_original=settings.deid_keep_original
@@ -115,45 +115,45 @@ def _text_ingest(store: Store, path: Path, settings: Settings, progress: Progres
 
 
 def _text_default(store: Store, settings: Settings) -> Any:
-    from services.loop.predict import load_text_model
+    from cliniloop.services.loop.predict import load_text_model
 
     return load_text_model(store, settings)  # rules, or rules + the promoted NER version
 
 
 def _text_infer(store: Store, settings: Settings, progress: Progress | None = None) -> Any:
-    from services.loop.predict import load_text_model, predict_tasks
+    from cliniloop.services.loop.predict import load_text_model, predict_tasks
 
     return predict_tasks(store, load_text_model(store, settings), None, progress=progress)
 
 
 def _text_classes(store: Store, settings: Settings) -> list[str]:
-    from taxonomies.label_schemas import load_label_schema
+    from cliniloop.taxonomies.label_schemas import load_label_schema
 
     return list(load_label_schema("clinical_text").label_values)
 
 
 def _text_projects(store: Store, settings: Settings, title: str, tasks: Sequence[Any]) -> list[ProjectPart]:
-    from services.loop.push import text_project_config
+    from cliniloop.services.loop.push import text_project_config
 
     return [ProjectPart(title, text_project_config(), [t.id for t in tasks])]
 
 
 def _text_cost(task: Any, _pred: Any) -> float:
-    from models.sampling.cost import TEXT_SECONDS_PER_CHAR
+    from cliniloop.models.sampling.cost import TEXT_SECONDS_PER_CHAR
 
     return 10.0 + TEXT_SECONDS_PER_CHAR * len(task.data.get("text", ""))
 
 
 def _text_train(store: Store, settings: Settings, **options: Any) -> Any:
-    from services.loop.train import train_text_job
+    from cliniloop.services.loop.train import train_text_job
 
     params = {"max_iterations": options["max_iterations"]} if options.get("max_iterations") else None
     return text_train_result(train_text_job(store, settings, lambda _f, _m: None, params=params))
 
 
 def text_train_result(result: Any) -> Any:
-    """The text training job's result dict as a :class:`services.loop.promotion.TrainResult` (passed through when it is one)."""
-    from services.loop.promotion import TrainResult
+    """The text training job's result dict as a :class:`cliniloop.services.loop.promotion.TrainResult` (passed through when it is one)."""
+    from cliniloop.services.loop.promotion import TrainResult
 
     if isinstance(result, TrainResult):
         return result
@@ -169,29 +169,29 @@ def text_train_result(result: Any) -> Any:
 
 
 def _text_export(store: Store, out: Path, **_: Any) -> Any:
-    from services.loop.mappings import export_mappings
+    from cliniloop.services.loop.mappings import export_mappings
 
     return export_mappings(store, out)
 
 
 # -- ECG -----------------------------------------------------------------------------------------------
 def _ecg_ingest(store: Store, path: Path, settings: Settings, progress: Progress | None = None, **options: Any) -> Any:
-    from services.loop.ecg import ingest_ecg
+    from cliniloop.services.loop.ecg import ingest_ecg
 
     return ingest_ecg(store, path, progress=progress, **options)
 
 
 def _ecg_default(store: Store, settings: Settings) -> Any:
-    """The beat classifier shipped in the package (:mod:`models.ecg.defaults`); ``None`` when it cannot be used
+    """The beat classifier shipped in the package (:mod:`cliniloop.models.ecg.defaults`); ``None`` when it cannot be used
     (beats are then detected and labelled N)."""
-    from services.loop.first_round import ecg_classifier
+    from cliniloop.services.loop.first_round import ecg_classifier
 
     return ecg_classifier(store, settings)[0]
 
 
 def _ecg_infer(store: Store, settings: Settings, progress: Progress | None = None) -> InferReport:
-    from models.ecg.detect import BeatDetector
-    from services.loop.ecg import predict_ecg
+    from cliniloop.models.ecg.detect import BeatDetector
+    from cliniloop.services.loop.ecg import predict_ecg
 
     classifier = ECG.model(store, settings)
     failures: list[Any] = []
@@ -202,19 +202,19 @@ def _ecg_infer(store: Store, settings: Settings, progress: Progress | None = Non
 
 
 def _ecg_classes(store: Store, settings: Settings) -> list[str]:
-    from taxonomies.ecg import AAMI_CLASSES
+    from cliniloop.taxonomies.ecg import AAMI_CLASSES
 
     return list(AAMI_CLASSES)
 
 
 def _ecg_projects(store: Store, settings: Settings, title: str, tasks: Sequence[Any]) -> list[ProjectPart]:
-    from services.loop.ecg import ecg_project_config
+    from cliniloop.services.loop.ecg import ecg_project_config
 
     return [ProjectPart(title, ecg_project_config(settings.ecg_beat_mapping), [t.id for t in tasks])]
 
 
 def _ecg_task_data(task: Any) -> dict[str, Any]:
-    from services.loop.ecg import ecg_window_data
+    from cliniloop.services.loop.ecg import ecg_window_data
 
     return ecg_window_data(task)
 
@@ -225,13 +225,13 @@ def _ecg_cost(task: Any, _pred: Any) -> float:
 
 
 def _ecg_export(store: Store, out: Path, **options: Any) -> Any:
-    from services.loop.ecg import export_beats
+    from cliniloop.services.loop.ecg import export_beats
 
     return export_beats(store, out, **options)
 
 
 def _ecg_train(store: Store, settings: Settings, **options: Any) -> Any:
-    from services.loop.ecg_train import train_ecg_classifier
+    from cliniloop.services.loop.ecg_train import train_ecg_classifier
 
     return train_ecg_classifier(store, settings, options.pop("wfdb_dirs", ()), **options)
 
@@ -242,17 +242,17 @@ def _ecg_model_outputs(store: Store, settings: Settings, tasks: Sequence[Any], p
     A window is represented by its beat with the largest BALD (samples) and the beat with the
     largest gradient norm (embedding); ``None`` when the classifier in use is not the CNN.
     """
-    from models.ecg.classify import BeatClassifier
+    from cliniloop.models.ecg.classify import BeatClassifier
 
     clf = ECG.model(store, settings)
     if not isinstance(clf, BeatClassifier):
         return None
     import torch
 
-    from connectors.sources.ecg import open_ecg
-    from models.ecg.classify import RecordBeats
-    from models.sampling.scores import bald
-    from models.sampling.torch_al import gradient_embeddings, mc_dropout_proba
+    from cliniloop.connectors.sources.ecg import open_ecg
+    from cliniloop.models.ecg.classify import RecordBeats
+    from cliniloop.models.sampling.scores import bald
+    from cliniloop.models.sampling.torch_al import gradient_embeddings, mc_dropout_proba
 
     k = 5
     samples_out = np.full((20, len(tasks), k), 1.0 / k)
@@ -291,21 +291,21 @@ def _ecg_model_outputs(store: Store, settings: Settings, tasks: Sequence[Any], p
 
 # -- EEG -----------------------------------------------------------------------------------------------
 def _eeg_ingest(store: Store, path: Path, settings: Settings, progress: Progress | None = None, **options: Any) -> Any:
-    from services.loop.eeg import ingest_eeg
+    from cliniloop.services.loop.eeg import ingest_eeg
 
     return ingest_eeg(store, path, progress=progress, **options)
 
 
 def _eeg_default(store: Store, settings: Settings) -> Any:
-    """The seizure detector shipped in the package (:mod:`models.eeg.defaults`); ``None`` when it cannot be used
+    """The seizure detector shipped in the package (:mod:`cliniloop.models.eeg.defaults`); ``None`` when it cannot be used
     (only artifacts and sleep stages are then predicted)."""
-    from services.loop.first_round import eeg_detector
+    from cliniloop.services.loop.first_round import eeg_detector
 
     return eeg_detector(store, settings)[0]
 
 
 def _eeg_infer(store: Store, settings: Settings, progress: Progress | None = None) -> InferReport:
-    from services.loop.eeg import predict_eeg
+    from cliniloop.services.loop.eeg import predict_eeg
 
     detector = EEG.model(store, settings)
     failures: list[Any] = []
@@ -321,14 +321,14 @@ def settings_flag(settings: Settings, name: str, default: bool) -> bool:
 
 
 def _eeg_classes(store: Store, settings: Settings) -> list[str]:
-    from services.loop.eeg import ARTIFACT
+    from cliniloop.services.loop.eeg import ARTIFACT
 
     return ["seizure", ARTIFACT, "W", "N1", "N2", "N3", "R"]
 
 
 def _eeg_projects(store: Store, settings: Settings, title: str, tasks: Sequence[Any]) -> list[ProjectPart]:
     """One project per channel montage (titled ``<title> [<montage>]`` when there are several)."""
-    from services.loop.eeg import eeg_project_config
+    from cliniloop.services.loop.eeg import eeg_project_config
 
     montages = sorted({t.data["montage"] for t in EEG.tasks(store)} | {t.data["montage"] for t in tasks})
     parts: dict[str, list[Any]] = {}
@@ -346,7 +346,7 @@ def _eeg_project_titles(store: Store, title: str) -> list[str]:
 
 
 def _eeg_task_data(task: Any) -> dict[str, Any]:
-    from services.loop.eeg import eeg_window_data
+    from cliniloop.services.loop.eeg import eeg_window_data
 
     return eeg_window_data(task)
 
@@ -357,13 +357,13 @@ def _eeg_cost(task: Any, _pred: Any) -> float:
 
 
 def _eeg_export(store: Store, out: Path, **options: Any) -> Any:
-    from services.loop.eeg import export_events
+    from cliniloop.services.loop.eeg import export_events
 
     return export_events(store, out, **options)
 
 
 def _eeg_train(store: Store, settings: Settings, **options: Any) -> Any:
-    from services.loop.eeg_train import train_eeg_detector
+    from cliniloop.services.loop.eeg_train import train_eeg_detector
 
     return train_eeg_detector(store, settings, **options)
 
@@ -371,7 +371,7 @@ def _eeg_train(store: Store, settings: Settings, **options: Any) -> Any:
 # -- images --------------------------------------------------------------------------------------------
 def _image_ingest(kind: str) -> Callable[..., Any]:
     def ingest(store: Store, path: Path, settings: Settings, progress: Progress | None = None, **options: Any) -> Any:
-        from services.loop.image import ingest_images
+        from cliniloop.services.loop.image import ingest_images
 
         return ingest_images(store, path, kind=kind, progress=progress, **options)  # type: ignore[arg-type]
 
@@ -379,24 +379,24 @@ def _image_ingest(kind: str) -> Callable[..., Any]:
 
 
 def _image_box_default(store: Store, settings: Settings) -> Any:
-    """The box detector shipped in the package (:mod:`models.image.defaults`), else the cold-start blob proposer."""
-    from models.image.classical import BlobProposer
-    from services.loop.first_round import default_box_detector
-    from services.loop.image import COLD_START_LABEL
+    """The box detector shipped in the package (:mod:`cliniloop.models.image.defaults`), else the cold-start blob proposer."""
+    from cliniloop.models.image.classical import BlobProposer
+    from cliniloop.services.loop.first_round import default_box_detector
+    from cliniloop.services.loop.image import COLD_START_LABEL
 
     return default_box_detector() or BlobProposer(label=COLD_START_LABEL).fit()
 
 
 def _image_mask_default(store: Store, settings: Settings) -> Any:
     """The cold-start mask proposer."""
-    from models.image.classical import MaskProposer
+    from cliniloop.models.image.classical import MaskProposer
 
     return MaskProposer().fit()
 
 
 def _image_infer(store: Store, settings: Settings, progress: Progress | None = None) -> InferReport:
     """Predict every image task (boxes and masks share one pass)."""
-    from services.loop.image import ImageModels, predict_images
+    from cliniloop.services.loop.image import ImageModels, predict_images
 
     boxes, masks = IMAGE_BOXES.model(store, settings), IMAGE_MASKS.model(store, settings)
     models = ImageModels(boxes, masks, str(boxes.version), str(masks.version))
@@ -407,7 +407,7 @@ def _image_infer(store: Store, settings: Settings, progress: Progress | None = N
 
 def _image_classes(kind: str) -> Callable[[Store, Settings], list[str]]:
     def classes(store: Store, settings: Settings) -> list[str]:
-        from services.loop.image import labels_in_use
+        from cliniloop.services.loop.image import labels_in_use
 
         boxes, masks = labels_in_use(store)
         found = boxes if kind == "boxes" else masks
@@ -420,14 +420,14 @@ def _image_classes(kind: str) -> Callable[[Store, Settings], list[str]]:
 
 def _image_projects(store: Store, settings: Settings, title: str, tasks: Sequence[Any]) -> list[ProjectPart]:
     """One image project: box classes of the model in use and of the labels so far; mask classes in use."""
-    from services.loop.image import image_project_config, labels_in_use
+    from cliniloop.services.loop.image import image_project_config, labels_in_use
 
     _, masks = labels_in_use(store)
     return [ProjectPart(title, image_project_config(_image_classes("boxes")(store, settings), masks), [t.id for t in tasks])]
 
 
 def _image_task_data(task: Any) -> dict[str, Any]:
-    from services.loop.image import image_task_data
+    from cliniloop.services.loop.image import image_task_data
 
     return image_task_data(task)
 
@@ -438,20 +438,20 @@ def _image_cost(_task: Any, pred: Any) -> float:
 
 
 def _image_export(store: Store, out: Path, **options: Any) -> Any:
-    from services.loop.image import export_coco, export_voc
+    from cliniloop.services.loop.image import export_coco, export_voc
 
     return export_voc(store, out, **options) if out.suffix.lower() != ".json" else export_coco(store, out, **options)
 
 
 def _box_train(store: Store, settings: Settings, **options: Any) -> Any:
-    from services.loop.image_train import VocSource, train_box_detector
+    from cliniloop.services.loop.image_train import VocSource, train_box_detector
 
     sources = [s if isinstance(s, VocSource) else VocSource(Path(s), None) for s in options.pop("voc", ())]
     return train_box_detector(store, settings, sources, **options)
 
 
 def _mask_train(store: Store, settings: Settings, **options: Any) -> Any:
-    from services.loop.image_train import train_mask_segmenter
+    from cliniloop.services.loop.image_train import train_mask_segmenter
 
     return train_mask_segmenter(store, settings, options.pop("sources", ()), **options)
 
@@ -464,14 +464,14 @@ def _box_model_outputs(store: Store, settings: Settings, tasks: Sequence[Any], p
     its peak with the largest BALD (samples) and the peak with the largest gradient norm (embedding).
     ``None`` when the box model in use is not the CenterNet detector (the blob proposer has no weights).
     """
-    from models.image.detector import BoxDetector
+    from cliniloop.models.image.detector import BoxDetector
 
     det = IMAGE_BOXES.model(store, settings)
     if not isinstance(det, BoxDetector):
         return None
-    from models.sampling.scores import bald
-    from models.sampling.torch_al import cell_outputs
-    from services.loop.image import load_frame
+    from cliniloop.models.sampling.scores import bald
+    from cliniloop.models.sampling.torch_al import cell_outputs
+    from cliniloop.services.loop.image import load_frame
 
     n_classes = len(det.classes_)
     samples_out = np.full((20, len(tasks), n_classes), 1.0 / n_classes)
@@ -507,16 +507,16 @@ def _mask_model_outputs(store: Store, settings: Settings, tasks: Sequence[Any], 
     BALD (samples) and the pixel with the largest gradient norm (embedding). ``None`` when the mask
     model in use is not the U-Net (the cold-start proposer has no weights).
     """
-    from models.image.segmenter import MaskSegmenter
+    from cliniloop.models.image.segmenter import MaskSegmenter
 
     seg = IMAGE_MASKS.model(store, settings)
     if not isinstance(seg, MaskSegmenter) or seg.net_ is None:
         return None
     import torch
 
-    from models.sampling.scores import bald
-    from models.sampling.torch_al import cell_outputs
-    from services.loop.image import load_frame
+    from cliniloop.models.sampling.scores import bald
+    from cliniloop.models.sampling.torch_al import cell_outputs
+    from cliniloop.services.loop.image import load_frame
 
     net = seg.net_
     n_classes = int(net.head.out_channels)
@@ -561,8 +561,8 @@ def _text_model_outputs(store: Store, settings: Settings, tasks: Sequence[Any], 
     mean of its pieces' last-layer gradient embeddings. ``None`` when the promoted tagger is not the
     transformer (the CRF has no dropout to sample).
     """
-    from models.text.ner_transformer import TransformerTagger
-    from services.loop.predict import NER_MODEL_NAME, load_ner_tagger
+    from cliniloop.models.text.ner_transformer import TransformerTagger
+    from cliniloop.services.loop.predict import NER_MODEL_NAME, load_ner_tagger
 
     version = store.alias(NER_MODEL_NAME)
     if version is None:
@@ -570,7 +570,7 @@ def _text_model_outputs(store: Store, settings: Settings, tasks: Sequence[Any], 
     tagger = load_ner_tagger(store, settings, version)
     if not isinstance(tagger, TransformerTagger):
         return None
-    from models.sampling.scores import bald
+    from cliniloop.models.sampling.scores import bald
 
     texts = [t.data.get("text", "") for t in tasks]
     k = len(tagger.labels_)

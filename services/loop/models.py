@@ -1,7 +1,7 @@
 """Model versions in production: promote, roll back, and refresh what depends on the promoted one.
 
 Moving the ``production`` alias of ``clinical-ner`` changes the text model the loop predicts
-with (rules + that NER version, see :func:`services.loop.predict.load_text_model`). Every move
+with (rules + that NER version, see :func:`cliniloop.services.loop.predict.load_text_model`). Every move
 is recorded in the store's promotion history and as an audit event, and is followed by a
 refresh: every text task gets a prediction of the new combined model, and, when Label Studio
 is configured, the tasks already pushed get the new predictions and the project's
@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from services.core.settings import Settings
-from services.core.store import Store
-from services.loop.predict import NER_MODEL_NAME, TEXT_MODEL_NAME, load_text_model, predict_tasks
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.predict import NER_MODEL_NAME, TEXT_MODEL_NAME, load_text_model, predict_tasks
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def _scaled(progress: FractionProgress | None, lo: float, hi: float) -> Fraction
 def update_label_studio(store: Store, settings: Settings) -> tuple[bool, str, int]:
     """Re-push the pushed tasks' newest predictions and set the project's model version.
 
-    Reuses :func:`services.loop.push.push_tasks` on the tasks the store recorded as pushed:
+    Reuses :func:`cliniloop.services.loop.push.push_tasks` on the tasks the store recorded as pushed:
     for tasks already in the project it only imports predictions of a newer model version and
     then sets the project's ``model_version``. Never raises.
 
@@ -89,8 +89,8 @@ def update_label_studio(store: Store, settings: Settings) -> tuple[bool, str, in
     """
     if not settings.label_studio_api_key:
         return False, "not configured (no CLINILOOP_LABEL_STUDIO_API_KEY)", 0
-    from connectors.label_studio.client import LabelStudioClient
-    from services.loop.push import push_tasks
+    from cliniloop.connectors.label_studio.client import LabelStudioClient
+    from cliniloop.services.loop.push import push_tasks
 
     try:
         client = LabelStudioClient(settings.label_studio_url, settings.label_studio_api_key, timeout_s=30.0, max_retries=1)
@@ -100,7 +100,7 @@ def update_label_studio(store: Store, settings: Settings) -> tuple[bool, str, in
         pushed = sorted(store.pushed(client.project_ref(project_id)))
         if not pushed:
             return False, f"no task pushed to project {project_id} yet: nothing to update", 0
-        from services.loop.coding import span_code_candidates_for
+        from cliniloop.services.loop.coding import span_code_candidates_for
 
         report = push_tasks(
             store, client, project_id, pushed, batch_size=settings.push_batch_size,
@@ -211,7 +211,7 @@ def rollback(
 
     Raises
     ------
-    services.core.store.NoEarlierVersion
+    cliniloop.services.core.store.NoEarlierVersion
         When there is nothing to go back to.
     """
     previous, version = store.rollback(name, actor=actor, reason=reason)
@@ -245,7 +245,7 @@ def model_listing(store: Store, name: str = NER_MODEL_NAME) -> dict[str, Any]:
     ]  # fmt: skip
     out = {"name": name, "promoted": promoted, "versions": versions, "history": history}
     if name == NER_MODEL_NAME:
-        from services.loop.ner_choice import deployment
+        from cliniloop.services.loop.ner_choice import deployment
 
         out["deployment"] = deployment()
     return out

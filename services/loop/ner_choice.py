@@ -11,7 +11,7 @@
     That tagger only, on any device.
 
 The chosen tagger then goes through the same promotion gate as always
-(:func:`services.loop.train.decide_promotion`): whatever its kind, it is promoted only when it is
+(:func:`cliniloop.services.loop.train.decide_promotion`): whatever its kind, it is promoted only when it is
 not worse than the promoted version re-evaluated on the same dev split.
 """
 
@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from services.core.labelled_text import LabelledText
+from cliniloop.services.core.labelled_text import LabelledText
 
 KINDS = ("auto", "crf", "transformer")
 
@@ -51,10 +51,10 @@ def candidate_kinds(choice: str, gpu: bool) -> list[str]:
 def build(kind: str, params: dict[str, Any]) -> Any:
     """An unfitted tagger of ``kind`` with the job's parameters (``max_iterations`` for the CRF, ``transformer`` dict for the other)."""
     if kind == "crf":
-        from models.text.ner import NerTagger
+        from cliniloop.models.text.ner import NerTagger
 
         return NerTagger(max_iterations=int(params["max_iterations"]))
-    from models.text.ner_transformer import TransformerTagger
+    from cliniloop.models.text.ner_transformer import TransformerTagger
 
     return TransformerTagger(**dict(params.get("transformer") or {}))
 
@@ -80,7 +80,7 @@ def choose_tagger(
         ``auto``, ``crf`` or ``transformer`` (module docstring).
     params : dict
         ``max_iterations`` (CRF) and ``transformer`` (keyword arguments of
-        :class:`~models.text.ner_transformer.TransformerTagger`).
+        :class:`~cliniloop.models.text.ner_transformer.TransformerTagger`).
     metric : str
         Dev metric that decides (``f1``, ``precision`` or ``recall``).
     evaluate : callable
@@ -133,7 +133,7 @@ def deployment(setting: str | None = None, gpu: bool | None = None) -> dict[str,
         ``train-text`` job fits here) and ``rule`` in words.
     """
     if setting is None:
-        from services.core.settings import get_settings
+        from cliniloop.services.core.settings import get_settings
 
         setting = get_settings().ner_model
     gpu = gpu_available() if gpu is None else gpu

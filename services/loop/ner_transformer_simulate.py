@@ -1,16 +1,16 @@
 """Replay active learning with the transformer tagger: BALD and BADGE against entropy on the CRF.
 
 ``cliniloop simulate --task ner --model transformer`` runs this instead of the CRF replay of
-:mod:`services.loop.simulate` (same seed sets, same curves and summary). Each round fine-tunes a
-fresh :class:`~models.text.ner_transformer.TransformerTagger` on the labelled sentences, scores
+:mod:`cliniloop.services.loop.simulate` (same seed sets, same curves and summary). Each round fine-tunes a
+fresh :class:`~cliniloop.models.text.ner_transformer.TransformerTagger` on the labelled sentences, scores
 it on the test file, and asks for the next ``batch`` sentences by one of:
 
 ``random``       seeded uniform choice (the baseline)
 ``entropy``      the transformer's total piece entropy (softmax, one pass)
 ``bald``         total piece BALD (nats) over ``mc_samples`` MC-dropout passes
-                 (:func:`models.sampling.scores.bald`)
+                 (:func:`cliniloop.models.sampling.scores.bald`)
 ``badge``        k-means++ seeding on the sentences' mean last-layer gradient embeddings
-                 (:func:`models.sampling.diversity.badge`)
+                 (:func:`cliniloop.models.sampling.diversity.badge`)
 ``crf_entropy``  the loop's default: a CRF trained on the same labelled sentences picks by total
                  token entropy; the transformer is still the learner that is scored, so this
                  isolates the choice of sentences
@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from services.core.labelled_text import LabelledText
-from services.loop.simulate import RoundPoint, RunResult, SimulationConfig, SimulationError, choose, summarise
+from cliniloop.services.core.labelled_text import LabelledText
+from cliniloop.services.loop.simulate import RoundPoint, RunResult, SimulationConfig, SimulationError, choose, summarise
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ DEFAULT_STRATEGIES = ("random", "bald", "badge", "crf_entropy")
 
 
 def _scores(strategy: str, tagger: Any, texts: Sequence[str], mc_samples: int) -> np.ndarray:
-    from models.sampling.rollup import token_entropy_sum
+    from cliniloop.models.sampling.rollup import token_entropy_sum
 
     if strategy == "bald":
         return tagger.bald_scores(texts, samples=mc_samples, reduce="sum")
@@ -59,10 +59,10 @@ def run_transformer_once(
     mc_samples: int = 5,
 ) -> RunResult:
     """One (strategy, repeat) run (module docstring); the seed set is the CRF replay's for the same repeat."""
-    from models.sampling.diversity import badge
-    from models.text.ner import NerTagger
-    from models.text.ner_metrics import span_scores
-    from models.text.ner_transformer import TransformerTagger
+    from cliniloop.models.sampling.diversity import badge
+    from cliniloop.models.text.ner import NerTagger
+    from cliniloop.models.text.ner_metrics import span_scores
+    from cliniloop.models.text.ner_transformer import TransformerTagger
 
     t_run = time.perf_counter()
     n = len(pool)
@@ -126,7 +126,7 @@ def simulate_ner_transformer(
     config : SimulationConfig
         Strategies (from :data:`STRATEGIES`), sizes, seeds; ``tagger_params`` go to the CRF.
     transformer_params : dict
-        Keyword arguments of :class:`~models.text.ner_transformer.TransformerTagger`.
+        Keyword arguments of :class:`~cliniloop.models.text.ner_transformer.TransformerTagger`.
     mc_samples : int
         MC-dropout passes for ``bald``.
     max_pool, max_test : int or None
@@ -137,7 +137,7 @@ def simulate_ner_transformer(
     SimulationError
         On an unknown strategy, bad sizes or a missing file.
     """
-    from connectors.sources.pubtator import read_named_pubtator_files
+    from cliniloop.connectors.sources.pubtator import read_named_pubtator_files
 
     unknown = [s for s in config.strategies if s not in STRATEGIES]
     if unknown or not config.strategies:

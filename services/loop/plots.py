@@ -15,7 +15,7 @@ def plot_learning_curves(result: dict[str, Any], path: Path) -> Path:
     Parameters
     ----------
     result : dict
-        What :func:`services.loop.simulate.simulate_ner` returns.
+        What :func:`cliniloop.services.loop.simulate.simulate_ner` returns.
     path : Path
         Output PNG file.
     """

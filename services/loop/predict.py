@@ -1,7 +1,7 @@
 """Predict and score: run the text model over tasks and store one prediction per task and version.
 
 The text model is the rule annotator until a trained NER version (model ``clinical-ner``) is
-promoted; from then on it is the hybrid of both (:class:`models.text.hybrid.HybridTextModel`),
+promoted; from then on it is the hybrid of both (:class:`cliniloop.models.text.hybrid.HybridTextModel`),
 whose version ``<rules>+<ner>`` names both parts. :func:`load_text_model` picks the right one.
 """
 
@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from models.sampling.scores import task_uncertainty
-from services.core.schemas import PredictionIn, TextSpan
-from services.core.settings import Settings
-from services.core.store import Store
-from taxonomies.label_schemas import load_label_schema
+from cliniloop.models.sampling.scores import task_uncertainty
+from cliniloop.services.core.schemas import PredictionIn, TextSpan
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
+from cliniloop.taxonomies.label_schemas import load_label_schema
 
 if TYPE_CHECKING:
-    from models.text import ClinicalTextAnnotator, Mention
-    from models.text.ner import NerTagger
+    from cliniloop.models.text import ClinicalTextAnnotator, Mention
+    from cliniloop.models.text.ner import NerTagger
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ Progress = Callable[[int], None]
 
 
 class TextModel(Protocol):
-    """What the loop needs of a text model (see ``models.text``)."""
+    """What the loop needs of a text model (see ``cliniloop.models.text``)."""
 
     @property
     def version(self) -> str: ...
@@ -80,7 +80,7 @@ def rule_annotator() -> SharedRules:
     global _rules
     with _rules_lock:
         if _rules is None:
-            from models.text import ClinicalTextAnnotator
+            from cliniloop.models.text import ClinicalTextAnnotator
 
             _rules = SharedRules(ClinicalTextAnnotator().fit())
         return _rules
@@ -94,7 +94,7 @@ def ner_artifact_path(store: Store, settings: Settings, version: str) -> Path:
     ModelArtifactMissing
         If neither exists.
     """
-    from models.registry import ModelRegistry, VersionNotFound
+    from cliniloop.models.registry import ModelRegistry, VersionNotFound
 
     try:
         return ModelRegistry(settings.resolved_models_dir).path(NER_MODEL_NAME, version)
@@ -109,8 +109,8 @@ def ner_artifact_path(store: Store, settings: Settings, version: str) -> Path:
 
 def load_ner_tagger(store: Store, settings: Settings, version: str) -> NerTagger:
     """Load a registered ``clinical-ner`` version from disk: a CRF, or a transformer tagger (its folder has ``transformer.json``)."""
-    from models.text.ner import NerTagger
-    from models.text.ner_transformer import TransformerTagger, is_transformer_dir
+    from cliniloop.models.text.ner import NerTagger
+    from cliniloop.models.text.ner_transformer import TransformerTagger, is_transformer_dir
 
     path = ner_artifact_path(store, settings, version)
     if is_transformer_dir(path):
@@ -134,7 +134,7 @@ def load_text_model(store: Store, settings: Settings, ner_version: str | None = 
     ModelArtifactMissing
         If the NER version's files are gone.
     """
-    from models.text.hybrid import HybridTextModel
+    from cliniloop.models.text.hybrid import HybridTextModel
 
     rules = rule_annotator()
     version = ner_version or store.alias(NER_MODEL_NAME)

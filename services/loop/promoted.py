@@ -1,8 +1,8 @@
 """Registry versions behind the store's ``production`` pointer: load the promoted one.
 
-Used by the per-modality loaders (:func:`services.loop.ecg_train.load_ecg_classifier`, ...) behind
-:func:`services.loop.promotion.load_promoted`. Registering and promoting a new version goes through
-:func:`services.loop.promotion.register_and_decide`, which promotes only a version that is not worse
+Used by the per-modality loaders (:func:`cliniloop.services.loop.ecg_train.load_ecg_classifier`, ...) behind
+:func:`cliniloop.services.loop.promotion.load_promoted`. Registering and promoting a new version goes through
+:func:`cliniloop.services.loop.promotion.register_and_decide`, which promotes only a version that is not worse
 on the dev split: there is no unchecked promotion here any more.
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from models.registry import ModelRegistry
-from services.core.store import Store
+from cliniloop.models.registry import ModelRegistry
+from cliniloop.services.core.store import Store
 
 T = TypeVar("T")
 

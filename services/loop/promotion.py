@@ -39,8 +39,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from services.core.settings import Settings
-from services.core.store import Store
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
 
 #: One group in ``DEV_MODULUS`` (by hash) is in the dev split.
 DEV_MODULUS = 5
@@ -168,11 +168,11 @@ def decide(
 
 def _loaders() -> dict[str, tuple[str, Callable[[Store, Settings], Any]]]:
     # Lazy: nothing is loaded at import time. Loaders, never trainers (the trainers import this module).
-    from services.loop.loaders import BOX_MODEL, ECG_CLASSIFIER, EEG_DETECTOR, MASK_MODEL, load_ecg_classifier, load_eeg_detector, load_image_model
-    from services.loop.predict import NER_MODEL_NAME
+    from cliniloop.services.loop.loaders import BOX_MODEL, ECG_CLASSIFIER, EEG_DETECTOR, MASK_MODEL, load_ecg_classifier, load_eeg_detector, load_image_model
+    from cliniloop.services.loop.predict import NER_MODEL_NAME
 
     def text(store: Store, settings: Settings) -> Any:
-        from services.loop.predict import load_ner_tagger
+        from cliniloop.services.loop.predict import load_ner_tagger
 
         version = store.alias(NER_MODEL_NAME)
         return None if version is None else load_ner_tagger(store, settings, version)
@@ -246,7 +246,7 @@ def register_and_decide(
     audit
         Extra keywords of the ``model_trained`` audit entry (counts only, no identifiers).
     """
-    from models.registry import ModelRegistry
+    from cliniloop.models.registry import ModelRegistry
 
     version = str(model.version)
     current = store.alias(model_name)

@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.label_studio.client import LabelStudioClient
-from connectors.label_studio.convert import annotation_from_ls, phi_corrections
-from models.text.deid.types import PHI_TYPES
-from services.core.store import Store
+from cliniloop.connectors.label_studio.client import LabelStudioClient
+from cliniloop.connectors.label_studio.convert import annotation_from_ls, phi_corrections
+from cliniloop.models.text.deid.types import PHI_TYPES
+from cliniloop.services.core.store import Store
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int], None]
@@ -44,7 +44,7 @@ class PullReport:
     #: Tasks whose corrected text has not reached Label Studio yet: not reconciled this time
     #: (their Label Studio annotations are still on the old text).
     held: set[str] = field(default_factory=set)
-    #: What applying the new ``phi`` marks did (:mod:`services.loop.deid_corrections`), if anything.
+    #: What applying the new ``phi`` marks did (:mod:`cliniloop.services.loop.deid_corrections`), if anything.
     corrections: Any = None
     #: Label Studio tasks whose annotations could not be stored: ``(ls task id, error)``; skipped,
     #: the rest of the pull goes on, and the next pull retries them.
@@ -113,8 +113,8 @@ def _store_phi_corrections(
 
 
 def _settings_secret() -> bytes:
-    from services.core.settings import get_settings
-    from services.loop.deid import deid_secret
+    from cliniloop.services.core.settings import get_settings
+    from cliniloop.services.loop.deid import deid_secret
 
     return deid_secret(get_settings())
 
@@ -132,14 +132,14 @@ def pull_annotations(
 
     Identifiers marked as missed (``phi`` marks) are then replaced in the task text, in the
     store and in Label Studio, and join the project's deny-list
-    (:func:`services.loop.deid_corrections.correct_project`); a Label Studio copy an earlier
+    (:func:`cliniloop.services.loop.deid_corrections.correct_project`); a Label Studio copy an earlier
     run could not update is brought up to date first. ``deid_secret`` defaults to the
-    settings' key (:func:`services.loop.deid.deid_secret`), read only when there is a mark.
+    settings' key (:func:`cliniloop.services.loop.deid.deid_secret`), read only when there is a mark.
     """
     report = PullReport()
     prefix = _source_id(project_id, "")
     if store.phi_correction_task_ids(unsynced=True, prefix=prefix):
-        from services.loop.deid_corrections import sync_phi_corrections
+        from cliniloop.services.loop.deid_corrections import sync_phi_corrections
 
         report.corrections = sync_phi_corrections(store, client, project_id)
         report.held = set(store.phi_correction_task_ids(unsynced=True, prefix=prefix))
@@ -156,12 +156,12 @@ def pull_annotations(
         if progress:
             progress(1)
     if store.phi_correction_task_ids(unapplied=True, prefix=prefix):
-        from services.loop.deid_corrections import correct_project
+        from cliniloop.services.loop.deid_corrections import correct_project
 
         secret = deid_secret if deid_secret is not None else _settings_secret()
         report.corrections = correct_project(store, client, project_id, secret)
     if report.touched:
-        from services.quality.adjudication import detect_disagreements
+        from cliniloop.services.quality.adjudication import detect_disagreements
 
         found = detect_disagreements(store, task_ids=report.touched, source_project_ref=client.project_ref(project_id))
         report.adjudications_opened, report.adjudications_withdrawn = len(found.opened), len(found.withdrawn)
@@ -189,7 +189,7 @@ def _after_removal(store: Store, client: LabelStudioClient, project_id: int, tas
     report.deleted += removed
     report.touched.add(task_id)
     store.audit("label_studio", "annotation_removed", "task", task_id, count=removed)
-    from services.quality.adjudication import detect_disagreements
+    from cliniloop.services.quality.adjudication import detect_disagreements
 
     found = detect_disagreements(store, task_ids=[task_id], source_project_ref=client.project_ref(project_id))
     report.adjudications_opened += len(found.opened)

@@ -13,17 +13,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.label_studio.client import LabelStudioClient
-from connectors.label_studio.config import text_label_config
-from connectors.label_studio.convert import prediction_payload, regions_to_result, task_payload
-from services.core.schemas import PredictionIn
-from services.core.settings import Settings
-from services.core.store import Store, prediction_from_row
-from services.core.tables import PredictionRow
-from services.loop.deid import require_deidentified, shareable_data
-from services.loop.predict import TEXT_MODEL_NAME
-from services.quality.gold import mix_gold
-from taxonomies.label_schemas import load_label_schema
+from cliniloop.connectors.label_studio.client import LabelStudioClient
+from cliniloop.connectors.label_studio.config import text_label_config
+from cliniloop.connectors.label_studio.convert import prediction_payload, regions_to_result, task_payload
+from cliniloop.services.core.schemas import PredictionIn
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store, prediction_from_row
+from cliniloop.services.core.tables import PredictionRow
+from cliniloop.services.loop.deid import require_deidentified, shareable_data
+from cliniloop.services.loop.predict import TEXT_MODEL_NAME
+from cliniloop.services.quality.gold import mix_gold
+from cliniloop.taxonomies.label_schemas import load_label_schema
 
 Progress = Callable[[int], None]
 #: ``(note text, regions) -> regions`` with ranked code candidates attached to each span.
@@ -84,7 +84,7 @@ def _with_codes(code_candidates: CodeCandidates | None, items: Sequence[tuple[An
     """Predictions with code candidates attached to their spans (unchanged without ``code_candidates``).
 
     A function with a ``many`` attribute (``[(text, regions)] -> [regions]``, see
-    :func:`services.loop.coding.span_code_candidates`) ranks the whole batch in one call.
+    :func:`cliniloop.services.loop.coding.span_code_candidates`) ranks the whole batch in one call.
     """
     if code_candidates is None:
         return [p for _, p in items]
@@ -127,7 +127,7 @@ def push_tasks(
 ) -> PushReport:
     """Import tasks with their newest predictions into a Label Studio project.
 
-    With ``code_candidates`` (see :func:`services.loop.coding.span_code_candidates`) every span
+    With ``code_candidates`` (see :func:`cliniloop.services.loop.coding.span_code_candidates`) every span
     sent carries its ranked ICD-10-CM / SNOMED CT candidates, shown in the span's Info panel.
 
     Other modalities pass their ``model_name``, ``label_config`` (default: the text project's)
@@ -140,15 +140,15 @@ def push_tasks(
     annotator queue (uncertainty sampling) orders tasks by our scores.
 
     ``gold_share`` (0-1) of the batch is made of gold-check tasks not yet in the project
-    (:func:`services.quality.gold.mix_gold`). ``overlap`` = ``(annotators, percentage)`` sets
+    (:func:`cliniloop.services.quality.gold.mix_gold`). ``overlap`` = ``(annotators, percentage)`` sets
     the project's overlap first (Label Studio's ``maximum_annotations`` and
     ``overlap_cohort_percentage``).
 
     Raises
     ------
-    connectors.label_studio.client.LabelStudioUnavailable
+    cliniloop.connectors.label_studio.client.LabelStudioUnavailable
         If the server cannot be reached; nothing is recorded as pushed then.
-    services.loop.deid.NotDeidentifiedError
+    cliniloop.services.loop.deid.NotDeidentifiedError
         If a text task carries no de-identification record; nothing is sent then.
     """
     project_ref = client.project_ref(project_id)

@@ -3,7 +3,7 @@
 A replay starts from a random seed set (the same for every strategy within a repeat, so strategies
 are compared paired), then each round trains the learner on what is labelled, scores it on the
 held-out items, scores the unlabelled pool and asks the oracle (the reference labels) for the next
-``batch`` items chosen through :func:`models.sampling.strategies.select`. Every point records the
+``batch`` items chosen through :func:`cliniloop.models.sampling.strategies.select`. Every point records the
 items labelled, their cost in the modality's unit (seconds of signal reviewed, boxes drawn) and
 the metric. The summary gives, per strategy, the items and the cost needed to reach
 ``target_fraction`` of the full-pool metric (linear interpolation on the mean curve) and the ratio
@@ -61,7 +61,7 @@ def run_replay(
     seed_ok: Callable[[np.ndarray], bool] = lambda rows: True, progress: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, list[list[dict[str, float]]]], dict[str, list[list[str]]]]:  # fmt: skip
     """Curves ``{strategy: [run points]}`` and chosen ids ``{strategy: [per repeat, in labelling order]}``."""
-    from models.sampling.strategies import PoolView, select
+    from cliniloop.models.sampling.strategies import PoolView, select
 
     ids = tuple(ids)
     curves: dict[str, list[list[dict[str, float]]]] = {s: [] for s in config.strategies}

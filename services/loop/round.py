@@ -1,6 +1,6 @@
 """One active-learning round for every modality: ingest -> predict/score -> select -> push.
 
-:func:`run_round` runs the same steps for every entry of :mod:`services.loop.modalities`;
+:func:`run_round` runs the same steps for every entry of :mod:`cliniloop.services.loop.modalities`;
 :func:`push_selection` and :func:`pull_modality` are the push and pull of every modality, and
 :func:`stopping_status_for` runs the stopping rule for each of them.
 """
@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from connectors.label_studio.client import LabelStudioClient
-from services.core.settings import Settings, get_settings
-from services.core.store import Store
-from services.loop.predict import TEXT_MODEL_NAME
-from services.loop.push import PushReport, push_tasks, quality_push_options
-from services.loop.select import Selection, select_tasks
+from cliniloop.connectors.label_studio.client import LabelStudioClient
+from cliniloop.services.core.settings import Settings, get_settings
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.predict import TEXT_MODEL_NAME
+from cliniloop.services.loop.push import PushReport, push_tasks, quality_push_options
+from cliniloop.services.loop.select import Selection, select_tasks
 
 StepProgress = Callable[[str, int], Callable[[int], None]]
 
@@ -44,7 +44,7 @@ class RoundReport:
     selection: Selection
     push: PushReport | None
     stats: TaskStats
-    stopping: Any = None  # services.loop.train.StoppingStatus
+    stopping: Any = None  # cliniloop.services.loop.train.StoppingStatus
     modality: str = "text"
     pushes: list[tuple[str, PushReport]] = field(default_factory=list)  # every project pushed to (EEG: one per montage)
     project_ids: list[int] = field(default_factory=list)
@@ -84,7 +84,7 @@ def push_selection(
 
     Returns ``(project id, report)`` per project (EEG: one project per channel montage).
     """
-    from services.loop.modalities import get_modality
+    from cliniloop.services.loop.modalities import get_modality
 
     settings = settings or get_settings()
     mod = get_modality(modality)
@@ -97,7 +97,7 @@ def push_selection(
         project_id = client.ensure_project(part.title, part.label_config)
         extra: dict[str, Any] = {}
         if mod.name == "text":
-            from services.loop.coding import span_code_candidates_for
+            from cliniloop.services.loop.coding import span_code_candidates_for
 
             extra["code_candidates"] = span_code_candidates_for(store, settings)
         else:
@@ -117,8 +117,8 @@ def pull_modality(
     LookupError
         When none of the modality's projects exists in Label Studio yet.
     """
-    from services.loop.modalities import get_modality, project_titles
-    from services.loop.pull import pull_annotations
+    from cliniloop.services.loop.modalities import get_modality, project_titles
+    from cliniloop.services.loop.pull import pull_annotations
 
     settings = settings or get_settings()
     mod = get_modality(modality)
@@ -136,15 +136,15 @@ def pull_modality(
 def stopping_status_for(store: Store, settings: Settings, modality: str) -> Any:
     """The stopping rule for ``modality``.
 
-    Text: over the stop-set agreement of every trained NER version (:func:`services.loop.train.stopping_status`).
+    Text: over the stop-set agreement of every trained NER version (:func:`cliniloop.services.loop.train.stopping_status`).
     Other modalities: over the agreement of consecutive prediction versions on a fixed stop set of
-    tasks (:func:`models.sampling.stopping.stop_set`, seed 0): per task, the multiset of predicted
-    labels, compared with :func:`models.sampling.stopping.agreement` (Cohen's kappa) between each
+    tasks (:func:`cliniloop.models.sampling.stopping.stop_set`, seed 0): per task, the multiset of predicted
+    labels, compared with :func:`cliniloop.models.sampling.stopping.agreement` (Cohen's kappa) between each
     model version and the one before it.
     """
-    from models.sampling.stopping import StoppingRule, agreement, stop_set
-    from services.loop.modalities import get_modality
-    from services.loop.train import StoppingStatus, stopping_status
+    from cliniloop.models.sampling.stopping import StoppingRule, agreement, stop_set
+    from cliniloop.services.loop.modalities import get_modality
+    from cliniloop.services.loop.train import StoppingStatus, stopping_status
 
     mod = get_modality(modality)
     if mod.store_modality == "text":
@@ -194,10 +194,10 @@ def run_round(
     ------
     ValueError
         For an unknown modality or strategy, or a modality without a task loop (``codes``).
-    models.sampling.selection.EmptyPoolError
+    cliniloop.models.sampling.selection.EmptyPoolError
         When nothing is left to select.
     """
-    from services.loop.modalities import get_modality
+    from cliniloop.services.loop.modalities import get_modality
 
     def step(name: str, total: int) -> Callable[[int], None] | None:
         return progress(name, total) if progress else None
@@ -231,7 +231,7 @@ def run_round(
 
 def _count_sources(store_modality: str, source: Path) -> int:
     if store_modality == "text":
-        from connectors.sources.notes import count_note_files
+        from cliniloop.connectors.sources.notes import count_note_files
 
         return count_note_files(source)
     if source.is_file():

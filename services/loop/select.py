@@ -1,7 +1,7 @@
 """Select: pick the tasks humans should label next and record the round, for every modality.
 
-Strategies (:mod:`models.sampling.strategies`) on the stored predictions of a modality
-(:mod:`services.loop.modalities`); every selection is a recorded round:
+Strategies (:mod:`cliniloop.models.sampling.strategies`) on the stored predictions of a modality
+(:mod:`cliniloop.services.loop.modalities`); every selection is a recorded round:
 
 ``uncertainty``                        the stored task uncertainty (each modality's roll-up)
 ``least_confidence``, ``margin``, ``entropy``   on one class distribution per task (its least confident part)
@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from models.sampling.cost import TEXT_SECONDS_PER_CHAR as SECONDS_PER_CHAR
-from models.sampling.strategies import STRATEGIES as _ALL_STRATEGIES
-from services.core.store import Store
-from services.loop.predict import TEXT_MODEL_NAME
+from cliniloop.models.sampling.cost import TEXT_SECONDS_PER_CHAR as SECONDS_PER_CHAR
+from cliniloop.models.sampling.strategies import STRATEGIES as _ALL_STRATEGIES
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.predict import TEXT_MODEL_NAME
 
 STRATEGIES = tuple(_ALL_STRATEGIES)
 MIN_LEAD_TIMES = 5  # annotations with a lead time needed before the cost model is learned
@@ -54,7 +54,7 @@ def expected_costs(store: Store, lengths: np.ndarray) -> tuple[np.ndarray, str]:
     once :data:`MIN_LEAD_TIMES` of them exist; before that, ``SECONDS_PER_CHAR * length``.
     Returns the costs and which model produced them.
     """
-    from models.sampling.cost import expected_cost_from_length, fit_cost_model
+    from cliniloop.models.sampling.cost import expected_cost_from_length, fit_cost_model
 
     annotations = [a for a in store.annotations() if a.lead_time_s]
     lengths_by_task = {t.id: len(t.data.get("text", "")) for t in store.list_tasks(ids={a.task_id for a in annotations})}
@@ -96,7 +96,7 @@ def select_tasks(
     model_name : str, optional
         Predictions to rank (default: the modality's prediction model).
     modality : str
-        A name of :data:`services.loop.modalities.MODALITY_NAMES`.
+        A name of :data:`cliniloop.services.loop.modalities.MODALITY_NAMES`.
     settings : Settings, optional
         For strategies that run the promoted model (``bald``, ``badge``); default from the environment.
 
@@ -104,14 +104,14 @@ def select_tasks(
     ------
     ValueError
         For an unknown strategy or modality, or a strategy whose inputs this modality's model cannot give.
-    models.sampling.selection.EmptyPoolError
+    cliniloop.models.sampling.selection.EmptyPoolError
         When no predicted task is left without a human annotation.
     """
-    from models.sampling.parts import prediction_features, task_class_proba
-    from models.sampling.selection import EmptyPoolError
-    from models.sampling.strategies import PoolView, select
-    from services.core.schemas import regions_from_json
-    from services.loop.modalities import get_modality
+    from cliniloop.models.sampling.parts import prediction_features, task_class_proba
+    from cliniloop.models.sampling.selection import EmptyPoolError
+    from cliniloop.models.sampling.strategies import PoolView, select
+    from cliniloop.services.core.schemas import regions_from_json
+    from cliniloop.services.loop.modalities import get_modality
 
     mod = get_modality(modality)
     if strategy not in STRATEGIES:
@@ -133,7 +133,7 @@ def select_tasks(
     parsed: dict[str, list[Any]] | None = None
     classes: list[str] = []
     if strategy in _PROBA_STRATEGIES or "embeddings" in needs:
-        from services.core.settings import get_settings
+        from cliniloop.services.core.settings import get_settings
 
         settings = settings or get_settings()
         classes = mod.classes(store, settings)
@@ -144,13 +144,13 @@ def select_tasks(
     if "embeddings" in needs:
         assert parsed is not None
         if mod.store_modality == "text":
-            from models.text.embeddings import tfidf_embeddings
+            from cliniloop.models.text.embeddings import tfidf_embeddings
 
             fields["embeddings"] = tfidf_embeddings([t.data.get("text", "") for t in rows], seed=seed)
         else:
             fields["embeddings"] = np.stack([prediction_features(parsed[i], classes, predictions[i].uncertainty) for i in ids])
     if strategy in ("bald", "vote_entropy", "badge") and mod.model_outputs is not None:
-        from services.core.settings import get_settings
+        from cliniloop.services.core.settings import get_settings
 
         outputs = mod.model_outputs(store, settings or get_settings(), rows, predictions, seed)
         if outputs:

@@ -9,7 +9,7 @@ once on the whole pool; CRF training is deterministic) gives the ceiling.
 Reported per strategy: mean ± sd of F1 against labelled sentences and labelled tokens, the
 number of sentences (and tokens) needed to reach ``target_fraction`` (95%) of the full-pool F1
 (linear interpolation on the mean curve), and the saving against random: ``1 - needed /
-needed_random``. Every round also reports the stopping rule (:mod:`models.sampling.stopping`).
+needed_random``. Every round also reports the stopping rule (:mod:`cliniloop.models.sampling.stopping`).
 
 NER strategies (scores per sentence from the CRF's token marginals, higher = ask first):
 
@@ -22,7 +22,7 @@ NER strategies (scores per sentence from the CRF's token marginals, higher = ask
 ``entropy_kcenter``   total token entropy, diversified by k-center greedy on TF-IDF sentence
                       vectors among the top ``4 * batch`` candidates
 ``entropy_cost``      cost-aware: total token entropy per expected second of annotation,
-                      ``H / (6 s + 0.4 s * tokens)`` (:mod:`models.sampling.cost`): uncertain
+                      ``H / (6 s + 0.4 s * tokens)`` (:mod:`cliniloop.models.sampling.cost`): uncertain
                       sentences that are cheap to read first
 """
 
@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from services.core.labelled_text import LabelledText
+from cliniloop.services.core.labelled_text import LabelledText
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class SimulationConfig:
     stop_set_size : int
         Unlabelled pool sentences the stopping rule watches.
     tagger_params : dict
-        Keyword arguments for :class:`models.text.ner.NerTagger`.
+        Keyword arguments for :class:`cliniloop.models.text.ner.NerTagger`.
     """
 
     strategies: tuple[str, ...] = ("random", "entropy", "least_confidence")
@@ -129,9 +129,9 @@ class RunResult:
 
 # ---------------------------------------------------------------------------- scoring
 def sentence_scores(strategy: str, analyses: Sequence[Any]) -> np.ndarray:
-    """Per-sentence scores (higher = ask first) from :class:`models.text.ner.TextAnalysis` objects."""
-    from models.sampling.rollup import token_entropy_sum
-    from models.sampling.scores import entropy, margin, sequence_least_confidence
+    """Per-sentence scores (higher = ask first) from :class:`cliniloop.models.text.ner.TextAnalysis` objects."""
+    from cliniloop.models.sampling.rollup import token_entropy_sum
+    from cliniloop.models.sampling.scores import entropy, margin, sequence_least_confidence
 
     if strategy == "least_confidence":
         return sequence_least_confidence([a.sequence_probability for a in analyses])
@@ -140,7 +140,7 @@ def sentence_scores(strategy: str, analyses: Sequence[Any]) -> np.ndarray:
     if strategy == "mnlp":
         return np.array([float(entropy(a.marginals).mean()) if len(a.tokens) else 0.0 for a in analyses])
     if strategy == "entropy_cost":
-        from models.sampling.cost import cost_adjusted, expected_cost_from_length
+        from cliniloop.models.sampling.cost import cost_adjusted, expected_cost_from_length
 
         total = np.array([token_entropy_sum(a.marginals) for a in analyses])
         seconds = expected_cost_from_length([len(a.tokens) for a in analyses], TOKEN_SECONDS, SENTENCE_BASE_SECONDS)
@@ -159,12 +159,12 @@ def choose(
     scores: np.ndarray | None = None,
     embeddings: np.ndarray | None = None,
 ) -> list[str]:
-    """The next ``k`` ids to label, through :func:`models.sampling.strategies.select`.
+    """The next ``k`` ids to label, through :func:`cliniloop.models.sampling.strategies.select`.
 
     ``scores`` (one per id; labelled rows are ignored) feed the registry's ``uncertainty``
     strategy; ``entropy_kcenter`` becomes ``uncertainty_kcenter`` on ``embeddings``.
     """
-    from models.sampling.strategies import PoolView, select
+    from cliniloop.models.sampling.strategies import PoolView, select
 
     if strategy in ("random", "sequential"):
         return select(strategy, PoolView(ids=tuple(ids)), k, seed=seed, labelled_ids=labelled)
@@ -183,10 +183,10 @@ def run_once(
     config: SimulationConfig,
 ) -> RunResult:
     """Simulate one strategy for one repeat (see the module docstring)."""
-    from models.sampling.stopping import StoppingRule, span_agreement
-    from models.text.embeddings import tfidf_embeddings
-    from models.text.ner import NerTagger, tokenize
-    from models.text.ner_metrics import span_scores
+    from cliniloop.models.sampling.stopping import StoppingRule, span_agreement
+    from cliniloop.models.text.embeddings import tfidf_embeddings
+    from cliniloop.models.text.ner import NerTagger, tokenize
+    from cliniloop.models.text.ner_metrics import span_scores
 
     t_run = time.perf_counter()
     n = len(pool)
@@ -334,11 +334,11 @@ def simulate_ner(
     ------
     SimulationError
         On bad settings or a missing file; the PubTator reader raises
-        :class:`~connectors.sources.pubtator.PubTatorError` on malformed files (file and line named).
+        :class:`~cliniloop.connectors.sources.pubtator.PubTatorError` on malformed files (file and line named).
     """
-    from connectors.sources.pubtator import read_named_pubtator_files
-    from models.text.ner import NerTagger
-    from models.text.ner_metrics import span_scores
+    from cliniloop.connectors.sources.pubtator import read_named_pubtator_files
+    from cliniloop.models.text.ner import NerTagger
+    from cliniloop.models.text.ner_metrics import span_scores
 
     try:
         files = read_named_pubtator_files({"--pool": Path(pool_path), "--test": Path(test_path)})
@@ -391,7 +391,7 @@ def simulate_ner(
         "wall_s": round(time.time() - started, 1),
     }
     if out_dir is not None:
-        from services.loop.plots import plot_learning_curves
+        from cliniloop.services.loop.plots import plot_learning_curves
 
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from services.core.schemas import TaskIn
-from services.core.store import Store
+from cliniloop.services.core.schemas import TaskIn
+from cliniloop.services.core.store import Store
 
 
 def store_tasks(store: Store, tasks: Sequence[TaskIn], report: Any, modality: str, **audit: Any) -> None:

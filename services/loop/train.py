@@ -2,8 +2,8 @@
 
 Training set
 ------------
-Every text task with a training label contributes one :class:`~models.text.ner.LabelledText`:
-the task's text and the text-span regions of its label (:func:`services.quality.labels.training_labels`:
+Every text task with a training label contributes one :class:`~cliniloop.models.text.ner.LabelledText`:
+the task's text and the text-span regions of its label (:func:`cliniloop.services.quality.labels.training_labels`:
 a gold answer, a reviewer's adjudication, or the newest annotation when the annotators agree;
 never an unresolved disagreement). A label without regions stays in: it says "no entity
 here", which the tagger learns from too.
@@ -30,8 +30,8 @@ It is promoted (``production`` alias of ``clinical-ner``) when:
   split the versions cannot be compared and the promoted one stays. If the promoted version's
   files are gone, its stored metric is used instead (and said so in the reason).
 
-A promotion then refreshes predictions and Label Studio (:mod:`services.loop.models`).
-:func:`train_text` returns a :class:`~services.loop.promotion.TrainResult`; the ``train-text``
+A promotion then refreshes predictions and Label Studio (:mod:`cliniloop.services.loop.models`).
+:func:`train_text` returns a :class:`~cliniloop.services.loop.promotion.TrainResult`; the ``train-text``
 job (:func:`train_text_job`) stores the same fields plus the training details.
 """
 
@@ -45,18 +45,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from models.registry import ModelRegistry
-from models.text.ner import EntitySpan, LabelledText, NerTagger
-from models.text.ner_metrics import span_scores
-from services.core.settings import Settings
-from services.core.store import Store
-from services.core.tables import as_utc
-from services.loop.models import FractionProgress, promote
-from services.loop.ner_choice import choose_tagger
-from services.loop.predict import NER_MODEL_NAME, ModelArtifactMissing, load_ner_tagger
-from services.loop.promotion import TEXT, TrainResult
-from services.quality.labels import training_labels
-from taxonomies.label_schemas import load_label_schema
+from cliniloop.models.registry import ModelRegistry
+from cliniloop.models.text.ner import EntitySpan, LabelledText, NerTagger
+from cliniloop.models.text.ner_metrics import span_scores
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
+from cliniloop.services.core.tables import as_utc
+from cliniloop.services.loop.models import FractionProgress, promote
+from cliniloop.services.loop.ner_choice import choose_tagger
+from cliniloop.services.loop.predict import NER_MODEL_NAME, ModelArtifactMissing, load_ner_tagger
+from cliniloop.services.loop.promotion import TEXT, TrainResult
+from cliniloop.services.quality.labels import training_labels
+from cliniloop.taxonomies.label_schemas import load_label_schema
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def build_training_set(store: Store, dev_modulus: int = DEV_MODULUS) -> Training
 
 
 def evaluate(tagger: NerTagger, dev: Sequence[LabelledText]) -> dict[str, Any]:
-    """Strict-span scores of ``tagger`` on ``dev`` (see :func:`models.text.ner_metrics.span_scores`)."""
+    """Strict-span scores of ``tagger`` on ``dev`` (see :func:`cliniloop.models.text.ner_metrics.span_scores`)."""
     predicted = tagger.predict_spans([t.text for t in dev]) if dev else []
     scores = span_scores([list(t.spans) for t in dev], predicted)
     scores["dev_tasks"] = len(dev)
@@ -164,7 +164,7 @@ class PromotionDecision:
 
 def cold_start_scores(dev: Sequence[LabelledText]) -> dict[str, Any]:
     """Strict-span scores of the cold start, the rule annotator alone, on ``dev`` (its mentions' offsets and labels)."""
-    from services.loop.predict import rule_annotator
+    from cliniloop.services.loop.predict import rule_annotator
 
     mentions = rule_annotator().predict([t.text for t in dev]) if dev else []
     predicted = [[EntitySpan(m.start, m.end, m.label) for m in ms] for ms in mentions]
@@ -248,7 +248,7 @@ def train_text_job(
         ``progress(fraction, message)``.
     params : dict, optional
         ``max_iterations`` overrides ``settings.ner_max_iterations``; ``model`` (``auto``, ``crf``,
-        ``transformer``) overrides ``settings.ner_model`` (:mod:`services.loop.ner_choice`);
+        ``transformer``) overrides ``settings.ner_model`` (:mod:`cliniloop.services.loop.ner_choice`);
         ``transformer`` holds keyword arguments of the transformer tagger.
     actor : str
         Who the promotion is recorded for.
@@ -256,7 +256,7 @@ def train_text_job(
     Returns
     -------
     dict
-        The :class:`~services.loop.promotion.TrainResult` fields (``modality``, ``model_name``,
+        The :class:`~cliniloop.services.loop.promotion.TrainResult` fields (``modality``, ``model_name``,
         ``version``, ``metric_name``, ``metric``, ``baseline``, ``promoted``, ``reason``), and
         ``metrics`` (dev), ``current_metrics`` (the previously promoted version, or the cold-start
         rules, on the same dev split), ``previous_version``,
@@ -374,7 +374,7 @@ def train_text(
 
 
 def train_result(result: dict[str, Any]) -> TrainResult:
-    """The :class:`~services.loop.promotion.TrainResult` fields of a ``train-text`` job result."""
+    """The :class:`~cliniloop.services.loop.promotion.TrainResult` fields of a ``train-text`` job result."""
     return TrainResult(
         TEXT, NER_MODEL_NAME, result.get("version"), str(result.get("metric_name") or "f1"), result.get("metric"),
         result.get("baseline"), bool(result.get("promoted")), str(result.get("reason") or ""),
@@ -393,11 +393,11 @@ def load_tagger_version(store: Store, settings: Settings, version: str) -> tuple
 def stop_set_agreement(store: Store, settings: Settings, tagger: NerTagger, previous: NerTagger | None) -> float | None:
     """Span agreement (F1) between ``tagger`` and the ``previous`` (promoted) tagger on the fixed stop set.
 
-    The stop set is ``settings.stop_set_size`` text tasks drawn by :func:`models.sampling.stopping.stop_set`
+    The stop set is ``settings.stop_set_size`` text tasks drawn by :func:`cliniloop.models.sampling.stopping.stop_set`
     (seed 0) from the tasks stored at training time; it needs no labels. ``None`` when there is
     no previous tagger (nothing promoted yet, or its files cannot be loaded).
     """
-    from models.sampling.stopping import span_agreement, stop_set
+    from cliniloop.models.sampling.stopping import span_agreement, stop_set
 
     if previous is None:
         return None
@@ -424,7 +424,7 @@ class StoppingStatus:
 
 def stopping_status(store: Store, settings: Settings) -> StoppingStatus:
     """Replay the stopping rule over the ``stop_set_agreement`` of every trained version, oldest first."""
-    from models.sampling.stopping import StoppingRule
+    from cliniloop.models.sampling.stopping import StoppingRule
 
     rule = StoppingRule(threshold=settings.stop_threshold, window=settings.stop_window)
     agreements = [

@@ -2,7 +2,7 @@
 
 1. :func:`detect_disagreements` (run after every pull): a task whose annotators' agreement is
    below ``CLINILOOP_AGREEMENT_THRESHOLD`` gets an ``open`` adjudication; training leaves the
-   task out while it is open (:mod:`services.quality.labels`). An open one whose annotators
+   task out while it is open (:mod:`cliniloop.services.quality.labels`). An open one whose annotators
    have since come to agree is ``withdrawn``.
 2. :func:`push_adjudications`: each open adjudication becomes a task in the reviewer project of
    its source project (same label config, title ``<source title> review``). The task shows
@@ -22,11 +22,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.label_studio.client import LabelStudioClient
-from connectors.label_studio.convert import annotation_from_ls
-from services.core.schemas import regions_to_json
-from services.core.store import Store
-from services.quality.labels import agreement_of, annotations_by_task, per_annotator
+from cliniloop.connectors.label_studio.client import LabelStudioClient
+from cliniloop.connectors.label_studio.convert import annotation_from_ls
+from cliniloop.services.core.schemas import regions_to_json
+from cliniloop.services.core.store import Store
+from cliniloop.services.quality.labels import agreement_of, annotations_by_task, per_annotator
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def detect_disagreements(
         The project the annotations came from (where the reviewer task's content is read).
     """
     if threshold is None:
-        from services.core.settings import get_settings
+        from cliniloop.services.core.settings import get_settings
 
         threshold = get_settings().agreement_threshold
     wanted = set(task_ids) if task_ids is not None else None

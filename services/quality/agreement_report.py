@@ -23,15 +23,15 @@ from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from typing import Any
 
-from models.quality.agreement import (
+from cliniloop.models.quality.agreement import (
     beat_class_pairs,
     cohen_kappa,
     fleiss_kappa,
     label_agreement,
     match_regions,
 )
-from services.core.store import Store
-from services.quality.labels import annotations_by_task, per_annotator
+from cliniloop.services.core.store import Store
+from cliniloop.services.quality.labels import annotations_by_task, per_annotator
 
 #: Measures that are agreement scores in [-1, 1] (low ones are listed); others are descriptive.
 SCORE_MEASURES = ("span_f1_exact", "span_f1_overlap", "assertion_kappa", "assertion_fleiss_kappa", "beat_f1",
@@ -239,7 +239,7 @@ def _verdict_rows(store: Store) -> list[AgreementRow]:
 def agreement_report(store: Store, modality: str | None = None, threshold: float | None = None) -> AgreementReport:
     """Agreement figures of every modality (or one) from the store's annotations (see the module docstring)."""
     if threshold is None:
-        from services.core.settings import get_settings
+        from cliniloop.services.core.settings import get_settings
 
         threshold = get_settings().low_agreement_threshold
     report = AgreementReport(threshold=threshold)

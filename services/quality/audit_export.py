@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from services.core.tables import AuditEventRow
+from cliniloop.services.core.tables import AuditEventRow
 
 COLUMNS = ("id", "at", "actor", "action", "entity", "entity_id", "model_version", "taxonomy_version", "details")
 

@@ -13,11 +13,11 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from services.core.settings import Settings
-from services.core.store import Store
-from services.quality.agreement_report import ALL_PAIRS, SCORE_MEASURES, agreement_report
-from services.quality.gold import gold_accuracy
-from services.quality.monitor import suggestion_report
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
+from cliniloop.services.quality.agreement_report import ALL_PAIRS, SCORE_MEASURES, agreement_report
+from cliniloop.services.quality.gold import gold_accuracy
+from cliniloop.services.quality.monitor import suggestion_report
 
 #: Dev metrics tried, in order, for a model's learning curve.
 CURVE_METRICS = ("f1", "map50", "map", "mean_dice", "sensitivity", "accuracy", "macro_f1")
@@ -39,7 +39,7 @@ def learning_curves(store: Store) -> list[dict[str, Any]]:
                 continue
             row = rows[p.version]
             metrics = row.metrics or {}
-            named = metrics.get("dev_metric")  # the metric that decided the promotion (services.loop.promotion)
+            named = metrics.get("dev_metric")  # the metric that decided the promotion (cliniloop.services.loop.promotion)
             if metric is None and isinstance(named, str) and isinstance(metrics.get(named), int | float):
                 metric = named
             metric = metric or next((m for m in CURVE_METRICS if isinstance(metrics.get(m), int | float)), None)
@@ -54,9 +54,9 @@ def coders_project(store: Store, threshold: float = 0.0) -> dict[str, Any] | Non
 
     Its tasks are the mentions sent to coders (counted from the ``push_coder_tasks`` audit events),
     annotated the mentions with at least one coder's verdict, and its agreement the coders' verdict
-    kappa (:func:`services.loop.mappings.mapping_agreement`). ``None`` before anything was sent.
+    kappa (:func:`cliniloop.services.loop.mappings.mapping_agreement`). ``None`` before anything was sent.
     """
-    from services.loop.mappings import mapping_agreement
+    from cliniloop.services.loop.mappings import mapping_agreement
 
     pushes = store.audit_events("push_coder_tasks", limit=10_000)
     rows = store.code_mappings()

@@ -6,7 +6,7 @@ with the same kind of suggestions as the rest) whose known answer is stored in
 (:func:`mark_gold`) or from a file (:func:`import_gold`: a Label Studio JSON export, or JSON
 lines ``{"task_id": ..., "regions": [...]}``).
 
-Accuracy of one annotation = its :func:`models.quality.agreement.task_agreement` with the
+Accuracy of one annotation = its :func:`cliniloop.models.quality.agreement.task_agreement` with the
 known answer (1.0: every region matches, label and choices included). An annotator's accuracy
 over a period is the mean over the gold tasks they labelled in it; ``passed`` counts the
 exact ones. Annotators under ``CLINILOOP_GOLD_TARGET`` are flagged.
@@ -22,11 +22,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from models.quality.agreement import task_agreement
-from services.core.schemas import regions_from_json, regions_to_json
-from services.core.store import Store
-from services.core.tables import as_utc
-from services.quality.labels import AGREEMENT_ATTRIBUTE, annotations_by_task, per_annotator, training_labels
+from cliniloop.models.quality.agreement import task_agreement
+from cliniloop.services.core.schemas import regions_from_json, regions_to_json
+from cliniloop.services.core.store import Store
+from cliniloop.services.core.tables import as_utc
+from cliniloop.services.quality.labels import AGREEMENT_ATTRIBUTE, annotations_by_task, per_annotator, training_labels
 
 Period = Literal["day", "week", "month"]
 
@@ -137,7 +137,7 @@ def import_gold(store: Store, path: Path, created_by: str) -> dict[str, int]:
     Every answer is checked before any is stored: a task that is not in the store or regions
     that do not validate stop the import with an error naming the file and the entry.
     """
-    from connectors.label_studio.convert import annotation_from_ls
+    from cliniloop.connectors.label_studio.convert import annotation_from_ls
 
     text = path.read_text(encoding="utf-8")
     answers: list[tuple[str, list[dict[str, Any]]]] = []

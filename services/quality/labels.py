@@ -6,7 +6,7 @@ Per task, in this order:
 2. a reviewer resolved an adjudication: the reviewer's result;
 3. one annotator: their newest annotation;
 4. several annotators whose agreement (the lowest pairwise
-   :func:`models.quality.agreement.task_agreement`) reaches the threshold: the newest of them;
+   :func:`cliniloop.models.quality.agreement.task_agreement`) reaches the threshold: the newest of them;
 5. several annotators below the threshold (with or without an open adjudication): left out.
 
 Each annotator counts once per task (their newest annotation); annotations without a known
@@ -21,9 +21,9 @@ from datetime import datetime
 from itertools import combinations
 from typing import Any, Literal
 
-from models.quality.agreement import task_agreement
-from services.core.store import Store
-from services.core.tables import AnnotationRow, as_utc
+from cliniloop.models.quality.agreement import task_agreement
+from cliniloop.services.core.store import Store
+from cliniloop.services.core.tables import AnnotationRow, as_utc
 
 #: Per-region choice compared by the task-level agreement of each modality (text: assertion).
 AGREEMENT_ATTRIBUTE: dict[str, str | None] = {"text": "assertion", "ecg": None, "eeg": None, "image": None}
@@ -111,7 +111,7 @@ def training_labels(store: Store, modality: str | None = None, threshold: float 
         Agreement under which annotators disagree; default ``CLINILOOP_AGREEMENT_THRESHOLD``.
     """
     if threshold is None:
-        from services.core.settings import get_settings
+        from cliniloop.services.core.settings import get_settings
 
         threshold = get_settings().agreement_threshold
     tasks = {t.id: t.modality for t in store.list_tasks(modality)}

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from models.quality.agreement import match_regions
-from services.core.store import Store
+from cliniloop.models.quality.agreement import match_regions
+from cliniloop.services.core.store import Store
 
 OUTCOMES = ("accepted", "edited", "deleted", "missed")
 #: Acceptance above this (with ``MIN_SUGGESTIONS``) flags possible rubber-stamping.

@@ -1,7 +1,7 @@
 """Which engine runs a batch step, and starting or joining Ray offline.
 
 ``--engine local`` (the default) runs a step in this process, as before. ``--engine ray`` runs it
-on Ray (:mod:`services.scale.ray_engine`): without ``--address`` a local Ray is started on this
+on Ray (:mod:`cliniloop.services.scale.ray_engine`): without ``--address`` a local Ray is started on this
 machine (``--workers`` CPUs, no dashboard, no usage reporting, nothing downloaded); with one, the
 driver joins that cluster. Every worker writes to the one store, so a cluster whose workers may
 be on other machines needs PostgreSQL: SQLite is refused there (:func:`check_store_for_cluster`).

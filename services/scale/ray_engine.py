@@ -3,8 +3,8 @@
 :class:`RayPool` starts (or joins) Ray and ``workers`` :class:`LoopWorker` actors. The driver
 splits a step into shards (note files, recordings, task ids) and hands them to the actors through
 an actor pool; each actor runs the very function the single-process engine runs on its shard
-(:func:`services.loop.ingest.ingest_notes`, :func:`services.loop.predict.predict_tasks`,
-:func:`services.loop.ecg.predict_ecg`, ...) and writes to the store itself. Only counts, ids and
+(:func:`cliniloop.services.loop.ingest.ingest_notes`, :func:`cliniloop.services.loop.predict.predict_tasks`,
+:func:`cliniloop.services.loop.ecg.predict_ecg`, ...) and writes to the store itself. Only counts, ids and
 file errors come back to the driver.
 
 Nothing is lost or done twice:
@@ -37,11 +37,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from services.scale.engine import EngineOptions, start_ray
+from cliniloop.services.scale.engine import EngineOptions, start_ray
 
 if TYPE_CHECKING:
-    from services.core.settings import Settings
-    from services.core.store import Store
+    from cliniloop.services.core.settings import Settings
+    from cliniloop.services.core.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,8 @@ class LoopWorker:
     """
 
     def __init__(self, settings: Settings, database_url: str, deid_secret: bytes | None = None) -> None:
-        from services.core.private import private_umask
-        from services.core.store import Store
+        from cliniloop.services.core.private import private_umask
+        from cliniloop.services.core.store import Store
 
         private_umask()
         self.settings = settings
@@ -124,7 +124,7 @@ class LoopWorker:
 
     # -- text -----------------------------------------------------------------------------------
     def _deidentifier(self) -> Any:
-        from services.loop.deid import NoteDeidentifier, detector_from_settings
+        from cliniloop.services.loop.deid import NoteDeidentifier, detector_from_settings
 
         def load() -> Any:
             if self.deid_secret is None:
@@ -135,8 +135,8 @@ class LoopWorker:
         return self._model("deid", load)
 
     def ingest_notes(self, root: str, paths: list[str], keep_original: bool) -> dict[str, Any]:
-        """De-identify and store one shard of note files (:func:`services.loop.ingest.ingest_notes`)."""
-        from services.loop.ingest import ingest_notes
+        """De-identify and store one shard of note files (:func:`cliniloop.services.loop.ingest.ingest_notes`)."""
+        from cliniloop.services.loop.ingest import ingest_notes
 
         deid = self._deidentifier()
         report = self._retrying(
@@ -150,8 +150,8 @@ class LoopWorker:
         }  # fmt: skip
 
     def predict_text(self, task_ids: list[str], ner_version: str | None, batch_size: int) -> dict[str, Any]:
-        """Predict one shard of text tasks (:func:`services.loop.predict.predict_tasks`)."""
-        from services.loop.predict import load_text_model, predict_tasks
+        """Predict one shard of text tasks (:func:`cliniloop.services.loop.predict.predict_tasks`)."""
+        from cliniloop.services.loop.predict import load_text_model, predict_tasks
 
         model = self._model(("text", ner_version), lambda: load_text_model(self.store, self.settings, ner_version))
         r = self._retrying(lambda: predict_tasks(self.store, model, task_ids=task_ids, batch_size=batch_size))
@@ -161,9 +161,9 @@ class LoopWorker:
     # -- signals and images -----------------------------------------------------------------------
     def ingest_records(self, modality: str, paths: list[str], options: dict[str, Any]) -> dict[str, Any]:
         """Store the windows (frames) of one shard of ECG, EEG or image files, one file per transaction."""
-        from services.loop.ecg import ingest_ecg
-        from services.loop.eeg import ingest_eeg
-        from services.loop.image import ingest_images
+        from cliniloop.services.loop.ecg import ingest_ecg
+        from cliniloop.services.loop.eeg import ingest_eeg
+        from cliniloop.services.loop.image import ingest_images
 
         ingest = {"ecg": ingest_ecg, "eeg": ingest_eeg, "image": ingest_images}[modality]
         out: dict[str, Any] = {"added": [], "existing": [], "errors": [], "records": 0, "pid": os.getpid(), "n": len(paths)}
@@ -176,10 +176,10 @@ class LoopWorker:
         return out
 
     def predict_ecg(self, records: list[str], chunk_s: float, mapping_path: str | None) -> dict[str, Any]:
-        """Detect and classify the beats of one shard of recordings (:func:`services.loop.ecg.predict_ecg`)."""
-        from models.ecg.detect import BeatDetector
-        from services.loop.ecg import predict_ecg
-        from services.loop.first_round import ecg_classifier
+        """Detect and classify the beats of one shard of recordings (:func:`cliniloop.services.loop.ecg.predict_ecg`)."""
+        from cliniloop.models.ecg.detect import BeatDetector
+        from cliniloop.services.loop.ecg import predict_ecg
+        from cliniloop.services.loop.first_round import ecg_classifier
 
         detector = self._model("ecg-detector", lambda: BeatDetector().fit())
         # as `cliniloop ecg predict`: the promoted classifier, else the default shipped with cliniloop
@@ -195,9 +195,9 @@ class LoopWorker:
         return {"predicted": n, "errors": [(str(e.path), e.reason) for e in failures], "pid": os.getpid(), "n": len(records)}
 
     def predict_eeg(self, records: list[str], sleep: bool, block_s: float) -> dict[str, Any]:
-        """Predict one shard of EEG recordings (:func:`services.loop.eeg.predict_eeg`)."""
-        from services.loop.eeg import predict_eeg
-        from services.loop.first_round import eeg_detector
+        """Predict one shard of EEG recordings (:func:`cliniloop.services.loop.eeg.predict_eeg`)."""
+        from cliniloop.services.loop.eeg import predict_eeg
+        from cliniloop.services.loop.first_round import eeg_detector
 
         detector = self._model("eeg-detector", lambda: eeg_detector(self.store, self.settings)[0])  # promoted, else the default
         failures: list[Any] = []
@@ -210,8 +210,8 @@ class LoopWorker:
         return {"predicted": n, "errors": [(str(e.path), e.reason) for e in failures], "pid": os.getpid(), "n": len(records)}
 
     def predict_images(self, task_ids: list[str]) -> dict[str, Any]:
-        """Propose regions on one shard of image tasks (:func:`services.loop.image.predict_images`)."""
-        from services.loop.image import load_image_models, predict_images
+        """Propose regions on one shard of image tasks (:func:`cliniloop.services.loop.image.predict_images`)."""
+        from cliniloop.services.loop.image import load_image_models, predict_images
 
         models = self._model("image", lambda: load_image_models(self.store, self.settings.resolved_models_dir))
         n, errors = self._retrying(lambda: predict_images(self.store, models, task_ids=task_ids))
@@ -250,7 +250,7 @@ class RayPool:
 
     Raises
     ------
-    services.scale.engine.EngineError
+    cliniloop.services.scale.engine.EngineError
         When Ray cannot start or the store cannot be shared by the cluster.
     """
 
@@ -344,7 +344,7 @@ def text_task_ids(store: Store) -> list[str]:
     """Ids of every stored text task, oldest first (ids only: a backlog can be millions)."""
     from sqlalchemy import select
 
-    from services.core.tables import TaskRow
+    from cliniloop.services.core.tables import TaskRow
 
     with store.session() as s:
         return list(s.scalars(select(TaskRow.id).where(TaskRow.modality == "text").order_by(TaskRow.created_at, TaskRow.id)))
@@ -352,9 +352,9 @@ def text_task_ids(store: Store) -> list[str]:
 
 def ray_ingest_notes(pool: RayPool, root: Path, *, keep_original: bool, shard_size: int = TEXT_SHARD, progress: Progress | None = None,
                      on_result: Callable[[RayPool, dict[str, Any]], None] | None = None) -> Any:  # fmt: skip
-    """:func:`services.loop.ingest.ingest_notes` over the pool; returns the same :class:`IngestReport`."""
-    from connectors.sources.notes import NoteFileError, iter_note_paths
-    from services.loop.ingest import IngestReport
+    """:func:`cliniloop.services.loop.ingest.ingest_notes` over the pool; returns the same :class:`IngestReport`."""
+    from cliniloop.connectors.sources.notes import NoteFileError, iter_note_paths
+    from cliniloop.services.loop.ingest import IngestReport
 
     paths = [str(p) for p in iter_note_paths(root)]
     results = pool.map("ingest_notes", [(str(root), s, keep_original) for s in shards(paths, shard_size)], progress, on_result)
@@ -373,8 +373,8 @@ def ray_ingest_notes(pool: RayPool, root: Path, *, keep_original: bool, shard_si
 
 def ray_predict_text(pool: RayPool, store: Store, *, batch_size: int = 16, shard_size: int = TEXT_SHARD, progress: Progress | None = None,
                      on_result: Callable[[RayPool, dict[str, Any]], None] | None = None) -> Any:  # fmt: skip
-    """:func:`services.loop.predict.predict_tasks` over the pool (model: rules, or rules + the promoted NER)."""
-    from services.loop.predict import NER_MODEL_NAME, PredictReport
+    """:func:`cliniloop.services.loop.predict.predict_tasks` over the pool (model: rules, or rules + the promoted NER)."""
+    from cliniloop.services.loop.predict import NER_MODEL_NAME, PredictReport
 
     ner_version = store.alias(NER_MODEL_NAME)
     ids = text_task_ids(store)
@@ -391,14 +391,14 @@ def ray_predict_text(pool: RayPool, store: Store, *, batch_size: int = 16, shard
 def record_paths(modality: str, root: Path) -> list[Path]:
     """The files a single-process ingest of ``modality`` would read under ``root``."""
     if modality == "ecg":
-        from services.loop.ecg import _record_paths as ecg_paths
+        from cliniloop.services.loop.ecg import _record_paths as ecg_paths
 
         return ecg_paths(root)
     if modality == "eeg":
-        from services.loop.eeg import _record_paths as eeg_paths
+        from cliniloop.services.loop.eeg import _record_paths as eeg_paths
 
         return eeg_paths(root)
-    from connectors.sources.image import image_paths
+    from cliniloop.connectors.sources.image import image_paths
 
     return image_paths(root)
 
@@ -441,8 +441,8 @@ def ray_ingest_records(pool: RayPool, modality: str, root: Path, options: dict[s
 
 
 def _by_record(store: Store, modality: str) -> dict[str, int]:
-    from services.loop.ecg import record_key as ecg_key
-    from services.loop.eeg import record_key as eeg_key
+    from cliniloop.services.loop.ecg import record_key as ecg_key
+    from cliniloop.services.loop.eeg import record_key as eeg_key
 
     key = ecg_key if modality == "ecg" else eeg_key
     counts: dict[str, int] = {}

@@ -1,8 +1,8 @@
 """Background jobs (training) as Ray tasks: the API with ``--engine ray`` (setting ``CLINILOOP_ENGINE=ray``).
 
-:class:`RayJobWorker` claims queued jobs from the job table like :class:`services.loop.jobs.JobWorker`
+:class:`RayJobWorker` claims queued jobs from the job table like :class:`cliniloop.services.loop.jobs.JobWorker`
 and runs each one as a Ray task with the job kind's resource needs (:func:`job_resources`: a GPU
-for torch models when the cluster has one). The task runs :func:`services.loop.jobs.run_job`
+for torch models when the cluster has one). The task runs :func:`cliniloop.services.loop.jobs.run_job`
 on whatever node Ray picks, so the job table stays the record: state, progress, result and
 error are written there by the task, as the in-process worker writes them.
 
@@ -17,10 +17,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from services.core.settings import Settings
-from services.core.store import Store
-from services.core.tables import JobRow
-from services.loop.jobs import JOB_KINDS, JobWorker, run_job
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
+from cliniloop.services.core.tables import JobRow
+from cliniloop.services.loop.jobs import JOB_KINDS, JobWorker, run_job
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def _run_remote(settings: Settings, database_url: str, job_id: int, kind: str, f
     import os
     import socket
 
-    from services.core.private import private_umask
+    from cliniloop.services.core.private import private_umask
 
     private_umask()
     JOB_KINDS.setdefault(kind, fn)  # kinds registered at run time in the API process travel with the task
@@ -56,7 +56,7 @@ def _run_remote(settings: Settings, database_url: str, job_id: int, kind: str, f
 def run_job_on_ray(store: Store, settings: Settings, job_id: int, timeout_s: float | None = None) -> JobRow | None:
     """Run one claimed (``running``) job as a Ray task and wait for it; record a dead worker as a failed job.
 
-    Ray must be started (:func:`services.scale.engine.start_ray`). Never raises for a job
+    Ray must be started (:func:`cliniloop.services.scale.engine.start_ray`). Never raises for a job
     failure: the job row says what happened.
     """
     import ray
@@ -82,7 +82,7 @@ def run_job_on_ray(store: Store, settings: Settings, job_id: int, timeout_s: flo
 
 
 class RayJobWorker(JobWorker):
-    """:class:`~services.loop.jobs.JobWorker` whose jobs run as Ray tasks (one at a time per API).
+    """:class:`~cliniloop.services.loop.jobs.JobWorker` whose jobs run as Ray tasks (one at a time per API).
 
     Parameters
     ----------
@@ -97,7 +97,7 @@ class RayJobWorker(JobWorker):
 
     def start(self) -> None:
         """Start or join Ray (refusing SQLite with a remote cluster), then work like the in-process worker."""
-        from services.scale.engine import start_ray
+        from cliniloop.services.scale.engine import start_ray
 
         start_ray(getattr(self.settings, "ray_address", None), None, self.store.url)
         super().start()

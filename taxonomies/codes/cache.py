@@ -1,4 +1,4 @@
-"""On-disk cache of a loaded :class:`~taxonomies.codes.system.CodeSystem` (shared by the loaders).
+"""On-disk cache of a loaded :class:`~cliniloop.taxonomies.codes.system.CodeSystem` (shared by the loaders).
 
 A cache file is a pickle of built-in containers only (no classes), read back with an unpickler that
 refuses any class or function: a tampered or corrupt file can fail to load, never run code. Files are
@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from taxonomies.codes.system import CodeSystem, Concept
+from cliniloop.taxonomies.codes.system import CodeSystem, Concept
 
 log = logging.getLogger(__name__)
 

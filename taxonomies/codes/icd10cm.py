@@ -1,4 +1,4 @@
-"""ICD-10-CM from the ``simple-icd-10-cm`` package, as a :class:`~taxonomies.codes.system.CodeSystem`.
+"""ICD-10-CM from the ``simple-icd-10-cm`` package, as a :class:`~cliniloop.taxonomies.codes.system.CodeSystem`.
 
 The package ships one ICD-10-CM release (1.5.0: the FY2026 April 1, 2026 update) and parses its
 ~10 MB tabular XML when it is *imported* (about 2 s). :func:`load_icd10cm` therefore imports it only
@@ -31,8 +31,8 @@ import warnings
 from functools import lru_cache
 from pathlib import Path
 
-from taxonomies.codes.cache import read_cache, write_cache
-from taxonomies.codes.system import CodeSystem, Concept
+from cliniloop.taxonomies.codes.cache import read_cache, write_cache
+from cliniloop.taxonomies.codes.system import CodeSystem, Concept
 
 log = logging.getLogger(__name__)
 

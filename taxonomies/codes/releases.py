@@ -11,7 +11,7 @@ LOINC (``CLINILOOP_LOINC``)
     concepts keyed by ``LOINC_NUM``: display ``LONG_COMMON_NAME``, synonyms the short name, the
     component and (newer releases) the display name.
 
-Both are code systems like SNOMED CT (:class:`~taxonomies.codes.system.CodeSystem`, cached under
+Both are code systems like SNOMED CT (:class:`~cliniloop.taxonomies.codes.system.CodeSystem`, cached under
 ``var/cache`` keyed by the file's size and modification time). A configured release that cannot be
 read raises :class:`ReleaseError` naming the file and line (or column); an unset one logs one info
 line and the system is off.
@@ -24,8 +24,8 @@ import hashlib
 import logging
 from pathlib import Path
 
-from taxonomies.codes.cache import read_cache, write_cache
-from taxonomies.codes.system import CodeSystem, Concept
+from cliniloop.taxonomies.codes.cache import read_cache, write_cache
+from cliniloop.taxonomies.codes.system import CodeSystem, Concept
 
 log = logging.getLogger(__name__)
 

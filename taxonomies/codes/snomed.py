@@ -1,4 +1,4 @@
-"""SNOMED CT from a user-supplied RF2 release (Snapshot files), as a :class:`~taxonomies.codes.system.CodeSystem`.
+"""SNOMED CT from a user-supplied RF2 release (Snapshot files), as a :class:`~cliniloop.taxonomies.codes.system.CodeSystem`.
 
 SNOMED CT is licensed: cliniloop ships no SNOMED content. Users point ``CLINILOOP_SNOMED_RF2`` at the
 folder of their own release (the unzipped ``SnomedCT_...RF2_PRODUCTION_...`` folder, or its
@@ -35,9 +35,9 @@ from functools import lru_cache
 from operator import itemgetter
 from pathlib import Path
 
-from taxonomies.codes.cache import CACHE_FORMAT, read_cache, write_cache
-from taxonomies.codes.icd10cm import dotted_icd10
-from taxonomies.codes.system import CodeSystem, Concept
+from cliniloop.taxonomies.codes.cache import CACHE_FORMAT, read_cache, write_cache
+from cliniloop.taxonomies.codes.icd10cm import dotted_icd10
+from cliniloop.taxonomies.codes.system import CodeSystem, Concept
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The common shape of a code system, whatever it was loaded from.
 
-Loaders (:mod:`taxonomies.codes.icd10cm`, :mod:`taxonomies.codes.snomed`) return a
-:class:`CodeSystem`; candidate generation (``models.text.code_candidates``) only reads this.
+Loaders (:mod:`cliniloop.taxonomies.codes.icd10cm`, :mod:`cliniloop.taxonomies.codes.snomed`) return a
+:class:`CodeSystem`; candidate generation (``cliniloop.models.text.code_candidates``) only reads this.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """De-identification rules as data: Presidio pattern recognizers, identifier keywords, name stoplist.
 
-Loaded by :mod:`models.text.deid.recognizers`; nothing is read at import time.
+Loaded by :mod:`cliniloop.models.text.deid.recognizers`; nothing is read at import time.
 """
 
 from pathlib import Path

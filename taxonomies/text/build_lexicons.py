@@ -24,7 +24,7 @@ Examples
 --------
 Regenerate from the shared data folder::
 
-    python -m taxonomies.text.build_lexicons ../shared
+    python -m cliniloop.taxonomies.text.build_lexicons ../shared
 """
 
 from __future__ import annotations
@@ -373,11 +373,11 @@ def build_lexicons(shared_data_dir: Path, out_dir: Path) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry: ``python -m taxonomies.text.build_lexicons SHARED_DIR [OUT_DIR]``."""
+    """Command-line entry: ``python -m cliniloop.taxonomies.text.build_lexicons SHARED_DIR [OUT_DIR]``."""
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in {"-h", "--help"}:
         print(__doc__.strip().splitlines()[0], file=sys.stderr)
-        print("usage: python -m taxonomies.text.build_lexicons SHARED_DIR [OUT_DIR]", file=sys.stderr)
+        print("usage: python -m cliniloop.taxonomies.text.build_lexicons SHARED_DIR [OUT_DIR]", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     out_dir = Path(argv[1]) if len(argv) > 1 else HERE

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.label_studio.client import LabelStudioClient
-from connectors.label_studio.server import (
+from cliniloop.connectors.label_studio.client import LabelStudioClient
+from cliniloop.connectors.label_studio.server import (
     BIN_ENV,
     DEFAULT_BIN,
     Credentials,

@@ -27,12 +27,12 @@ from typing import Any
 
 import pytest
 
-from connectors.label_studio.client import LabelStudioClient
-from connectors.label_studio.config import ASSERTION_ATTRIBUTE, text_label_config
-from connectors.label_studio.convert import task_payload
-from connectors.label_studio.server import LocalLabelStudio
-from services.core.schemas import PredictionIn, TextSpan
-from taxonomies.label_schemas import load_label_schema
+from cliniloop.connectors.label_studio.client import LabelStudioClient
+from cliniloop.connectors.label_studio.config import ASSERTION_ATTRIBUTE, text_label_config
+from cliniloop.connectors.label_studio.convert import task_payload
+from cliniloop.connectors.label_studio.server import LocalLabelStudio
+from cliniloop.services.core.schemas import PredictionIn, TextSpan
+from cliniloop.taxonomies.label_schemas import load_label_schema
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

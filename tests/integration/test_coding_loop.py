@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from connectors.label_studio.client import LabelStudioClient
-from connectors.label_studio.coding import coder_result_json
-from services.core.schemas import PredictionIn, TaskIn, TextSpan
-from services.core.settings import Settings
-from services.core.store import Store
-from services.loop.coding import (
+from cliniloop.connectors.label_studio.client import LabelStudioClient
+from cliniloop.connectors.label_studio.coding import coder_result_json
+from cliniloop.services.core.schemas import PredictionIn, TaskIn, TextSpan
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.coding import (
     CODER_KEY,
     candidate_generator,
     code_systems,
@@ -21,8 +21,8 @@ from services.loop.coding import (
     pull_coder_verdicts,
     push_coder_tasks,
 )
-from services.loop.mappings import export_mappings
-from services.loop.predict import TEXT_MODEL_NAME
+from cliniloop.services.loop.mappings import export_mappings
+from cliniloop.services.loop.predict import TEXT_MODEL_NAME
 
 pytestmark = pytest.mark.integration
 
@@ -95,8 +95,8 @@ def test_coders_validate_candidates_and_the_next_run_learns(setup, ls_client: La
 
 
 def test_text_spans_carry_code_candidates_in_label_studio(setup, ls_client: LabelStudioClient) -> None:
-    from services.loop.coding import span_code_candidates
-    from services.loop.push import ensure_text_project, push_tasks
+    from cliniloop.services.loop.coding import span_code_candidates
+    from cliniloop.services.loop.push import ensure_text_project, push_tasks
 
     store, settings = setup
     systems = code_systems(settings)

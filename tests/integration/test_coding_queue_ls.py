@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from connectors.label_studio.client import LabelStudioClient
-from connectors.label_studio.coding import coder_result_json
-from services.core.schemas import PredictionIn, TaskIn, TextSpan
-from services.core.settings import Settings
-from services.core.store import Store
-from services.loop.coding import (
+from cliniloop.connectors.label_studio.client import LabelStudioClient
+from cliniloop.connectors.label_studio.coding import coder_result_json
+from cliniloop.services.core.schemas import PredictionIn, TaskIn, TextSpan
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.coding import (
     CODER_KEY, candidate_generator, code_systems, coder_items, coder_key, group_items, pull_coder_verdicts, push_coder_tasks, queue_order,
 )  # fmt: skip
-from services.loop.mapping_exports import MENTION_SYSTEM, validate_conceptmap
-from services.loop.mappings import export_mappings
-from services.loop.predict import TEXT_MODEL_NAME
+from cliniloop.services.loop.mapping_exports import MENTION_SYSTEM, validate_conceptmap
+from cliniloop.services.loop.mappings import export_mappings
+from cliniloop.services.loop.predict import TEXT_MODEL_NAME
 
 pytestmark = pytest.mark.integration
 

@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from services.core.schemas import AnnotationIn, PredictionIn, TaskIn, TextSpan
-from services.core.store import Store
+from cliniloop.services.core.schemas import AnnotationIn, PredictionIn, TaskIn, TextSpan
+from cliniloop.services.core.store import Store
 from tests.integration.test_browser_labeling import CHROMIUM_ARGS, TIMEOUT_MS, chromium_path, local_context
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -61,7 +61,7 @@ def seed(store: Store) -> None:
       it, bob labels asthma a Medication.
     - t3: suggested [headache Problem, ibuprofen Medication]; both keep it.
     """
-    from services.quality.adjudication import detect_disagreements
+    from cliniloop.services.quality.adjudication import detect_disagreements
 
     store.add_tasks([TaskIn(id=tid, modality="text", source_uri=f"mem://{tid}", data={"text": t}) for tid, t in TEXTS.items()])
     suggested = {
@@ -199,7 +199,7 @@ def test_dashboard_renders_the_stores_figures(tmp_path: Path) -> None:
     chromium = chromium_path()
     from playwright.sync_api import sync_playwright
 
-    from services.api.server import ApiServer
+    from cliniloop.services.api.server import ApiServer
 
     url = f"sqlite:///{tmp_path / 'cliniloop.sqlite3'}"
     store = Store(url)

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from connectors.label_studio.client import LabelStudioClient
-from connectors.label_studio.config import ENTITY_TAG, PHI_TAG, TEXT_TAG
-from models.text import ClinicalTextAnnotator
-from services.core.store import Store
-from services.loop.deid import DEID_KEY, NoteDeidentifier, patient_surrogates
-from services.loop.ingest import ingest_notes
-from services.loop.predict import predict_tasks
-from services.loop.pull import pull_annotations
-from services.loop.push import ensure_text_project, push_tasks
+from cliniloop.connectors.label_studio.client import LabelStudioClient
+from cliniloop.connectors.label_studio.config import ENTITY_TAG, PHI_TAG, TEXT_TAG
+from cliniloop.models.text import ClinicalTextAnnotator
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.deid import DEID_KEY, NoteDeidentifier, patient_surrogates
+from cliniloop.services.loop.ingest import ingest_notes
+from cliniloop.services.loop.predict import predict_tasks
+from cliniloop.services.loop.pull import pull_annotations
+from cliniloop.services.loop.push import ensure_text_project, push_tasks
 
 pytestmark = pytest.mark.integration
 

@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text as sql
 
-from connectors.label_studio.client import LabelStudioClient
-from connectors.label_studio.config import PHI_TAG, TEXT_TAG
-from models.text import ClinicalTextAnnotator
-from services.core.store import Store
-from services.loop.deid import NotDeidentifiedError
-from services.loop.ingest import ingest_notes
-from services.loop.predict import predict_tasks
-from services.loop.pull import pull_annotations
-from services.loop.push import ensure_text_project, push_tasks
+from cliniloop.connectors.label_studio.client import LabelStudioClient
+from cliniloop.connectors.label_studio.config import PHI_TAG, TEXT_TAG
+from cliniloop.models.text import ClinicalTextAnnotator
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.deid import NotDeidentifiedError
+from cliniloop.services.loop.ingest import ingest_notes
+from cliniloop.services.loop.predict import predict_tasks
+from cliniloop.services.loop.pull import pull_annotations
+from cliniloop.services.loop.push import ensure_text_project, push_tasks
 
 pytestmark = pytest.mark.integration
 
@@ -135,7 +135,7 @@ def test_identifiers_never_reach_label_studio_and_missed_ones_come_back_as_count
 
 
 def test_push_refuses_a_task_that_skipped_the_gate(ls_client: LabelStudioClient, tmp_path: Path) -> None:
-    from services.core.schemas import TaskIn
+    from cliniloop.services.core.schemas import TaskIn
 
     store = Store(f"sqlite:///{tmp_path / 'raw.sqlite3'}")
     store.migrate()

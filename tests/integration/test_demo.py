@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.label_studio.server import clone_data_dir
+from cliniloop.connectors.label_studio.server import clone_data_dir
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,7 @@ def test_demo_once_runs_a_round_prints_the_summary_and_exits(label_studio_templa
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLINILOOP_")}
     env.update({"CLINILOOP_VAR_DIR": str(var), "COLUMNS": "160"})
     proc = subprocess.run(
-        [sys.executable, "-m", "services.cli.main", "demo", "--once", "--budget", "5", "--notes", str(ROOT / "data_samples" / "notes")],
+        [sys.executable, "-m", "cliniloop.services.cli.main", "demo", "--once", "--budget", "5", "--notes", str(ROOT / "data_samples" / "notes")],
         cwd=ROOT,
         env=env,
         capture_output=True,

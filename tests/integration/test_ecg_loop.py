@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from connectors.label_studio.client import LabelStudioClient
-from connectors.label_studio.ecg import BEAT_TAG, CHANNELS, ECG_OBJECT, TIME_COLUMN
-from services.core.store import Store
-from services.loop.ecg import ECG_MODEL_NAME, ecg_project_config, ecg_window_data, export_beats, ingest_ecg, predict_ecg
-from services.loop.pull import pull_annotations
-from services.loop.push import push_tasks
+from cliniloop.connectors.label_studio.client import LabelStudioClient
+from cliniloop.connectors.label_studio.ecg import BEAT_TAG, CHANNELS, ECG_OBJECT, TIME_COLUMN
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.ecg import ECG_MODEL_NAME, ecg_project_config, ecg_window_data, export_beats, ingest_ecg, predict_ecg
+from cliniloop.services.loop.pull import pull_annotations
+from cliniloop.services.loop.push import push_tasks
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,7 @@ def _record(folder: Path) -> np.ndarray:
 def test_beats_round_trip_through_label_studio_to_wfdb(ls_client: LabelStudioClient, tmp_path: Path) -> None:
     import wfdb
 
-    from models.ecg.detect import BeatDetector
+    from cliniloop.models.ecg.detect import BeatDetector
 
     _record(tmp_path / "ecg")
     store = Store(f"sqlite:///{tmp_path / 'store.sqlite3'}")

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from connectors.label_studio.client import LabelStudioClient
-from connectors.label_studio.eeg import CHANNEL_TAG, EEG_OBJECT, EVENT_TAG, TIME_COLUMN, channel_keys
-from connectors.sources.eeg_synthetic import PlantedEvent, write_synthetic_edf
-from services.core.store import Store
-from services.loop.eeg import EEG_MODEL_NAME, eeg_project_config, eeg_window_data, export_events, ingest_eeg, predict_eeg
-from services.loop.pull import pull_annotations
-from services.loop.push import push_tasks
+from cliniloop.connectors.label_studio.client import LabelStudioClient
+from cliniloop.connectors.label_studio.eeg import CHANNEL_TAG, EEG_OBJECT, EVENT_TAG, TIME_COLUMN, channel_keys
+from cliniloop.connectors.sources.eeg_synthetic import PlantedEvent, write_synthetic_edf
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.eeg import EEG_MODEL_NAME, eeg_project_config, eeg_window_data, export_events, ingest_eeg, predict_eeg
+from cliniloop.services.loop.pull import pull_annotations
+from cliniloop.services.loop.push import push_tasks
 
 pytestmark = pytest.mark.integration
 
@@ -22,8 +22,8 @@ pytestmark = pytest.mark.integration
 def test_seizure_boundaries_round_trip_through_label_studio_to_edf_plus(ls_client: LabelStudioClient, tmp_path: Path) -> None:
     import mne
 
-    from models.eeg.seizure import SeizureDetector
-    from services.loop.eeg_train import annotated_recording_rows
+    from cliniloop.models.eeg.seizure import SeizureDetector
+    from cliniloop.services.loop.eeg_train import annotated_recording_rows
 
     train = write_synthetic_edf(tmp_path / "train.edf", 400, [PlantedEvent(50, 40), PlantedEvent(200, 30), PlantedEvent(320, 35)], n_channels=5, seed=1)
     X, y, g = annotated_recording_rows(train, None)

@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from connectors.label_studio.client import LabelStudioClient
-from connectors.label_studio.convert import annotation_from_ls, regions_to_result, result_to_regions, task_payload
-from connectors.label_studio.image import class_colours, image_label_config, image_task_data
-from connectors.label_studio.server import LocalLabelStudio
-from connectors.sources.image import png_data_uri
-from services.core.masks import counts_to_mask, mask_to_counts
-from services.core.schemas import Mask, PredictionIn, Rectangle, Region
+from cliniloop.connectors.label_studio.client import LabelStudioClient
+from cliniloop.connectors.label_studio.convert import annotation_from_ls, regions_to_result, result_to_regions, task_payload
+from cliniloop.connectors.label_studio.image import class_colours, image_label_config, image_task_data
+from cliniloop.connectors.label_studio.server import LocalLabelStudio
+from cliniloop.connectors.sources.image import png_data_uri
+from cliniloop.services.core.masks import counts_to_mask, mask_to_counts
+from cliniloop.services.core.schemas import Mask, PredictionIn, Rectangle, Region
 from tests.integration.test_browser_labeling import CHROMIUM_ARGS, TIMEOUT_MS, chromium_path, local_context
 
 pytestmark = pytest.mark.integration

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from connectors.label_studio.client import LabelStudioClient
-from connectors.label_studio.image import BOX_TAG
-from services.core.store import Store
-from services.loop.image import (
+from cliniloop.connectors.label_studio.client import LabelStudioClient
+from cliniloop.connectors.label_studio.image import BOX_TAG
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.image import (
     IMAGE_MODEL_NAME,
     export_coco,
     image_project_config,
@@ -24,8 +24,8 @@ from services.loop.image import (
     load_image_models,
     predict_images,
 )
-from services.loop.pull import pull_annotations
-from services.loop.push import push_tasks
+from cliniloop.services.loop.pull import pull_annotations
+from cliniloop.services.loop.push import push_tasks
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,7 @@ SAMPLES = Path(__file__).resolve().parents[2] / "data_samples" / "images"
 @pytest.fixture(autouse=True)
 def _cold_start(monkeypatch: pytest.MonkeyPatch) -> None:
     """These round trips use the class-agnostic cold-start proposer (many boxes), not the shipped BCCD default."""
-    monkeypatch.setattr("services.loop.first_round.default_box_detector", lambda: None)
+    monkeypatch.setattr("cliniloop.services.loop.first_round.default_box_detector", lambda: None)
 
 
 def _store(tmp_path: Path) -> Store:
@@ -104,7 +104,7 @@ def test_dicom_ct_goes_through_with_its_window(ls_client: LabelStudioClient, tmp
     import pydicom
     import pydicom.data
 
-    from connectors.sources.image import open_image
+    from cliniloop.connectors.sources.image import open_image
 
     ct = Path(pydicom.data.__file__).parent / "test_files" / "CT_small.dcm"
     store = _store(tmp_path)

@@ -12,17 +12,17 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 
-from connectors.label_studio.client import (
+from cliniloop.connectors.label_studio.client import (
     InvalidPrediction,
     LabelStudioClient,
     LabelStudioError,
     LabelStudioUnavailable,
 )
-from connectors.label_studio.config import text_label_config
-from connectors.label_studio.convert import annotation_from_ls, regions_to_result, task_payload
-from connectors.label_studio.server import LocalLabelStudio, free_port
-from services.core.schemas import PredictionIn, TextSpan
-from taxonomies.label_schemas import LabelValue, load_label_schema
+from cliniloop.connectors.label_studio.config import text_label_config
+from cliniloop.connectors.label_studio.convert import annotation_from_ls, regions_to_result, task_payload
+from cliniloop.connectors.label_studio.server import LocalLabelStudio, free_port
+from cliniloop.services.core.schemas import PredictionIn, TextSpan
+from cliniloop.taxonomies.label_schemas import LabelValue, load_label_schema
 
 pytestmark = [
     pytest.mark.integration,

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from connectors.label_studio.client import LabelStudioClient
-from services.core.settings import Settings
-from services.core.store import Store
-from services.loop.modalities import get_modality
-from services.loop.round import pull_modality, run_round
+from cliniloop.connectors.label_studio.client import LabelStudioClient
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.modalities import get_modality
+from cliniloop.services.loop.round import pull_modality, run_round
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,7 @@ def _with_dev_items(modality: str, out: Path) -> list[Path]:
     dev metric to decide on (ECG: records renamed; images: the same pixels in a file with another hash)."""
     import shutil
 
-    from services.loop.promotion import is_dev_group
+    from cliniloop.services.loop.promotion import is_dev_group
 
     if modality == "ecg":
         import wfdb
@@ -52,7 +52,7 @@ def _with_dev_items(modality: str, out: Path) -> list[Path]:
         return [out]
     from PIL import Image, PngImagePlugin
 
-    from connectors.sources.image import file_sha256
+    from cliniloop.connectors.sources.image import file_sha256
 
     shutil.copytree(SAMPLES / "images" / "Annotations", out / "Annotations")
     shutil.copytree(SAMPLES / "images" / "JPEGImages", out / "JPEGImages")

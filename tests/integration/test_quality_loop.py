@@ -29,17 +29,17 @@ from dataclasses import dataclass
 
 import pytest
 
-from connectors.label_studio.client import LabelStudioClient
-from connectors.label_studio.convert import regions_to_result, result_to_regions
-from services.core.schemas import TextSpan
-from services.core.store import Store
-from services.loop.ingest import ingest_notes
-from services.loop.pull import pull_annotations
-from services.loop.push import ensure_text_project, push_tasks
-from services.loop.train import build_training_set
-from services.quality.adjudication import ADJUDICATION_KEY, pull_adjudications, push_adjudications
-from services.quality.agreement_report import agreement_report
-from services.quality.labels import training_labels
+from cliniloop.connectors.label_studio.client import LabelStudioClient
+from cliniloop.connectors.label_studio.convert import regions_to_result, result_to_regions
+from cliniloop.services.core.schemas import TextSpan
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.ingest import ingest_notes
+from cliniloop.services.loop.pull import pull_annotations
+from cliniloop.services.loop.push import ensure_text_project, push_tasks
+from cliniloop.services.loop.train import build_training_set
+from cliniloop.services.quality.adjudication import ADJUDICATION_KEY, pull_adjudications, push_adjudications
+from cliniloop.services.quality.agreement_report import agreement_report
+from cliniloop.services.quality.labels import training_labels
 
 pytestmark = pytest.mark.integration
 

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from connectors.label_studio.client import LabelStudioClient
-from connectors.label_studio.server import LocalLabelStudio
-from services.core.store import Store
+from cliniloop.connectors.label_studio.client import LabelStudioClient
+from cliniloop.connectors.label_studio.server import LocalLabelStudio
+from cliniloop.services.core.store import Store
 from tests.integration.test_browser_labeling import CHROMIUM_ARGS, TIMEOUT_MS, chromium_path, local_context
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -46,13 +46,13 @@ class Gallery:
 
 def _push_all(store: Store, client: LabelStudioClient, tmp: Path, deidentifier: Any) -> tuple[dict[str, int], dict[str, Any]]:
     """One task of each modality from ``data_samples`` ingested, predicted and pushed."""
-    from models.ecg.boosted import BoostedBeatClassifier
-    from models.ecg.detect import BeatDetector
-    from models.text import ClinicalTextAnnotator
-    from services.loop.ecg import ECG_MODEL_NAME, ecg_project_config, ecg_window_data, ingest_ecg, predict_ecg
-    from services.loop.ecg_train import reference_records
-    from services.loop.eeg import EEG_MODEL_NAME, eeg_project_config, eeg_window_data, ingest_eeg, predict_eeg
-    from services.loop.image import (
+    from cliniloop.models.ecg.boosted import BoostedBeatClassifier
+    from cliniloop.models.ecg.detect import BeatDetector
+    from cliniloop.models.text import ClinicalTextAnnotator
+    from cliniloop.services.loop.ecg import ECG_MODEL_NAME, ecg_project_config, ecg_window_data, ingest_ecg, predict_ecg
+    from cliniloop.services.loop.ecg_train import reference_records
+    from cliniloop.services.loop.eeg import EEG_MODEL_NAME, eeg_project_config, eeg_window_data, ingest_eeg, predict_eeg
+    from cliniloop.services.loop.image import (
         IMAGE_MODEL_NAME,
         image_project_config,
         image_task_data,
@@ -61,9 +61,9 @@ def _push_all(store: Store, client: LabelStudioClient, tmp: Path, deidentifier: 
         load_image_models,
         predict_images,
     )
-    from services.loop.ingest import ingest_notes
-    from services.loop.predict import TEXT_MODEL_NAME, predict_tasks
-    from services.loop.push import ensure_text_project, push_tasks
+    from cliniloop.services.loop.ingest import ingest_notes
+    from cliniloop.services.loop.predict import TEXT_MODEL_NAME, predict_tasks
+    from cliniloop.services.loop.push import ensure_text_project, push_tasks
 
     projects: dict[str, int] = {}
     facts: dict[str, Any] = {}
@@ -284,7 +284,7 @@ def test_dashboard_after_a_basic_auth_login_in_the_browser(gallery: Gallery) -> 
     """The browser asks for the password (a plain Basic challenge) and shows the page, coders' project included."""
     from playwright.sync_api import expect
 
-    from services.api.server import ApiServer
+    from cliniloop.services.api.server import ApiServer
 
     tmp = gallery.facts["tmp"]
     env = {

@@ -15,20 +15,20 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.label_studio.client import LabelStudioClient, LabelStudioUnavailable
-from connectors.label_studio.convert import regions_to_result, result_to_regions
-from models.text import ClinicalTextAnnotator
-from services.api.server import ApiServer
-from services.core.access import WEBHOOK_SECRET_HEADER, api_secrets
-from services.core.schemas import TextSpan, regions_from_json
-from services.core.settings import Settings
-from services.core.store import Store
-from services.loop.connect import ML_BACKEND_USER, connect_project
-from services.loop.ingest import ingest_notes
-from services.loop.predict import TEXT_MODEL_NAME, predict_tasks
-from services.loop.pull import pull_annotations
-from services.loop.push import ensure_text_project, push_tasks
-from services.loop.select import select_tasks
+from cliniloop.connectors.label_studio.client import LabelStudioClient, LabelStudioUnavailable
+from cliniloop.connectors.label_studio.convert import regions_to_result, result_to_regions
+from cliniloop.models.text import ClinicalTextAnnotator
+from cliniloop.services.api.server import ApiServer
+from cliniloop.services.core.access import WEBHOOK_SECRET_HEADER, api_secrets
+from cliniloop.services.core.schemas import TextSpan, regions_from_json
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.connect import ML_BACKEND_USER, connect_project
+from cliniloop.services.loop.ingest import ingest_notes
+from cliniloop.services.loop.predict import TEXT_MODEL_NAME, predict_tasks
+from cliniloop.services.loop.pull import pull_annotations
+from cliniloop.services.loop.push import ensure_text_project, push_tasks
+from cliniloop.services.loop.select import select_tasks
 
 pytestmark = pytest.mark.integration
 
@@ -246,7 +246,7 @@ def test_push_to_unreachable_label_studio_records_nothing(loop: Loop, tmp_path: 
 
 
 def test_new_model_version_adds_predictions_to_tasks_already_pushed(loop: Loop) -> None:
-    from services.core.schemas import PredictionIn
+    from cliniloop.services.core.schemas import PredictionIn
 
     old = loop.store.latest_predictions(TEXT_MODEL_NAME, loop.selected[:2])
     loop.store.add_predictions(
@@ -275,7 +275,7 @@ def test_new_model_version_adds_predictions_to_tasks_already_pushed(loop: Loop) 
 
 def test_start_training_trains_promotes_and_label_studio_follows(loop: Loop) -> None:
     """Annotators label most tasks; "Start training" returns at once; the promoted model re-scores the queue."""
-    from services.loop.predict import NER_MODEL_NAME
+    from cliniloop.services.loop.predict import NER_MODEL_NAME
 
     pull_annotations(loop.store, loop.client, loop.project_id)
     labelled = loop.store.annotated_task_ids()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from models.registry import METADATA_FILE, TMP_PREFIX, ModelRegistry, VersionNotFound
+from cliniloop.models.registry import METADATA_FILE, TMP_PREFIX, ModelRegistry, VersionNotFound
 
 
 def _writer(content: bytes, name: str = "model.bin"):

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from services.core.schemas import AnnotationIn, TaskIn, TextSpan
-from services.core.settings import Settings
-from services.core.store import Store
+from cliniloop.services.core.schemas import AnnotationIn, TaskIn, TextSpan
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
 
 PROBLEMS = ["chest pain", "hypertension", "pneumonia", "diabetes", "asthma", "cough", "fever", "headache"]
 MEDICATIONS = ["aspirin", "metformin", "lisinopril", "albuterol", "heparin", "warfarin"]

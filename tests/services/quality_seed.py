@@ -8,8 +8,8 @@ Task ``task-single`` (optional): carol alone.
 
 from __future__ import annotations
 
-from services.core.schemas import AnnotationIn, PredictionIn, TaskIn, TextSpan
-from services.core.store import Store
+from cliniloop.services.core.schemas import AnnotationIn, PredictionIn, TaskIn, TextSpan
+from cliniloop.services.core.store import Store
 
 DISPUTED = "Patient denies chest pain. Takes aspirin daily."
 GOLD = "History of asthma; takes albuterol at night."

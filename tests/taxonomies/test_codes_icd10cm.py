@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from taxonomies.codes import icd10cm
-from taxonomies.codes.cache import read_cache
-from taxonomies.codes.icd10cm import cache_path, dotted_icd10, load_icd10cm, normalise_icd10cm
-from taxonomies.codes.system import CodeSystem
+from cliniloop.taxonomies.codes import icd10cm
+from cliniloop.taxonomies.codes.cache import read_cache
+from cliniloop.taxonomies.codes.icd10cm import cache_path, dotted_icd10, load_icd10cm, normalise_icd10cm
+from cliniloop.taxonomies.codes.system import CodeSystem
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from taxonomies.codes import snomed
-from taxonomies.codes.icd10cm import load_icd10cm, normalise_icd10cm
-from taxonomies.codes.snomed import (
+from cliniloop.taxonomies.codes import snomed
+from cliniloop.taxonomies.codes.icd10cm import load_icd10cm, normalise_icd10cm
+from cliniloop.taxonomies.codes.snomed import (
     NO_RELEASE_MESSAGE,
     RF2Error,
     find_rf2_files,
@@ -19,7 +19,7 @@ from taxonomies.codes.snomed import (
     snomed_from_settings,
     verhoeff_valid,
 )
-from taxonomies.codes.system import CodeSystem
+from cliniloop.taxonomies.codes.system import CodeSystem
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "data_samples" / "snomed_rf2_sample"
@@ -315,9 +315,9 @@ def test_vectorised_verhoeff_agrees() -> None:
 
 
 def test_no_release_configured(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="taxonomies.codes.snomed"):
+    with caplog.at_level(logging.INFO, logger="cliniloop.taxonomies.codes.snomed"):
         assert snomed_from_settings(None, tmp_path) is None
-    records = [r for r in caplog.records if r.name == "taxonomies.codes.snomed"]
+    records = [r for r in caplog.records if r.name == "cliniloop.taxonomies.codes.snomed"]
     assert len(records) == 1
     assert records[0].levelno == logging.INFO
     assert records[0].getMessage() == NO_RELEASE_MESSAGE

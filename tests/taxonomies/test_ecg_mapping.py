@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from taxonomies.ecg import AAMI_CLASSES, load_beat_mapping
+from cliniloop.taxonomies.ecg import AAMI_CLASSES, load_beat_mapping
 
 
 def test_bundled_mapping_follows_aami_ec57() -> None:

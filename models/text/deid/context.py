@@ -5,12 +5,12 @@ Real ICU notes are typed in capitals, in lower case or in a mix, telegraphically
 "s/p cabg '95", "pager 55037". Capitalisation therefore decides nothing here; a word counts as
 a name or a place by its **context** (a title, a relation, a credential after it, a verb of
 moving a patient, a facility word) and by **how common it is** in English
-(:func:`models.text.deid.lexicon.zipf`) or in clinical language
-(:func:`models.text.deid.lexicon.is_clinical`).
+(:func:`cliniloop.models.text.deid.lexicon.zipf`) or in clinical language
+(:func:`cliniloop.models.text.deid.lexicon.is_clinical`).
 
 :class:`ContextRecognizer` is a Presidio recognizer; each result carries its rule in
 ``recognition_metadata["rule"]`` and the span category a policy profile needs in
-``recognition_metadata["category"]`` (see :data:`models.text.deid.types.CATEGORIES`).
+``recognition_metadata["category"]`` (see :data:`cliniloop.models.text.deid.types.CATEGORIES`).
 The word lists are data: ``taxonomies/deid/context_words.yaml``.
 """
 

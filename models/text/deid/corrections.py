@@ -7,7 +7,7 @@ the gate would have drawn. Parts of a mark that fall on an existing surrogate ar
 (the surrogate is not an identifier); leading and trailing white space is not replaced.
 
 :func:`plan_corrections` returns the new text, the *edit map* from the old to the new
-de-identified text (an :class:`~models.text.deid.offsets.OffsetMap` whose "original" side is
+de-identified text (an :class:`~cliniloop.models.text.deid.offsets.OffsetMap` whose "original" side is
 the old de-identified text) and the note's new original <-> de-identified map. Regions are
 moved with :func:`remap_span`: a region after a replaced span shifts by its length change, a
 region that overlaps it grows or shrinks to the surrogate's bounds.

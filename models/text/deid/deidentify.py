@@ -46,7 +46,7 @@ def deidentify(text: str, spans: Sequence[PhiSpan], generator: SurrogateGenerato
         Original note.
     spans : sequence of PhiSpan
         Detected identifiers, in any order, possibly overlapping (resolved with
-        :func:`~models.text.deid.offsets.merge_overlapping`). Spans without any letter or
+        :func:`~cliniloop.models.text.deid.offsets.merge_overlapping`). Spans without any letter or
         digit are dropped (nothing to replace).
     generator : SurrogateGenerator
         Surrogate generator of the note's patient.

@@ -8,7 +8,7 @@ the same entry and punctuation or line breaks between the words do not matter.
 
 Matching a new text hashes every run of ``n`` consecutive tokens for each ``n`` that some
 entry has (so at most ``len(tokens) x distinct lengths`` one-shot HMACs in C, about a
-microsecond each) and turns each hit into a :class:`~models.text.deid.types.PhiSpan` from the
+microsecond each) and turns each hit into a :class:`~cliniloop.models.text.deid.types.PhiSpan` from the
 first token's start to the last token's end, with ``source="deny_list"``.
 """
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import regex
 
-from taxonomies.deid import deid_rules_dir
+from cliniloop.taxonomies.deid import deid_rules_dir
 
 _WORD = regex.compile(r"[a-z][a-z'\-]*[a-z]|[a-z]")
 
@@ -134,7 +134,7 @@ def context_words() -> dict[str, Any]:
 @lru_cache(maxsize=1)
 def clinical_words() -> frozenset[str]:
     """Single lower-cased words of the clinical lexicons and abbreviations (see the module docstring)."""
-    from models.text.rules import default_rules_dir, load_targets
+    from cliniloop.models.text.rules import default_rules_dir, load_targets
 
     words = set()
     for entry in load_targets(default_rules_dir()):

@@ -42,7 +42,7 @@ class Replacement:
     deid_start, deid_end : int
         Character offsets (end exclusive) in the de-identified text.
     type : str
-        Identifier type (a key of :data:`~models.text.deid.types.PHI_TYPES`).
+        Identifier type (a key of :data:`~cliniloop.models.text.deid.types.PHI_TYPES`).
     """
 
     orig_start: int

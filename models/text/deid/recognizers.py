@@ -23,7 +23,7 @@ import regex
 from presidio_analyzer import EntityRecognizer, PatternRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from taxonomies.deid import deid_rules_dir
+from cliniloop.taxonomies.deid import deid_rules_dir
 
 from .types import PHI_TYPES
 
@@ -207,7 +207,7 @@ def name_stoplist(path: Path | None = None) -> frozenset[str]:
 @lru_cache(maxsize=1)
 def clinical_vocabulary() -> frozenset[str]:
     """Lower-cased clinical terms of the text lexicons: a name candidate that is a term is no name."""
-    from models.text.rules import default_rules_dir, load_targets
+    from cliniloop.models.text.rules import default_rules_dir, load_targets
 
     return frozenset(entry.literal.lower() for entry in load_targets(default_rules_dir()))
 

@@ -20,7 +20,7 @@ Names
     it abbreviates). Letter case (UPPER / Title / lower) follows each original token.
 Dates
     Shifted by a per-patient number of days (:attr:`SurrogateGenerator.date_shift_days`)
-    keeping their written form (:func:`~models.text.deid.dates.shift_date_text`), so
+    keeping their written form (:func:`~cliniloop.models.text.deid.dates.shift_date_text`), so
     intervals between full dates of a patient are exact. A coarse date (bare year, month and
     year) whose shifted value stays in the same period is pushed 366 more days in the
     direction of the shift. Unreadable dates get keyed digits and keyed month and weekday
@@ -194,7 +194,7 @@ class SurrogateGenerator:
         Parameters
         ----------
         phi_type : str
-            A key of :data:`~models.text.deid.types.PHI_TYPES`.
+            A key of :data:`~cliniloop.models.text.deid.types.PHI_TYPES`.
         original : str
             The identifier as written in the note.
 

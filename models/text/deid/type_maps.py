@@ -8,9 +8,9 @@ A type map is a UTF-8 tab-separated file, one foreign type a line::
     PROFESSION<TAB>ignore
 
 Column 1 is the type as the gold files spell it (matched case-insensitively), column 2 a key of
-:data:`~models.text.deid.types.PHI_TYPES` or ``ignore`` (the gold spans of that type are dropped:
+:data:`~cliniloop.models.text.deid.types.PHI_TYPES` or ``ignore`` (the gold spans of that type are dropped:
 they are not identifiers under any profile), column 3, optional, one of
-:data:`~models.text.deid.types.CATEGORIES` (what a policy profile needs to know; empty: a plain
+:data:`~cliniloop.models.text.deid.types.CATEGORIES` (what a policy profile needs to know; empty: a plain
 identifier). Built-in maps (``taxonomies/deid/type_maps``): ``physionet``, ``i2b2-2006``,
 ``i2b2-2014``, and ``identity`` (each identifier type to itself, no category), the default.
 """
@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from taxonomies.deid.type_maps import type_maps_dir
+from cliniloop.taxonomies.deid.type_maps import type_maps_dir
 
 from .types import CATEGORIES, PHI_TYPES
 

@@ -14,11 +14,11 @@ from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.label_studio.convert import prediction_payload
-from services.api.auth import require
-from services.api.deps import StateDep, StoreDep
-from services.core.store import Store, prediction_from_row
-from services.loop.predict import TEXT_MODEL_NAME, predict_texts
+from cliniloop.connectors.label_studio.convert import prediction_payload
+from cliniloop.services.api.auth import require
+from cliniloop.services.api.deps import StateDep, StoreDep
+from cliniloop.services.core.store import Store, prediction_from_row
+from cliniloop.services.loop.predict import TEXT_MODEL_NAME, predict_texts
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["label-studio-ml-backend"])

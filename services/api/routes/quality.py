@@ -11,8 +11,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from services.api.auth import AdminRole, require
-from services.api.deps import StateDep, StoreDep
+from cliniloop.services.api.auth import AdminRole, require
+from cliniloop.services.api.deps import StateDep, StoreDep
 
 router = APIRouter(tags=["quality"])
 ENGINEER = [Depends(require("engineer"))]
@@ -21,7 +21,7 @@ ENGINEER = [Depends(require("engineer"))]
 @router.get("/api/quality/agreement", dependencies=ENGINEER)
 def agreement(state: StateDep, modality: str | None = None) -> dict[str, Any]:
     """Agreement per modality, label and annotator pair, with the low-agreement rows."""
-    from services.quality.agreement_report import agreement_report
+    from cliniloop.services.quality.agreement_report import agreement_report
 
     return agreement_report(state.store, modality, state.settings.low_agreement_threshold).to_json()
 
@@ -29,7 +29,7 @@ def agreement(state: StateDep, modality: str | None = None) -> dict[str, Any]:
 @router.get("/api/quality/gold", dependencies=ENGINEER)
 def gold(state: StateDep, period: Literal["day", "week", "month"] = "week") -> dict[str, Any]:
     """Annotators' accuracy on gold-check tasks per period and overall."""
-    from services.quality.gold import gold_accuracy
+    from cliniloop.services.quality.gold import gold_accuracy
 
     return gold_accuracy(state.store, state.settings.gold_target, period).to_json()
 
@@ -37,7 +37,7 @@ def gold(state: StateDep, period: Literal["day", "week", "month"] = "week") -> d
 @router.get("/api/quality/suggestions", dependencies=ENGINEER)
 def suggestions(store: StoreDep) -> dict[str, Any]:
     """Suggestions accepted, edited, deleted and missed per model version and label."""
-    from services.quality.monitor import suggestion_report
+    from cliniloop.services.quality.monitor import suggestion_report
 
     return suggestion_report(store).to_json()
 
@@ -71,7 +71,7 @@ def audit(
     format: Literal["json", "csv"] = "json",
 ) -> Any:
     """The audit trail (newest ``limit`` events, oldest first) as JSON or CSV."""
-    from services.quality.audit_export import audit_csv, audit_records
+    from cliniloop.services.quality.audit_export import audit_csv, audit_records
 
     events = sorted(
         store.audit_events(action, actor=actor, entity_id=entity_id, since=since, until=until, limit=limit, newest_first=True),
@@ -94,7 +94,7 @@ class PromoteRequest(BaseModel):
 @router.post("/api/models/{name}/promote")
 def promote_model(state: StateDep, role: AdminRole, name: str, body: PromoteRequest) -> dict[str, Any]:
     """Point the ``production`` alias of ``name`` at a registered version (admin only)."""
-    from services.loop.models import promote
+    from cliniloop.services.loop.models import promote
 
     try:
         report = promote(state.store, state.settings, name, body.version, actor=f"api:{role}", reason=body.reason, refresh=False)
@@ -106,8 +106,8 @@ def promote_model(state: StateDep, role: AdminRole, name: str, body: PromoteRequ
 @router.post("/api/models/{name}/rollback")
 def rollback_model(state: StateDep, role: AdminRole, name: str) -> dict[str, Any]:
     """Move the ``production`` alias of ``name`` back to the version promoted before (admin only)."""
-    from services.core.store import NoEarlierVersion
-    from services.loop.models import rollback
+    from cliniloop.services.core.store import NoEarlierVersion
+    from cliniloop.services.loop.models import rollback
 
     try:
         report = rollback(state.store, state.settings, name, actor=f"api:{role}", refresh=False)
@@ -119,8 +119,8 @@ def rollback_model(state: StateDep, role: AdminRole, name: str) -> dict[str, Any
 @router.get("/dashboard", response_class=HTMLResponse, dependencies=ENGINEER)
 async def dashboard(state: StateDep) -> HTMLResponse:
     """The quality dashboard: one server-rendered page with charts (no script, nothing fetched)."""
-    from services.api.dashboard_html import render_dashboard
-    from services.quality.dashboard_data import dashboard_data
+    from cliniloop.services.api.dashboard_html import render_dashboard
+    from cliniloop.services.quality.dashboard_data import dashboard_data
 
     data = await run_in_threadpool(dashboard_data, state.store, state.settings)
     return HTMLResponse(render_dashboard(data))

@@ -13,11 +13,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
-from services.api.auth import EngineerRole, require
-from services.api.deps import StateDep, StoreDep
-from services.loop.jobs import TRAIN_TEXT, job_summary
-from services.loop.models import model_listing
-from services.loop.predict import NER_MODEL_NAME
+from cliniloop.services.api.auth import EngineerRole, require
+from cliniloop.services.api.deps import StateDep, StoreDep
+from cliniloop.services.loop.jobs import TRAIN_TEXT, job_summary
+from cliniloop.services.loop.models import model_listing
+from cliniloop.services.loop.predict import NER_MODEL_NAME
 
 router = APIRouter(prefix="/api", tags=["training"], dependencies=[Depends(require("engineer"))])
 

@@ -1,7 +1,7 @@
 """Webhook receiver for Label Studio events: acknowledge at once, reconcile in the background.
 
 Label Studio gives a webhook one second and never retries, so the handler only writes the
-audit row and queues work for the reconciler thread (:mod:`services.api.reconciler`), which
+audit row and queues work for the reconciler thread (:mod:`cliniloop.services.api.reconciler`), which
 coalesces repeats and applies one event at a time: an annotation event re-reads that task, a
 deletion removes the deleted annotations by id (no pull of the project). Both make repeated
 or out-of-order deliveries harmless; ``cliniloop pull`` catches anything a lost webhook missed.
@@ -25,11 +25,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.api.auth import refuse, require_webhook_secret
-from services.api.deps import StateDep
-from services.api.reconciler import ANNOTATION_ACTIONS, DELETE_ACTIONS, event_keys
-from services.api.state import AppState
-from services.core.access import ROLES, allows
+from cliniloop.services.api.auth import refuse, require_webhook_secret
+from cliniloop.services.api.deps import StateDep
+from cliniloop.services.api.reconciler import ANNOTATION_ACTIONS, DELETE_ACTIONS, event_keys
+from cliniloop.services.api.state import AppState
+from cliniloop.services.core.access import ROLES, allows
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["webhooks"])
@@ -74,7 +74,7 @@ def webhook(state: StateDep, request: Request, caller: WebhookCaller, body: Webh
         raise refuse(request, status.HTTP_403_FORBIDDEN, f"the {caller} role may not start training (engineer or above)", caller)
     state.store.audit(actor, "webhook", "project", str(project_id), event=action, task=ls_task_id)
     if action == "START_TRAINING":
-        from services.loop.jobs import TRAIN_TEXT
+        from cliniloop.services.loop.jobs import TRAIN_TEXT
 
         job_id = state.enqueue_job(TRAIN_TEXT, {}, requested_by=f"{actor} START_TRAINING (project {project_id})")
         state.store.audit(actor, "train_requested", "project", str(project_id), job_id=job_id, trigger="START_TRAINING")

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from services.core.tables import Base
+from cliniloop.services.core.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

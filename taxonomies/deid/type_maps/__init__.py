@@ -1,6 +1,6 @@
 """Built-in maps from other gold standards' identifier types to cliniloop's (data, not code).
 
-Read by :mod:`models.text.deid.type_maps`; see ``README.md`` here for the format.
+Read by :mod:`cliniloop.models.text.deid.type_maps`; see ``README.md`` here for the format.
 """
 
 from pathlib import Path

@@ -14,10 +14,10 @@ import pytest
 from label_studio_sdk.converter.brush import decode_rle, encode_rle
 from label_studio_sdk.label_interface import LabelInterface
 
-from connectors.label_studio.client import validation_errors
-from connectors.label_studio.convert import ConversionError, regions_to_result, result_to_regions
-from connectors.label_studio.ecg import BEAT_TAG
-from connectors.label_studio.image import (
+from cliniloop.connectors.label_studio.client import validation_errors
+from cliniloop.connectors.label_studio.convert import ConversionError, regions_to_result, result_to_regions
+from cliniloop.connectors.label_studio.ecg import BEAT_TAG
+from cliniloop.connectors.label_studio.image import (
     BOX_TAG,
     BRUSH_ALPHA_THRESHOLD,
     IMAGE_OBJECT,
@@ -33,8 +33,8 @@ from connectors.label_studio.image import (
     mask_item,
     mask_to_brush_rle,
 )
-from services.core.masks import counts_to_mask, mask_to_counts
-from services.core.schemas import Mask, Rectangle, TextSpan, TimeInstant
+from cliniloop.services.core.masks import counts_to_mask, mask_to_counts
+from cliniloop.services.core.schemas import Mask, Rectangle, TextSpan, TimeInstant
 
 CLASSES = [("WBC", "white blood cell"), ("RBC", "red blood cell"), ("odd <&\"'>", "tricky & <escaped> \"name\"")]
 MASK_CLASSES = [("nucleus", "cell nucleus"), ("WBC", "same value as a box class")]

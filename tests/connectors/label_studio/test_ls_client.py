@@ -12,7 +12,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from connectors.label_studio.client import LabelStudioClient, LabelStudioError, LabelStudioUnavailable
+from cliniloop.connectors.label_studio.client import LabelStudioClient, LabelStudioError, LabelStudioUnavailable
 
 BASE = "http://ls.test:8080"
 
@@ -140,7 +140,7 @@ def test_readable_columns_hide_signals_in_every_tab_and_never_fail_a_push() -> N
     """Issue 23: each Data Manager tab of a time-series project hides the raw signal column (once)."""
     import json
 
-    from connectors.label_studio.eeg import eeg_label_config
+    from cliniloop.connectors.label_studio.eeg import eeg_label_config
 
     views = [{"id": 5, "data": {"title": "mine", "hiddenColumns": {"explore": ["tasks:id"]}}}]
     sent: list[tuple[str, str, dict]] = []

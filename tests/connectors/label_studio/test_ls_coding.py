@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.label_studio.client import validation_errors
-from connectors.label_studio.coding import (
+from cliniloop.connectors.label_studio.client import validation_errors
+from cliniloop.connectors.label_studio.coding import (
     CodingResultError,
     coder_label_config,
     coder_result,
@@ -67,10 +67,10 @@ def test_alternative_codes_are_split_by_system(text: str, expected: tuple[str, s
 
 
 def test_span_code_candidates_travel_as_region_meta() -> None:
-    from connectors.label_studio.config import text_label_config
-    from connectors.label_studio.convert import CODES_ATTRIBUTE, regions_to_result, result_to_regions
-    from services.core.schemas import TextSpan
-    from taxonomies.label_schemas import load_label_schema
+    from cliniloop.connectors.label_studio.config import text_label_config
+    from cliniloop.connectors.label_studio.convert import CODES_ATTRIBUTE, regions_to_result, result_to_regions
+    from cliniloop.services.core.schemas import TextSpan
+    from cliniloop.taxonomies.label_schemas import load_label_schema
 
     span = TextSpan(start=5, end=8, text="HTN", label="Problem", probability=0.9,
                     attributes={"assertion": "present", CODES_ATTRIBUTE: CANDIDATES[:2]})  # fmt: skip

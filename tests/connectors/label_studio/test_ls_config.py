@@ -7,8 +7,8 @@ from pathlib import Path
 
 from label_studio_sdk.label_interface import LabelInterface
 
-from connectors.label_studio.config import ASSERTION_MARKS, DEFAULT_ASSERTION, ENTITY_TAG, TEXT_TAG, text_label_config
-from taxonomies.label_schemas import LabelSchema, LabelValue, load_label_schema
+from cliniloop.connectors.label_studio.config import ASSERTION_MARKS, DEFAULT_ASSERTION, ENTITY_TAG, TEXT_TAG, text_label_config
+from cliniloop.taxonomies.label_schemas import LabelSchema, LabelValue, load_label_schema
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -67,8 +67,8 @@ def test_fixture_config_is_the_earlier_config() -> None:
 
 
 def test_phi_control_lists_every_identifier_type() -> None:
-    from connectors.label_studio.config import PHI_TAG
-    from models.text.deid.types import PHI_TYPES
+    from cliniloop.connectors.label_studio.config import PHI_TAG
+    from cliniloop.models.text.deid.types import PHI_TYPES
 
     phi = load_label_schema("phi")
     assert phi.label_values == list(PHI_TYPES)

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from connectors.label_studio.client import InvalidPrediction, LabelStudioClient, validation_errors
-from connectors.label_studio.config import ASSERTION_TAG, ENTITY_TAG, TEXT_TAG, text_label_config
-from connectors.label_studio.convert import (
+from cliniloop.connectors.label_studio.client import InvalidPrediction, LabelStudioClient, validation_errors
+from cliniloop.connectors.label_studio.config import ASSERTION_TAG, ENTITY_TAG, TEXT_TAG, text_label_config
+from cliniloop.connectors.label_studio.convert import (
     ConversionError,
     annotation_from_ls,
     annotator_of,
@@ -23,8 +23,8 @@ from connectors.label_studio.convert import (
     UnsupportedRegion,
     task_payload,
 )
-from services.core.schemas import PredictionIn, TextSpan, TimeRange
-from taxonomies.label_schemas import load_label_schema
+from cliniloop.services.core.schemas import PredictionIn, TextSpan, TimeRange
+from cliniloop.taxonomies.label_schemas import load_label_schema
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOTE_2 = "Mother had breast cancer. Rule out pneumonia; chest x-ray ordered."
@@ -100,7 +100,7 @@ def test_round_trip_survives_json_serialisation() -> None:
 
 
 def test_region_kinds_without_an_encoding_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    from connectors.label_studio import convert
+    from cliniloop.connectors.label_studio import convert
 
     monkeypatch.delitem(convert.ENCODERS, "range")
     with pytest.raises(UnsupportedRegion, match="range"):
@@ -139,7 +139,7 @@ def test_unknown_from_name_is_skipped_with_a_warning(caplog: pytest.LogCaptureFi
         "type": "choices",
         "value": {"choices": ["x"]},
     }
-    with caplog.at_level(logging.WARNING, logger="connectors.label_studio.convert"):
+    with caplog.at_level(logging.WARNING, logger="cliniloop.connectors.label_studio.convert"):
         assert result_to_regions([stranger, *regions_to_result([region])]) == [_present(region)]
     assert "sentiment" in caplog.text
 
@@ -152,7 +152,7 @@ def test_orphan_choices_are_ignored_with_a_warning(caplog: pytest.LogCaptureFixt
         "type": "choices",
         "value": {"choices": ["absent"]},
     }
-    with caplog.at_level(logging.WARNING, logger="connectors.label_studio.convert"):
+    with caplog.at_level(logging.WARNING, logger="cliniloop.connectors.label_studio.convert"):
         assert result_to_regions([orphan]) == []
     assert "gone" in caplog.text
 
@@ -186,7 +186,7 @@ def test_several_labels_keep_the_first_and_empty_labels_drop(caplog: pytest.LogC
     value = {"start": 35, "end": 44, "text": "pneumonia"}
     two = {"id": "a", "from_name": ENTITY_TAG, "type": "labels", "value": {**value, "labels": ["Problem", "Test"]}}
     none = {"id": "b", "from_name": ENTITY_TAG, "type": "labels", "value": {**value, "labels": []}}
-    with caplog.at_level(logging.WARNING, logger="connectors.label_studio.convert"):
+    with caplog.at_level(logging.WARNING, logger="cliniloop.connectors.label_studio.convert"):
         [region] = result_to_regions([two, none])
     assert region.label == "Problem"
     assert "keeping the first" in caplog.text and "no entity label" in caplog.text
@@ -371,7 +371,7 @@ def test_line_breaks_in_ui_span_text_come_back_from_the_task_text(caplog: pytest
     item = {"id": "a", "from_name": ENTITY_TAG, "to_name": TEXT_TAG, "type": "labels",
             "value": {"start": 5, "end": 16, "text": "chest\\npain ", "labels": ["Problem"]}}  # fmt: skip
     assert result_to_regions([item])[0].text == "chest\\npain "  # without the task text: as saved
-    with caplog.at_level(logging.WARNING, logger="connectors.label_studio.convert"):
+    with caplog.at_level(logging.WARNING, logger="cliniloop.connectors.label_studio.convert"):
         [region] = result_to_regions([item], task_text=text)
     assert region.text == "chest\npain " and not caplog.records
     ann = annotation_from_ls({"id": 1, "result": [item], "completed_by": 1}, "t", task_text=text)
@@ -380,6 +380,6 @@ def test_line_breaks_in_ui_span_text_come_back_from_the_task_text(caplog: pytest
 
 def test_span_text_disagreeing_with_the_task_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     item = regions_to_result([span(NOTE_2, "pneumonia", "Problem")])[0]
-    with caplog.at_level(logging.WARNING, logger="connectors.label_studio.convert"):
+    with caplog.at_level(logging.WARNING, logger="cliniloop.connectors.label_studio.convert"):
         [region] = result_to_regions([item], task_text="x" * 50)
     assert region.text == "x" * 9 and "differs from the task text" in caplog.text

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connectors.label_studio.server import (
+from cliniloop.connectors.label_studio.server import (
     CREDENTIALS_FILE,
     Credentials,
     LabelStudioStartError,

@@ -8,11 +8,11 @@ import xml.etree.ElementTree as ET
 import numpy as np
 from label_studio_sdk.label_interface import LabelInterface
 
-from connectors.label_studio.client import signal_data_keys
-from connectors.label_studio.convert import beat_summary, regions_to_result, result_to_regions
-from connectors.label_studio.ecg import LEAD_NAME_KEYS, ecg_label_config, ecg_task_data
-from connectors.label_studio.eeg import STACK_CLIP, eeg_label_config, eeg_task_data, stack_spacing
-from services.core.schemas import TimeInstant
+from cliniloop.connectors.label_studio.client import signal_data_keys
+from cliniloop.connectors.label_studio.convert import beat_summary, regions_to_result, result_to_regions
+from cliniloop.connectors.label_studio.ecg import LEAD_NAME_KEYS, ecg_label_config, ecg_task_data
+from cliniloop.connectors.label_studio.eeg import STACK_CLIP, eeg_label_config, eeg_task_data, stack_spacing
+from cliniloop.services.core.schemas import TimeInstant
 
 
 def test_ecg_config_names_the_real_leads_and_shows_the_whole_window() -> None:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.sources.brat import (
+from cliniloop.connectors.sources.brat import (
     BratDocument,
     BratEntity,
     BratError,

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from connectors.sources.coco import CocoFormatError, CocoImage, CocoRegion, coco_document, read_coco, write_coco
-from services.core.masks import counts_to_mask, mask_to_counts
+from cliniloop.connectors.sources.coco import CocoFormatError, CocoImage, CocoRegion, coco_document, read_coco, write_coco
+from cliniloop.services.core.masks import counts_to_mask, mask_to_counts
 
 
 def _mask(height: int, width: int, rows: slice, cols: slice) -> np.ndarray:

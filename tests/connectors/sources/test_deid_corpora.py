@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.sources.brat import write_brat_document
-from connectors.sources.deid_corpora import DeidCorpusError, detect_format, read_gold, read_i2b2, read_physionet
+from cliniloop.connectors.sources.brat import write_brat_document
+from cliniloop.connectors.sources.deid_corpora import DeidCorpusError, detect_format, read_gold, read_i2b2, read_physionet
 
 NOTE_1 = "Pt seen by Dr Lee\non 3/4.\n"
 NOTE_2 = "Call wife Ann at 555-0134\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from connectors.sources.ecg import EcgFileError, open_ecg
+from cliniloop.connectors.sources.ecg import EcgFileError, open_ecg
 from tests.connectors.sources.test_ecg_sources import FS, write_edf, write_wfdb
 
 
@@ -77,7 +77,7 @@ def test_a_plausible_wfdb_record_still_opens(tmp_path: Path) -> None:
 
 
 def test_eeg_text_segment_with_nan_or_inf_and_edf_with_trailing_bytes_are_refused(tmp_path: Path) -> None:
-    from connectors.sources.eeg import EegFileError, open_eeg
+    from cliniloop.connectors.sources.eeg import EegFileError, open_eeg
 
     good = "\n".join(str(i % 50) for i in range(400))
     for name, tail in (("nan.txt", "nan"), ("inf.txt", "-inf")):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from connectors.sources.ecg import EcgFileError, open_ecg
+from cliniloop.connectors.sources.ecg import EcgFileError, open_ecg
 
 FS = 360
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from connectors.sources.eeg_events import (
+from cliniloop.connectors.sources.eeg_events import (
     EegEvent,
     EegEventsError,
     normalise_label,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from connectors.sources.eeg import EegFileError, EegSource, channel_key, open_eeg, open_text_segment, resample
+from cliniloop.connectors.sources.eeg import EegFileError, EegSource, channel_key, open_eeg, open_text_segment, resample
 
 DURATION_S = 10
 SINE_HZ = 5.0

@@ -14,7 +14,7 @@ import pydicom.encaps
 import pytest
 from PIL import Image
 
-from connectors.sources.image import (
+from cliniloop.connectors.sources.image import (
     WINDOW_PRESETS,
     ImageFileError,
     file_sha256,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pydicom.data
 import pytest
 
-from connectors.sources.image import ImageFileError, open_image
+from cliniloop.connectors.sources.image import ImageFileError, open_image
 
 CT = Path(pydicom.data.__file__).parent / "test_files" / "CT_small.dcm"
 

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from connectors.sources.instance_masks import (
+from cliniloop.connectors.sources.instance_masks import (
     InstanceDatasetError,
     instance_target,
     load_instance_labels,
     load_rgb,
     read_instance_dataset,
 )
-from services.core.masks import mask_bbox
+from cliniloop.services.core.masks import mask_bbox
 
 DSB = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "image" / "dsb2018"
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.sources.notes import NoteFileError, iter_note_paths, read_note
+from cliniloop.connectors.sources.notes import NoteFileError, iter_note_paths, read_note
 
 
 def test_reads_utf8_and_strips_bom(tmp_path: Path) -> None:

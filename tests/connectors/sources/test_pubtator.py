@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.sources.pubtator import PubTatorError, read_pubtator, read_pubtator_sentences
+from cliniloop.connectors.sources.pubtator import PubTatorError, read_pubtator, read_pubtator_sentences
 
 DOC = (
     "227508|t|Naloxone reverses the antihypertensive effect of clonidine.\n"
@@ -50,7 +50,7 @@ def test_malformed_mention_line_is_named(tmp_path: Path) -> None:
 
 
 def test_named_files_name_the_option_when_missing_or_empty(tmp_path: Path) -> None:
-    from connectors.sources.pubtator import read_named_pubtator_files
+    from cliniloop.connectors.sources.pubtator import read_named_pubtator_files
 
     (tmp_path / "a.txt").write_text(DOC)
     (tmp_path / "empty.txt").write_text("\n")

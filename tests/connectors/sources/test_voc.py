@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from connectors.sources.voc import VocFormatError, VocSizeWarning, load_rgb, read_voc, write_voc_annotation
+from cliniloop.connectors.sources.voc import VocFormatError, VocSizeWarning, load_rgb, read_voc, write_voc_annotation
 
 BCCD = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "image" / "bccd"
 

@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip("pywt")
 
-from models.ecg import beat_features as bf  # noqa: E402
-from models.ecg.beat_table import feature_table  # noqa: E402
+from cliniloop.models.ecg import beat_features as bf  # noqa: E402
+from cliniloop.models.ecg.beat_table import feature_table  # noqa: E402
 
 
 def _inputs(n_normal: int = 60, n_ectopic: int = 12) -> bf.BeatInputs:

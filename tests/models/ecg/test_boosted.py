@@ -10,10 +10,10 @@ pytest.importorskip("pywt")
 pytest.importorskip("torch")
 pytest.importorskip("neurokit2")
 
-from models.ecg.adapt import PatientAdapter  # noqa: E402
-from models.ecg.boosted import BoostedBeatClassifier, tune_decision_weights  # noqa: E402
-from models.ecg.classify import RecordBeats  # noqa: E402
-from taxonomies.ecg import AAMI_CLASSES  # noqa: E402
+from cliniloop.models.ecg.adapt import PatientAdapter  # noqa: E402
+from cliniloop.models.ecg.boosted import BoostedBeatClassifier, tune_decision_weights  # noqa: E402
+from cliniloop.models.ecg.classify import RecordBeats  # noqa: E402
+from cliniloop.taxonomies.ecg import AAMI_CLASSES  # noqa: E402
 from tests.models.ecg.test_classify import _synthetic_record  # noqa: E402
 
 FAST = {"n_members": 2, "n_estimators": 30, "min_child_samples": 5, "seed": 0, "n_jobs": 1}
@@ -71,13 +71,13 @@ def test_tuned_weights_stay_in_span_and_do_not_lower_macro_f1():
     proba /= proba.sum(axis=1, keepdims=True)
     w = tune_decision_weights(proba, y, span=2.0)
     assert w[0] == 1.0 and w[4] == 1.0 and np.all((w >= 0.5 - 1e-9) & (w <= 2.0 + 1e-9))
-    from models.ecg.boosted import macro_f1
+    from cliniloop.models.ecg.boosted import macro_f1
 
     assert macro_f1(y, (proba * w).argmax(axis=1)) >= macro_f1(y, proba.argmax(axis=1))
 
 
 def test_af_gate_moves_s_to_n_only_in_irregular_rhythm_and_is_chosen_on_held_out_beats():
-    from models.ecg.boosted import apply_gate, choose_gate
+    from cliniloop.models.ecg.boosted import apply_gate, choose_gate
 
     proba = np.array([[0.2, 0.7, 0.05, 0.05, 0.0], [0.2, 0.7, 0.05, 0.05, 0.0], [0.5, 0.1, 0.4, 0.0, 0.0]])
     spread = np.array([0.05, 0.6, 0.6])

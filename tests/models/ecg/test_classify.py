@@ -8,9 +8,9 @@ import pytest
 torch = pytest.importorskip("torch")
 nk = pytest.importorskip("neurokit2")
 
-from models.ecg import beat_features as bf  # noqa: E402
-from models.ecg.classify import BeatClassifier, RecordBeats  # noqa: E402
-from taxonomies.ecg import AAMI_CLASSES  # noqa: E402
+from cliniloop.models.ecg import beat_features as bf  # noqa: E402
+from cliniloop.models.ecg.classify import BeatClassifier, RecordBeats  # noqa: E402
+from cliniloop.taxonomies.ecg import AAMI_CLASSES  # noqa: E402
 
 FS = 360.0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.ecg.detect import BeatDetections, BeatDetector
+from cliniloop.models.ecg.detect import BeatDetections, BeatDetector
 
 FS = 360.0
 TOL = int(0.050 * FS)  # 50 ms

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.eeg.artifacts import ARTIFACT_KINDS, artifact_flags
+from cliniloop.models.eeg.artifacts import ARTIFACT_KINDS, artifact_flags
 
 FS = 256.0
 N = int(4 * FS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.eeg.features import BANDS, FEATURE_NAMES, FEATURE_RATE, epoch_features, epoch_starts, prepare_signal
+from cliniloop.models.eeg.features import BANDS, FEATURE_NAMES, FEATURE_RATE, epoch_features, epoch_starts, prepare_signal
 
 FS = FEATURE_RATE
 N = int(4 * FS)  # one 4-s epoch

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.eeg.features import FEATURE_RATE, epoch_starts, prepare_signal
-from models.eeg.seizure import DetectedEvent, SeizureDetector, best_threshold
+from cliniloop.models.eeg.features import FEATURE_RATE, epoch_starts, prepare_signal
+from cliniloop.models.eeg.seizure import DetectedEvent, SeizureDetector, best_threshold
 
 FS = FEATURE_RATE
 N = int(4 * FS)  # 4-s epochs = 512 samples

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.eeg.sleep import EPOCH_S, STAGES, SleepStages, StagingChannels, stage_sleep, staging_channels
+from cliniloop.models.eeg.sleep import EPOCH_S, STAGES, SleepStages, StagingChannels, stage_sleep, staging_channels
 
 FS = 100.0
 

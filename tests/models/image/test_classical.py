@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from skimage.draw import disk
 
-from models.image.classical import BlobProposer, MaskProposer, nms
-from models.image.metrics import box_iou
-from models.image.regions import Detections
-from services.core.targets import BoxTarget
-from services.core.masks import mask_bbox
+from cliniloop.models.image.classical import BlobProposer, MaskProposer, nms
+from cliniloop.models.image.metrics import box_iou
+from cliniloop.models.image.regions import Detections
+from cliniloop.services.core.targets import BoxTarget
+from cliniloop.services.core.masks import mask_bbox
 
 RADIUS = 12
 #: (row, col) centres: five separated discs and two touching ones (23 px apart, radius 12)

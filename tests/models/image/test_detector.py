@@ -10,10 +10,10 @@ import pytest
 torch = pytest.importorskip("torch")
 draw = pytest.importorskip("skimage.draw")
 
-from models.image.centernet import STRIDE, build_targets, decode  # noqa: E402
-from models.image.detector import BoxDetector  # noqa: E402
-from models.image.regions import Detections  # noqa: E402
-from services.core.targets import BoxTarget  # noqa: E402
+from cliniloop.models.image.centernet import STRIDE, build_targets, decode  # noqa: E402
+from cliniloop.models.image.detector import BoxDetector  # noqa: E402
+from cliniloop.models.image.regions import Detections  # noqa: E402
+from cliniloop.services.core.targets import BoxTarget  # noqa: E402
 
 SMALL = {"input_size": 96, "crop_size": 96, "batch_size": 8, "lr": 4e-3, "width": 8, "precision": "fp32"}
 EPOCHS = 20

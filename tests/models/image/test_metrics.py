@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.image.metrics import BoxMetrics, InstanceMetrics, box_iou, evaluate_boxes, evaluate_instances
-from models.image.regions import Detections
-from services.core.targets import BoxTarget
+from cliniloop.models.image.metrics import BoxMetrics, InstanceMetrics, box_iou, evaluate_boxes, evaluate_instances
+from cliniloop.models.image.regions import Detections
+from cliniloop.services.core.targets import BoxTarget
 
 
 def _det(boxes, scores, labels) -> Detections:

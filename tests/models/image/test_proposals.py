@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from models.image.proposals import BACKGROUND, ProposalBoxClassifier, iou_matrix, proposal_truth
+from cliniloop.models.image.proposals import BACKGROUND, ProposalBoxClassifier, iou_matrix, proposal_truth
 
 
 def _image(seed: int) -> tuple[np.ndarray, SimpleNamespace]:

@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("skimage")
 
-from models.image.segmenter import MaskSegmenter, class_targets, normalise  # noqa: E402
+from cliniloop.models.image.segmenter import MaskSegmenter, class_targets, normalise  # noqa: E402
 
 #: Small network and short training: the whole module runs in well under 30 s on one CPU.
 FAST = dict(

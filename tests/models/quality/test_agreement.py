@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.quality.agreement import (
+from cliniloop.models.quality.agreement import (
     LabelAgreement,
     Match,
     attribute_pairs,
@@ -20,7 +20,7 @@ from models.quality.agreement import (
     pair_f1,
     task_agreement,
 )
-from services.core.masks import mask_to_counts
+from cliniloop.services.core.masks import mask_to_counts
 
 
 def span(start, end, label="problem", **attributes):

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from models.sampling.parts import beat_window_uncertainty, region_uncertainty, regions_uncertainty, task_class_proba
+from cliniloop.models.sampling.parts import beat_window_uncertainty, region_uncertainty, regions_uncertainty, task_class_proba
 
 
 def test_beat_window_is_its_most_uncertain_beat_lifted_for_rare_classes() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.sampling.boost import rare_class_boost, rare_class_weights
+from cliniloop.models.sampling.boost import rare_class_boost, rare_class_weights
 
 
 def test_rare_class_weights_hand_values() -> None:

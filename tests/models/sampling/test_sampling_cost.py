@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.sampling.cost import cost_adjusted, expected_cost_from_length, fit_cost_model
+from cliniloop.models.sampling.cost import cost_adjusted, expected_cost_from_length, fit_cost_model
 
 
 def test_expected_cost_from_length() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.sampling.diversity import badge, badge_embeddings, cluster_diverse_top, k_center_greedy
+from cliniloop.models.sampling.diversity import badge, badge_embeddings, cluster_diverse_top, k_center_greedy
 
 POINTS = np.array([[0.0, 0.0], [1.0, 0.0], [10.0, 0.0], [0.0, 10.0], [0.5, 0.0]])
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.sampling.rollup import MODALITY_ROLLUPS, rollup, rollup_for, token_entropy_sum
-from models.sampling.scores import binary_entropy, task_uncertainty
+from cliniloop.models.sampling.rollup import MODALITY_ROLLUPS, rollup, rollup_for, token_entropy_sum
+from cliniloop.models.sampling.scores import binary_entropy, task_uncertainty
 
 
 def test_rollup_methods_hand_values() -> None:

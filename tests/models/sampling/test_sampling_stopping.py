@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.sampling.stopping import StoppingRule, agreement, span_agreement, stop_set, token_tag_agreement
+from cliniloop.models.sampling.stopping import StoppingRule, agreement, span_agreement, stop_set, token_tag_agreement
 
 
 def test_agreement_hand_values() -> None:

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.sampling.selection import EmptyPoolError, ExhaustedPoolError
-from models.sampling.strategies import STRATEGIES, PoolView, get_strategy, select
+from cliniloop.models.sampling.selection import EmptyPoolError, ExhaustedPoolError
+from cliniloop.models.sampling.strategies import STRATEGIES, PoolView, get_strategy, select
 
 REQUIRED = {"random", "sequential", "least_confidence", "margin", "entropy", "bald", "kcenter", "entropy_kcenter", "badge"}
 
@@ -118,7 +118,7 @@ def test_badge_builds_gradient_embeddings_when_absent() -> None:
     h = rng.normal(size=(30, 5))
     ids = [f"t{i:02d}" for i in range(30)]
     built = select("badge", PoolView(ids=ids, proba=proba, embeddings=h), 5, seed=1)
-    from models.sampling.diversity import badge_embeddings
+    from cliniloop.models.sampling.diversity import badge_embeddings
 
     given = select("badge", PoolView(ids=ids, grad_embeddings=badge_embeddings(proba, h)), 5, seed=1)
     assert built == given

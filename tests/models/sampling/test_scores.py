@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.sampling.scores import (
+from cliniloop.models.sampling.scores import (
     bald,
     binary_entropy,
     entropy,
@@ -14,7 +14,7 @@ from models.sampling.scores import (
     task_uncertainty,
     vote_entropy,
 )
-from models.sampling.selection import EmptyPoolError, top_k
+from cliniloop.models.sampling.selection import EmptyPoolError, top_k
 
 
 def test_scores_order_sure_below_unsure() -> None:

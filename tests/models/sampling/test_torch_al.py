@@ -10,8 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from models.sampling.scores import bald  # noqa: E402
-from models.sampling.torch_al import gradient_embeddings, last_layer_embeddings, mc_dropout_proba  # noqa: E402
+from cliniloop.models.sampling.scores import bald  # noqa: E402
+from cliniloop.models.sampling.torch_al import gradient_embeddings, last_layer_embeddings, mc_dropout_proba  # noqa: E402
 
 
 def _dropout_net() -> nn.Module:
@@ -85,7 +85,7 @@ def test_badge_gradient_embedding_matches_the_outer_product_by_hand() -> None:
 
 
 def test_cell_outputs_of_a_dense_model_at_chosen_cells() -> None:
-    from models.sampling.torch_al import cell_outputs
+    from cliniloop.models.sampling.torch_al import cell_outputs
 
     head = nn.Conv2d(1, 2, 1, bias=False)
     with torch.no_grad():

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from models.text.code_candidates import Candidate, CodeCandidateGenerator, normalise_mention
-from models.text.code_textnorm import AbbreviationExpander, basic_tokens, core_name, load_abbreviations, name_variants
-from taxonomies.codes.icd10cm import load_icd10cm
-from taxonomies.codes.snomed import load_snomed_rf2
-from taxonomies.codes.system import CodeSystem, Concept
+from cliniloop.models.text.code_candidates import Candidate, CodeCandidateGenerator, normalise_mention
+from cliniloop.models.text.code_textnorm import AbbreviationExpander, basic_tokens, core_name, load_abbreviations, name_variants
+from cliniloop.taxonomies.codes.icd10cm import load_icd10cm
+from cliniloop.taxonomies.codes.snomed import load_snomed_rf2
+from cliniloop.taxonomies.codes.system import CodeSystem, Concept
 
 SNOMED_SAMPLE = Path(__file__).resolve().parents[3] / "data_samples" / "snomed_rf2_sample"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from models.text.code_candidates import _CLINICAL_TAGS, CodeCandidateGenerator
-from models.text.code_policy import POLICY_SNOMED_TAGS, mention_type, queued, system_allowed, tag_allowed
-from taxonomies.codes.system import CodeSystem, Concept
+from cliniloop.models.text.code_candidates import _CLINICAL_TAGS, CodeCandidateGenerator
+from cliniloop.models.text.code_policy import POLICY_SNOMED_TAGS, mention_type, queued, system_allowed, tag_allowed
+from cliniloop.taxonomies.codes.system import CodeSystem, Concept
 
 
 def _icd() -> CodeSystem:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from models.text.code_candidates import CodeCandidateGenerator
-from models.text.code_sense import MODIFIERS, SenseExpander, load_typed_abbreviations, modifier_bits, modifier_masks
-from taxonomies.codes.system import CodeSystem, Concept
+from cliniloop.models.text.code_candidates import CodeCandidateGenerator
+from cliniloop.models.text.code_sense import MODIFIERS, SenseExpander, load_typed_abbreviations, modifier_bits, modifier_masks
+from cliniloop.taxonomies.codes.system import CodeSystem, Concept
 
 
 def test_typed_list_loads_and_the_type_picks_the_sense() -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from models.text.ner import EntitySpan
-from models.text.ner_ensemble import EnsembleTagger
+from cliniloop.models.text.ner import EntitySpan
+from cliniloop.models.text.ner_ensemble import EnsembleTagger
 
 
 class _Fixed:

@@ -11,10 +11,10 @@ import pytest
 pytest.importorskip("transformers")
 torch = pytest.importorskip("torch")
 
-from models.sampling.diversity import badge_embeddings  # noqa: E402
-from models.sampling.scores import bald  # noqa: E402
-from models.text.ner import EntitySpan, LabelledText, NotFittedError, bio_labels, bio_spans  # noqa: E402
-from models.text.ner_transformer import (  # noqa: E402
+from cliniloop.models.sampling.diversity import badge_embeddings  # noqa: E402
+from cliniloop.models.sampling.scores import bald  # noqa: E402
+from cliniloop.models.text.ner import EntitySpan, LabelledText, NotFittedError, bio_labels, bio_spans  # noqa: E402
+from cliniloop.models.text.ner_transformer import (  # noqa: E402
     TransformerTagger,
     auto_batch_size,
     is_transformer_dir,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.text.sentences import sentence_at, sentence_spans
+from cliniloop.models.text.sentences import sentence_at, sentence_spans
 
 
 def _split(text: str) -> list[str]:

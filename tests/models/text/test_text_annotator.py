@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from models.text import ASSERTIONS, LABELS, ClinicalTextAnnotator, Mention
-from models.text.rules import default_rules_dir
+from cliniloop.models.text import ASSERTIONS, LABELS, ClinicalTextAnnotator, Mention
+from cliniloop.models.text.rules import default_rules_dir
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from models.text import ClinicalTextAnnotator
-from models.text.hybrid import HybridTextModel
-from models.text.ner import EntitySpan
+from cliniloop.models.text import ClinicalTextAnnotator
+from cliniloop.models.text.hybrid import HybridTextModel
+from cliniloop.models.text.ner import EntitySpan
 
 NOTE = "Patient denies   chest pain.\nTaking aspirin daily. Mother had breast cancer. Blood glucose normal."
 
@@ -14,7 +14,7 @@ NOTE = "Patient denies   chest pain.\nTaking aspirin daily. Mother had breast ca
 @pytest.fixture(scope="module")
 def rules() -> ClinicalTextAnnotator:
     # the process-wide instance: building the medspaCy pipeline takes seconds
-    from services.loop.predict import rule_annotator
+    from cliniloop.services.loop.predict import rule_annotator
 
     return rule_annotator().annotator
 

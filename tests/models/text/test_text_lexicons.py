@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from models.text.mention import LABELS
-from models.text.rules import default_rules_dir, load_context_rules, load_targets, rule_files
-from taxonomies.text.build_lexicons import TermFilter, _clean_icd, build_lexicons
+from cliniloop.models.text.mention import LABELS
+from cliniloop.models.text.rules import default_rules_dir, load_context_rules, load_targets, rule_files
+from cliniloop.taxonomies.text.build_lexicons import TermFilter, _clean_icd, build_lexicons
 
 SHARED = Path(__file__).resolve().parents[4] / "shared"
 
@@ -49,7 +49,7 @@ def test_term_filter_and_icd_cleaning() -> None:
 
 
 def test_build_lexicons_without_corpora_writes_all_labels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from taxonomies.text import build_lexicons as mod
+    from cliniloop.taxonomies.text import build_lexicons as mod
 
     monkeypatch.setattr(mod, "_offer_corpora", lambda shared, offer: None)
     sizes = build_lexicons(tmp_path, tmp_path / "out")

@@ -8,8 +8,8 @@ import stat
 import numpy as np
 import pytest
 
-from models.text.ner import EntitySpan, LabelledText, NerTagger, NotFittedError, bio_labels, bio_spans, tokenize
-from models.text.ner_metrics import span_scores
+from cliniloop.models.text.ner import EntitySpan, LabelledText, NerTagger, NotFittedError, bio_labels, bio_spans, tokenize
+from cliniloop.models.text.ner_metrics import span_scores
 
 DRUGS = ["cisplatin", "haloperidol", "lithium", "cocaine", "heparin", "amiodarone"]
 DISEASES = ["nephrotoxicity", "hypotension", "seizures", "bradycardia", "hepatitis", "proteinuria"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from services.core.access import WEBHOOK_SECRET_HEADER
-from services.core.settings import Settings
+from cliniloop.services.core.access import WEBHOOK_SECRET_HEADER
+from cliniloop.services.core.settings import Settings
 
 TOKENS = {
     "admin": "test-admin-token-0123456789abcdef",

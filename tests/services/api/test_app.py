@@ -5,11 +5,11 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from services.api.app import create_app
+from cliniloop.services.api.app import create_app
 from tests.services.api.conftest import auth_headers, with_secrets
-from services.core.settings import Settings
-from services.core.store import Store
-from services.loop.predict import TEXT_MODEL_NAME
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.predict import TEXT_MODEL_NAME
 
 NOTE = "Patient denies chest pain. Possible pneumonia. Mother had breast cancer."
 

@@ -19,10 +19,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from services.api.app import create_app
-from services.core.access import ROLES, WEBHOOK_SECRET_HEADER, allows
-from services.core.settings import Settings
-from services.core.store import Store
+from cliniloop.services.api.app import create_app
+from cliniloop.services.core.access import ROLES, WEBHOOK_SECRET_HEADER, allows
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
 from tests.services.api.conftest import TOKENS, WEBHOOK_SECRET, with_secrets
 
 ALL_SECRETS = [*TOKENS.values(), WEBHOOK_SECRET]
@@ -276,8 +276,8 @@ def test_no_secret_reaches_the_logs(client: TestClient, store: Store, caplog: py
 
 
 def test_no_secret_reaches_the_real_servers_log(tmp_path: Path) -> None:
-    from services.api.server import ApiServer
-    from services.core.store import open_store
+    from cliniloop.services.api.server import ApiServer
+    from cliniloop.services.core.store import open_store
 
     db = tmp_path / "server.sqlite3"
     env = {

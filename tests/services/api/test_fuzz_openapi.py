@@ -25,11 +25,11 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.api.app import create_app
-from services.core.access import WEBHOOK_SECRET_HEADER
-from services.core.audit import MAX_FIELD_CHARS, MAX_STRING_CHARS
-from services.core.settings import Settings
-from services.core.store import Store
+from cliniloop.services.api.app import create_app
+from cliniloop.services.core.access import WEBHOOK_SECRET_HEADER
+from cliniloop.services.core.audit import MAX_FIELD_CHARS, MAX_STRING_CHARS
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
 from tests.services.api.conftest import TOKENS, WEBHOOK_SECRET, with_secrets
 
 EXAMPLES = 25

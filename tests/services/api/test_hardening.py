@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from services.api.app import create_app
-from services.core.access import WEBHOOK_SECRET_HEADER
-from services.core.audit import MAX_FIELD_CHARS
-from services.core.store import Store
+from cliniloop.services.api.app import create_app
+from cliniloop.services.core.access import WEBHOOK_SECRET_HEADER
+from cliniloop.services.core.audit import MAX_FIELD_CHARS
+from cliniloop.services.core.store import Store
 from tests.services.api.conftest import TOKENS, WEBHOOK_SECRET
 from tests.services.api.test_auth import app_settings
 

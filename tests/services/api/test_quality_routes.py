@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from services.api.app import create_app
-from services.core.settings import Settings
-from services.core.store import Store
-from services.quality.adjudication import detect_disagreements
-from services.quality.agreement_report import agreement_report
-from services.quality.audit_export import COLUMNS
-from services.quality.gold import gold_accuracy
-from services.quality.monitor import suggestion_report
+from cliniloop.services.api.app import create_app
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
+from cliniloop.services.quality.adjudication import detect_disagreements
+from cliniloop.services.quality.agreement_report import agreement_report
+from cliniloop.services.quality.audit_export import COLUMNS
+from cliniloop.services.quality.gold import gold_accuracy
+from cliniloop.services.quality.monitor import suggestion_report
 from tests.services.api.conftest import auth_headers, with_secrets
 from tests.services.quality_seed import DISPUTED, seed_quality, span
 
@@ -182,8 +182,8 @@ def test_promote_validates_its_body(client: TestClient, store: Store) -> None:
 
 
 @pytest.mark.xfail(
-    importlib.util.find_spec("services.api.dashboard_html") is None,
-    reason="bug: GET /dashboard imports services.api.dashboard_html (render_dashboard), which does not exist",
+    importlib.util.find_spec("cliniloop.services.api.dashboard_html") is None,
+    reason="bug: GET /dashboard imports cliniloop.services.api.dashboard_html (render_dashboard), which does not exist",
     strict=True,
 )
 def test_dashboard_is_one_html_page_with_charts(client: TestClient, store: Store) -> None:

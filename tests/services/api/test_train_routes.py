@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from services.api.app import create_app
+from cliniloop.services.api.app import create_app
 from tests.services.api.conftest import auth_headers, with_secrets
-from services.core.settings import Settings
-from services.core.store import Store
-from services.loop.jobs import JOB_KINDS, TRAIN_TEXT
-from services.loop.predict import NER_MODEL_NAME
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.jobs import JOB_KINDS, TRAIN_TEXT
+from cliniloop.services.loop.predict import NER_MODEL_NAME
 
 
 def _wait_for_job(client: TestClient, job_id: int, timeout_s: float = 60.0) -> dict[str, Any]:

@@ -13,11 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from connectors.label_studio.memory import InMemoryLabelStudio
-from services.api.app import create_app
-from services.core.schemas import AnnotationIn, TaskIn
-from services.core.settings import Settings
-from services.core.store import Store
+from cliniloop.connectors.label_studio.memory import InMemoryLabelStudio
+from cliniloop.services.api.app import create_app
+from cliniloop.services.core.schemas import AnnotationIn, TaskIn
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
 from tests.services.api.conftest import auth_headers, with_secrets
 
 PID = 3
@@ -116,7 +116,7 @@ def test_concurrent_upserts_of_one_annotation_do_not_fail_on_unique(store: Store
 
 
 def test_webhook_storm_bench_loses_nothing_small() -> None:
-    from services.evaluation.bench import webhook_storm
+    from cliniloop.services.evaluation.bench import webhook_storm
 
     out = webhook_storm(tasks=20, changes=60, senders=4, ls_delay_s=0.0, timeout_s=60)
     assert out["errors"] == 0 and out["lost"] == 0 and out["extra"] == 0 and out["queue"]["drained"], out

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.core.settings import get_settings
+from cliniloop.services.core.settings import get_settings
 
 
 @pytest.fixture

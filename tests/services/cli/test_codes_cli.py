@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from services.cli.main import app
-from services.core.settings import get_settings
+from cliniloop.services.cli.main import app
+from cliniloop.services.core.settings import get_settings
 
 SNOMED_SAMPLE = Path(__file__).resolve().parents[3] / "data_samples" / "snomed_rf2_sample"
 

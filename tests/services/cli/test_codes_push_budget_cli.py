@@ -7,14 +7,14 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import services.cli.codes_cli as codes_cli
-import services.loop.coding as coding
-from models.text.code_candidates import CodeCandidateGenerator
-from services.cli.main import app
-from services.core.schemas import PredictionIn, TaskIn, TextSpan
-from services.core.settings import get_settings
-from services.core.store import Store
-from taxonomies.codes.system import CodeSystem, Concept
+import cliniloop.services.cli.codes_cli as codes_cli
+import cliniloop.services.loop.coding as coding
+from cliniloop.models.text.code_candidates import CodeCandidateGenerator
+from cliniloop.services.cli.main import app
+from cliniloop.services.core.schemas import PredictionIn, TaskIn, TextSpan
+from cliniloop.services.core.settings import get_settings
+from cliniloop.services.core.store import Store
+from cliniloop.taxonomies.codes.system import CodeSystem, Concept
 
 TEXT = "Hypertension. Asthma. Chest pain. hypertension again."
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from services.cli.corrections_cli import corrections_line
-from services.cli.main import app
-from services.loop.deid_corrections import CorrectionReport
+from cliniloop.services.cli.corrections_cli import corrections_line
+from cliniloop.services.cli.main import app
+from cliniloop.services.loop.deid_corrections import CorrectionReport
 
 runner = CliRunner()
 

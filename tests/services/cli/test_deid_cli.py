@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from connectors.sources.brat import write_brat_document
-from models.text.deid.types import PhiSpan, apply_profile
-from services.cli.main import app
+from cliniloop.connectors.sources.brat import write_brat_document
+from cliniloop.models.text.deid.types import PhiSpan, apply_profile
+from cliniloop.services.cli.main import app
 
 TEXT = "Seen by Dr. Alice Wong on 4 March 2021. BP 120/80. Call 617-555-0134."
 
@@ -65,7 +65,7 @@ def _physionet(folder: Path, shift: int = 0) -> Path:
 
 
 def test_eval_deid_with_the_physionet_type_map(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("models.text.deid.analyzer.PhiDetector", _FakePhiDetector)
+    monkeypatch.setattr("cliniloop.models.text.deid.analyzer.PhiDetector", _FakePhiDetector)
     data = _physionet(env / "pn")
     out = CliRunner().invoke(app, ["eval", "deid", "--data", str(data), "--type-map", "physionet", "--errors", str(env / "errors.jsonl")])
     assert out.exit_code == 0, out.output

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from services.cli.demo import DEMO_PASSWORD, DEMO_TOKEN, demo_panel, write_demo_env
+from cliniloop.services.cli.demo import DEMO_PASSWORD, DEMO_TOKEN, demo_panel, write_demo_env
 
 
 def test_demo_prints_where_secrets_are_not_the_secrets(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 pytest.importorskip("lightgbm")
 pytest.importorskip("wfdb")
 
-from services.cli.main import app  # noqa: E402
+from cliniloop.services.cli.main import app  # noqa: E402
 
 MITDB = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "ecg" / "mitdb"
 

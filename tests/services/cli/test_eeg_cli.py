@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from services.cli.main import app
+from cliniloop.services.cli.main import app
 
 SAMPLES = Path(__file__).resolve().parents[3] / "data_samples" / "eeg"
 

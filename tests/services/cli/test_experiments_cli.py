@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from services.cli.main import app
+from cliniloop.services.cli.main import app
 
 
 def test_eval_ner_prints_one_json_object(pubtator_pair) -> None:

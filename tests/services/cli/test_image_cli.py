@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 from typer.testing import CliRunner
 
-from services.cli.main import app
+from cliniloop.services.cli.main import app
 
 SAMPLES = Path(__file__).resolve().parents[3] / "data_samples" / "images"
 

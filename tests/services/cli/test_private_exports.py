@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from services.cli.main import app
+from cliniloop.services.cli.main import app
 
 
 def test_audit_export_and_store_are_private(env: Path) -> None:

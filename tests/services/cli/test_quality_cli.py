@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from services.cli.main import app
-from services.core.access import SECRETS_FILE
-from services.core.settings import get_settings
-from services.core.store import Store, open_store
-from services.quality.audit_export import COLUMNS
+from cliniloop.services.cli.main import app
+from cliniloop.services.core.access import SECRETS_FILE
+from cliniloop.services.core.settings import get_settings
+from cliniloop.services.core.store import Store, open_store
+from cliniloop.services.quality.audit_export import COLUMNS
 from tests.services.quality_seed import SINGLE, seed_quality, span
 
 SECRET_ENV = ("CLINILOOP_API_ADMIN_TOKEN", "CLINILOOP_API_ENGINEER_TOKEN", "CLINILOOP_API_ANNOTATOR_TOKEN", "CLINILOOP_WEBHOOK_SECRET")

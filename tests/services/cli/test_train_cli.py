@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from services.cli import render
-from services.cli.main import app
-from services.core.settings import get_settings
-from services.core.store import Store
-from services.loop.predict import NER_MODEL_NAME
+from cliniloop.services.cli import render
+from cliniloop.services.cli.main import app
+from cliniloop.services.core.settings import get_settings
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.predict import NER_MODEL_NAME
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from services.core.access import ROLES, SECRETS_FILE, ApiSecrets, allows, api_secrets
-from services.core.settings import Settings
+from cliniloop.services.core.access import ROLES, SECRETS_FILE, ApiSecrets, allows, api_secrets
+from cliniloop.services.core.settings import Settings
 
 ENV_NAMES = {
     "admin": "CLINILOOP_API_ADMIN_TOKEN",

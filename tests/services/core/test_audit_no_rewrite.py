@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from services.core.audit import AuditDetailError
-from services.core.store import Store
+from cliniloop.services.core.audit import AuditDetailError
+from cliniloop.services.core.store import Store
 
 # statements a process holding the app's database connection could send to rewrite event 1
 SQLITE_REWRITES = [

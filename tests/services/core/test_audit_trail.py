@@ -8,9 +8,9 @@ from datetime import datetime
 import pytest
 from sqlalchemy.exc import DBAPIError
 
-from services.core.audit import MAX_STRING_CHARS, AuditDetailError, check_details
-from services.core.schemas import PredictionIn, TaskIn, TextSpan
-from services.core.store import Store
+from cliniloop.services.core.audit import MAX_STRING_CHARS, AuditDetailError, check_details
+from cliniloop.services.core.schemas import PredictionIn, TaskIn, TextSpan
+from cliniloop.services.core.store import Store
 
 
 # -- check_details ---------------------------------------------------------------------------------
@@ -78,7 +78,7 @@ def test_database_refuses_update_and_delete(any_store: Store, statement: str) ->
 
 
 def test_orm_delete_is_refused_too(any_store: Store) -> None:
-    from services.core.tables import AuditEventRow
+    from cliniloop.services.core.tables import AuditEventRow
 
     any_store.audit("alice", "export", "task", "t1")
     with pytest.raises(DBAPIError, match="append-only"):

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from services.core.settings import Settings
-from services.core.store import Store
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
 
 
 def mode(path: Path) -> int:
@@ -56,7 +56,7 @@ def test_an_old_world_readable_store_is_made_private(tmp_path: Path, permissive_
 
 
 def test_the_app_makes_its_var_dir_and_store_private(tmp_path: Path, permissive_umask: None) -> None:
-    from services.api.app import create_app
+    from cliniloop.services.api.app import create_app
     from tests.services.api.conftest import with_secrets
 
     var = tmp_path / "var"
@@ -72,7 +72,7 @@ def test_the_app_makes_its_var_dir_and_store_private(tmp_path: Path, permissive_
 
 def test_local_label_studio_data_is_private(tmp_path: Path, permissive_umask: None) -> None:
     """Label Studio's data folder (its sqlite3 holds the webhook secret and tokens) and what it writes are owner-only."""
-    from connectors.label_studio.server import LabelStudioStartError, LocalLabelStudio
+    from cliniloop.connectors.label_studio.server import LabelStudioStartError, LocalLabelStudio
 
     data = tmp_path / "label-studio"
     data.mkdir(mode=0o755)

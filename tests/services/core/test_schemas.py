@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from services.core.schemas import Mask, Rectangle, TextSpan, TimeInstant, TimeRange, regions_from_json, regions_to_json
+from cliniloop.services.core.schemas import Mask, Rectangle, TextSpan, TimeInstant, TimeRange, regions_from_json, regions_to_json
 
 
 def test_every_region_kind_round_trips() -> None:

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import inspect
 
-from services.core.schemas import AnnotationIn, PredictionIn, TaskIn, TextSpan, regions_from_json
-from services.core.store import Store
+from cliniloop.services.core.schemas import AnnotationIn, PredictionIn, TaskIn, TextSpan, regions_from_json
+from cliniloop.services.core.store import Store
 
 
 def _task(i: int) -> TaskIn:

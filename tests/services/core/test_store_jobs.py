@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
-from services.core.schemas import PredictionIn, TaskIn, TextSpan
-from services.core.store import INTERRUPTED, MIGRATIONS_DIR, NoEarlierVersion, Store
+from cliniloop.services.core.schemas import PredictionIn, TaskIn, TextSpan
+from cliniloop.services.core.store import INTERRUPTED, MIGRATIONS_DIR, NoEarlierVersion, Store
 
 
 def test_migration_creates_jobs_and_promotion_history(any_store: Store) -> None:

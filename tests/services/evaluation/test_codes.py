@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from models.text.code_candidates import Candidate, CodeCandidateGenerator
-from services.evaluation.codes import CodesEvalError, evaluate_codes, rank_metrics, read_pairs
-from taxonomies.codes.icd10cm import load_icd10cm
-from taxonomies.codes.system import CodeSystem, Concept
+from cliniloop.models.text.code_candidates import Candidate, CodeCandidateGenerator
+from cliniloop.services.evaluation.codes import CodesEvalError, evaluate_codes, rank_metrics, read_pairs
+from cliniloop.taxonomies.codes.icd10cm import load_icd10cm
+from cliniloop.taxonomies.codes.system import CodeSystem, Concept
 
 SNOMED_SAMPLE = Path(__file__).resolve().parents[3] / "data_samples" / "snomed_rf2_sample"
 
@@ -185,7 +185,7 @@ def test_per_type_no_candidate_and_offered_figures(tmp_path: Path) -> None:
 
 
 def test_calibrate_threshold_by_hand() -> None:
-    from services.evaluation.codes import calibrate_threshold
+    from cliniloop.services.evaluation.codes import calibrate_threshold
 
     hits = [0.5 + i / 100 for i in range(50)]  # 0.50 .. 0.99
     r = calibrate_threshold(hits, [0.2, 0.4, 0.6, 0.8], keep=0.98)
@@ -196,8 +196,8 @@ def test_calibrate_threshold_by_hand() -> None:
 
 
 def test_snomed_synonym_pairs_from_the_sample_release(tmp_path: Path) -> None:
-    from services.evaluation.codes import snomed_synonym_pairs
-    from taxonomies.codes.snomed import load_snomed_rf2
+    from cliniloop.services.evaluation.codes import snomed_synonym_pairs
+    from cliniloop.taxonomies.codes.snomed import load_snomed_rf2
 
     release = next(SNOMED_SAMPLE.glob("SnomedCT_*"))
     snomed = load_snomed_rf2(release, cache_dir=tmp_path)

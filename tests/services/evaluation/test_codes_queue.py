@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import services.loop.coding as coding
-from services.cli.main import app
-from services.evaluation.codes_queue import evaluate_coder_queue
-from taxonomies.codes.system import CodeSystem, Concept
+import cliniloop.services.loop.coding as coding
+from cliniloop.services.cli.main import app
+from cliniloop.services.evaluation.codes_queue import evaluate_coder_queue
+from cliniloop.taxonomies.codes.system import CodeSystem, Concept
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def tiny_icd(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     system = CodeSystem("icd10cm", "tiny", {c.code: c for c in concepts})
     monkeypatch.setattr(coding, "code_systems", lambda settings: [system])
     monkeypatch.setenv("CLINILOOP_VAR_DIR", str(tmp_path / "var"))
-    from services.core.settings import get_settings
+    from cliniloop.services.core.settings import get_settings
 
     get_settings.cache_clear()
     yield

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from connectors.sources.deid_corpora import GoldMention, GoldNote, read_gold
-from models.text.deid.type_maps import load_type_map
-from models.text.deid.types import PhiSpan
-from services.evaluation.deid import DeidEvalError, evaluate_deid, gold_spans
+from cliniloop.connectors.sources.deid_corpora import GoldMention, GoldNote, read_gold
+from cliniloop.models.text.deid.type_maps import load_type_map
+from cliniloop.models.text.deid.types import PhiSpan
+from cliniloop.services.evaluation.deid import DeidEvalError, evaluate_deid, gold_spans
 
 TEXT = "Dr. Alice Wong saw John Smith at Mercy Hospital on 03/04 2019, aged 93; son 45. Boston, Massachusetts. Nurse."
 

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("wfdb")
 
-from services.evaluation.ecg_classify import (  # noqa: E402
+from cliniloop.services.evaluation.ecg_classify import (  # noqa: E402
     EcgClassifyEvalError,
     classification_scores,
     confusion_plot,

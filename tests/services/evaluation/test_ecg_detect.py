@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.evaluation.ecg_detect import evaluate_detection
+from cliniloop.services.evaluation.ecg_detect import evaluate_detection
 
 MITDB = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "ecg" / "mitdb"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.evaluation.eeg_long import evaluate_long_recording, planted_seizures
+from cliniloop.services.evaluation.eeg_long import evaluate_long_recording, planted_seizures
 
 
 def test_planted_seizures_fall_one_per_hour() -> None:

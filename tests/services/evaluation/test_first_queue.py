@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.evaluation.first_queue import FirstQueueError, box_error, evaluate_first_queue, rank_correlation, window_error
+from cliniloop.services.evaluation.first_queue import FirstQueueError, box_error, evaluate_first_queue, rank_correlation, window_error
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 
@@ -38,7 +38,7 @@ def test_rank_correlation_sign_and_constant_queue() -> None:
 def test_unknown_modality_and_trained_records_are_refused() -> None:
     with pytest.raises(FirstQueueError, match="--modality"):
         evaluate_first_queue("audio", Path("."))
-    from models.ecg.defaults import load_default
+    from cliniloop.models.ecg.defaults import load_default
 
     seen = load_default().training_["records"][0]
     with pytest.raises(FirstQueueError, match="used to train"):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from models.text import ClinicalTextAnnotator
-from services.evaluation.negex import evaluate_negex, read_negex_tsv
+from cliniloop.models.text import ClinicalTextAnnotator
+from cliniloop.services.evaluation.negex import evaluate_negex, read_negex_tsv
 
 HEADER = "line\tCondition\tsentence\tnegation\ttemporality\texperiencer\n"
 ROWS = [

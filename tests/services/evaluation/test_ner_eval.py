@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from services.cli.main import app
+from cliniloop.services.cli.main import app
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -22,9 +22,9 @@ def one_thread():
 
 
 def test_transformer_and_hybrid_report_scores_speed_memory_and_device(pubtator_pair, tmp_path: Path, one_thread) -> None:
-    from connectors.sources.pubtator import read_pubtator_sentences
-    from models.text.ner_transformer import tiny_config, write_word_vocab
-    from services.evaluation.ner import evaluate_ner
+    from cliniloop.connectors.sources.pubtator import read_pubtator_sentences
+    from cliniloop.models.text.ner_transformer import tiny_config, write_word_vocab
+    from cliniloop.services.evaluation.ner import evaluate_ner
 
     pool, test = pubtator_pair
     vocab = write_word_vocab([s.text for s in read_pubtator_sentences(pool)], tmp_path / "vocab")

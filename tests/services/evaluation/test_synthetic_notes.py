@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from connectors.sources.brat import read_brat_dir
-from models.text.deid.types import PHI_TYPES
-from services.evaluation import synthetic_notes
-from services.evaluation.synthetic_notes import SyntheticNote, generate_notes, write_corpus
+from cliniloop.connectors.sources.brat import read_brat_dir
+from cliniloop.models.text.deid.types import PHI_TYPES
+from cliniloop.services.evaluation import synthetic_notes
+from cliniloop.services.evaluation.synthetic_notes import SyntheticNote, generate_notes, write_corpus
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models.text.code_candidates import Candidate
-from services.loop.codes_simulate import simulate_codes
+from cliniloop.models.text.code_candidates import Candidate
+from cliniloop.services.loop.codes_simulate import simulate_codes
 
 
 class Stub:
@@ -38,7 +38,7 @@ def test_replay_memory_curve_and_saved_decisions(tmp_path: Path) -> None:
 
 
 def test_reranker_learns_a_preferred_category() -> None:
-    from models.text.code_rerank import VerdictReranker
+    from cliniloop.models.text.code_rerank import VerdictReranker
 
     def cands(codes):
         return [Candidate("icd10cm", c, f"name {c}", 0.9 - i / 100, "lexical") for i, c in enumerate(codes)]
@@ -57,8 +57,8 @@ def test_reranker_learns_a_preferred_category() -> None:
 def test_simulate_codes_command_line(tmp_path: Path, monkeypatch) -> None:
     from typer.testing import CliRunner
 
-    import services.loop.codes_simulate as mod
-    from services.cli.main import app
+    import cliniloop.services.loop.codes_simulate as mod
+    from cliniloop.services.cli.main import app
 
     missing = CliRunner().invoke(app, ["simulate", "--task", "codes"])
     assert missing.exit_code == 2 and "needs --pairs" in missing.output

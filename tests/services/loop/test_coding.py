@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from models.text.code_candidates import CodeCandidateGenerator
-from services.core.schemas import PredictionIn, TaskIn, TextSpan
-from services.core.store import Store
-from services.loop.coding import coder_items, item_key, sentence_around, span_code_candidates
-from taxonomies.codes.system import CodeSystem, Concept
+from cliniloop.models.text.code_candidates import CodeCandidateGenerator
+from cliniloop.services.core.schemas import PredictionIn, TaskIn, TextSpan
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.coding import coder_items, item_key, sentence_around, span_code_candidates
+from cliniloop.taxonomies.codes.system import CodeSystem, Concept
 
 TEXT = "Seen today.\nPMH: hypertension and asthma. Denies chest pain."
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.text.code_candidates import _CLINICAL_TAGS, CodeCandidateGenerator
-from models.text.code_policy import POLICY_SNOMED_TAGS
-from services.core.schemas import PredictionIn, TaskIn, TextSpan
-from services.core.store import Store
-from services.loop.coding import coder_items, push_coder_tasks, span_code_candidates
-from taxonomies.codes.system import CodeSystem, Concept
+from cliniloop.models.text.code_candidates import _CLINICAL_TAGS, CodeCandidateGenerator
+from cliniloop.models.text.code_policy import POLICY_SNOMED_TAGS
+from cliniloop.services.core.schemas import PredictionIn, TaskIn, TextSpan
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.coding import coder_items, push_coder_tasks, span_code_candidates
+from cliniloop.taxonomies.codes.system import CodeSystem, Concept
 
 TEXT = "Abdominal pain since Monday. Abdomen soft. Creatinine 1.2 today."
 
@@ -81,7 +81,7 @@ NOTE = "HPI: Lactate was 5.2 with E. coli bacteremia, seen by Dr. Jones. No ches
 
 
 def test_coder_task_shows_the_whole_sentence_section_assertion_and_marked_mention(store: Store) -> None:
-    from services.loop.coding import sentence_around
+    from cliniloop.services.loop.coding import sentence_around
 
     store.add_tasks([TaskIn(id="n2", modality="text", source_uri="mem://n2", data={"text": NOTE})])
     s = NOTE.index("bacteremia")
@@ -104,8 +104,8 @@ def test_coder_task_shows_the_whole_sentence_section_assertion_and_marked_mentio
 
 
 def test_coder_config_shows_where_and_accepts_results() -> None:
-    from connectors.label_studio.client import validation_errors
-    from connectors.label_studio.coding import coder_label_config, coder_result_json
+    from cliniloop.connectors.label_studio.client import validation_errors
+    from cliniloop.connectors.label_studio.coding import coder_label_config, coder_result_json
 
     assert 'value="$where_html"' in coder_label_config()
     assert validation_errors(coder_label_config(), coder_result_json("accept", [("icd10cm", "I10")])) == []

@@ -7,13 +7,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from connectors.label_studio.coding import coder_result_json
-from models.sampling.scores import score_margin
-from models.text.code_candidates import Candidate, CodeCandidateGenerator
-from services.core.schemas import CodeVerdictIn, PredictionIn, TaskIn, TextSpan
-from services.core.store import Store
-from services.loop.coding import coder_items, coder_key, group_items, pull_coder_verdicts, push_coder_tasks, queue_order
-from taxonomies.codes.system import CodeSystem, Concept
+from cliniloop.connectors.label_studio.coding import coder_result_json
+from cliniloop.models.sampling.scores import score_margin
+from cliniloop.models.text.code_candidates import Candidate, CodeCandidateGenerator
+from cliniloop.services.core.schemas import CodeVerdictIn, PredictionIn, TaskIn, TextSpan
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.coding import coder_items, coder_key, group_items, pull_coder_verdicts, push_coder_tasks, queue_order
+from cliniloop.taxonomies.codes.system import CodeSystem, Concept
 
 
 def _icd() -> CodeSystem:

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from sqlalchemy import text as sql
 
-from models.text.deid.offsets import OffsetMap
-from services.core.schemas import PredictionIn, TextSpan
-from services.core.store import Store
-from services.loop.deid import DEID_KEY, NoteDeidentifier, patient_surrogates, shareable_data
-from services.loop.deid_corrections import PENDING_KEY, apply_phi_corrections
-from services.loop.ingest import ingest_notes
-from services.loop.pull import pull_annotations
+from cliniloop.models.text.deid.offsets import OffsetMap
+from cliniloop.services.core.schemas import PredictionIn, TextSpan
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.deid import DEID_KEY, NoteDeidentifier, patient_surrogates, shareable_data
+from cliniloop.services.loop.deid_corrections import PENDING_KEY, apply_phi_corrections
+from cliniloop.services.loop.ingest import ingest_notes
+from cliniloop.services.loop.pull import pull_annotations
 
 TEST_DEID_SECRET = b"cliniloop-corrections-tests-0001"
 

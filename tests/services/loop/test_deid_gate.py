@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text as sql
 
-from services.core.schemas import TaskIn
-from services.core.settings import Settings
-from services.core.store import Store
-from services.loop.deid import DEID_KEY, NotDeidentifiedError, NoteDeidentifier, deid_secret, require_deidentified
-from services.loop.ingest import ingest_notes
+from cliniloop.services.core.schemas import TaskIn
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.deid import DEID_KEY, NotDeidentifiedError, NoteDeidentifier, deid_secret, require_deidentified
+from cliniloop.services.loop.ingest import ingest_notes
 
 IDENTIFIERS = [
     "Jonathan Whitfield",
@@ -75,7 +75,7 @@ def test_ingest_stores_only_deidentified_text_and_counts(store: Store, tmp_path:
 
 
 def test_offset_map_maps_clinical_words_between_texts(store: Store, tmp_path: Path, deidentifier) -> None:
-    from models.text.deid.offsets import OffsetMap
+    from cliniloop.models.text.deid.offsets import OffsetMap
 
     _write(tmp_path / "n", "a.txt", NOTE)
     ingest_notes(store, tmp_path / "n", 10**6, deidentifier)

@@ -11,9 +11,9 @@ pytest.importorskip("lightgbm")
 pytest.importorskip("neurokit2")
 pytest.importorskip("torch")
 
-from services.core.schemas import AnnotationIn, regions_from_json  # noqa: E402
-from services.core.store import Store  # noqa: E402
-from services.loop.ecg import ECG_MODEL_NAME, ingest_ecg, predict_ecg  # noqa: E402
+from cliniloop.services.core.schemas import AnnotationIn, regions_from_json  # noqa: E402
+from cliniloop.services.core.store import Store  # noqa: E402
+from cliniloop.services.loop.ecg import ECG_MODEL_NAME, ingest_ecg, predict_ecg  # noqa: E402
 from tests.models.ecg.test_classify import _synthetic_record  # noqa: E402
 
 
@@ -40,7 +40,7 @@ def _write(folder: Path, rec) -> None:
 
 
 def test_corrections_adapt_only_their_own_recording(store: Store, tmp_path: Path) -> None:
-    from models.ecg.boosted import BoostedBeatClassifier
+    from cliniloop.models.ecg.boosted import BoostedBeatClassifier
 
     train = [_synthetic_record(n, s, scale=sc) for n, s, sc in (("a", 1, 1.0), ("b", 2, 2.0), ("c", 3, 0.7))]
     clf = BoostedBeatClassifier(n_members=2, n_estimators=20, min_child_samples=5).fit(train)
@@ -84,8 +84,8 @@ def test_corrections_adapt_only_their_own_recording(store: Store, tmp_path: Path
 def test_train_promotes_the_boosted_model_and_it_loads_back(store: Store, train_settings, tmp_path: Path) -> None:
     import wfdb
 
-    from models.ecg.boosted import BoostedBeatClassifier
-    from services.loop.ecg_train import load_ecg_classifier, train_ecg_classifier
+    from cliniloop.models.ecg.boosted import BoostedBeatClassifier
+    from cliniloop.services.loop.ecg_train import load_ecg_classifier, train_ecg_classifier
 
     folder = tmp_path / "ref"
     names = []

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from services.core.schemas import AnnotationIn, TimeInstant, regions_from_json
-from services.core.store import Store
-from services.loop.ecg import ECG_MODEL_NAME, export_beats, ingest_ecg, predict_ecg, window_beats
+from cliniloop.services.core.schemas import AnnotationIn, TimeInstant, regions_from_json
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.ecg import ECG_MODEL_NAME, export_beats, ingest_ecg, predict_ecg, window_beats
 
 FS = 360
 BEATS = np.arange(180, FS * 25, 288)  # one beat every 0.8 s
@@ -86,7 +86,7 @@ def test_predicted_beats_map_back_to_samples_and_export_as_wfdb(store: Store, tm
 
 
 def test_window_uncertainty_puts_rare_classes_first() -> None:
-    from services.loop.ecg import _window_uncertainty
+    from cliniloop.services.loop.ecg import _window_uncertainty
 
     sure_n = np.array([0.97, 0.01, 0.01, 0.005, 0.005])
     unsure_n = np.array([0.5, 0.3, 0.1, 0.05, 0.05])
@@ -98,7 +98,7 @@ def test_window_uncertainty_puts_rare_classes_first() -> None:
 
 
 def test_real_detector_finds_the_test_beats(store: Store, tmp_path: Path) -> None:
-    from models.ecg.detect import BeatDetector
+    from cliniloop.models.ecg.detect import BeatDetector
 
     _write_record(tmp_path / "ecg")
     ingest_ecg(store, tmp_path / "ecg")

@@ -8,7 +8,7 @@ pytest.importorskip("lightgbm")
 pytest.importorskip("neurokit2")
 pytest.importorskip("torch")
 
-from services.loop.ecg_simulate import (  # noqa: E402
+from cliniloop.services.loop.ecg_simulate import (  # noqa: E402
     EcgSimulationConfig,
     EcgSimulationError,
     adaptation_plot,

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from connectors.sources.eeg_synthetic import PlantedEvent, write_synthetic_edf
-from services.core.schemas import AnnotationIn, TimeRange, regions_from_json
-from services.core.store import Store
-from services.loop.eeg import (
+from cliniloop.connectors.sources.eeg_synthetic import PlantedEvent, write_synthetic_edf
+from cliniloop.services.core.schemas import AnnotationIn, TimeRange, regions_from_json
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.eeg import (
     EEG_MODEL_NAME,
     export_events,
     ingest_eeg,
@@ -21,7 +21,7 @@ from services.loop.eeg import (
     rescaled,
     window_events,
 )
-from services.loop.eeg_train import annotated_recording_rows, epoch_labels
+from cliniloop.services.loop.eeg_train import annotated_recording_rows, epoch_labels
 
 TRAIN_EVENTS = [PlantedEvent(60, 40), PlantedEvent(200, 30, channels=(0, 1, 2, 3)), PlantedEvent(350, 50), PlantedEvent(500, 25)]
 
@@ -29,7 +29,7 @@ TRAIN_EVENTS = [PlantedEvent(60, 40), PlantedEvent(200, 30, channels=(0, 1, 2, 3
 @pytest.fixture(scope="module")
 def detector(tmp_path_factory: pytest.TempPathFactory):
     """A detector trained on a 10-min synthetic recording whose seizures are its own EDF+ annotations."""
-    from models.eeg.seizure import SeizureDetector
+    from cliniloop.models.eeg.seizure import SeizureDetector
 
     path = write_synthetic_edf(tmp_path_factory.mktemp("train") / "train.edf", 600, TRAIN_EVENTS, n_channels=6, seed=1)
     X, y, g = annotated_recording_rows(path, None)
@@ -99,13 +99,13 @@ def test_corrected_boundaries_export_as_edf_annotations_csv_and_tsv(store: Store
     assert annotations.onset[0] == pytest.approx(69.5, abs=1e-3) and annotations.duration[0] == pytest.approx(31.75, abs=1e-3)
     rows = list(csv.DictReader((tmp_path / "out" / "rec_events.tsv").open(), delimiter="\t"))
     assert rows == [{"onset": "69.5", "duration": "31.75", "trial_type": "seizure", "channel": "FP1-F7;F7-T7", "value": "n/a", "source": "annotation"}]
-    from connectors.sources.eeg_events import read_events
+    from cliniloop.connectors.sources.eeg_events import read_events
 
     assert [(e.onset_s, e.duration_s, e.channels) for e in read_events(tmp_path / "out" / "rec_events.csv")] == [(69.5, 31.75, ("FP1-F7", "F7-T7"))]
 
 
 def test_epoch_labels_follow_events_and_corrected_windows() -> None:
-    from connectors.sources.eeg_events import EegEvent
+    from cliniloop.connectors.sources.eeg_events import EegEvent
 
     starts = np.arange(0, 40, 2.0)
     events = [EegEvent(11.0, 9.0, "seizure"), EegEvent(30.0, 4.0, "seizure", ("B",)), EegEvent(0.0, 40.0, "artifact")]
@@ -124,16 +124,16 @@ def test_rescaled_maps_the_threshold_to_one_half() -> None:
 
 
 def test_retraining_learns_from_corrected_windows(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from services.core.settings import get_settings
-    from services.loop.eeg_train import DETECTOR_NAME, load_detector, train_eeg_detector
+    from cliniloop.services.core.settings import get_settings
+    from cliniloop.services.loop.eeg_train import DETECTOR_NAME, load_detector, train_eeg_detector
 
     monkeypatch.setenv("CLINILOOP_VAR_DIR", str(tmp_path / "var"))
     get_settings.cache_clear()
     (tmp_path / "eeg").mkdir()
     with pytest.raises(ValueError, match="nothing to train on"):
         train_eeg_detector(store, get_settings())
-    from connectors.sources.eeg import open_eeg
-    from services.loop.promotion import is_dev_group
+    from cliniloop.connectors.sources.eeg import open_eeg
+    from cliniloop.services.loop.promotion import is_dev_group
 
     chosen: dict[bool, Path] = {}  # one recording in the dev split (by its content hash), one outside it
     for seed in range(5, 200):

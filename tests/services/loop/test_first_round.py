@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.core.store import Store
+from cliniloop.services.core.store import Store
 
 SAMPLES = Path(__file__).resolve().parents[3] / "data_samples"
 
@@ -16,9 +16,9 @@ def _distinct(values: list[float]) -> int:
 
 
 def test_ecg_first_queue_is_ranked(store: Store) -> None:
-    from models.ecg.defaults import load_default
-    from models.ecg.detect import BeatDetector
-    from services.loop.ecg import ECG_MODEL_NAME, ingest_ecg, predict_ecg
+    from cliniloop.models.ecg.defaults import load_default
+    from cliniloop.models.ecg.detect import BeatDetector
+    from cliniloop.services.loop.ecg import ECG_MODEL_NAME, ingest_ecg, predict_ecg
 
     ingest_ecg(store, SAMPLES / "ecg" / "syn01")
     predict_ecg(store, BeatDetector().fit(), load_default())
@@ -30,8 +30,8 @@ def test_ecg_first_queue_is_ranked(store: Store) -> None:
 
 
 def test_eeg_first_queue_is_ranked(store: Store) -> None:
-    from models.eeg.defaults import load_default
-    from services.loop.eeg import EEG_MODEL_NAME, ingest_eeg, predict_eeg
+    from cliniloop.models.eeg.defaults import load_default
+    from cliniloop.services.loop.eeg import EEG_MODEL_NAME, ingest_eeg, predict_eeg
 
     ingest_eeg(store, SAMPLES / "eeg" / "synthetic_seizures.edf")
     predict_eeg(store, load_default(), sleep=False)
@@ -42,8 +42,8 @@ def test_eeg_first_queue_is_ranked(store: Store) -> None:
 
 
 def test_image_first_queue_is_ranked_with_real_classes(store: Store, tmp_path: Path) -> None:
-    from models.image.defaults import DEFAULT_DIR
-    from services.loop.image import IMAGE_MODEL_NAME, ingest_images, load_image_models, predict_images
+    from cliniloop.models.image.defaults import DEFAULT_DIR
+    from cliniloop.services.loop.image import IMAGE_MODEL_NAME, ingest_images, load_image_models, predict_images
 
     if not (DEFAULT_DIR / "proposals.json").is_file():
         pytest.fail("the default box model is not shipped (scripts/train_default_models.py --only image)")
@@ -57,7 +57,7 @@ def test_image_first_queue_is_ranked_with_real_classes(store: Store, tmp_path: P
 
 
 def test_text_first_queue_is_ranked() -> None:
-    from services.loop.predict import predict_texts, rule_annotator
+    from cliniloop.services.loop.predict import predict_texts, rule_annotator
 
     texts = sorted((SAMPLES / "notes").glob("*.txt"))[:3]
     preds = predict_texts(rule_annotator(), [(p.stem, p.read_text(encoding="utf-8")) for p in texts])
@@ -68,7 +68,7 @@ def test_default_load_fails_clearly_on_other_features(tmp_path: Path, monkeypatc
     import json
     import shutil
 
-    from models.ecg import defaults
+    from cliniloop.models.ecg import defaults
 
     copy = tmp_path / "default"
     shutil.copytree(defaults.DEFAULT_DIR, copy)
@@ -85,9 +85,9 @@ def test_default_load_fails_clearly_on_other_features(tmp_path: Path, monkeypatc
 
 
 def test_defaults_are_small_and_documented() -> None:
-    from models.ecg.defaults import DEFAULT_DIR as ECG
-    from models.eeg.defaults import DEFAULT_DIR as EEG
-    from models.image.defaults import DEFAULT_DIR as IMAGE
+    from cliniloop.models.ecg.defaults import DEFAULT_DIR as ECG
+    from cliniloop.models.eeg.defaults import DEFAULT_DIR as EEG
+    from cliniloop.models.image.defaults import DEFAULT_DIR as IMAGE
 
     for folder in (ECG, EEG, IMAGE):
         text = (folder / "PROVENANCE.md").read_text(encoding="utf-8")

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.core.masks import mask_to_counts
-from services.core.schemas import AnnotationIn, Mask, Rectangle
-from services.core.store import Store
-from services.loop.image import (
+from cliniloop.services.core.masks import mask_to_counts
+from cliniloop.services.core.schemas import AnnotationIn, Mask, Rectangle
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.image import (
     IMAGE_MODEL_NAME,
     ImageChangedError,
     export_coco,
@@ -83,7 +83,7 @@ def test_dicom_ct_keeps_geometry_spacing_and_window(store: Store) -> None:
 @pytest.fixture
 def cold_start(monkeypatch: pytest.MonkeyPatch) -> None:
     """No default box model: the class-agnostic cold-start proposer predicts (as when the shipped default cannot load)."""
-    monkeypatch.setattr("services.loop.first_round.default_box_detector", lambda: None)
+    monkeypatch.setattr("cliniloop.services.loop.first_round.default_box_detector", lambda: None)
 
 
 def test_cold_start_predictions_rank_and_export_in_original_pixels(store: Store, tmp_path: Path, cold_start: None) -> None:

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.core.masks import mask_to_counts
-from services.core.schemas import AnnotationIn, Mask, Rectangle
-from services.core.settings import Settings
-from services.core.store import Store
-from services.loop.image import BOX_MODEL, MASK_MODEL, ingest_images, load_image_models
-from services.loop.image_train import (
+from cliniloop.services.core.masks import mask_to_counts
+from cliniloop.services.core.schemas import AnnotationIn, Mask, Rectangle
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.image import BOX_MODEL, MASK_MODEL, ingest_images, load_image_models
+from cliniloop.services.loop.image_train import (
     VocSource,
     corrected_box_examples,
     corrected_mask_examples,
@@ -35,7 +35,7 @@ def _correct(store: Store, task_id: str, regions: list) -> None:
 
 
 def test_box_detector_trains_on_reference_and_corrections_then_fine_tunes(store: Store, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    from services.loop import image_train
+    from cliniloop.services.loop import image_train
 
     with pytest.raises(ValueError, match="nothing to train on"):
         train_box_detector(store, settings, [], epochs=1)

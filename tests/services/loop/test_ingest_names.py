@@ -8,10 +8,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from services.cli.render import ingest_table
-from services.core.store import Store
-from services.loop.deid import shareable_data
-from services.loop.ingest import ingest_notes
+from cliniloop.services.cli.render import ingest_table
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.deid import shareable_data
+from cliniloop.services.loop.ingest import ingest_notes
 
 NAME_PARTS = ["garcia", "maria", "4471234", "2021-03-04", "2020-08-09"]
 

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from models.sampling.selection import EmptyPoolError
-from services.core.schemas import AnnotationIn, PredictionIn, TextSpan
-from services.core.store import Store
-from services.loop.ingest import ingest_notes
-from services.loop.select import select_tasks
+from cliniloop.models.sampling.selection import EmptyPoolError
+from cliniloop.services.core.schemas import AnnotationIn, PredictionIn, TextSpan
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.ingest import ingest_notes
+from cliniloop.services.loop.select import select_tasks
 
 
 def _bad_folder(tmp_path: Path, samples_dir: Path) -> Path:

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from services.core.settings import Settings
-from services.core.store import INTERRUPTED, Store
-from services.loop import jobs
-from services.loop.jobs import JOB_KINDS, TRAIN_TEXT, JobWorker, enqueue_job, run_job, run_pending, training_due
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import INTERRUPTED, Store
+from cliniloop.services.loop import jobs
+from cliniloop.services.loop.jobs import JOB_KINDS, TRAIN_TEXT, JobWorker, enqueue_job, run_job, run_pending, training_due
 
 
 def _ok(store: Store, settings: Settings, progress, *, params: dict[str, Any], actor: str) -> dict[str, Any]:

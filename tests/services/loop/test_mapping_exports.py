@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from services.core.schemas import CodeVerdictIn
-from services.core.store import Store
-from services.loop.mapping_exports import (
+from cliniloop.services.core.schemas import CodeVerdictIn
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.mapping_exports import (
     MENTION_SYSTEM,
     REFSET_COLUMNS,
     ConceptMapError,
@@ -19,7 +19,7 @@ from services.loop.mapping_exports import (
     build_conceptmap,
     validate_conceptmap,
 )
-from services.loop.mappings import export_mappings
+from cliniloop.services.loop.mappings import export_mappings
 
 
 def _v(ann: str, coder: str, verdict: str, system: str = "icd10cm", code: str = "", mention: str = "HTN", **kw) -> CodeVerdictIn:

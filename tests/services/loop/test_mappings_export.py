@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from services.cli.main import app
-from services.core.schemas import CodeVerdictIn
-from services.core.settings import get_settings
-from services.core.store import Store
-from services.loop.mappings import COLUMNS, export_mappings
+from cliniloop.services.cli.main import app
+from cliniloop.services.core.schemas import CodeVerdictIn
+from cliniloop.services.core.settings import get_settings
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.mappings import COLUMNS, export_mappings
 
 
 def _verdict(ann: str, verdict: str, code: str = "", mention: str = "HTN", **kw) -> CodeVerdictIn:
@@ -61,7 +61,7 @@ def test_export_from_the_command_line(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("CLINILOOP_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
     get_settings.cache_clear()
     try:
-        from services.core.store import open_store
+        from cliniloop.services.core.store import open_store
 
         open_store().upsert_code_verdict(_verdict("1:1", "accept", "I10"))
         out = CliRunner().invoke(app, ["export", "mappings", "--out", str(tmp_path / "x.json")])
@@ -74,7 +74,7 @@ def test_export_from_the_command_line(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_agreement_two_and_three_coders(store: Store) -> None:
-    from services.loop.mappings import mapping_agreement
+    from cliniloop.services.loop.mappings import mapping_agreement
 
     # two coders, four shared mentions: verdicts agree on 3 of 4
     plan = [("t1", "accept", "I10", "accept", "I10"), ("t2", "reject", "", "reject", ""),

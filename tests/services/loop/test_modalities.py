@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.core.schemas import AnnotationIn, PredictionIn, Rectangle, TaskIn, TimeInstant
-from services.core.settings import Settings
-from services.core.store import Store
-from services.loop.modalities import MODALITY_NAMES, get_modality
-from services.loop.round import stopping_status_for
-from services.loop.select import select_tasks
+from cliniloop.services.core.schemas import AnnotationIn, PredictionIn, Rectangle, TaskIn, TimeInstant
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.modalities import MODALITY_NAMES, get_modality
+from cliniloop.services.loop.round import stopping_status_for
+from cliniloop.services.loop.select import select_tasks
 
 AAMI = ("N", "S", "V", "F", "Q")
 

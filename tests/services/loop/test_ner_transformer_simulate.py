@@ -6,16 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from services.loop.simulate import SimulationConfig, SimulationError
+from cliniloop.services.loop.simulate import SimulationConfig, SimulationError
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 
 def test_bald_badge_and_crf_entropy_runs_give_curves_and_savings(pubtator_pair, tmp_path: Path) -> None:
-    from connectors.sources.pubtator import read_pubtator_sentences
-    from models.text.ner_transformer import tiny_config, write_word_vocab
-    from services.loop.ner_transformer_simulate import simulate_ner_transformer
+    from cliniloop.connectors.sources.pubtator import read_pubtator_sentences
+    from cliniloop.models.text.ner_transformer import tiny_config, write_word_vocab
+    from cliniloop.services.loop.ner_transformer_simulate import simulate_ner_transformer
 
     pool, test = pubtator_pair
     vocab = write_word_vocab([s.text for s in read_pubtator_sentences(pool)], tmp_path / "v")

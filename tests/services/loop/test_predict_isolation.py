@@ -7,9 +7,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from services.core.schemas import TaskIn
-from services.core.store import Store
-from services.loop.predict import PIECE_CHARS, predict_tasks, text_pieces
+from cliniloop.services.core.schemas import TaskIn
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.predict import PIECE_CHARS, predict_tasks, text_pieces
 
 
 @dataclass(frozen=True)

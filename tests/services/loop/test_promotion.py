@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.core.settings import Settings
-from services.core.store import Store
-from services.loop.promotion import (
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.promotion import (
     TrainResult,
     canonical_modality,
     decide,
@@ -85,7 +85,7 @@ def _ecg_folder(folder: Path, swap_train_labels: bool = False) -> None:
 
 
 def test_ecg_better_than_cold_start_is_promoted_worse_than_promoted_is_refused(store: Store, settings: Settings, tmp_path: Path) -> None:
-    from services.loop.ecg_train import CLASSIFIER_NAME, dev_macro_f1, reference_records, split_records, train_ecg_classifier
+    from cliniloop.services.loop.ecg_train import CLASSIFIER_NAME, dev_macro_f1, reference_records, split_records, train_ecg_classifier
 
     assert is_dev_group("one") and not any(is_dev_group(n) for n in ("r1", "r2", "r3"))
     _ecg_folder(tmp_path / "good")
@@ -125,7 +125,7 @@ def _bonn_folder(folder: Path, invert_train: bool = False) -> None:
 
 
 def test_eeg_dev_split_is_segment_grouped_and_worse_is_refused(store: Store, settings: Settings, tmp_path: Path) -> None:
-    from services.loop.eeg_train import DETECTOR_NAME, train_eeg_detector
+    from cliniloop.services.loop.eeg_train import DETECTOR_NAME, train_eeg_detector
 
     dev_names = [f"{s}{k:03d}" for s in "ZONFS" for k in range(1, 9) if is_dev_group(f"bonn:{s}/{s}{k:03d}.txt")]
     assert any(n.startswith("S") for n in dev_names) and any(not n.startswith("S") for n in dev_names)
@@ -133,7 +133,7 @@ def test_eeg_dev_split_is_segment_grouped_and_worse_is_refused(store: Store, set
     first = train_eeg_detector(store, settings, bonn_dirs=[tmp_path / "bonn"])
     assert first.modality == "eeg" and first.metric_name == "f1" and first.baseline == 0.0  # the cold start flags nothing
     assert first.metric > 0 and first.promoted and store.alias(DETECTOR_NAME) == first.version
-    from services.evaluation.eeg_seizure import segment_features
+    from cliniloop.services.evaluation.eeg_seizure import segment_features
 
     row = store.model_version(DETECTOR_NAME, first.version)
     total = len(segment_features(tmp_path / "bonn").labels)
@@ -154,7 +154,7 @@ def _disk_images(folder: Path, n: int, size: int = 96) -> list[str]:
     """``n`` synthetic images of bright disks with their instance labels; returns the ids in the dev split."""
     from PIL import Image
 
-    from connectors.sources.image import file_sha256
+    from cliniloop.connectors.sources.image import file_sha256
 
     (folder / "images").mkdir(parents=True, exist_ok=True)
     (folder / "labels").mkdir(parents=True, exist_ok=True)
@@ -179,14 +179,14 @@ def _disk_images(folder: Path, n: int, size: int = 96) -> list[str]:
 
 def test_mask_model_worse_than_the_cold_start_is_refused(store: Store, settings: Settings, tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    from services.loop.image import MASK_MODEL, ingest_images
-    from services.loop.image_train import MaskSource, corrected_mask_examples, train_mask_segmenter
+    from cliniloop.services.loop.image import MASK_MODEL, ingest_images
+    from cliniloop.services.loop.image_train import MaskSource, corrected_mask_examples, train_mask_segmenter
 
     dev = _disk_images(tmp_path / "set", 8)
     assert 0 < len(dev) < 8
     # the same image ingested and corrected stays on its side: grouped by the file's content
-    from services.core.masks import mask_to_counts
-    from services.core.schemas import AnnotationIn, Mask
+    from cliniloop.services.core.masks import mask_to_counts
+    from cliniloop.services.core.schemas import AnnotationIn, Mask
 
     ingest_images(store, tmp_path / "set" / "images" / f"{dev[0]}.png", kind="masks")
     (task,) = store.list_tasks("image")
@@ -212,9 +212,9 @@ def test_box_detector_promoted_when_better_refused_when_worse(store: Store, sett
     pytest.importorskip("torch")
     from PIL import Image
 
-    from connectors.sources.image import file_sha256
-    from services.loop import image_train
-    from services.loop.image import BOX_MODEL
+    from cliniloop.connectors.sources.image import file_sha256
+    from cliniloop.services.loop import image_train
+    from cliniloop.services.loop.image import BOX_MODEL
 
     voc = tmp_path / "voc"
     (voc / "JPEGImages").mkdir(parents=True)
@@ -251,8 +251,8 @@ def test_box_detector_promoted_when_better_refused_when_worse(store: Store, sett
 
 # -- learning curves -------------------------------------------------------------------------------
 def test_promoted_versions_of_every_trainer_get_learning_curve_points(store: Store, settings: Settings) -> None:
-    from services.loop.promotion import register_and_decide
-    from services.quality.dashboard_data import learning_curves
+    from cliniloop.services.loop.promotion import register_and_decide
+    from cliniloop.services.quality.dashboard_data import learning_curves
 
     class Model:
         def __init__(self, version: str) -> None:
@@ -274,9 +274,9 @@ def test_promoted_versions_of_every_trainer_get_learning_curve_points(store: Sto
 
 # -- text: task-grouped ----------------------------------------------------------------------------
 def test_text_tagger_worse_than_the_cold_start_rules_is_refused(store: Store, label_tasks, train_settings: Settings) -> None:
-    from services.core.schemas import AnnotationIn, TextSpan
-    from services.loop.predict import NER_MODEL_NAME, rule_annotator
-    from services.loop.train import is_dev_task, train_text
+    from cliniloop.services.core.schemas import AnnotationIn, TextSpan
+    from cliniloop.services.loop.predict import NER_MODEL_NAME, rule_annotator
+    from cliniloop.services.loop.train import is_dev_task, train_text
 
     ids = label_tasks(30, swap_labels=True)  # training notes: Problem and Medication swapped (garbage labels)
     dev = [(i, tid) for i, tid in enumerate(ids) if is_dev_task(tid)]

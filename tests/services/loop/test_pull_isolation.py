@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from connectors.label_studio.memory import InMemoryLabelStudio
-from services.cli.render import pull_line
-from services.core.schemas import TaskIn
-from services.core.store import Store
-from services.loop.pull import pull_annotations
+from cliniloop.connectors.label_studio.memory import InMemoryLabelStudio
+from cliniloop.services.cli.render import pull_line
+from cliniloop.services.core.schemas import TaskIn
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.pull import pull_annotations
 
 TEXT = "Patient has pneumonia."
 RESULT = [{"id": "r1", "from_name": "entity", "to_name": "text", "type": "labels",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.label_studio.convert import ConversionError, phi_corrections, result_to_regions
-from services.core.schemas import TaskIn
-from services.core.store import Store
-from services.loop.pull import PullReport, reconcile_task
+from cliniloop.connectors.label_studio.convert import ConversionError, phi_corrections, result_to_regions
+from cliniloop.services.core.schemas import TaskIn
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.pull import PullReport, reconcile_task
 
 TEXT = "Seen by Dr. Quill today. Lives near Old Mill Pond. Chest pain resolved."
 

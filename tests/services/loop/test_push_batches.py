@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from services.core.store import Store
-from services.evaluation.bench import synthetic_text_tasks
-from services.loop.coding import span_code_candidates
-from services.loop.push import push_tasks
+from cliniloop.services.core.store import Store
+from cliniloop.services.evaluation.bench import synthetic_text_tasks
+from cliniloop.services.loop.coding import span_code_candidates
+from cliniloop.services.loop.push import push_tasks
 
 
 class _FakeLabelStudio:
@@ -81,7 +81,7 @@ def test_codes_are_ranked_per_batch_once_per_distinct_query_and_bad_items_skippe
 
 def test_interrupted_push_says_how_many_were_recorded(store: Store) -> None:
     """Issue 20, defect 6: after a crash the message counts what was recorded, not "nothing"."""
-    from services.cli.render import interrupted_push_note
+    from cliniloop.services.cli.render import interrupted_push_note
 
     pairs = synthetic_text_tasks(5)
     store.add_tasks([t for t, _ in pairs])

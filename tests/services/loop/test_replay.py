@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from services.loop.replay import ReplayConfig, needed_to_reach, run_replay, summarise
+from cliniloop.services.loop.replay import ReplayConfig, needed_to_reach, run_replay, summarise
 
 SAMPLES = Path(__file__).resolve().parents[3] / "data_samples"
 
@@ -48,7 +48,7 @@ def test_uncertainty_beats_random_where_only_the_hard_items_teach() -> None:
 
 
 def test_simulate_eeg_seizure_writes_curves_and_labels(tmp_path: Path) -> None:
-    from services.loop.eeg_simulate import simulate_eeg_seizure
+    from cliniloop.services.loop.eeg_simulate import simulate_eeg_seizure
 
     out = tmp_path / "sim"
     config = ReplayConfig(strategies=("random", "uncertainty"), seed_size=4, batch=2, rounds=1, repeats=1)
@@ -62,7 +62,7 @@ def test_simulate_eeg_seizure_writes_curves_and_labels(tmp_path: Path) -> None:
 
 
 def test_simulate_pool_task_needs_a_folder() -> None:
-    from services.cli.main import app
+    from cliniloop.services.cli.main import app
 
     result = CliRunner().invoke(app, ["simulate", "--task", "image-boxes"])
     assert result.exit_code == 2 and "--pool DIR" in result.output

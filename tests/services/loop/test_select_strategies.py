@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from services.core.schemas import AnnotationIn, PredictionIn, TextSpan
-from services.core.store import Store
-from services.loop.ingest import ingest_notes
-from services.loop.select import select_tasks
+from cliniloop.services.core.schemas import AnnotationIn, PredictionIn, TextSpan
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.ingest import ingest_notes
+from cliniloop.services.loop.select import select_tasks
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from services.loop.simulate import (
+from cliniloop.services.loop.simulate import (
     RoundPoint,
     RunResult,
     SimulationConfig,

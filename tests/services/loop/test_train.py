@@ -4,14 +4,14 @@ from typing import Any
 
 import pytest
 
-from models.registry import ModelRegistry
-from services.core.schemas import AnnotationIn, TaskIn, TextSpan
-from services.core.settings import Settings
-from services.core.store import NoEarlierVersion, Store
-from services.loop.jobs import TRAIN_TEXT, enqueue_job, run_pending
-from services.loop.models import model_listing, promote, rollback
-from services.loop.predict import NER_MODEL_NAME, TEXT_MODEL_NAME, rule_annotator
-from services.loop.train import NotEnoughLabels, build_training_set, is_dev_task, train_text_job
+from cliniloop.models.registry import ModelRegistry
+from cliniloop.services.core.schemas import AnnotationIn, TaskIn, TextSpan
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import NoEarlierVersion, Store
+from cliniloop.services.loop.jobs import TRAIN_TEXT, enqueue_job, run_pending
+from cliniloop.services.loop.models import model_listing, promote, rollback
+from cliniloop.services.loop.predict import NER_MODEL_NAME, TEXT_MODEL_NAME, rule_annotator
+from cliniloop.services.loop.train import NotEnoughLabels, build_training_set, is_dev_task, train_text_job
 
 
 def _progress_log() -> tuple[list[tuple[float, str]], Any]:
@@ -197,7 +197,7 @@ def test_unreachable_label_studio_does_not_undo_a_promotion(store: Store, label_
 
 
 def test_stopping_rule_follows_agreement_between_successive_versions(store: Store, label_tasks, train_settings: Settings) -> None:
-    from services.loop.train import stopping_status
+    from cliniloop.services.loop.train import stopping_status
 
     label_tasks(12)
     first = _train(store, train_settings)

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from services.core.settings import Settings
-from services.core.store import Store
-from services.loop import ner_choice
-from services.loop.models import model_listing
-from services.loop.predict import NER_MODEL_NAME, load_ner_tagger
-from services.loop.train import train_text_job
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop import ner_choice
+from cliniloop.services.loop.models import model_listing
+from cliniloop.services.loop.predict import NER_MODEL_NAME, load_ner_tagger
+from cliniloop.services.loop.train import train_text_job
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -27,7 +27,7 @@ def one_thread():
 
 
 def _tiny(store: Store, folder: Path) -> dict[str, Any]:
-    from models.text.ner_transformer import tiny_config, write_word_vocab
+    from cliniloop.models.text.ner_transformer import tiny_config, write_word_vocab
 
     vocab = write_word_vocab([t.data["text"] for t in store.list_tasks(modality="text")], folder)
     return {"config": tiny_config(vocab), "tokenizer": str(vocab), "epochs": 1, "max_length": 64, "stride": 8, "device": "cpu", "batch_size": 16}
@@ -57,7 +57,7 @@ def test_gate_refuses_a_worse_transformer_and_the_listing_names_model_and_device
     rows = {v["version"]: v for v in model_listing(store)["versions"]}
     assert rows[tfm["version"]]["metrics"]["model"] == "transformer" and rows[crf["version"]]["metrics"]["model"] == "crf"
     # select --strategy bald|badge for notes: MC-dropout samples and gradient embeddings of the promoted transformer only
-    from services.loop.modalities import TEXT
+    from cliniloop.services.loop.modalities import TEXT
 
     tasks = store.list_tasks(modality="text")[:4]
     assert TEXT.model_outputs(store, train_settings, tasks, {}, 0) is None  # the CRF is promoted: nothing to sample
@@ -73,7 +73,7 @@ def test_auto_on_a_gpu_machine_trains_both_and_keeps_the_better(
     label_tasks(30)
     monkeypatch.setattr(ner_choice, "gpu_available", lambda: True)
     result = train_text_job(store, train_settings, lambda f, m: None, params={"transformer": _tiny(store, tmp_path / "v")})
-    from models.registry import ModelRegistry
+    from cliniloop.models.registry import ModelRegistry
 
     choice = ModelRegistry(train_settings.resolved_models_dir).metadata(NER_MODEL_NAME, result["version"])["ner_choice"]
     assert set(choice["candidates"]) == {"crf", "transformer"} and choice["model"] == "crf" == result["metrics"]["model"]
@@ -83,7 +83,7 @@ def test_auto_on_a_gpu_machine_trains_both_and_keeps_the_better(
 def test_models_list_says_what_this_deployment_picks(store: Store, label_tasks, train_settings: Settings) -> None:
     from rich.console import Console
 
-    from services.cli.render import models_table
+    from cliniloop.services.cli.render import models_table
 
     label_tasks(12)
     train_text_job(store, train_settings, lambda f, m: None, params={"model": "crf"})

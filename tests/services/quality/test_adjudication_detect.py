@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.core.schemas import AnnotationIn, TaskIn, TextSpan
-from services.core.store import Store
-from services.quality.adjudication import MAX_TITLE_CHARS, detect_disagreements, project_id_of, review_title
+from cliniloop.services.core.schemas import AnnotationIn, TaskIn, TextSpan
+from cliniloop.services.core.store import Store
+from cliniloop.services.quality.adjudication import MAX_TITLE_CHARS, detect_disagreements, project_id_of, review_title
 
 BASE = "http://ls:8080"
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from services.core.schemas import AnnotationIn, CodeVerdictIn, Rectangle, TaskIn, TextSpan, TimeInstant, TimeRange
-from services.core.store import Store
-from services.quality.agreement_report import ALL_PAIRS, SCORE_MEASURES, agreement_report
+from cliniloop.services.core.schemas import AnnotationIn, CodeVerdictIn, Rectangle, TaskIn, TextSpan, TimeInstant, TimeRange
+from cliniloop.services.core.store import Store
+from cliniloop.services.quality.agreement_report import ALL_PAIRS, SCORE_MEASURES, agreement_report
 
 
 def _span(start: int, end: int, label: str = "Problem", assertion: str | None = None) -> TextSpan:

@@ -6,8 +6,8 @@ import csv
 import io
 import json
 
-from services.core.store import Store
-from services.quality.audit_export import COLUMNS, audit_csv, audit_json, audit_records
+from cliniloop.services.core.store import Store
+from cliniloop.services.quality.audit_export import COLUMNS, audit_csv, audit_json, audit_records
 
 
 def _events(store: Store) -> list:

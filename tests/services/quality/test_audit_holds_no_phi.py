@@ -11,9 +11,9 @@ import json
 import shutil
 from pathlib import Path
 
-from connectors.sources.brat import read_brat_dir
-from services.core.store import Store
-from services.loop.ingest import ingest_notes
+from cliniloop.connectors.sources.brat import read_brat_dir
+from cliniloop.services.core.store import Store
+from cliniloop.services.loop.ingest import ingest_notes
 
 DEV = Path(__file__).resolve().parents[3] / "data_samples" / "deid" / "dev"
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from services.core.schemas import AnnotationIn, TaskIn, TextSpan, TimeInstant
-from services.core.store import Store
-from services.core.tables import AnnotationRow
-from services.quality.gold import gold_accuracy, import_gold, mark_gold, mix_gold, period_of
+from cliniloop.services.core.schemas import AnnotationIn, TaskIn, TextSpan, TimeInstant
+from cliniloop.services.core.store import Store
+from cliniloop.services.core.tables import AnnotationRow
+from cliniloop.services.quality.gold import gold_accuracy, import_gold, mark_gold, mix_gold, period_of
 
 REF = "http://ls:8080/projects/1"
 

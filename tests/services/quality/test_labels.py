@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from services.core.schemas import AnnotationIn, TaskIn, TextSpan, TimeInstant
-from services.core.store import Store
-from services.quality.labels import training_labels
+from cliniloop.services.core.schemas import AnnotationIn, TaskIn, TextSpan, TimeInstant
+from cliniloop.services.core.store import Store
+from cliniloop.services.quality.labels import training_labels
 
 REF = "http://ls:8080/projects/1"
 

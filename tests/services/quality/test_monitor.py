@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.core.schemas import AnnotationIn, PredictionIn, TaskIn, TextSpan, TimeInstant, regions_to_json
-from services.core.store import Store
-from services.quality.monitor import MIN_SUGGESTIONS, compare_suggestion, suggestion_report
+from cliniloop.services.core.schemas import AnnotationIn, PredictionIn, TaskIn, TextSpan, TimeInstant, regions_to_json
+from cliniloop.services.core.store import Store
+from cliniloop.services.quality.monitor import MIN_SUGGESTIONS, compare_suggestion, suggestion_report
 
 REF = "http://ls:8080/projects/1"
 

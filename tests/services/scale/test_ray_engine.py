@@ -17,10 +17,10 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from services.core.settings import Settings
-from services.core.store import Store
-from services.core.tables import PredictionRow, TaskRow
-from services.scale.engine import EngineError, EngineOptions, check_store_for_cluster, is_remote_address, ray_can_start, start_ray
+from cliniloop.services.core.settings import Settings
+from cliniloop.services.core.store import Store
+from cliniloop.services.core.tables import PredictionRow, TaskRow
+from cliniloop.services.scale.engine import EngineError, EngineOptions, check_store_for_cluster, is_remote_address, ray_can_start, start_ray
 from tests.conftest import TEST_DEID_SECRET
 
 SAMPLES = Path(__file__).resolve().parents[3] / "data_samples" / "notes"
@@ -77,9 +77,9 @@ def ray_session():
 @pytest.fixture(scope="module")
 def single_process(tmp_path_factory: pytest.TempPathFactory, notes_dir: Path) -> tuple[dict, dict]:
     """What the single-process engine stores for the notes."""
-    from services.loop.deid import NoteDeidentifier
-    from services.loop.ingest import ingest_notes
-    from services.loop.predict import load_text_model, predict_tasks
+    from cliniloop.services.loop.deid import NoteDeidentifier
+    from cliniloop.services.loop.ingest import ingest_notes
+    from cliniloop.services.loop.predict import load_text_model, predict_tasks
 
     tmp = tmp_path_factory.mktemp("local")
     settings = _settings(tmp)
@@ -94,7 +94,7 @@ def single_process(tmp_path_factory: pytest.TempPathFactory, notes_dir: Path) ->
 @pytest.fixture(scope="module")
 def pool_env(ray_session, tmp_path_factory: pytest.TempPathFactory):
     """A pool of 2 actors writing to one SQLite store (the tests empty it as they need)."""
-    from services.scale.ray_engine import RayPool
+    from cliniloop.services.scale.ray_engine import RayPool
 
     tmp = tmp_path_factory.mktemp("ray")
     path = tmp / "ray.sqlite3"
@@ -113,7 +113,7 @@ def _free_cpus() -> None:
 
 
 def _run(pool, store: Store, notes_dir: Path, shard_size: int = 3, on_result=None):
-    from services.scale.ray_engine import ray_ingest_notes, ray_predict_text
+    from cliniloop.services.scale.ray_engine import ray_ingest_notes, ray_predict_text
 
     ingest = ray_ingest_notes(pool, notes_dir, keep_original=False, shard_size=shard_size, on_result=on_result)
     predict = ray_predict_text(pool, store, shard_size=shard_size, on_result=on_result)
@@ -163,10 +163,10 @@ DRIVER = textwrap.dedent(
     import sys
     from pathlib import Path
     from pydantic import SecretStr
-    from services.core.settings import Settings
-    from services.core.store import Store
-    from services.scale.engine import EngineOptions
-    from services.scale.ray_engine import RayPool, ray_ingest_notes, ray_predict_text
+    from cliniloop.services.core.settings import Settings
+    from cliniloop.services.core.store import Store
+    from cliniloop.services.scale.engine import EngineOptions
+    from cliniloop.services.scale.ray_engine import RayPool, ray_ingest_notes, ray_predict_text
 
     address, url, notes, var = sys.argv[1:5]
     settings = Settings(var_dir=Path(var), deid_secret=SecretStr(sys.argv[5]), label_studio_api_key=None)
@@ -194,7 +194,7 @@ def shared_store(request: pytest.FixtureRequest, tmp_path: Path):
     st = Store(request.getfixturevalue("postgres_url"))
     st.migrate()
     yield st
-    from services.core.tables import Base
+    from cliniloop.services.core.tables import Base
 
     Base.metadata.drop_all(st.engine)
     with st.engine.begin() as conn:
@@ -207,8 +207,8 @@ def test_driver_killed_and_run_again_ends_exact(ray_session, single_process, not
     _free_cpus()
     store = shared_store
     address = ray.get_runtime_context().gcs_address  # this machine's Ray: SQLite allowed
-    from services.loop.deid import NoteDeidentifier
-    from services.loop.ingest import ingest_notes
+    from cliniloop.services.loop.deid import NoteDeidentifier
+    from cliniloop.services.loop.ingest import ingest_notes
 
     settings = _settings(tmp_path)  # the first run finds the notes stored (a cheaper kill: the workers load the rules only)
     ingest_notes(store, notes_dir, settings.max_note_bytes, NoteDeidentifier.from_settings(settings))
@@ -244,8 +244,8 @@ def test_sqlite_refused_for_a_remote_cluster(tmp_path: Path) -> None:
 def test_cli_refuses_sqlite_with_remote_address_before_starting_anything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from services.cli.main import app
-    from services.core.settings import get_settings
+    from cliniloop.services.cli.main import app
+    from cliniloop.services.core.settings import get_settings
 
     monkeypatch.setenv("CLINILOOP_VAR_DIR", str(tmp_path))
     monkeypatch.delenv("CLINILOOP_DATABASE_URL", raising=False)
@@ -268,8 +268,8 @@ def _job_dies(store, settings, progress, *, params, actor):
 
 
 def test_jobs_run_as_ray_tasks_and_a_dead_worker_fails_its_job(ray_session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from services.loop import jobs
-    from services.scale.ray_jobs import run_job_on_ray
+    from cliniloop.services.loop import jobs
+    from cliniloop.services.scale.ray_jobs import run_job_on_ray
 
     _free_cpus()
     import ray.cloudpickle

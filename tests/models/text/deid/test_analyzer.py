@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from models.text.deid.analyzer import merge_spans
-from models.text.deid.types import PhiSpan
+from cliniloop.models.text.deid.analyzer import merge_spans
+from cliniloop.models.text.deid.types import PhiSpan
 
 CASES = [
     ("Seen by Dr. Alice Wong in clinic.", "Alice Wong", "NAME"),
@@ -96,7 +96,7 @@ def test_empty_text_has_no_identifiers(phi_detector) -> None:
 
 def test_word_lists_keep_yaml_booleans_as_words() -> None:
     # YAML 1.1 reads a bare on / no / yes as a boolean: the word lists must keep them as words
-    from models.text.deid.lexicon import context_words
+    from cliniloop.models.text.deid.lexicon import context_words
 
     words = context_words()
     assert "on" in words["facility_generic"] and "no" in words["not_names"] and "true" not in words["not_names"]

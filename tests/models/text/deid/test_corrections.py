@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from models.text.deid.corrections import compose, plan_corrections, remap_span
-from models.text.deid.offsets import OffsetMap, apply_replacements
-from models.text.deid.surrogates import SurrogateGenerator
-from models.text.deid.types import PhiSpan
+from cliniloop.models.text.deid.corrections import compose, plan_corrections, remap_span
+from cliniloop.models.text.deid.offsets import OffsetMap, apply_replacements
+from cliniloop.models.text.deid.surrogates import SurrogateGenerator
+from cliniloop.models.text.deid.types import PhiSpan
 
 ORIGINAL = "Seen by Dr. Quill today. Lives near Old Mill Pond with her son. Chest pain resolved."
 GEN = SurrogateGenerator(b"corrections-test-secret", "ref:0123456789abcdef")

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from models.text.deid.dates import month_like, shift_date_text
+from cliniloop.models.text.deid.dates import month_like, shift_date_text
 
 # original -> expected after a shift of -35 days (2021-03-04 - 35 d = 2021-01-28; the
 # no-year anchor is 2000, a leap year: 2000-03-04 - 35 d = 2000-01-29; month+year anchors on

@@ -6,9 +6,9 @@ import json
 import re
 from datetime import datetime
 
-from models.text.deid.deidentify import deidentify
-from models.text.deid.surrogates import SurrogateGenerator
-from models.text.deid.types import PhiSpan
+from cliniloop.models.text.deid.deidentify import deidentify
+from cliniloop.models.text.deid.surrogates import SurrogateGenerator
+from cliniloop.models.text.deid.types import PhiSpan
 
 NOTE = (
     "Patient John Smith (MRN 00123456), a 92-year-old man, was seen on 03/04/2021 by Dr. Jane Doe.\n"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from models.text.deid.deny_list import DenyEntry, DenyList, deny_key, normalised_tokens
+from cliniloop.models.text.deid.deny_list import DenyEntry, DenyList, deny_key, normalised_tokens
 
 KEY = deny_key(b"deny-list-test-secret-000000")
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from models.text.deid.metrics import score_deid
-from models.text.deid.types import PhiSpan
+from cliniloop.models.text.deid.metrics import score_deid
+from cliniloop.models.text.deid.types import PhiSpan
 
 TEXT = "John Smith called 617-555-0134 on 03/04/2021."
 

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from models.text.deid.offsets import OffsetMap, Replacement, apply_replacements, merge_overlapping
-from models.text.deid.types import PhiSpan
+from cliniloop.models.text.deid.offsets import OffsetMap, Replacement, apply_replacements, merge_overlapping
+from cliniloop.models.text.deid.types import PhiSpan
 
 TEXT = "Seen by John Smith on 03/04/2021 at clinic."
 #       0         1         2         3         4

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from models.text.deid.analyzer import PhiDetector
-from models.text.deid.types import apply_profile
+from cliniloop.models.text.deid.analyzer import PhiDetector
+from cliniloop.models.text.deid.types import apply_profile
 
 FOUND = [
     # names in capitals and lower case, by title, relation, signature, initial

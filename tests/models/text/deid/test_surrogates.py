@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from models.text.deid.surrogates import SurrogateGenerator
+from cliniloop.models.text.deid.surrogates import SurrogateGenerator
 
 SECRET = b"test-secret"
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from models.text.deid.type_maps import TypeMapError, TypeTarget, builtin_type_maps, load_type_map
-from models.text.deid.types import PHI_TYPES
+from cliniloop.models.text.deid.type_maps import TypeMapError, TypeTarget, builtin_type_maps, load_type_map
+from cliniloop.models.text.deid.types import PHI_TYPES
 
 PHYSIONET_TYPES = ["HCPName", "PTName", "PTNameInitial", "RelativeProxyName", "Date", "DateYear", "Location", "Phone", "Age", "Other"]
 I2B2_2014_TYPES = [

@@ -302,5 +302,9 @@ class JobWorker(threading.Thread):
                 self._wake.wait(self.poll_interval_s)
                 continue
             self.current_job = job.id
-            run_job(self.store, self.settings, job.id)
+            self.execute(job.id)
             self.current_job = None
+
+    def execute(self, job_id: int) -> None:
+        """Run one claimed job to its end (here, in this thread); subclasses run it elsewhere."""
+        run_job(self.store, self.settings, job_id)

@@ -102,21 +102,10 @@ class RayJobWorker(JobWorker):
         start_ray(getattr(self.settings, "ray_address", None), None, self.store.url)
         super().start()
 
-    def run(self) -> None:  # noqa: D102 - threading.Thread API
-        while not self._stopping.is_set():
-            self._wake.clear()
-            try:
-                job = self.store.claim_next_job(self.kinds)
-            except Exception:
-                log.exception("job worker: claiming a job failed; retrying")
-                job = None
-            if job is None:
-                self._wake.wait(self.poll_interval_s)
-                continue
-            self.current_job = job.id
-            try:
-                run_job_on_ray(self.store, self.settings, job.id)
-            except Exception:  # the worker thread must survive (e.g. Ray shut down under it)
-                log.exception("job %s: could not dispatch it to Ray", job.id)
-                self.store.finish_job(job.id, error="interrupted: could not dispatch the job to Ray")
-            self.current_job = None
+    def execute(self, job_id: int) -> None:
+        """Dispatch one claimed job to Ray and wait for it; a dispatch failure fails the job, not the worker."""
+        try:
+            run_job_on_ray(self.store, self.settings, job_id)
+        except Exception:  # the worker thread must survive (e.g. Ray shut down under it)
+            log.exception("job %s: could not dispatch it to Ray", job_id)
+            self.store.finish_job(job_id, error="interrupted: could not dispatch the job to Ray")

@@ -78,6 +78,11 @@ def loop(label_studio, ls_client: LabelStudioClient, tmp_path_factory, model, de
             "CLINILOOP_LABEL_STUDIO_API_KEY": label_studio.api_key,
             "CLINILOOP_VAR_DIR": str(tmp),
             "CLINILOOP_LABEL_STUDIO_PROJECT": PROJECT,
+            # The annotators below accept the rules' suggestions, so on dev the rules score their own
+            # labels and no model trained on 15 notes can beat them: the dev check would (rightly)
+            # refuse it. This module is about the START_TRAINING -> promotion -> Label Studio path, so
+            # the check is opened here; its refusals are tested in tests/services/loop/test_promotion.py.
+            "CLINILOOP_PROMOTION_MIN_DELTA": "-1",
         },
         tmp / "api.log",
     ).start()

@@ -393,6 +393,8 @@ class LocalLabelStudio:
                     code = self._process.returncode
                     self._process = None
                     self.port = None
+                    if "is in use." in self._log_since(offset):  # it also found the next port taken and gave up
+                        raise _PortTaken(f"port {port} was taken before Label Studio bound it")
                     raise LabelStudioStartError(
                         f"Label Studio exited with code {code} during start\n"
                         f"--- {self.log_path} ---\n{_tail(self.log_path)}"

@@ -66,7 +66,7 @@ def push_round(modality: str, round_id: int | None = None, project: str | None =
             )
     except LabelStudioError as err:
         fail(f"{err}\n{interrupted_push_note(store, client, rnd.selected_task_ids)}")
-    except NotDeidentifiedError as err:
+    except (NotDeidentifiedError, ValueError) as err:
         fail(str(err))
     store.mark_round_pushed(rnd.id)
     for project_id, report in reports:

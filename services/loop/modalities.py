@@ -550,7 +550,8 @@ def _is_kind(kind: str) -> Callable[[Any], bool]:
 
 # -- codes ---------------------------------------------------------------------------------------------
 def _codes_projects(store: Store, settings: Settings, title: str, tasks: Sequence[Any]) -> list[ProjectPart]:
-    raise NotImplementedError("the coders' queue is pushed by `cliniloop codes push` (mentions, not tasks)")
+    """The coders' queue is built from mentions, not tasks: refuse with the command that pushes it."""
+    raise ValueError("the coders' queue is pushed with `cliniloop codes push --budget N`, not `push --modality codes`")
 
 
 # -- the registry --------------------------------------------------------------------------------------

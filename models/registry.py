@@ -46,6 +46,10 @@ _READ_ONLY_DIR = _READ_ONLY_FILE | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
 METADATA_KEYS = ("parent", "training_set_hash", "label_count", "metrics", "taxonomy_version", "params")
 
 
+class DefaultModelError(RuntimeError):
+    """A default model shipped in the package is missing or does not match this version of the code."""
+
+
 class VersionNotFound(KeyError):
     """The registry holds no such model version."""
 

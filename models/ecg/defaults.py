@@ -15,6 +15,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from cliniloop.models.registry import DefaultModelError
 
 #: Folder of the shipped weights.
 DEFAULT_DIR = Path(__file__).resolve().parent / "default"
@@ -24,8 +25,6 @@ FIRST_QUEUE_RECORDS: tuple[str, ...] = ("106", "119", "220", "223")
 TRAIN_COMMAND = "python scripts/train_default_models.py --only ecg --data <shared data folder>"
 
 
-class DefaultModelError(RuntimeError):
-    """The shipped default model is missing or does not match this version of the code."""
 
 
 @lru_cache(maxsize=1)

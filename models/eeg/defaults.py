@@ -14,6 +14,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from cliniloop.models.registry import DefaultModelError
 
 #: Folder of the shipped weights.
 DEFAULT_DIR = Path(__file__).resolve().parent / "default"
@@ -21,8 +22,6 @@ DEFAULT_DIR = Path(__file__).resolve().parent / "default"
 TRAIN_COMMAND = "python scripts/train_default_models.py --only eeg --data <shared data folder>"
 
 
-class DefaultModelError(RuntimeError):
-    """The shipped default model is missing or does not match this version of the code."""
 
 
 def is_first_queue_segment(index: int) -> bool:

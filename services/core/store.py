@@ -441,21 +441,33 @@ class Store:
         metrics: dict[str, Any] | None = None,
         artifact_uri: str | None = None,
     ) -> ModelVersionRow:
-        """Register an immutable model version; registering the same one again returns it unchanged."""
-        with self.session() as s:
-            row = s.scalar(select(ModelVersionRow).where(ModelVersionRow.name == name, ModelVersionRow.version == version))
-            if row is not None:
+        """Register an immutable model version; registering the same one again returns it unchanged.
+
+        Two processes registering one version at once (e.g. two workers finishing prediction
+        shards) both get the stored row: the loser of the insert reads the winner's.
+        """
+        where = (ModelVersionRow.name == name, ModelVersionRow.version == version)
+        try:
+            with self.session() as s:
+                row = s.scalar(select(ModelVersionRow).where(*where))
+                if row is not None:
+                    return row
+                row = ModelVersionRow(
+                    name=name,
+                    version=version,
+                    parent=parent,
+                    training_set_hash=training_set_hash,
+                    label_count=label_count,
+                    metrics=metrics or {},
+                    artifact_uri=artifact_uri,
+                )
+                s.add(row)
                 return row
-            row = ModelVersionRow(
-                name=name,
-                version=version,
-                parent=parent,
-                training_set_hash=training_set_hash,
-                label_count=label_count,
-                metrics=metrics or {},
-                artifact_uri=artifact_uri,
-            )
-            s.add(row)
+        except IntegrityError:
+            with self.session() as s:
+                row = s.scalar(select(ModelVersionRow).where(*where))
+            if row is None:  # the constraint that failed was another one
+                raise
             return row
 
     def model_versions(self, name: str) -> list[str]:

@@ -153,9 +153,15 @@ class LoopWorker:
         """Predict one shard of text tasks (:func:`cliniloop.services.loop.predict.predict_tasks`)."""
         from cliniloop.services.loop.predict import load_text_model, predict_tasks
 
+        from cliniloop.services.loop.predict import TEXT_MODEL_NAME
+
         model = self._model(("text", ner_version), lambda: load_text_model(self.store, self.settings, ner_version))
+        # counted against what was stored before the first attempt: an attempt that stored its
+        # predictions and then met a concurrent write is run again, and finds them stored
+        already = sum(p.model_version == model.version for p in self.store.latest_predictions(TEXT_MODEL_NAME, task_ids).values())
         r = self._retrying(lambda: predict_tasks(self.store, model, task_ids=task_ids, batch_size=batch_size))
-        return {"model_version": r.model_version, "predicted": r.predicted, "already": r.already_predicted, "failed": r.failed,
+        predicted = r.predicted + r.already_predicted - already
+        return {"model_version": r.model_version, "predicted": predicted, "already": already, "failed": r.failed,
                 "pid": os.getpid(), "n": len(task_ids)}  # fmt: skip
 
     # -- signals and images -----------------------------------------------------------------------

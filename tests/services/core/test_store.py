@@ -87,6 +87,24 @@ def test_model_versions_and_promotion_pointer(any_store: Store) -> None:
     assert any_store.alias("m") == "v2"
 
 
+def test_model_version_registered_at_once_by_two_processes_returns_the_stored_one(any_store: Store) -> None:
+    """Two workers that finish at once both register the version: the loser of the insert reads the winner's."""
+    from sqlalchemy import event
+
+    other = Store(any_store.url)
+    seen: list[str] = []
+
+    @event.listens_for(any_store._sessions, "before_flush", once=True)
+    def _other_wins(session, flush_context, instances) -> None:  # between our "is it there?" and our insert
+        seen.append(other.register_model_version("m", "v1", metrics={"f1": 0.7}).version)
+
+    row = any_store.register_model_version("m", "v1", metrics={"f1": 0.5})
+    other.close()
+    assert seen == ["v1"], "the race was not staged"
+    assert (row.version, row.metrics) == ("v1", {"f1": 0.7})
+    assert any_store.model_versions("m") == ["v1"]
+
+
 def test_rounds_and_audit(any_store: Store) -> None:
     rid = any_store.add_round("uncertainty", "m", "v1", 2, ["t1", "t2"])
     any_store.mark_round_pushed(rid)

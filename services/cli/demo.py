@@ -119,8 +119,9 @@ def projects_table(ls_url: str, rows: list[tuple[str, str, str]]) -> Any:
     from rich.table import Table
 
     table = Table(title="Label Studio projects, one per modality")
-    for col in ("modality", "project", "queued"):
-        table.add_column(col)
+    table.add_column("modality", no_wrap=True)
+    table.add_column("project", no_wrap=True, overflow="ignore", min_width=len(ls_url) + 18)  # a URL cut short cannot be opened
+    table.add_column("queued", ratio=1)
     for name, path, what in rows:
         table.add_row(name, f"{ls_url}{path}", what)
     return table

@@ -33,7 +33,8 @@ VERDICT_TAG = "verdict"
 ALTERNATIVE_TAG = "alternative"
 #: Verdict choice values (what the coder sees) → stored verdicts.
 VERDICT_VALUES = {"accept": "accept", "reject all": "reject", "needs review": "needs_review"}
-SYSTEM_NAMES = {"icd10cm": "ICD-10-CM", "snomed": "SNOMED CT"}
+SYSTEM_NAMES = {"icd10cm": "ICD-10-CM", "snomed": "SNOMED CT", "icd10pcs": "ICD-10-PCS"}
+_PCS_SHAPE = re.compile(r"^[0-9][0-9A-HJ-NP-Z]{6}$", re.IGNORECASE)
 _ICD_SHAPE = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](\.?[0-9A-Z]{1,4})?$", re.IGNORECASE)
 
 
@@ -141,7 +142,8 @@ class CoderResult:
 def parse_alternative(text: str) -> tuple[str, str] | None:
     """``"icd10cm:E11.65"``, ``"snomed:44054006"`` or a bare code → ``(system, code)``; blank → None.
 
-    A bare code is ICD-10-CM when it has the ICD-10 shape, SNOMED CT when it is all digits;
+    A bare code is ICD-10-CM when it has the ICD-10 shape, SNOMED CT when it is all digits,
+    ICD-10-PCS when it is seven characters starting with a digit and not all digits ("0DTJ0ZZ");
     anything else is returned with system ``"unknown"`` so the pull step can flag it.
     """
     text = (text or "").strip()
@@ -150,10 +152,12 @@ def parse_alternative(text: str) -> tuple[str, str] | None:
     if ":" in text:
         system, code = (p.strip() for p in text.split(":", 1))
         system = system.lower().replace("-", "").replace(" ", "")
-        system = {"icd10": "icd10cm", "icd10cm": "icd10cm", "snomed": "snomed", "snomedct": "snomed", "sct": "snomed"}.get(system, system)
+        system = {"icd10": "icd10cm", "icd10cm": "icd10cm", "snomed": "snomed", "snomedct": "snomed", "sct": "snomed", "pcs": "icd10pcs"}.get(system, system)
         return system, code
     if text.isdigit():
         return "snomed", text
+    if _PCS_SHAPE.match(text):  # seven characters starting with a digit: ICD-10-PCS ("0DTJ0ZZ")
+        return "icd10pcs", text.upper()
     if _ICD_SHAPE.match(text):
         return "icd10cm", text
     return "unknown", text

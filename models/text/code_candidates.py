@@ -100,6 +100,7 @@ INDEX_FORMAT = 4
 
 _N_FEATURES = 2**20
 _ICD_CODE = re.compile(r"^[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?$")
+_PCS_CODE = re.compile(r"^[0-9A-HJ-NP-Z]{7}$")
 _CLINICAL_TAGS = frozenset({"disorder", "finding", "situation", "event", "morphologic abnormality"})
 _QUALIFIERS = tuple(
     """left right bilateral unilateral acute chronic subacute recurrent intractable severe mild moderate
@@ -388,6 +389,8 @@ class CodeCandidateGenerator:
         return tags is None or concept.semantic_tag is None or concept.semantic_tag in tags
 
     def _build(self, system: CodeSystem) -> _Index:
+        if system.name == "icd10pcs":  # seven characters, no dot: not an ICD-10(-CM) code shape
+            return bool(_PCS_CODE.match(concept.code))
         from scipy import sparse
 
         concepts = [c for c in system.concepts.values() if self._keep(system, c)]

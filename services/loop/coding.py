@@ -167,8 +167,10 @@ def coder_items(store: Store, task_ids: Sequence[str] | None = None, model_name:
 
 def code_systems(settings: Settings) -> list[Any]:
     """ICD-10-CM and, when configured, SNOMED CT (``CLINILOOP_SNOMED_RF2``), RxNorm
-    (``CLINILOOP_RXNORM_RRF``) and LOINC (``CLINILOOP_LOINC``), cached under ``var/cache``."""
+    (``CLINILOOP_RXNORM_RRF``), LOINC (``CLINILOOP_LOINC``) and ICD-10-PCS (``CLINILOOP_ICD10PCS``),
+    cached under ``var/cache``."""
     from cliniloop.taxonomies.codes.icd10cm import load_icd10cm
+    from cliniloop.taxonomies.codes.icd10pcs import icd10pcs_from_settings
     from cliniloop.taxonomies.codes.releases import loinc_from_settings, rxnorm_from_settings
     from cliniloop.taxonomies.codes.snomed import snomed_from_settings
 
@@ -178,6 +180,7 @@ def code_systems(settings: Settings) -> list[Any]:
         snomed_from_settings(settings.snomed_rf2, cache),
         rxnorm_from_settings(getattr(settings, "rxnorm_rrf", None), cache),
         loinc_from_settings(getattr(settings, "loinc", None), cache),
+        icd10pcs_from_settings(getattr(settings, "icd10pcs", None), cache),
     ):
         if extra is not None:
             systems.append(extra)
@@ -283,6 +286,13 @@ def _validate(system: str, code: str, systems: dict[str, Any]) -> tuple[str, str
         canonical = normalise_icd10cm(code, systems["icd10cm"])
         if canonical is None:
             return system, code, False, f"{code!r} is not an ICD-10-CM code"
+        return system, canonical, True, None
+    if system == "icd10pcs":
+        from cliniloop.taxonomies.codes.icd10pcs import normalise_icd10pcs
+
+        canonical = normalise_icd10pcs(code, systems["icd10pcs"])
+        if canonical is None:
+            return system, code, False, f"{code!r} is not an ICD-10-PCS code"
         return system, canonical, True, None
     if code in systems[system]:
         return system, code, True, None

@@ -43,6 +43,7 @@ SYSTEM_URIS = {
     "snomed": "http://snomed.info/sct",
     "rxnorm": "http://www.nlm.nih.gov/research/umls/rxnorm",
     "loinc": "http://loinc.org",
+    "icd10pcs": "http://www.cms.gov/Medicare/Coding/ICD10",
 }
 AGREEMENT_EXTENSION = "urn:cliniloop:fhir:StructureDefinition:coder-agreement"
 #: R4 ConceptMapEquivalence (http://hl7.org/fhir/R4/valueset-concept-map-equivalence.html).

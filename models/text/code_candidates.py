@@ -236,6 +236,10 @@ class CodeCandidateGenerator:
     typed_abbreviations_path : Path or None
         Abbreviations whose sense depends on the mention type (:mod:`cliniloop.models.text.code_sense`);
         ``None``: ``taxonomies/codes/abbreviations_typed.tsv``.
+    reranker : EmbeddingReranker or None
+        Optional second stage (:mod:`cliniloop.models.text.code_encoder_rerank`): the top
+        ``max(k, reranker.pool)`` lexical candidates of each system are re-scored with a sentence
+        encoder's cosine and the top ``k`` kept. ``None`` (the default): lexical ranking only.
     """
 
     def __init__(
@@ -252,6 +256,7 @@ class CodeCandidateGenerator:
         min_score: float = 0.05,
         offer_threshold: float | None = None,
         typed_abbreviations_path: Path | None = None,
+        reranker: Any = None,
     ) -> None:
         self.systems = systems
         self.abbreviations_path = abbreviations_path
@@ -265,6 +270,7 @@ class CodeCandidateGenerator:
         self.min_score = min_score
         self.offer_threshold = offer_threshold
         self.typed_abbreviations_path = typed_abbreviations_path
+        self.reranker = reranker
 
     # -- fit ---------------------------------------------------------------------------------------
 
@@ -604,8 +610,21 @@ class CodeCandidateGenerator:
         items = [self._item(m) for m in mentions]
         out: list[dict[str, list[Candidate]]] = []
         for start in range(0, len(items), batch_size):
-            out.extend(self._batch(items[start : start + batch_size], k))
+            batch = items[start : start + batch_size]
+            if self.reranker is None:
+                out.extend(self._batch(batch, k))
+            else:
+                out.extend(self._rerank(batch, self._batch(batch, max(k, self.reranker.pool)), k))
         return out
+
+    def _rerank(self, items: list[tuple], results: list[dict[str, list[Candidate]]], k: int) -> list[dict[str, list[Candidate]]]:
+        """The re-ranker's top ``k`` of each system's candidate pool (see ``reranker``)."""
+        mentions = [item[0] for item in items]
+        for name in self.indexes_:
+            ranked = self.reranker.rerank(mentions, [r[name] for r in results], k)
+            for r, cands in zip(results, ranked):
+                r[name] = cands
+        return results
 
     @staticmethod
     def _item(m) -> tuple[str, str | None, str | None, str | None]:

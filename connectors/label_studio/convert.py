@@ -368,7 +368,8 @@ def task_payload(task_id: str, data: Mapping[str, Any], prediction: PredictionLi
     payload_data = {**data, "cliniloop_id": task_id}
     payload: dict[str, Any] = {"data": payload_data}
     if prediction is not None:
-        payload_data["uncertainty"] = float(prediction.uncertainty)
+        # rounded for the Data Manager column (5.4e-08 reads as noise to an annotator); sorting keeps its order
+        payload_data["uncertainty"] = round(float(prediction.uncertainty), 4)
         payload["predictions"] = [prediction_payload(prediction)]
     return payload
 

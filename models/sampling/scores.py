@@ -6,7 +6,8 @@ uncertain* (ask a human first). Inputs by family:
 * ``proba`` of shape ``(n, k)`` (rows sum to 1): :func:`least_confidence`, :func:`margin`,
   :func:`entropy` (all in ``[0, 1]``).
 * ``confidence`` of shape ``(n,)``: :func:`binary_entropy` (bits, ``[0, 1]``);
-  :func:`task_uncertainty` rolls region confidences up to one task score.
+  :func:`task_uncertainty` rolls region confidences up to one task score, and
+  :func:`expected_f1_error` does so with a prior count of true regions (misses counted).
 * ``proba_samples`` of shape ``(T, n, k)`` from MC-dropout passes or an ensemble:
   :func:`bald` (nats, ``[0, log k]``), :func:`vote_entropy` (``[0, 1]``).
 * sequence taggers: :func:`sequence_least_confidence` from best-path probabilities
@@ -137,6 +138,41 @@ def task_uncertainty(region_confidences: ArrayLike, top_k: int = 5) -> float:
         return 1.0
     h = np.sort(binary_entropy(c))[::-1][: max(1, top_k)]
     return float(np.clip(h.mean(), 0.0, 1.0))
+
+
+def expected_f1_error(region_confidences: ArrayLike, expected_regions: float) -> float:
+    """Expected ``1 - F1`` of a task's regions, misses included, under a prior count of true regions.
+
+    Each region is right with probability ``c_i``, so the expected true positives are
+    ``TP = sum(c_i)`` and false positives ``FP = sum(1 - c_i)``. Regions the model did not
+    find cannot be scored one by one; a prior rate of true regions per unit of task size
+    (mentions per token of text, beats per second of signal) gives ``expected_regions`` and
+    the expected misses ``FN = max(0, expected_regions - TP)``. The score is
+    ``1 - 2 TP / (2 TP + FP + FN)``: a long note where few mentions were found ranks above one
+    covered by many confident mentions, while doubtful mentions still raise it. A task with
+    no regions and a positive prior gets 1; an empty task with nothing found gets 0.
+
+    Parameters
+    ----------
+    region_confidences : array_like, shape (m,)
+        Per-region confidences in [0, 1].
+    expected_regions : float
+        Prior expected number of true regions in this task (>= 0).
+
+    Returns
+    -------
+    float
+        In ``[0, 1]``.
+    """
+    c = np.clip(np.asarray(region_confidences, dtype=np.float64).reshape(-1), 0.0, 1.0)
+    if not np.isfinite(expected_regions) or expected_regions < 0:
+        raise ValueError(f"expected_regions must be a finite number >= 0, got {expected_regions}")
+    tp = float(c.sum())
+    fp = float((1.0 - c).sum())
+    fn = max(0.0, float(expected_regions) - tp)
+    if tp + fp + fn == 0.0:
+        return 0.0
+    return float(np.clip(1.0 - 2.0 * tp / (2.0 * tp + fp + fn), 0.0, 1.0))
 
 
 def _as_samples(proba_samples: ArrayLike) -> NDArray[np.float64]:

@@ -235,7 +235,7 @@ def _print_table(summary: dict) -> None:
 
 
 def eval_first_queue(
-    path: Annotated[Path, typer.Argument(help="Reference data the defaults were not trained on: text: a PubTator disease file (NCBI develop set); "
+    path: Annotated[Path, typer.Argument(help="Reference data the defaults were not trained on: text: a PubTator disease file (NCBI develop, BC5CDR development) or NegEx TSV; "
                                               "ecg: a WFDB folder (MIT-BIH); eeg: a Bonn folder (Z O N F S); image: a Pascal VOC folder (BCCD).")],
     modality: Annotated[str, typer.Option("--modality", help="text, ecg, eeg or image.")],
     records: Annotated[list[str] | None, typer.Option("--records", help="ecg: record names (default: the records kept out of the default's training).")] = None,

@@ -294,8 +294,7 @@ def first_queue_image(voc_dir: Path, ids: Path | None = None, message: Message |
 def first_queue_text(pubtator: Path, message: Message | None = None, limit: int | None = None) -> dict[str, Any]:
     """First-round abstract uncertainty vs error of the rule annotator on a PubTator disease corpus (NCBI develop set)."""
     from cliniloop.connectors.sources.pubtator import read_pubtator
-    from cliniloop.models.sampling.scores import task_uncertainty
-    from cliniloop.services.loop.predict import predict_mentions, rule_annotator
+    from cliniloop.services.loop.predict import predict_mentions, rule_annotator, text_uncertainty
 
     try:
         docs = read_pubtator(Path(pubtator))
@@ -309,7 +308,7 @@ def first_queue_text(pubtator: Path, message: Message | None = None, limit: int 
     uncertainties: list[float] = []
     errors: list[float] = []
     for doc, found in zip(docs, mentions, strict=True):
-        uncertainties.append(task_uncertainty([float(m.confidence) for m in found]))
+        uncertainties.append(text_uncertainty([float(m.confidence) for m in found], doc.text))
         got = [(m.start, m.end) for m in found if m.label == "Problem"]
         gold = [(e.start, e.end) for e in doc.entities if "disease" in e.label.lower()]
         errors.append(_span_error(got, gold))
@@ -332,8 +331,7 @@ def first_queue_negex(tsv: Path, message: Message | None = None) -> dict[str, An
     """
     import csv
 
-    from cliniloop.models.sampling.scores import task_uncertainty
-    from cliniloop.services.loop.predict import predict_mentions, rule_annotator
+    from cliniloop.services.loop.predict import predict_mentions, rule_annotator, text_uncertainty
 
     try:
         with Path(tsv).open(encoding="utf-8", newline="") as handle:
@@ -351,7 +349,7 @@ def first_queue_negex(tsv: Path, message: Message | None = None) -> dict[str, An
     errors: list[float] = []
     for row, mentions in zip(rows, found, strict=True):
         condition, sentence, status = row[1].lower(), row[2], row[3].strip().lower()
-        uncertainties.append(task_uncertainty([float(m.confidence) for m in mentions]))
+        uncertainties.append(text_uncertainty([float(m.confidence) for m in mentions], sentence))
         hits = [m for m in mentions if condition in sentence[m.start : m.end].lower() or sentence[m.start : m.end].lower() in condition]
         errors.append(0.0 if hits and hits[0].assertion in NEGEX_AGREES[status] else 1.0)
     return {

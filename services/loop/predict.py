@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from cliniloop.models.sampling.scores import task_uncertainty
+from cliniloop.models.sampling.scores import expected_f1_error
 from cliniloop.services.core.schemas import PredictionIn, TextSpan
 from cliniloop.services.core.settings import Settings
 from cliniloop.services.core.store import Store
@@ -178,10 +178,28 @@ def mentions_to_regions(mentions: Iterable[Any]) -> list[TextSpan]:
     ]
 
 
-def text_prediction(task_id: str, mentions: Iterable[Any], model_version: str, taxonomy_version: str) -> PredictionIn:
-    """Build a scored prediction from mentions (uncertainty: :func:`task_uncertainty`)."""
+#: Prior rate of mentions per whitespace token of a clinical note: what the rule annotator finds
+#: on the bundled synthetic notes (1,395 mentions in 9,339 tokens, 0.149). It prices the
+#: mentions a note is likely to hold but the model did not find (:func:`text_uncertainty`).
+MENTIONS_PER_TOKEN = 0.15
+
+
+def text_uncertainty(confidences: Iterable[float], text: str) -> float:
+    """A text task's first-queue uncertainty: the expected ``1 - F1`` of its mentions, misses included.
+
+    :func:`cliniloop.models.sampling.scores.expected_f1_error` with ``MENTIONS_PER_TOKEN``
+    mentions expected per whitespace token of ``text``. A note where the model found few
+    mentions for its length, or found doubtful ones, is asked first. (Rolling up only the
+    found mentions' entropies ranked long, well-covered abstracts first: Spearman with the
+    actual error -0.13 on NCBI-disease develop, against +0.18 with misses priced.)
+    """
+    return expected_f1_error(list(confidences), MENTIONS_PER_TOKEN * len(text.split()))
+
+
+def text_prediction(task_id: str, mentions: Iterable[Any], model_version: str, taxonomy_version: str, text: str) -> PredictionIn:
+    """Build a scored prediction from the mentions found in ``text`` (uncertainty: :func:`text_uncertainty`)."""
     regions = mentions_to_regions(mentions)
-    uncertainty = task_uncertainty([r.probability or 0.0 for r in regions])
+    uncertainty = text_uncertainty([r.probability or 0.0 for r in regions], text)
     return PredictionIn(
         task_id=task_id,
         model_name=TEXT_MODEL_NAME,
@@ -250,7 +268,7 @@ def predict_texts(model: TextModel, items: Sequence[tuple[str, str]]) -> list[Pr
     """Predict ``(task_id, text)`` pairs without touching the store (used by the ML backend)."""
     taxonomy_version = load_label_schema("clinical_text").taxonomy_version
     mentions = predict_mentions(model, [text for _, text in items])
-    return [text_prediction(tid, ms, model.version, taxonomy_version) for (tid, _), ms in zip(items, mentions, strict=True)]
+    return [text_prediction(tid, ms, model.version, taxonomy_version, text) for (tid, text), ms in zip(items, mentions, strict=True)]
 
 
 def predict_tasks(

@@ -312,6 +312,8 @@ def test_task_payload_carries_our_id_uncertainty_and_scored_prediction() -> None
         "predictions": [{"model_version": "m@2", "score": 0.4, "result": regions_to_result([region])}],
     }
     assert task_payload("t2", {"text": "x"}) == {"data": {"text": "x", "cliniloop_id": "t2"}}
+    tiny = pred.model_copy(update={"uncertainty": 5.398969583347197e-08, "score": 1.0})
+    assert task_payload("t3", {"text": "x"}, tiny)["data"]["uncertainty"] == 0.0  # a readable Data Manager column
 
 
 # -- validation ----------------------------------------------------------------------------

@@ -117,3 +117,18 @@ def test_sequence_scores() -> None:
     np.testing.assert_allclose(s, [np.log(2), np.log(2), 0.0, 0.0], atol=1e-12)
     with pytest.raises(ValueError, match=r"token_log_probs\[1\]"):
         mnlp([[-0.1], [0.3]])
+
+
+def test_expected_f1_error_hand_values_and_misses() -> None:
+    from cliniloop.models.sampling.scores import expected_f1_error
+
+    # TP = 0.9 + 0.6 = 1.5, FP = 0.1 + 0.4 = 0.5, FN = max(0, 3 - 1.5) = 1.5 -> 1 - 3 / (3 + 0.5 + 1.5) = 0.4
+    assert expected_f1_error([0.9, 0.6], 3.0) == pytest.approx(0.4)
+    # no prior count: only the doubtful regions count, 1 - 3 / 3.5
+    assert expected_f1_error([0.9, 0.6], 0.0) == pytest.approx(1 - 3 / 3.5)
+    assert expected_f1_error([], 2.0) == 1.0 and expected_f1_error([], 0.0) == 0.0
+    # the same confident regions: the task expected to hold more of them (a longer one) is asked first
+    assert expected_f1_error([0.95] * 4, 12.0) > expected_f1_error([0.95] * 4, 4.0)
+    with pytest.raises(ValueError):
+        expected_f1_error([0.5], -1.0)
+

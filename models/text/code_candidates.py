@@ -67,6 +67,7 @@ from typing import Any
 
 import numpy as np
 
+from cliniloop.models.text.code_pcs import pcs_axes, pcs_factors
 from cliniloop.models.text.code_policy import MENTION_POLICY, TYPED_SYSTEMS, mention_type as _mention_type, system_allowed
 from cliniloop.models.text.code_sense import MODIFIER_PENALTY, SenseExpander, load_typed_abbreviations, modifier_bits, modifier_masks
 from cliniloop.models.text.code_textnorm import (
@@ -389,14 +390,14 @@ class CodeCandidateGenerator:
             log.warning("could not cache the code index in %s (%s)", path, exc)
 
     def _keep(self, system: CodeSystem, concept) -> bool:
+        if system.name == "icd10pcs":  # seven characters, no dot: not an ICD-10(-CM) code shape
+            return bool(_PCS_CODE.match(concept.code))
         if system.name.startswith("icd"):
             return bool(_ICD_CODE.match(concept.code))
         tags = self.snomed_tags
         return tags is None or concept.semantic_tag is None or concept.semantic_tag in tags
 
     def _build(self, system: CodeSystem) -> _Index:
-        if system.name == "icd10pcs":  # seven characters, no dot: not an ICD-10(-CM) code shape
-            return bool(_PCS_CODE.match(concept.code))
         from scipy import sparse
 
         concepts = [c for c in system.concepts.values() if self._keep(system, c)]
@@ -743,6 +744,10 @@ class CodeCandidateGenerator:
                 if groups[i]:  # a code naming a modifier ("in situ", "traumatic") the note does not say
                     unsaid = self._modifier_mask(name) & np.int32(~modifier_bits([mention, context or ""]))
                     row = np.where(unsaid != 0, row * np.float32(MODIFIER_PENALTY), row)
+                if name == "icd10pcs" and groups[i]:  # the approach / "diagnostic" the sentence says (code_pcs)
+                    factors = pcs_factors(self._pcs_axes(index), mention, context)
+                    if factors is not None:
+                        row = row * factors
                 allow = self._type_mask(name, label)
                 if allow is False:
                     result[name] = []
@@ -750,6 +755,13 @@ class CodeCandidateGenerator:
                 result[name] = self._top(index, row, source[i], k, accepted.get(name, []), bool(groups[i]), allow)
             results.append(result)
         return results
+
+    def _pcs_axes(self, index: _Index) -> tuple[np.ndarray, np.ndarray]:
+        """Approach and qualifier characters of an ICD-10-PCS index's codes (computed once)."""
+        cache = self.__dict__.setdefault("_pcs_axes_cache", {})
+        if index.name not in cache:
+            cache[index.name] = pcs_axes(index.codes)
+        return cache[index.name]
 
     def _modifier_mask(self, system: str) -> np.ndarray:
         """Per concept of ``system``: bits of the code-changing modifiers its name carries (built once)."""

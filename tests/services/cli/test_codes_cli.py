@@ -71,3 +71,8 @@ def test_coders_loop_commands_need_label_studio(tmp_path: Path, monkeypatch: pyt
             assert out.exit_code == 2 and "CLINILOOP_LABEL_STUDIO_API_KEY" in out.output
     finally:
         get_settings.cache_clear()
+
+
+def test_codes_push_refuses_an_unknown_strategy_before_anything_else() -> None:
+    out = CliRunner().invoke(app, ["codes", "push", "--strategy", "bald"])
+    assert out.exit_code == 2 and "uncertainty, entropy" in out.output

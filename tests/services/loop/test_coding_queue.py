@@ -125,3 +125,34 @@ def test_budget_takes_the_most_uncertain_first(store: Store) -> None:
     assert margins[order[0]] >= margins[order[1]] >= max(margins[j] for j in order[2:])
     rest = push_coder_tasks(store, ls, "coders", items, gen, budget=2)
     assert len(rest.created) == 2 and len(ls.imported) == 4 and rest.over_budget == 0, "the next push takes the rest"
+
+
+def test_other_strategies_and_an_unknown_one() -> None:
+    def c(*scores: float) -> dict[str, list[Candidate]]:
+        return {"icd10cm": [Candidate("icd10cm", f"X{i}", "", s, "lexical") for i, s in enumerate(scores)]}
+
+    # entropy of the normalised scores: three near-equal candidates first, one clear winner last
+    ranked = [c(0.9, 0.05), c(0.5, 0.5, 0.5), c(0.7, 0.3)]
+    assert queue_order(ranked, [1, 1, 1], "entropy") == [1, 2, 0]
+    shuffled = queue_order(ranked * 4, [1] * 12, "random", seed=3)
+    assert sorted(shuffled) == list(range(12)) and shuffled == queue_order(ranked * 4, [1] * 12, "random", seed=3)
+    assert shuffled != queue_order(ranked * 4, [1] * 12, "random", seed=4)
+    with pytest.raises(ValueError, match="coders' strategy"):
+        queue_order(ranked, [1, 1, 1], "bald")
+
+
+def test_a_push_is_a_recorded_round(store: Store) -> None:
+    text = "Hypertension. Asthma. Chest pain."
+    _note(store, "n1", text, [("Hypertension", "Problem"), ("Asthma", "Problem"), ("Chest pain", "Problem")])
+    gen = CodeCandidateGenerator([_icd()], k=3).fit()
+    ls = _FakeLS()
+    report = push_coder_tasks(store, ls, "coders", coder_items(store), gen, budget=2, strategy="entropy")
+    [rnd] = store.rounds()
+    assert rnd.id == report.round_id and rnd.pushed
+    assert (rnd.strategy, rnd.model_name, rnd.budget) == ("entropy", "code-candidates", 2)
+    assert rnd.selected_task_ids == report.created == [p["data"]["cliniloop_id"] for p in ls.imported]
+    assert len(rnd.model_version) <= 128
+    rest = push_coder_tasks(store, ls, "coders", coder_items(store), gen)  # no budget: the one left over
+    assert len(rest.created) == 1 and [r.strategy for r in store.rounds()] == ["entropy", "uncertainty"]
+    nothing_new = push_coder_tasks(store, ls, "coders", coder_items(store), gen)
+    assert nothing_new.round_id is None and len(store.rounds()) == 2, "a push with nothing new records no round"

@@ -36,7 +36,8 @@ def evaluate_coder_queue(notes: Path, snomed_folder: Path | None = None, k: int 
     dict
         ``notes``, ``mentions``, ``tasks``, ``per_type`` (``mentions``, ``tasks``, ``queued`` (a
         configured system may code the type), ``nothing_offered``,
-        ``icd10cm_offered``, ``snomed_offered``), ``icd10cm_for_non_problem`` (the goal: 0),
+        ``icd10cm_offered``, ``snomed_offered``, and ``icd10pcs_offered`` when ``CLINILOOP_ICD10PCS``
+        is set), ``icd10cm_for_non_problem`` (the goal: 0),
         ``context`` (``shortest_chars``, ``under_25_chars``, ``not_whole_sentence``) and ``seconds``.
 
     Raises
@@ -86,6 +87,8 @@ def evaluate_coder_queue(notes: Path, snomed_folder: Path | None = None, k: int 
         c["nothing_offered"] += not any(result.values())
         c["icd10cm_offered"] += bool(result.get("icd10cm"))
         c["snomed_offered"] += bool(result.get("snomed"))
+        if "icd10pcs" in names:  # CLINILOOP_ICD10PCS set
+            c["icd10pcs_offered"] += bool(result.get("icd10pcs"))
     lengths = [len(i.context) for i in items]
     not_whole = 0
     for i in items:

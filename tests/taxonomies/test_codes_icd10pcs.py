@@ -227,3 +227,17 @@ def test_eval_on_the_procedure_samples(package_generator, tmp_path_factory, pair
     assert out["exact"]["recall@5"] >= min_exact5 and out["category"]["recall@5"] >= min_category5
     assert out["baseline"]["exact"]["recall@5"] < out["exact"]["recall@5"]
     assert out["no_candidate"]["n"] == 3 and out["no_candidate"]["nothing_offered"] == 1.0
+
+
+def test_service_code_systems_follow_the_setting(order_file: Path, tmp_path: Path, caplog) -> None:
+    """``CLINILOOP_ICD10PCS`` unset: ICD-10-PCS is off, said once; set to a CMS file: it is a code system."""
+    from cliniloop.services.core.settings import Settings
+    from cliniloop.services.loop.coding import code_systems
+
+    with caplog.at_level(logging.INFO, logger="cliniloop.taxonomies.codes.icd10pcs"):
+        names = [s.name for s in code_systems(Settings(var_dir=tmp_path / "var", _env_file=None))]
+    assert "icd10pcs" not in names and "icd10cm" in names
+    assert sum("ICD-10-PCS is off" in r.getMessage() for r in caplog.records) == 1
+    systems = code_systems(Settings(var_dir=tmp_path / "var", icd10pcs=str(order_file), _env_file=None))
+    pcs = next(s for s in systems if s.name == "icd10pcs")
+    assert "0DJD8ZZ" in pcs.concepts and pcs.version.startswith("CMS FY2026")

@@ -187,3 +187,49 @@ def cell_outputs(
         finally:
             torch.random.set_rng_state(state)
     return drawn, badge_embeddings(proba, h)
+
+
+class TaskRows:
+    """Per-task BALD samples and BADGE embeddings built from the per-item outputs of each task.
+
+    A task (an ECG window, an image) holds many items (beats, cells, pixels); the strategies rank
+    tasks. A task is represented by its item with the largest BALD
+    (:func:`cliniloop.models.sampling.scores.bald`) for ``proba_samples`` and by its item with the
+    largest gradient-embedding norm (the one that would move the last layer most) for
+    ``grad_embeddings``. A task that gets no items keeps uniform samples and a zero embedding.
+
+    Parameters
+    ----------
+    n_tasks : int
+        Tasks (rows of the outputs).
+    n_samples : int
+        MC-dropout passes ``T``.
+    n_classes : int
+        Classes ``K``.
+    """
+
+    def __init__(self, n_tasks: int, n_samples: int, n_classes: int) -> None:
+        self.samples = np.full((n_samples, n_tasks, n_classes), 1.0 / n_classes)
+        self.grads: NDArray[np.float64] | None = None
+        self.n_tasks = n_tasks
+
+    def set(self, task: int, samples: NDArray[np.float64], grads: NDArray[np.float64] | None = None) -> None:
+        """Give task row ``task`` the outputs of its items: ``samples`` ``(T, m, K)``, ``grads`` ``(m, D)``."""
+        from cliniloop.models.sampling.scores import bald
+
+        samples = np.asarray(samples, dtype=np.float64)
+        if samples.ndim != 3 or samples.shape[1] == 0:
+            return
+        self.samples[:, task, :] = samples[:, int(np.argmax(bald(samples))), :]
+        if grads is not None and len(grads):
+            grads = np.asarray(grads, dtype=np.float64)
+            if self.grads is None:
+                self.grads = np.zeros((self.n_tasks, grads.shape[1]))
+            self.grads[task] = grads[int(np.argmax(np.linalg.norm(grads, axis=1)))]
+
+    def outputs(self) -> dict[str, NDArray[np.float64]]:
+        """``{"proba_samples": (T, n, K)}`` plus ``"grad_embeddings": (n, D)`` once any task had gradients."""
+        out = {"proba_samples": self.samples}
+        if self.grads is not None:
+            out["grad_embeddings"] = self.grads
+        return out

@@ -251,12 +251,9 @@ def _ecg_model_outputs(store: Store, settings: Settings, tasks: Sequence[Any], p
 
     from cliniloop.connectors.sources.ecg import open_ecg
     from cliniloop.models.ecg.classify import RecordBeats
-    from cliniloop.models.sampling.scores import bald
-    from cliniloop.models.sampling.torch_al import gradient_embeddings, mc_dropout_proba
+    from cliniloop.models.sampling.torch_al import TaskRows, gradient_embeddings, mc_dropout_proba
 
-    k = 5
-    samples_out = np.full((20, len(tasks), k), 1.0 / k)
-    grads_out: np.ndarray | None = None
+    rows_out = TaskRows(len(tasks), 20, 5)
     by_record: dict[str, list[int]] = {}
     for row, task in enumerate(tasks):
         by_record.setdefault(task.data["record_path"], []).append(row)
@@ -273,20 +270,12 @@ def _ecg_model_outputs(store: Store, settings: Settings, tasks: Sequence[Any], p
         forward = lambda net: net(m, r) / clf.temperature_  # noqa: E731
         samples = mc_dropout_proba(clf.net_, forward, samples=20, seed=seed)
         grads = gradient_embeddings(clf.net_, forward, clf.net_.head[-1])
-        if grads_out is None:
-            grads_out = np.zeros((len(tasks), grads.shape[1]))
-        per_beat = bald(samples)
-        norms = np.linalg.norm(grads, axis=1)
         index = {s: j for j, s in enumerate(beats)}
         for i in rows:
             mine = [index[int(r["attributes"]["sample"])] for r in predictions[tasks[i].id].regions if r.get("attributes", {}).get("sample") in index]
             if mine:
-                samples_out[:, i, :] = samples[:, mine[int(np.argmax(per_beat[mine]))], :]
-                grads_out[i] = grads[mine[int(np.argmax(norms[mine]))]]
-    out = {"proba_samples": samples_out}
-    if grads_out is not None:
-        out["grad_embeddings"] = grads_out
-    return out
+                rows_out.set(i, samples[:, mine, :], grads[mine])
+    return rows_out.outputs()
 
 
 # -- EEG -----------------------------------------------------------------------------------------------
@@ -469,13 +458,10 @@ def _box_model_outputs(store: Store, settings: Settings, tasks: Sequence[Any], p
     det = IMAGE_BOXES.model(store, settings)
     if not isinstance(det, BoxDetector):
         return None
-    from cliniloop.models.sampling.scores import bald
-    from cliniloop.models.sampling.torch_al import cell_outputs
+    from cliniloop.models.sampling.torch_al import TaskRows, cell_outputs
     from cliniloop.services.loop.image import load_frame
 
-    n_classes = len(det.classes_)
-    samples_out = np.full((20, len(tasks), n_classes), 1.0 / n_classes)
-    grads_out: np.ndarray | None = None
+    rows_out = TaskRows(len(tasks), 20, len(det.classes_))
     net = det.net_
     for i, task in enumerate(tasks):
         seen: list[Any] = []
@@ -488,15 +474,8 @@ def _box_model_outputs(store: Store, settings: Settings, tasks: Sequence[Any], p
         top = np.argsort(-strength, axis=None, kind="stable")[:5]
         cells = np.stack(np.unravel_index(top, strength.shape), axis=1)
         x = seen[0]
-        samples, grads = cell_outputs(net, lambda m: m(x)[0], cells, net.heatmap[2], 20, seed=seed)
-        if grads_out is None:
-            grads_out = np.zeros((len(tasks), grads.shape[1]))
-        samples_out[:, i, :] = samples[:, int(np.argmax(bald(samples))), :]
-        grads_out[i] = grads[int(np.argmax(np.linalg.norm(grads, axis=1)))]
-    out = {"proba_samples": samples_out}
-    if grads_out is not None:
-        out["grad_embeddings"] = grads_out
-    return out
+        rows_out.set(i, *cell_outputs(net, lambda m: m(x)[0], cells, net.heatmap[2], 20, seed=seed))
+    return rows_out.outputs()
 
 
 def _mask_model_outputs(store: Store, settings: Settings, tasks: Sequence[Any], predictions: dict[str, Any], seed: int = 0) -> dict[str, np.ndarray] | None:
@@ -514,14 +493,11 @@ def _mask_model_outputs(store: Store, settings: Settings, tasks: Sequence[Any], 
         return None
     import torch
 
-    from cliniloop.models.sampling.scores import bald
-    from cliniloop.models.sampling.torch_al import cell_outputs
+    from cliniloop.models.sampling.torch_al import TaskRows, cell_outputs
     from cliniloop.services.loop.image import load_frame
 
     net = seg.net_
-    n_classes = int(net.head.out_channels)
-    samples_out = np.full((20, len(tasks), n_classes), 1.0 / n_classes)
-    grads_out: np.ndarray | None = None
+    rows_out = TaskRows(len(tasks), 20, int(net.head.out_channels))
     for i, task in enumerate(tasks):
         seen: list[Any] = []
         hook = net.register_forward_hook(lambda _m, args, out: seen.append((args[0][:1].detach(), out[:1].detach())) if not seen else None)
@@ -533,15 +509,8 @@ def _mask_model_outputs(store: Store, settings: Settings, tasks: Sequence[Any], 
         confidence = torch.softmax(logits[0].float(), dim=0).max(dim=0).values.numpy()
         low = np.argsort(confidence, axis=None, kind="stable")[:5]
         cells = np.stack(np.unravel_index(low, confidence.shape), axis=1)
-        samples, grads = cell_outputs(net, lambda m: m(x), cells, net.head, 20, seed=seed)
-        if grads_out is None:
-            grads_out = np.zeros((len(tasks), grads.shape[1]))
-        samples_out[:, i, :] = samples[:, int(np.argmax(bald(samples))), :]
-        grads_out[i] = grads[int(np.argmax(np.linalg.norm(grads, axis=1)))]
-    out = {"proba_samples": samples_out}
-    if grads_out is not None:
-        out["grad_embeddings"] = grads_out
-    return out
+        rows_out.set(i, *cell_outputs(net, lambda m: m(x), cells, net.head, 20, seed=seed))
+    return rows_out.outputs()
 
 
 def _is_kind(kind: str) -> Callable[[Any], bool]:
@@ -571,15 +540,13 @@ def _text_model_outputs(store: Store, settings: Settings, tasks: Sequence[Any], 
     tagger = load_ner_tagger(store, settings, version)
     if not isinstance(tagger, TransformerTagger):
         return None
-    from cliniloop.models.sampling.scores import bald
+    from cliniloop.models.sampling.torch_al import TaskRows
 
     texts = [t.data.get("text", "") for t in tasks]
-    k = len(tagger.labels_)
-    samples_out = np.full((10, len(tasks), k), 1.0 / k)
+    rows_out = TaskRows(len(tasks), 10, len(tagger.labels_))
     for i, s in enumerate(tagger.mc_dropout_proba(texts, samples=10)):
-        if s.shape[1]:
-            samples_out[:, i, :] = s[:, int(np.argmax(bald(s))), :]
-    return {"proba_samples": samples_out, "grad_embeddings": tagger.sentence_gradient_embeddings(texts)}
+        rows_out.set(i, s)
+    return {**rows_out.outputs(), "grad_embeddings": tagger.sentence_gradient_embeddings(texts)}
 
 
 TEXT = Modality(

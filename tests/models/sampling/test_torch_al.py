@@ -102,3 +102,23 @@ def test_cell_outputs_of_a_dense_model_at_chosen_cells() -> None:
     p = 1 / (1 + math.exp(-2))  # deterministic pass at the bright cell: softmax(1, -1)
     np.testing.assert_allclose(grads[0], [p - 1, 1 - p], atol=1e-12)  # (p - e0) ⊗ h with h = 1
     np.testing.assert_allclose(grads[1], [0.0, 0.0], atol=1e-12)
+
+
+def test_task_rows_keep_the_most_bald_item_and_the_largest_gradient() -> None:
+    from cliniloop.models.sampling.scores import bald
+    from cliniloop.models.sampling.torch_al import TaskRows
+
+    sure = [[0.9, 0.1], [0.9, 0.1]]  # two passes agree: BALD 0
+    torn = [[0.9, 0.1], [0.1, 0.9]]  # two passes disagree: the largest BALD
+    samples = np.array([[sure[0], torn[0]], [sure[1], torn[1]]])  # (T=2, m=2, K=2)
+    assert np.argmax(bald(samples)) == 1
+    grads = np.array([[3.0, 4.0], [0.0, 1.0]])  # norms 5 and 1
+    rows = TaskRows(n_tasks=3, n_samples=2, n_classes=2)
+    rows.set(1, samples, grads)
+    rows.set(2, samples[:, :0, :])  # a task without items keeps the uniform rows
+    out = rows.outputs()
+    assert out["proba_samples"].shape == (2, 3, 2)
+    assert np.allclose(out["proba_samples"][:, 1, :], [[0.9, 0.1], [0.1, 0.9]])
+    assert np.allclose(out["proba_samples"][:, 0, :], 0.5) and np.allclose(out["proba_samples"][:, 2, :], 0.5)
+    assert np.allclose(out["grad_embeddings"], [[0, 0], [3, 4], [0, 0]])
+    assert "grad_embeddings" not in TaskRows(1, 2, 2).outputs()

@@ -54,10 +54,8 @@ def _push_all(store: Store, client: LabelStudioClient, tmp: Path, deidentifier: 
     from cliniloop.services.loop.eeg import EEG_MODEL_NAME, eeg_project_config, eeg_window_data, ingest_eeg, predict_eeg
     from cliniloop.services.loop.image import (
         IMAGE_MODEL_NAME,
-        image_project_config,
         image_task_data,
         ingest_images,
-        labels_in_use,
         load_image_models,
         predict_images,
     )
@@ -105,7 +103,13 @@ def _push_all(store: Store, client: LabelStudioClient, tmp: Path, deidentifier: 
     ingest_images(store, SAMPLES / "images" / "JPEGImages" / "smear_01.png")
     predict_images(store, load_image_models(store, tmp / "models"))
     (image_task,) = store.list_tasks("image")
-    config = image_project_config(*labels_in_use(store))
+    # the project a push builds: the classes of the box model in use (RBC, WBC, Platelets) and of the labels so far
+    from cliniloop.services.core.settings import Settings
+    from cliniloop.services.loop.modalities import IMAGE_BOXES
+
+    [part] = IMAGE_BOXES.projects(store, Settings(var_dir=tmp), "gallery images", [image_task])
+    config = part.label_config
+    assert all(f'value="{c}"' in config for c in ("RBC", "WBC", "Platelets")), "an annotator must be able to draw every class"
     projects["image"] = client.ensure_project("gallery images", config)
     push_tasks(store, client, projects["image"], [image_task.id], model_name=IMAGE_MODEL_NAME, label_config=config, task_data=image_task_data)
     facts["image"] = store.latest_predictions(IMAGE_MODEL_NAME)[image_task.id]

@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -175,3 +176,18 @@ def _restore_umask() -> Iterator[None]:
     os.umask(before)
     yield
     os.umask(before)
+
+
+# -- a five-code ICD-10-CM for code-candidate tests (no package data needed) --------------------------
+def tiny_icd() -> Any:
+    """Hypertension, three type 2 diabetes codes under their category, and asthma (a ``CodeSystem``)."""
+    from cliniloop.taxonomies.codes.system import CodeSystem, Concept
+
+    concepts = [
+        Concept("I10", "Essential (primary) hypertension"),
+        Concept("E11", "Type 2 diabetes mellitus", billable=False),
+        Concept("E11.9", "Type 2 diabetes mellitus without complications", parents=("E11",)),
+        Concept("E11.65", "Type 2 diabetes mellitus with hyperglycemia", parents=("E11",)),
+        Concept("J45.909", "Unspecified asthma, uncomplicated"),
+    ]
+    return CodeSystem("icd10cm", "tiny", {c.code: c for c in concepts})

@@ -23,7 +23,7 @@ from cliniloop.models.text.code_encoder_rerank import (
     choose_weight,
     title,
 )
-from cliniloop.taxonomies.codes.system import CodeSystem, Concept
+from tests.conftest import tiny_icd
 
 AXES = ("hyperglycemia", "hypertension", "asthma")
 
@@ -45,17 +45,6 @@ class CountingEncode:
     def __call__(self, texts):
         self.texts.extend(texts)
         return keyword_encode(texts)
-
-
-def tiny_icd() -> CodeSystem:
-    concepts = [
-        Concept("I10", "Essential (primary) hypertension"),
-        Concept("E11", "Type 2 diabetes mellitus", billable=False),
-        Concept("E11.9", "Type 2 diabetes mellitus without complications", parents=("E11",)),
-        Concept("E11.65", "Type 2 diabetes mellitus with hyperglycemia", parents=("E11",)),
-        Concept("J45.909", "Unspecified asthma, uncomplicated"),
-    ]
-    return CodeSystem("icd10cm", "tiny", {c.code: c for c in concepts})
 
 
 def cand(code: str, display: str, score: float, source: str = "lexical") -> Candidate:

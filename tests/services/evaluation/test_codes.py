@@ -9,7 +9,8 @@ import pytest
 from cliniloop.models.text.code_candidates import Candidate, CodeCandidateGenerator
 from cliniloop.services.evaluation.codes import CodesEvalError, evaluate_codes, rank_metrics, read_pairs
 from cliniloop.taxonomies.codes.icd10cm import load_icd10cm
-from cliniloop.taxonomies.codes.system import CodeSystem, Concept
+from cliniloop.taxonomies.codes.system import CodeSystem
+from tests.conftest import tiny_icd
 
 SNOMED_SAMPLE = Path(__file__).resolve().parents[3] / "data_samples" / "snomed_rf2_sample"
 
@@ -90,17 +91,6 @@ class StubGenerator:
             codes = [] if mtype not in (None, "Problem") else self.rankings[text][:k]  # the type policy: ICD for problems only
             out.append({"icd10cm": [Candidate("icd10cm", c, c, self.scores.get(text, 1.0) - i / 100, "lexical") for i, c in enumerate(codes)]})
         return out
-
-
-def tiny_icd() -> CodeSystem:
-    concepts = [
-        Concept("I10", "Essential (primary) hypertension"),
-        Concept("E11", "Type 2 diabetes mellitus", billable=False),
-        Concept("E11.9", "Type 2 diabetes mellitus without complications", parents=("E11",)),
-        Concept("E11.65", "Type 2 diabetes mellitus with hyperglycemia", parents=("E11",)),
-        Concept("J45.909", "Unspecified asthma, uncomplicated"),
-    ]
-    return CodeSystem("icd10cm", "tiny", {c.code: c for c in concepts})
 
 
 def test_evaluate_codes_metrics_with_known_ranks(tmp_path: Path) -> None:

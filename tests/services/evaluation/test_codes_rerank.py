@@ -14,7 +14,7 @@ import pytest
 import cliniloop.models.text.code_encoder_rerank as encoder_rerank
 from cliniloop.models.text.code_candidates import CodeCandidateGenerator
 from cliniloop.services.evaluation.codes import CodesEvalError, evaluate_codes
-from cliniloop.taxonomies.codes.system import CodeSystem, Concept
+from tests.conftest import tiny_icd
 
 
 def keyword_encode(texts):
@@ -24,16 +24,6 @@ def keyword_encode(texts):
         v = np.asarray([float("hyperglycemia" in t), float("hypertension" in t), 0.05], dtype=np.float32)
         rows.append(v / np.linalg.norm(v))
     return np.stack(rows)
-
-
-def tiny_icd() -> CodeSystem:
-    concepts = [
-        Concept("I10", "Essential (primary) hypertension"),
-        Concept("E11", "Type 2 diabetes mellitus", billable=False),
-        Concept("E11.9", "Type 2 diabetes mellitus without complications", parents=("E11",)),
-        Concept("E11.65", "Type 2 diabetes mellitus with hyperglycemia", parents=("E11",)),
-    ]
-    return CodeSystem("icd10cm", "tiny", {c.code: c for c in concepts})
 
 
 @pytest.fixture

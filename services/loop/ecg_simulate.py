@@ -122,7 +122,7 @@ def replay_record(
     clf: Any, record: Any, config: EcgSimulationConfig, seed: int
 ) -> dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]:
     """Corrections of one held-out record, per strategy and budget: ``(reference, predicted)`` of the uncorrected beats."""
-    from cliniloop.models.ecg.adapt import PatientAdapter
+    from cliniloop.models.ecg.adapt import PatientAdapter, record_scale
     from cliniloop.models.ecg.classify import _label_indices
     from cliniloop.taxonomies.ecg import AAMI_CLASSES
 
@@ -130,6 +130,7 @@ def replay_record(
     emb = clf.embedding(X)
     base_s = clf.proba_samples_from_features(X)
     base_p = base_s.mean(axis=0)
+    scale = record_scale(emb)  # the record's own distance unit, once (not per adaptation)
     y = _label_indices(record.labels, len(X), record.name)
     ref = np.asarray(AAMI_CLASSES, "<U1")[np.maximum(y, 0)]
     out: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
@@ -143,7 +144,7 @@ def replay_record(
                 n_new = min(config.batch, target - len(labelled))
                 labelled += _pick(strategy, p, s, emb, y[labelled], labelled, n_new, seed + len(labelled))
                 adapter = PatientAdapter(**config.adapter).fit(emb[labelled], y[labelled])
-                p, s = adapter.adjust(emb, base_p), adapter.adjust(emb, base_s)
+                p, s = adapter.adjust(emb, base_p, scale=scale), adapter.adjust(emb, base_s, scale=scale)
             rest = np.ones(len(X), dtype=bool)
             rest[labelled] = False
             rest &= y >= 0

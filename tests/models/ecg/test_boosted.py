@@ -10,7 +10,7 @@ pytest.importorskip("pywt")
 pytest.importorskip("torch")
 pytest.importorskip("neurokit2")
 
-from cliniloop.models.ecg.adapt import PatientAdapter  # noqa: E402
+from cliniloop.models.ecg.adapt import PatientAdapter, record_scale  # noqa: E402
 from cliniloop.models.ecg.boosted import BoostedBeatClassifier, tune_decision_weights  # noqa: E402
 from cliniloop.models.ecg.classify import RecordBeats  # noqa: E402
 from cliniloop.taxonomies.ecg import AAMI_CLASSES  # noqa: E402
@@ -151,8 +151,34 @@ def test_balanced_adapter_does_not_spread_an_over_sampled_class():
     chosen = np.concatenate([s_idx, [0, 1]])
     shares = {}
     for balance in (False, True):
-        adapted = PatientAdapter(bandwidth=8.0, balance=balance).fit(emb[chosen], truth[chosen]).adjust(emb, base)
+        adapted = PatientAdapter(bandwidth=8.0, balance=balance, scale="absolute").fit(emb[chosen], truth[chosen]).adjust(emb, base)
         pred = np.asarray(AAMI_CLASSES)[adapted.argmax(axis=1)]
         shares[balance] = ((pred == "S") & (truth == "N")).mean()
         assert (pred[truth == "S"] == "S").mean() > 0.5
     assert shares[True] < 0.7 * shares[False]
+
+
+def test_record_scale_bandwidth_follows_each_recordings_own_spacing():
+    rng = np.random.default_rng(1)
+    emb = np.concatenate([rng.normal(0.0, 1.0, (300, 4)), rng.normal(6.0, 1.0, (60, 4))])
+    truth = np.array(["N"] * 300 + ["V"] * 60)
+    base = np.tile([0.6, 0.1, 0.2, 0.05, 0.05], (360, 1))
+    chosen = np.array([0, 1, 2, 300, 301, 302])
+    adapted = {}
+    for factor in (1.0, 10.0):  # the same recording, ten times as spread out (another patient's amplitude)
+        assert record_scale(factor * emb) == pytest.approx(factor * record_scale(emb))
+        relative = PatientAdapter().fit(factor * emb[chosen], truth[chosen]).adjust(factor * emb, base)
+        absolute = PatientAdapter(bandwidth=3.0, scale="absolute").fit(factor * emb[chosen], truth[chosen]).adjust(factor * emb, base)
+        adapted[factor] = (relative, absolute)
+    # record units: the adaptation does not depend on how spread out the recording is; embedding units: it does
+    assert np.allclose(adapted[1.0][0], adapted[10.0][0])
+    assert not np.allclose(adapted[1.0][1], adapted[10.0][1], atol=0.05)
+    pred = np.asarray(AAMI_CLASSES)[adapted[10.0][0].argmax(axis=1)]
+    assert (pred[truth == "N"] == "N").all()  # the corrected V beats do not spread over the normal cluster
+    assert adapted[10.0][0][truth == "V", 2].mean() > base[0, 2] + 0.2
+    # a caller that knows the scale gets the same answer
+    a = PatientAdapter().fit(emb[chosen], truth[chosen])
+    assert np.allclose(a.adjust(emb, base, scale=record_scale(emb)), a.adjust(emb, base))
+    assert record_scale(emb[:1]) == 1.0
+    with pytest.raises(ValueError, match="scale"):
+        PatientAdapter(scale="global")

@@ -30,6 +30,8 @@ from cliniloop.services.loop.push import push_tasks
 pytestmark = pytest.mark.integration
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data_samples" / "images"
+#: Size (px) of the sample smears (``data_samples/images/generate.py``).
+W, H = 640, 480
 
 
 @pytest.fixture(autouse=True)
@@ -68,9 +70,9 @@ def test_corrected_boxes_come_back_as_coco_in_original_pixels(ls_client: LabelSt
     ingest_images(store, SAMPLES / "JPEGImages" / "smear_01.png")
     predict_images(store, load_image_models(store, tmp_path / "models"))
     project_id, exported, result = _push(store, ls_client, "cliniloop image test")
-    assert _decoded_png(exported["data"]["image"]).shape[:2] == (240, 320)
+    assert _decoded_png(exported["data"]["image"]).shape[:2] == (H, W)
     boxes = [item for item in result if item["from_name"] == BOX_TAG]
-    assert len(boxes) >= 5 and all(b["original_width"] == 320 and b["original_height"] == 240 for b in boxes)
+    assert len(boxes) >= 5 and all(b["original_width"] == W and b["original_height"] == H for b in boxes)
 
     # the annotator moves the first box 10 px right and 5 px down, deletes the second, relabels the rest RBC
     moved, deleted, kept = boxes[0], boxes[1], boxes[2:]
@@ -78,8 +80,8 @@ def test_corrected_boxes_come_back_as_coco_in_original_pixels(ls_client: LabelSt
     for item in [moved, *kept]:
         value = dict(item["value"], rectanglelabels=["RBC"])
         if item is moved:
-            value["x"] += 10 / 320 * 100
-            value["y"] += 5 / 240 * 100
+            value["x"] += 10 / W * 100
+            value["y"] += 5 / H * 100
         corrected.append({k: v for k, v in item.items() if k != "score"} | {"value": value})
     ls_client.create_annotation(exported["id"], corrected)
     pulled = pull_annotations(store, ls_client, project_id)
@@ -88,12 +90,12 @@ def test_corrected_boxes_come_back_as_coco_in_original_pixels(ls_client: LabelSt
     out = tmp_path / "export.json"
     export_coco(store, out, only_corrected=True)
     doc = json.loads(out.read_text())
-    assert [img["width"] for img in doc["images"]] == [320] and doc["images"][0]["region_source"] == "annotation"
+    assert [img["width"] for img in doc["images"]] == [W] and doc["images"][0]["region_source"] == "annotation"
     got = sorted(tuple(round(v, 2) for v in a["bbox"]) for a in doc["annotations"])
 
     def px(item: dict, dx: float = 0.0, dy: float = 0.0) -> tuple[float, ...]:
         v = item["value"]
-        return tuple(round(b, 2) for b in (v["x"] * 3.2 + dx, v["y"] * 2.4 + dy, v["width"] * 3.2, v["height"] * 2.4))
+        return tuple(round(b, 2) for b in (v["x"] * W / 100 + dx, v["y"] * H / 100 + dy, v["width"] * W / 100, v["height"] * H / 100))
 
     assert got == sorted([px(moved, 10, 5), *(px(k) for k in kept)])
     assert px(deleted) not in got

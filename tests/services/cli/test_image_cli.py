@@ -61,6 +61,6 @@ def test_ingest_predict_export_from_the_command_line(env: Path) -> None:
     out = runner.invoke(app, ["image", "export", "--out", str(env / "coco.json")])
     assert out.exit_code == 0, out.output
     doc = json.loads((env / "coco.json").read_text())
-    assert len(doc["images"]) == 4 and doc["annotations"] and {i["width"] for i in doc["images"]} == {320}
+    assert len(doc["images"]) == 4 and doc["annotations"] and {i["width"] for i in doc["images"]} == {640}
     out = runner.invoke(app, ["image", "export", "--out", str(env / "x"), "--format", "yolo"])
     assert out.exit_code == 2 and "coco or voc" in out.output

@@ -27,6 +27,8 @@ from cliniloop.services.loop.image import (
 )
 
 SAMPLES = Path(__file__).resolve().parents[3] / "data_samples" / "images"
+#: Size (px) of the sample smears (``data_samples/images/generate.py``).
+W, H = 640, 480
 
 
 def _ct_small() -> Path:
@@ -38,7 +40,7 @@ def _ct_small() -> Path:
 
 
 def _rect(x: float, y: float, w: float, h: float, label: str = "RBC", p: float | None = None, **attrs: object) -> Rectangle:
-    return Rectangle(label=label, x=x, y=y, width=w, height=h, image_width=320, image_height=240, probability=p, attributes=dict(attrs))
+    return Rectangle(label=label, x=x, y=y, width=w, height=h, image_width=W, image_height=H, probability=p, attributes=dict(attrs))
 
 
 def test_parse_window() -> None:
@@ -61,7 +63,7 @@ def test_ingest_png_folder_is_idempotent_and_rejects_bad_files(store: Store, tmp
     again = ingest_images(store, folder)
     assert again.added == [] and len(again.existing) == 4
     task = store.list_tasks("image")[0]
-    assert (task.data["width"], task.data["height"], task.data["kind"]) == (320, 240, "boxes")
+    assert (task.data["width"], task.data["height"], task.data["kind"]) == (W, H, "boxes")
     assert "pixels" not in task.data
 
 
@@ -103,7 +105,7 @@ def test_cold_start_predictions_rank_and_export_in_original_pixels(store: Store,
     assert counts["images"] == 4 and len(doc["annotations"]) == counts["regions"] > 20
     ann = doc["annotations"][0]
     x, y, w, h = ann["bbox"]
-    assert 0 <= x and x + w <= 320 and 0 <= y and y + h <= 240 and "score" in ann
+    assert 0 <= x and x + w <= W and 0 <= y and y + h <= H and "score" in ann
 
     voc = export_voc(store, tmp_path / "voc", min_score=0.5)
     assert voc["images"] == 4 and len(list((tmp_path / "voc" / "Annotations").glob("*.xml"))) == 4
@@ -113,12 +115,12 @@ def test_export_prefers_the_corrected_regions(store: Store, tmp_path: Path) -> N
     ingest_images(store, SAMPLES / "JPEGImages" / "smear_01.png")
     (task,) = store.list_tasks("image")
     predict_images(store, load_image_models(store, tmp_path / "models"))
-    mask = np.zeros((240, 320), dtype=bool)
+    mask = np.zeros((H, W), dtype=bool)
     mask[100:120, 50:81] = True
     store.upsert_annotation(
         AnnotationIn(
             task_id=task.id, source_annotation_id="1:1", annotator="ann@example.org",
-            regions=[_rect(10, 20, 30.5, 40, "WBC"), Mask(label="nucleus", counts=mask_to_counts(mask), image_width=320, image_height=240)],
+            regions=[_rect(10, 20, 30.5, 40, "WBC"), Mask(label="nucleus", counts=mask_to_counts(mask), image_width=W, image_height=H)],
         )
     )  # fmt: skip
     export_coco(store, tmp_path / "c.json", only_corrected=True)

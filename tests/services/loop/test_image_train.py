@@ -23,6 +23,8 @@ from cliniloop.services.loop.image_train import (
 )
 
 SAMPLES = Path(__file__).resolve().parents[3] / "data_samples" / "images"
+#: Size (px) of the sample smears (``data_samples/images/generate.py``).
+W, H = 640, 480
 
 
 @pytest.fixture
@@ -42,10 +44,10 @@ def test_box_detector_trains_on_reference_and_corrections_then_fine_tunes(store:
 
     ingest_images(store, SAMPLES / "JPEGImages" / "smear_01.png")
     (task,) = store.list_tasks("image")
-    box = Rectangle(label="lesion", x=10, y=20, width=30, height=40, image_width=320, image_height=240)
+    box = Rectangle(label="lesion", x=10, y=20, width=30, height=40, image_width=W, image_height=H)
     _correct(store, task.id, [box])
     images, targets, ids = corrected_box_examples(store)
-    assert ids == [task.id] and images[0].shape[:2] == (240, 320)
+    assert ids == [task.id] and images[0].shape[:2] == (H, W)
     assert targets[0].labels == ["lesion"] and targets[0].boxes.tolist() == [[10.0, 20.0, 40.0, 60.0]]
 
     # none of the sample images is in the dev split: nothing to measure, so promotion is by hand
@@ -72,7 +74,7 @@ def test_every_corrected_box_task_is_a_training_example(store: Store) -> None:
         ingest_images(store, SAMPLES / "JPEGImages" / name)
     tasks = store.list_tasks("image")
     for k, task in enumerate(tasks[:2]):
-        box = Rectangle(label=f"lesion{k}", x=10 + k, y=20, width=30, height=40, image_width=320, image_height=240)
+        box = Rectangle(label=f"lesion{k}", x=10 + k, y=20, width=30, height=40, image_width=W, image_height=H)
         _correct(store, task.id, [box])
     _images, targets, ids = corrected_box_examples(store)
     assert ids == [t.id for t in tasks[:2]]  # the uncorrected third image is left out
@@ -83,10 +85,10 @@ def test_every_corrected_box_task_is_a_training_example(store: Store) -> None:
 def test_mask_model_trains_from_corrected_masks(store: Store, settings: Settings) -> None:
     ingest_images(store, SAMPLES / "JPEGImages" / "smear_02.png", kind="masks")
     (task,) = store.list_tasks("image")
-    a, b = np.zeros((240, 320), bool), np.zeros((240, 320), bool)
+    a, b = np.zeros((H, W), bool), np.zeros((H, W), bool)
     a[50:70, 60:90] = True
     b[60:80, 80:100] = True  # overlaps a: the later region wins the shared pixels
-    _correct(store, task.id, [Mask(label="cell", counts=mask_to_counts(m), image_width=320, image_height=240) for m in (a, b)])
+    _correct(store, task.id, [Mask(label="cell", counts=mask_to_counts(m), image_width=W, image_height=H) for m in (a, b)])
     _images, labels, ids = corrected_mask_examples(store)
     assert ids == [task.id]
     assert set(np.unique(labels[0])) == {0, 1, 2} and labels[0][65, 85] == 2 and labels[0][55, 65] == 1

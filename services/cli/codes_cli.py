@@ -115,10 +115,10 @@ def codes_push(
         strategy=strategy, seed=seed,
     )  # fmt: skip
     console.print(
-        f"coders' project {report.project_id}: {len(report.created)} mentions queued by {strategy}"
-        f"{f' (round {report.round_id})' if report.round_id else ''} ({report.mentions} occurrences read), "
+        f"coders' project {report.project_id}: {len(report.created)} mentions queued ({report.mentions} occurrences read), "
         f"{len(report.already_present)} already there, {len(report.already_validated)} already validated, "
         f"{report.over_budget} left for a later push (--budget {budget})"
+        + (f"; round {report.round_id}, {strategy} first" if report.round_id else "")
     )
 
 

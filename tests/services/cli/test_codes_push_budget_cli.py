@@ -48,5 +48,6 @@ def test_codes_push_budget(store: Store, monkeypatch: pytest.MonkeyPatch) -> Non
     assert out.exit_code == 0, out.output
     assert len(ls.imported) == 2 and "2 mentions queued (4 occurrences read)" in " ".join(out.output.split())
     assert "1 left for a later push" in " ".join(out.output.split())
+    assert "round 1, uncertainty first" in " ".join(out.output.split())
     out = CliRunner().invoke(app, ["codes", "push"])
     assert out.exit_code == 0 and len(ls.imported) == 3, "default budget 50: the rest; the two hypertensions are one task"

@@ -33,6 +33,10 @@ BACKGROUND = "background"
 META_FILE = "proposals.json"
 MODEL_FILE = "classifier.joblib"
 FORMAT_VERSION = 1
+#: A region whose box overlaps a better-scored region of the same class this much (IoU) is a duplicate.
+DUPLICATE_IOU = 0.5
+#: ... or lies this much inside it (intersection over its own area): a nucleus inside its cell.
+DUPLICATE_INSIDE = 0.8
 #: Names of the :func:`proposal_features` columns.
 FEATURES = (
     "width", "height", "area", "area_rel", "aspect", "score",
@@ -81,6 +85,38 @@ def proposal_truth(boxes: NDArray[np.float64], ref_boxes: NDArray[np.float64], r
         return [BACKGROUND] * len(m)
     best = m.argmax(axis=1)
     return [ref_labels[int(j)] if m[i, j] >= iou else BACKGROUND for i, j in enumerate(best)]
+
+
+def distinct_regions(boxes: NDArray[np.float64], labels: Sequence[str]) -> NDArray[np.int64]:
+    """Positions of the regions to keep, best first: drop a region of the same class as a better one
+    that it overlaps (IoU >= :data:`DUPLICATE_IOU`) or lies inside (intersection over its own area
+    >= :data:`DUPLICATE_INSIDE`).
+
+    Parameters
+    ----------
+    boxes : ndarray, shape (n, 4)
+        Boxes ``x0, y0, x1, y1`` in px, best first.
+    labels : sequence of str
+        Their classes.
+
+    Returns
+    -------
+    ndarray of int
+        Kept positions, in the input order.
+    """
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    if len(b) < 2:
+        return np.arange(len(b), dtype=np.int64)
+    iou = iou_matrix(b, b)
+    w = np.clip(np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0]), 0, None)
+    h = np.clip(np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1]), 0, None)
+    area = np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1e-9)
+    inside = (w * h) / area[:, None]  # [i, j]: share of box i inside box j
+    kept: list[int] = []
+    for i in range(len(b)):
+        if not any(labels[j] == labels[i] and (iou[i, j] >= DUPLICATE_IOU or inside[i, j] >= DUPLICATE_INSIDE) for j in kept):
+            kept.append(i)
+    return np.asarray(kept, dtype=np.int64)
 
 
 class ProposalBoxClassifier:
@@ -167,7 +203,8 @@ class ProposalBoxClassifier:
         return out
 
     def detections(self, boxes: NDArray[np.float64], features: NDArray[np.float64]) -> Detections:
-        """Regions from proposals: score ``1 - P(background)``, label the most probable class, sorted by score.
+        """Regions from proposals: score ``1 - P(background)``, label the most probable class, sorted by score,
+        duplicates of a better region of the same class dropped (:func:`distinct_regions`).
 
         Only proposals scoring at least ``min_score`` are returned, unless none does (an image unlike
         the training images): then every proposal is, so the annotator still gets candidates and
@@ -183,6 +220,7 @@ class ProposalBoxClassifier:
         order = kept if len(kept) else order  # nothing passes (an unfamiliar image): show every proposal, all uncertain
         norm = fg / np.maximum(fg.sum(axis=1, keepdims=True), 1e-12)
         labels = [self.classes_[int(j)] for j in fg.argmax(axis=1)] if fg.shape[1] else [BACKGROUND] * len(fg)
+        order = order[distinct_regions(boxes[order], [labels[i] for i in order])]
         return Detections(boxes[order], score[order], [labels[i] for i in order], norm[order], tuple(self.classes_))
 
     def predict(self, image: NDArray[np.uint8]) -> Detections:

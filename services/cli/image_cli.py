@@ -174,7 +174,10 @@ def eval_image_boxes(
     ids: Annotated[Path | None, typer.Option("--ids", help="File of image ids to evaluate (default: every annotation).")] = None,
     train_ids: Annotated[Path | None, typer.Option("--train-ids", help="Train a detector first on these ids (else the promoted one).")] = None,
     train_voc: Annotated[Path | None, typer.Option("--train-voc", help="VOC folder of --train-ids (default --voc).")] = None,
-    model: Annotated[Path | None, typer.Option("--model", file_okay=False, help="A saved detector folder to evaluate.")] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", file_okay=False, help="A saved box model folder to evaluate: a detector (detector.json) or a proposal classifier (proposals.json, e.g. models/image/default)."),
+    ] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", min=1)] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
@@ -183,9 +186,18 @@ def eval_image_boxes(
 
     detector = None
     if model is not None:
-        from cliniloop.models.image.detector import BoxDetector
+        from cliniloop.models.image import detector as box_detector
+        from cliniloop.models.image import proposals
 
-        detector = BoxDetector.load(model)
+        try:
+            if (model / proposals.META_FILE).is_file():
+                detector = proposals.ProposalBoxClassifier.load(model)
+            elif (model / box_detector.META_FILE).is_file():
+                detector = box_detector.BoxDetector.load(model)
+            else:
+                fail(f"--model {model}: no {box_detector.META_FILE} (detector) nor {proposals.META_FILE} (proposal classifier) there")
+        except (ValueError, FileNotFoundError, OSError) as err:
+            fail(f"--model {model}: {err}")
     elif train_ids is None:
         from cliniloop.services.core.settings import get_settings
         from cliniloop.services.loop.image_train import load_box_detector

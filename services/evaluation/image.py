@@ -60,8 +60,8 @@ def evaluate_image_boxes(
         Pascal VOC folder (``JPEGImages/``, ``Annotations/``) and the ids to evaluate (default all).
     train_ids, train_voc : Path, optional
         Train a detector first on these ids (of ``train_voc``, default ``voc_root``).
-    model : BoxDetector, optional
-        A trained detector to evaluate when not training here.
+    model : BoxDetector or ProposalBoxClassifier, optional
+        A trained box model to evaluate when not training here.
     """
     from cliniloop.connectors.sources.voc import load_rgb, read_voc
     from cliniloop.models.image.classical import BlobProposer
@@ -92,7 +92,8 @@ def evaluate_image_boxes(
     if model is not None:
         if message:
             message(f"evaluating detector {model.version} on {len(images)} images")
-        dets, ms = _timed(lambda im: model.predict([im])[0], images)
+        one = model.predict_many if hasattr(model, "predict_many") else model.predict  # proposal classifier / detector
+        dets, ms = _timed(lambda im: one([im])[0], images)
         metrics = evaluate_boxes(dets, targets, iou_threshold=iou_threshold, classes=classes).as_dict()
         result["trained"] = {"model_version": model.version, **metrics, "ms_per_image": ms, **(trained or {})}
         result["trained"]["device"] = getattr(model, "device_", None)
@@ -172,7 +173,8 @@ def evaluate_image_masks(
     if model is not None:
         if message:
             message(f"evaluating mask model {model.version} on {len(images)} images")
-        dets, ms = _timed(lambda im: model.predict([im])[0], images)
+        one = model.predict_many if hasattr(model, "predict_many") else model.predict  # proposal classifier / detector
+        dets, ms = _timed(lambda im: one([im])[0], images)
         m = evaluate_instances([d.instance_labels for d in dets], truth, iou_threshold=iou_threshold).as_dict()
         result["trained"] = {"model_version": model.version, **m, "ms_per_image": ms, **(trained or {})}
     if message:

@@ -48,3 +48,19 @@ def test_fit_predict_and_round_trip(tmp_path: Path) -> None:
     (tmp_path / "m" / "classifier.joblib").write_bytes(b"not a model")
     with pytest.raises(ValueError, match="digest"):
         ProposalBoxClassifier.load(tmp_path / "m")
+
+
+def test_duplicates_of_a_better_region_of_the_same_class_are_dropped() -> None:
+    from cliniloop.models.image.proposals import distinct_regions
+
+    boxes = np.array([
+        [0, 0, 100, 100],    # a WBC
+        [30, 30, 70, 70],    # its nucleus, all inside it, same class: dropped
+        [5, 5, 100, 100],    # nearly the same box, same class: dropped (IoU 0.9)
+        [30, 30, 70, 70],    # the same place but another class: kept
+        [90, 0, 190, 100],   # a touching neighbour of the same class (IoU 0.05): kept
+    ], dtype=float)  # fmt: skip
+    labels = ["WBC", "WBC", "WBC", "Platelets", "WBC"]
+    assert distinct_regions(boxes, labels).tolist() == [0, 3, 4]
+    assert distinct_regions(boxes[:1], labels[:1]).tolist() == [0]
+    assert distinct_regions(np.zeros((0, 4)), []).tolist() == []

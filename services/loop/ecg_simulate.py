@@ -118,10 +118,34 @@ def _pick(
     return [int(c) for c in chosen]
 
 
+#: Length (s) of the window an annotator opens to correct a beat: one ECG task (``cliniloop ecg ingest``).
+REVIEW_WINDOW_S = 10.0
+
+
+def review_seconds(samples: np.ndarray, sampling_rate: float, window_s: float = REVIEW_WINDOW_S) -> float:
+    """Seconds of signal an annotator reviews to correct the beats at ``samples``: ``window_s`` per distinct
+    ECG task window (``window_s`` long, from the record's start) holding at least one of them.
+
+    Parameters
+    ----------
+    samples : ndarray of int
+        Sample indices of the corrected beats.
+    sampling_rate : float
+        Samples per second.
+    window_s : float
+        Task window length (s).
+    """
+    if not len(samples):
+        return 0.0
+    per_window = max(1, int(round(window_s * float(sampling_rate))))
+    return float(len(np.unique(np.asarray(samples, dtype=np.int64) // per_window)) * window_s)
+
+
 def replay_record(
     clf: Any, record: Any, config: EcgSimulationConfig, seed: int
-) -> dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]:
-    """Corrections of one held-out record, per strategy and budget: ``(reference, predicted)`` of the uncorrected beats."""
+) -> dict[str, dict[int, tuple[np.ndarray, np.ndarray, float]]]:
+    """Corrections of one held-out record, per strategy and budget: ``(reference, predicted)`` of the uncorrected
+    beats and the seconds of signal reviewed to correct the chosen ones (:func:`review_seconds`)."""
     from cliniloop.models.ecg.adapt import PatientAdapter, record_scale
     from cliniloop.models.ecg.classify import _label_indices
     from cliniloop.taxonomies.ecg import AAMI_CLASSES
@@ -133,7 +157,7 @@ def replay_record(
     scale = record_scale(emb)  # the record's own distance unit, once (not per adaptation)
     y = _label_indices(record.labels, len(X), record.name)
     ref = np.asarray(AAMI_CLASSES, "<U1")[np.maximum(y, 0)]
-    out: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
+    out: dict[str, dict[int, tuple[np.ndarray, np.ndarray, float]]] = {}
     for strategy in config.strategies:
         labelled: list[int] = []
         p, s = base_p, base_s
@@ -148,7 +172,7 @@ def replay_record(
             rest = np.ones(len(X), dtype=bool)
             rest[labelled] = False
             rest &= y >= 0
-            per_k[k] = (ref[rest], clf.decide(p)[rest])
+            per_k[k] = (ref[rest], clf.decide(p)[rest], review_seconds(np.asarray(record.samples)[labelled], record.sampling_rate))
         out[strategy] = per_k
     return out
 
@@ -162,7 +186,8 @@ def simulate_ecg_records(
     -------
     dict
         ``scheme``, ``config``, ``folds`` (test records and base-model seconds per fold),
-        ``strategies`` -> ``k`` -> ``macro_f1``, ``accuracy``, ``beats`` and ``per_class``
+        ``strategies`` -> ``k`` -> ``macro_f1``, ``accuracy``, ``beats``, ``review_s_per_record`` (seconds of
+        signal reviewed per held-out record, :func:`review_seconds`) and ``per_class``
         ({N,S,V,F}: sensitivity, ppv, support), and ``seconds``.
     """
     from cliniloop.models.ecg.boosted import BoostedBeatClassifier
@@ -171,7 +196,7 @@ def simulate_ecg_records(
     t0 = time.perf_counter()
     config.validate(len(records))
     fold_sets = record_folds(records, min(config.folds, len(records)), config.seed)
-    pooled: dict[str, dict[int, list[tuple[np.ndarray, np.ndarray]]]] = {
+    pooled: dict[str, dict[int, list[tuple[np.ndarray, np.ndarray, float]]]] = {
         s: {k: [] for k in config.ks} for s in config.strategies
     }
     fold_info = []
@@ -196,13 +221,14 @@ def simulate_ecg_records(
     for s in config.strategies:
         curves[s] = {}
         for k in config.ks:
-            ref = np.concatenate([a for a, _ in pooled[s][k]])
-            pred = np.concatenate([b for _, b in pooled[s][k]])
+            ref = np.concatenate([a for a, _, _ in pooled[s][k]])
+            pred = np.concatenate([b for _, b, _ in pooled[s][k]])
             sc = classification_scores(ref, pred)
             curves[s][str(k)] = {
                 "macro_f1": sc["macro_f1"],
                 "accuracy": sc["accuracy"],
                 "beats": int(len(ref)),
+                "review_s_per_record": round(float(np.mean([t for _, _, t in pooled[s][k]])), 1),
                 "per_class": {
                     c: {key: sc["per_class"][c][key] for key in ("sensitivity", "ppv", "support")} for c in MACRO_CLASSES
                 },
@@ -248,7 +274,8 @@ def simulate_ecg_beats(
 
 
 def adaptation_plot(result: Mapping[str, Any], path: Path) -> Path:
-    """PNG of macro-F1, S sensitivity and S PPV against corrected beats per record, one line per strategy."""
+    """PNG of macro-F1, S sensitivity and S PPV against corrected beats per record, and macro-F1 against the
+    seconds of signal reviewed, one line per strategy."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -257,8 +284,8 @@ def adaptation_plot(result: Mapping[str, Any], path: Path) -> Path:
     panels = [("macro-F1 (N, S, V, F)", lambda r: r["macro_f1"]),
               ("S sensitivity", lambda r: r["per_class"]["S"]["sensitivity"]),
               ("S PPV", lambda r: r["per_class"]["S"]["ppv"])]  # fmt: skip
-    fig, axes = plt.subplots(1, len(panels), figsize=(13, 3.8))
-    for ax, (title, get) in zip(axes, panels, strict=True):
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(17, 3.8))
+    for ax, (title, get) in zip(axes, panels, strict=False):
         for name, curve in result["strategies"].items():
             ks = [int(k) for k in curve]
             ax.plot(ks, [get(curve[str(k)]) or 0.0 for k in ks], marker="o", label=name)
@@ -266,6 +293,14 @@ def adaptation_plot(result: Mapping[str, Any], path: Path) -> Path:
         ax.set_title(title, fontsize=9)
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
+    cost = axes[-1]  # the same macro-F1 in the cost unit: seconds of signal reviewed (10-s task windows opened)
+    for name, curve in result["strategies"].items():
+        xs = [curve[k].get("review_s_per_record", 0.0) for k in curve]
+        cost.plot(xs, [curve[k]["macro_f1"] or 0.0 for k in curve], marker="o", label=name)
+    cost.set_xlabel("seconds of signal reviewed per record")
+    cost.set_title("macro-F1 against review time", fontsize=9)
+    cost.set_ylim(0, 1)
+    cost.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle("ECG patient adaptation (uncorrected beats of held-out records)", fontsize=9)
     fig.tight_layout()

@@ -38,12 +38,24 @@ def test_replay_is_deterministic_and_reports_every_strategy_and_k(records, tmp_p
         total = sum(len(r.samples) for r in records)
         assert [curve[k]["beats"] for k in curve] == [total, total - 40, total - 80]  # corrected beats are not scored
         assert set(curve["0"]["per_class"]) == {"N", "S", "V", "F"}
+        review = [curve[k]["review_s_per_record"] for k in curve]  # 10-s windows opened: none at k = 0, more as k grows
+        assert review[0] == 0.0 and 0 < review[1] <= review[2] <= 20 * 10.0
     # k = 0 is the base model for every strategy
     assert len({c["0"]["macro_f1"] for c in first["strategies"].values()}) == 1
     other = simulate_ecg_records(records, EcgSimulationConfig(strategies=("random",), ks=(0, 10, 20), folds=2, seed=4, params=PARAMS))
     assert other["strategies"]["random"]["20"] != first["strategies"]["random"]["20"] or other["folds"] != first["folds"]
     png = adaptation_plot(first, tmp_path / "a.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_review_seconds_count_each_task_window_once() -> None:
+    import numpy as np
+
+    from cliniloop.services.loop.ecg_simulate import review_seconds
+
+    # 360 Hz: beats at 1 s, 2 s (window 0), 12 s (window 1) and 35 s (window 3) -> three 10-s windows
+    assert review_seconds(np.array([360, 720, 4320, 12600]), 360.0) == 30.0
+    assert review_seconds(np.array([], dtype=int), 360.0) == 0.0
 
 
 def test_bad_settings_are_named(records):

@@ -93,7 +93,8 @@ _UNREAD_COLUMNS = (
 
 
 def signal_data_keys(label_config: str) -> list[str]:
-    """Task data keys nobody reads in a list: the ``$key`` of each JSON ``<TimeSeries>`` (and of the trace names beside it)."""
+    """Task data keys nobody reads in a list: the ``$key`` of each JSON ``<TimeSeries>`` (and of the trace names beside
+    it), of each ``<HyperText>`` (markup) and of each ``<Choices>`` whose options come from the task (JSON)."""
     import xml.etree.ElementTree as ET
 
     try:
@@ -107,6 +108,9 @@ def signal_data_keys(label_config: str) -> list[str]:
             keys.append(value[1:])
     if keys:  # the trace names written beside the plot (``<Text name="lead_name_0" value="$lead_1">``) repeat the header
         keys += [el.get("value", "")[1:] for el in root.iter("Text") if re.fullmatch(r"\w+_name_\d+", el.get("name") or "") and (el.get("value") or "").startswith("$")]
+    # HTML shown rendered in the editor reads as markup in a list, and a task's own choice list as JSON
+    keys += [el.get("value", "")[1:] for el in root.iter("HyperText") if (el.get("value") or "").startswith("$")]
+    keys += [el.get("value", "")[1:] for el in root.iter("Choices") if (el.get("value") or "").startswith("$")]
     return keys
 
 

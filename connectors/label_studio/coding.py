@@ -49,7 +49,8 @@ def coder_label_config() -> str:
         "<View>"
         '<Header value="$mention"/>'
         '<HyperText name="where" value="$where_html" inline="true"/>'
-        f'<Text name="{CONTEXT_TAG}" value="$context"/>'
+        # the results' target; hidden: the sentence is already shown above with the mention marked
+        f'<View style="display: none"><Text name="{CONTEXT_TAG}" value="$context"/></View>'
         '<Header value="Candidate codes (tick every right one)" size="6"/>'
         f'<Choices name="{CANDIDATE_TAG}" toName="{CONTEXT_TAG}" choice="multiple" value="$candidates"/>'
         f'<Choices name="{VERDICT_TAG}" toName="{CONTEXT_TAG}" choice="single-radio" required="true">{verdicts}</Choices>'
@@ -111,6 +112,11 @@ def coder_task_payload(
         if value
     )
     where = (f"<p>{facts}</p>" if facts else "") + f"<p>{sentence_html}</p>"
+    if not choices:  # "no good candidate" is an answer: say so rather than show an empty list
+        where += (
+            "<p><i>No candidate code scored above the offer threshold. Type the right code below, "
+            "or choose “reject all” when the mention needs none.</i></p>"
+        )
     return {
         "data": {
             "mention": mention, "context": context, "sentence": context, "section": section or "",

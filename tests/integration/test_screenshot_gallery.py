@@ -76,6 +76,14 @@ def _push_all(store: Store, client: LabelStudioClient, tmp: Path, deidentifier: 
     push_tasks(store, client, projects["text"], [text_task.id])
     facts["text"] = [r for r in store.latest_predictions(TEXT_MODEL_NAME)[text_task.id].regions if r["kind"] == "span"]
 
+    # codes: the note's mentions in the coders' project, as `cliniloop codes push --budget 5` queues them
+    from cliniloop.services.core.settings import Settings
+    from cliniloop.services.loop.coding import candidate_generator, coder_items, push_coder_tasks
+
+    coders = push_coder_tasks(store, client, "gallery coders", coder_items(store), candidate_generator(store, Settings(var_dir=tmp)), budget=5)
+    projects["codes"] = coders.project_id
+    facts["codes"] = coders
+
     # ECG: beats detected and classified by a small classifier fitted on the sample records
     ecg = tmp / "ecg"
     ecg.mkdir()
@@ -135,8 +143,7 @@ def gallery(label_studio: LocalLabelStudio, ls_client: LabelStudioClient, tmp_pa
     store.migrate()
     t0 = time.monotonic()
     projects, facts = _push_all(store, ls_client, tmp, deidentifier)
-    store.audit("cliniloop", "push_coder_tasks", "project", "coders", created=4, present=0)  # the coders' project, as `codes push` records it
-    print(f"gallery: four tasks pushed in {time.monotonic() - t0:.1f} s")
+    print(f"gallery: one task per modality and five coder tasks pushed in {time.monotonic() - t0:.1f} s")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     base = label_studio.url.rstrip("/")
     blocked: list[str] = []
@@ -266,6 +273,20 @@ def test_image_boxes_show_class_and_score(gallery: Gallery) -> None:
     assert any(t.endswith(f": {best['label']}") for t in texts), f"class names drawn on the image: {texts[:10]}"
     assert f"{best['probability']:.2f}" in texts, f"scores drawn on the image: {texts[:10]}"
     _shot(page, "image")
+
+
+def test_coders_see_the_mention_marked_in_its_sentence_with_type_and_ranked_candidates(gallery: Gallery) -> None:
+    from playwright.sync_api import expect
+
+    assert len(gallery.facts["codes"].created) == 5 and gallery.facts["codes"].round_id, "a budgeted, recorded coders' round"
+    page = _open_task(gallery, "codes")
+    for verdict in ("accept", "reject all", "needs review"):  # each with its hotkey, e.g. "accept[1]"
+        expect(page.locator(".lsf-choices").get_by_text(re.compile(f"^{verdict}")).first).to_be_visible()
+    expect(page.locator("mark").first).to_be_visible()  # the mention highlighted in its whole sentence
+    expect(page.get_by_text("Type:").first).to_be_visible()
+    expect(page.get_by_text("Candidate codes (tick every right one)")).to_be_visible()
+    _shot(page, "codes")
+    _shot(page, "codes")
 
 
 def test_data_manager_shows_readable_columns_not_signal_arrays(gallery: Gallery) -> None:

@@ -71,3 +71,6 @@ def test_signal_columns_are_the_time_series_keys_and_the_trace_names() -> None:
     assert signal_data_keys(eeg_label_config(["A", "B"])) == ["eeg"]
     assert signal_data_keys('<View><Text name="text" value="$text"/></View>') == []
     assert signal_data_keys("not xml") == []
+    from cliniloop.connectors.label_studio.coding import coder_label_config
+
+    assert signal_data_keys(coder_label_config()) == ["where_html", "candidates"]  # the coders' list shows mention, context, ...

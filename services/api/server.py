@@ -9,6 +9,9 @@ from pathlib import Path
 
 from cliniloop.services.core.net import free_port, wait_http
 
+#: Environment variable holding the random id a started server echoes on ``/health``.
+INSTANCE_ENV = "CLINILOOP_API_INSTANCE"
+
 
 class ApiServer:
     """The cliniloop API under uvicorn on 127.0.0.1.
@@ -34,22 +37,42 @@ class ApiServer:
         """Base URL of the running server."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 60.0) -> "ApiServer":
-        """Start uvicorn and wait until ``/health`` answers."""
+    def start(self, timeout_s: float = 60.0, attempts: int = 3) -> "ApiServer":
+        """Start uvicorn and wait until ``/health`` answers, from this very server.
+
+        The child gets a random ``CLINILOOP_API_INSTANCE`` that ``/health`` echoes: when another
+        server took the port between the check and the bind (two demos started at once), the
+        answer comes from that one; this server then moves to a free port (``attempts`` in all).
+        """
+        import secrets
+
+        import httpx
+
         from cliniloop.services.core.private import PRIVATE_UMASK, private_dir, private_file
 
         self.port = self.port or free_port()
         private_dir(self.log_path.parent, fix_existing=False)
         private_file(self.log_path)
-        env = {**os.environ, **self.env, "CLINILOOP_API_URL": f"http://127.0.0.1:{self.port}"}
-        cmd = [sys.executable, "-m", "uvicorn", "cliniloop.services.api.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(self.port)]
-        with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=Path.cwd(), umask=PRIVATE_UMASK)
-        if not wait_http(f"{self.url}/health", timeout_s, alive=lambda: self._proc is not None and self._proc.poll() is None):
-            self.stop()
-            tail = self.log_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"cliniloop API did not start on {self.url}; log {self.log_path}:\n{tail}")
-        return self
+        for attempt in range(attempts):
+            instance = secrets.token_hex(8)
+            env = {**os.environ, **self.env, "CLINILOOP_API_URL": f"http://127.0.0.1:{self.port}", INSTANCE_ENV: instance}
+            cmd = [sys.executable, "-m", "uvicorn", "cliniloop.services.api.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(self.port)]
+            with self.log_path.open("ab") as log:
+                self._proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=Path.cwd(), umask=PRIVATE_UMASK)
+            if not wait_http(f"{self.url}/health", timeout_s, alive=lambda: self._proc is not None and self._proc.poll() is None):
+                self.stop()
+                tail = self.log_path.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"cliniloop API did not start on {self.url}; log {self.log_path}:\n{tail}")
+            try:
+                mine = httpx.get(f"{self.url}/health", timeout=5.0).json().get("instance") == instance
+            except (httpx.HTTPError, ValueError):
+                mine = False
+            if mine:
+                return self
+            self.stop()  # another server answers on this port: ours could not bind it
+            if attempt < attempts - 1:
+                self.port = free_port()
+        raise RuntimeError(f"cliniloop API: another server answers on {self.url}, and no free port held ({attempts} tries)")
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after 10 s)."""

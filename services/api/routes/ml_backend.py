@@ -28,8 +28,13 @@ ANNOTATOR = [Depends(require("annotator"))]
 
 @router.get("/health")
 async def health() -> dict[str, Any]:
-    """Liveness for Label Studio (and people)."""
-    return {"status": "UP", "model_class": "cliniloop"}
+    """Liveness for Label Studio (and people); ``instance`` is the random id the starter gave this process, if any."""
+    import os
+
+    out: dict[str, Any] = {"status": "UP", "model_class": "cliniloop"}
+    if os.environ.get("CLINILOOP_API_INSTANCE"):
+        out["instance"] = os.environ["CLINILOOP_API_INSTANCE"]
+    return out
 
 
 def _current_version(store: Store) -> str:

@@ -142,6 +142,9 @@ class LocalLabelStudio:
     port : int, optional
         Port to listen on; default a free one. Label Studio silently moves to the next
         port when its port is busy: :meth:`start` checks the port it really took.
+    port_fallback : bool, default False
+        With ``port``: when that port turns out to be taken at start, use a free one instead of
+        failing (the demo's preferred 8080, taken by another server after it was checked).
     username, password, api_key : str, optional
         Admin credentials for a fresh data dir (random when left out). For an initialised dir
         they must match the stored ones (or be left out).
@@ -171,8 +174,10 @@ class LocalLabelStudio:
         files_root: str | os.PathLike[str] | None = None,
         log_level: str = "WARNING",
         extra_env: dict[str, str] | None = None,
+        port_fallback: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
+        self.port_fallback = port_fallback
         self.binary = Path(binary or os.environ.get(BIN_ENV) or DEFAULT_BIN)
         self.host = "127.0.0.1"
         self.requested_port = port
@@ -318,10 +323,10 @@ class LocalLabelStudio:
         private_dir(self.data_dir)
         private_tree(self.data_dir)
         creds = self.credentials
-        attempts = 1 if self.requested_port else 3
+        attempts = 1 if self.requested_port and not self.port_fallback else 3
         t0 = time.monotonic()
         for attempt in range(1, attempts + 1):
-            port = self.requested_port or free_port(self.host)
+            port = self.requested_port if self.requested_port and attempt == 1 else free_port(self.host)
             try:
                 self._launch(port, deadline=t0 + timeout_s)
                 break

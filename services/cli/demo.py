@@ -149,7 +149,8 @@ def run_demo(notes: Path, budget: int, once: bool) -> int:
     ls_dir = var / "label-studio"
     # a first run creates the demo account; later runs use the account stored with the data
     account = {} if is_initialised(ls_dir) else {"username": DEMO_USER, "password": DEMO_PASSWORD, "api_key": DEMO_TOKEN}
-    ls = LocalLabelStudio(data_dir=ls_dir, port=ls_port, **account)
+    # the preferred port may be taken between the check and the bind (another demo starting): then any free one
+    ls = LocalLabelStudio(data_dir=ls_dir, port=ls_port, port_fallback=True, **account)
     api: ApiServer | None = None
     try:
         console.print("[bold]Starting Label Studio[/bold] (first start runs migrations, ~30 s)…")

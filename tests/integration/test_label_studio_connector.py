@@ -372,3 +372,8 @@ def test_server_restarts_warm_and_detects_a_busy_port(clone_label_studio: Any) -
         with pytest.raises(Exception, match="was taken"):
             taken.start(timeout_s=60)
         assert not taken.running
+        moved = LocalLabelStudio(server.data_dir, port=busy.getsockname()[1], binary=server.binary, port_fallback=True)
+        with moved:  # a preferred port (the demo's 8080) taken: another one, not a failure
+            assert moved.port != busy.getsockname()[1]
+            assert httpx.get(f"{moved.url}/health", timeout=10.0).status_code == 200
+        assert not moved.running

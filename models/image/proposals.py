@@ -108,10 +108,9 @@ def distinct_regions(boxes: NDArray[np.float64], labels: Sequence[str]) -> NDArr
     if len(b) < 2:
         return np.arange(len(b), dtype=np.int64)
     iou = iou_matrix(b, b)
-    w = np.clip(np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0]), 0, None)
-    h = np.clip(np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1]), 0, None)
     area = np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1e-9)
-    inside = (w * h) / area[:, None]  # [i, j]: share of box i inside box j
+    inter = iou * (area[:, None] + area[None, :]) / (1.0 + iou)  # IoU = I / (A + B - I)
+    inside = inter / area[:, None]  # [i, j]: share of box i inside box j
     kept: list[int] = []
     for i in range(len(b)):
         if not any(labels[j] == labels[i] and (iou[i, j] >= DUPLICATE_IOU or inside[i, j] >= DUPLICATE_INSIDE) for j in kept):

@@ -95,13 +95,17 @@ def _record_paths(root: Path) -> list[Path]:
     return found
 
 
+#: Length (s) of the core of one ECG task window (what an annotator reviews at once).
+WINDOW_S = 10.0
+
+
 def ingest_ecg(
     store: Store,
     root: Path,
     *,
     lead: str | None = None,
     sampling_rate: float | None = None,
-    window_s: float = 10.0,
+    window_s: float = WINDOW_S,
     context_s: float = 1.0,
     progress: Progress | None = None,
 ) -> EcgIngestReport:

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from cliniloop.models.ecg.metrics import MACRO_CLASSES, classification_scores
+from cliniloop.services.loop.ecg import WINDOW_S
 
 #: Harness strategy -> (registry strategy, rare_boost strength).
 STRATEGIES: Mapping[str, tuple[str, float | None]] = {
@@ -118,11 +119,7 @@ def _pick(
     return [int(c) for c in chosen]
 
 
-#: Length (s) of the window an annotator opens to correct a beat: one ECG task (``cliniloop ecg ingest``).
-REVIEW_WINDOW_S = 10.0
-
-
-def review_seconds(samples: np.ndarray, sampling_rate: float, window_s: float = REVIEW_WINDOW_S) -> float:
+def review_seconds(samples: np.ndarray, sampling_rate: float, window_s: float = WINDOW_S) -> float:
     """Seconds of signal an annotator reviews to correct the beats at ``samples``: ``window_s`` per distinct
     ECG task window (``window_s`` long, from the record's start) holding at least one of them.
 

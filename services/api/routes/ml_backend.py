@@ -31,9 +31,11 @@ async def health() -> dict[str, Any]:
     """Liveness for Label Studio (and people); ``instance`` is the random id the starter gave this process, if any."""
     import os
 
+    from cliniloop.services.api.server import INSTANCE_ENV
+
     out: dict[str, Any] = {"status": "UP", "model_class": "cliniloop"}
-    if os.environ.get("CLINILOOP_API_INSTANCE"):
-        out["instance"] = os.environ["CLINILOOP_API_INSTANCE"]
+    if os.environ.get(INSTANCE_ENV):
+        out["instance"] = os.environ[INSTANCE_ENV]
     return out
 
 

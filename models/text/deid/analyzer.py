@@ -266,8 +266,16 @@ class PhiDetector:
         lower = surface.lower().strip(" .,")
         if span.source == "ContextRecognizer":
             return True
-        if span.source == "id_like" and (_MEASUREMENT.fullmatch(surface) or _word_inside(surface)):
+        if span.source == "id_like" and (
+            _MEASUREMENT.fullmatch(surface) or _word_inside(surface) or _TIMED_ENTRY.match(surface)
+            or _MODEL_AFTER.match(text, span.end)
+        ):
             return False
+        if span.source == "city_state_zip":
+            from .lexicon import cities, is_clinical, zipf
+
+            if lower not in cities() and (zipf(lower) >= 4.0 or is_clinical(lower)):
+                return False  # "Follow CO." (cardiac output), not a town in Colorado
         if span.type == "NAME" and _not_a_name(surface) and not _titled_or_credentialed(text, span):
             return False
         if span.source == "SpacyRecognizer" and not _statistical_plausible(surface, span.type):
@@ -370,7 +378,11 @@ def _word_inside(surface: str) -> bool:
     )
 
 
-_UNITS = frozenset("mg mcg mcgs ml mls cc u units l meq mmol hr hrs min mins am pm cm mm fr mmhg bpm kcal cal sec gm kg".split())
+_UNITS = frozenset("mg mcg mcgs mcq ml mls cc u units l meq mmol hr hrs min mins am pm cm mm fr mmhg bpm kcal cal sec gm kg bs".split())
+#: A charted entry that starts with its 24-hour time: "0500-L NECK WOUND CARE", "0000-CAPTO".
+_TIMED_ENTRY = regex.compile(r"(?:[01]\d|2[0-3])[0-5]\d-[A-Za-z]")
+#: A model number before the kind of device it names: "PB7200 VENT", "IVAC 560 pump".
+_MODEL_AFTER = regex.compile(r"(?i)\s+(?:vent|ventilator|pump|monitor|bed|machine)\b")
 
 
 _TITLE_BEFORE = regex.compile(r"(?i)\b(?:dr|drs|doctor|mr|mrs|ms|miss|prof)\.?[ \t]+$")

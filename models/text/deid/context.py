@@ -110,6 +110,7 @@ def find_in_context(text: str) -> list[Found]:
     found += _initialled_names(text, tokens)
     found += _named_by_action(text, tokens)
     found += _rare_first_names(text, tokens)
+    found += _full_names(text, tokens)
     found += _facilities(text, tokens)
     found += _moved_places(text, tokens)
     found += _residences(text, tokens)
@@ -123,12 +124,53 @@ def find_in_context(text: str) -> list[Found]:
     found += _names_before_identity(text, tokens)
     found += _first_names_acting(text, tokens)
     found += _medical_center_acronyms(text)
+    found += _hospital_acronyms(text, tokens)
+    found += _big_city_names(text, tokens)
     found += _repeated_places(text, tokens, found)
     found += _names_joined(text, tokens, found)
     return found
 
 
 _MEDICAL_CENTER_ACRONYM = regex.compile(r"(?<![\w/])[A-Z]{1,4}(?:MC|HC)(?![\w/])")
+
+
+def _hospital_acronyms(text: str, tokens: list[Token]) -> list[Found]:
+    """in GH, at SMH, from BMH: a hospital's acronym (ending in H) after a place preposition."""
+    caseless = is_caseless_text(text)
+    out = []
+    for i in range(1, len(tokens)):
+        tok = tokens[i]
+        if not (2 <= len(tok.text) <= 4 and tok.text.isupper() and tok.text.endswith("H")):
+            continue
+        if tokens[i - 1].lower not in {"in", "at", "to", "from", "@"} or not _same_line(text, tokens[i - 1].end, tok.start):
+            continue
+        if _acronym_place(tok, caseless) and tok.lower not in _STATE_CODES:
+            out.append(Found(tok.start, tok.end, "LOCATION", 0.7, "hospital-acronym", "facility"))
+    return out
+
+
+def _big_city_names(text: str, tokens: list[Token]) -> list[Found]:
+    """Baltimore, BAltimore: a large city's one-word name written with a capital (in an all-capitals
+    note nothing is told apart) that is no ordinary word, person's name or clinical term."""
+    from .analyzer import _EPONYM_CUE
+    from .lexicon import big_cities
+
+    out = []
+    known = big_cities()
+    for tok in tokens:
+        word = tok.text
+        if len(word) < 5 or not word[0].isupper() or word.isupper() or tok.lower not in known:
+            continue
+        lower = tok.lower
+        if lower in first_names() or lower in last_names() or is_clinical(lower) or zipf(lower) >= 4.5:
+            continue
+        if lower in context_words()["not_names"] or lower in context_words()["city_stoplist"] or _EPONYM_CUE.match(text, tok.end):
+            continue  # "Glasgow scale"
+        second = regex.compile(r"[ \-]\p{L}+").match(text, tok.end)
+        if second and _EPONYM_CUE.match(text, second.end()):
+            continue  # "Glasgow Coma Scale"
+        out.append(Found(tok.start, tok.end, "LOCATION", 0.6, "big-city"))
+    return out
 
 
 def _medical_center_acronyms(text: str) -> list[Found]:
@@ -143,8 +185,18 @@ def _medical_center_acronyms(text: str) -> list[Found]:
 def _names_joined(text: str, tokens: list[Token], found: list[Found]) -> list[Found]:
     """dorinda and osk, Dorinda and Hal: a name-like word joined by "and" to a name already found."""
     ends = {t.end: n for n, t in enumerate(tokens)}
+    starts = {t.start: n for n, t in enumerate(tokens)}
     out = []
     for f in found:
+        if f.type == "NAME" and f.start in starts:
+            # "BEA TURA AND DRS ALDEN": a first name and surname joined by "and" before a titled name
+            k = starts[f.start] - 1
+            if k >= 0 and tokens[k].lower in context_words()["clinician_titles"]:
+                k -= 1
+            if k >= 1 and tokens[k].lower in {"and", "&"}:
+                words = sorted(_name_words_before(text, tokens, k - 1, f.start, limit=2))
+                if words and _likely_first_name(tokens[words[0]].text) and (len(words) == 2 or tokens[words[0]].lower in last_names()):
+                    out.append(Found(tokens[words[0]].start, tokens[words[-1]].end, "NAME", 0.6, "joined", f.category))
         if f.type != "NAME" or f.end not in ends:
             continue
         k = ends[f.end] + 1
@@ -604,6 +656,14 @@ def _related_names(text: str, tokens: list[Token]) -> list[Found]:
             )
             cue = " ".join(t.lower for t in tokens[i : i + n])
             cased_title = first.istitle() and zipf(f) < 4.0 and not is_clinical(f) and not _jargon(f) and len(f) > 2
+            # "Son, Ed, was updated": a listed first name set off by commas after a family word, in cased text
+            appositive = (
+                family and first.istitle() and f in first_names() and not is_caseless_text(text)
+                and text[tokens[last_cue].end : tokens[nxt].start] == ", " and text[tokens[nxt].end : tokens[nxt].end + 1] == ","
+            )
+            if appositive:
+                out.append(Found(tokens[nxt].start, tokens[nxt].end, "NAME", 0.8, "relation", category))
+                continue
             if not (_cued_name_word(first) or family and listed_first) or f in _all_relation_cues():
                 continue
             if not (listed_first or _rare_word(first) or typed_name or cased_title and cue in w["ambiguous_roles"]):
@@ -797,19 +857,40 @@ def _named_by_action(text: str, tokens: list[Token]) -> list[Found]:
         k = i - 1
         if tokens[k].lower in {"made", "was", "is", "were", "md", "np", "rn", "pa", "ho"}:
             k -= 1
-        words = []
-        while k >= 0 and len(words) < 3 and tokens[k].is_word and _same_line(text, tokens[k].end, tok.start):
-            if not _surname_like(tokens[k].text) and not _likely_first_name(tokens[k].text):
-                break
-            words.append(k)
-            k -= 1
+        words = _name_words_before(text, tokens, k, tok.start)
         if lower in {"called", "ordered", "updated", "informed"} and len(words) < 2:
             continue
         if len(words) >= 2 or words and tokens[words[0]].lower in last_names() and zipf(tokens[words[0]].lower) < 3.5:
             words.sort()
+            firsts = [x for x in words if _likely_first_name(tokens[x].text)]
+            if len(words) == 3 and firsts and firsts[0] > words[0]:
+                words = words[words.index(firsts[0]) :]  # "BIGEMINY BEA TURA AWARE": the name starts at its first name
             if any(_likely_first_name(tokens[x].text) or tokens[x].lower in last_names() for x in words):
                 out.append(Found(tokens[words[0]].start, tokens[words[-1]].end, "NAME", 0.6, "aware"))
     return out
+
+
+def _name_words_before(text: str, tokens: list[Token], k: int, line_of: int, limit: int = 3) -> list[int]:
+    """Indices of name-like words ending at token ``k`` and read backwards (at most ``limit``).
+
+    A word is taken when it can be a surname or is a likely first name; a rare word that merely
+    looks like a misspelling ("TURA") is taken too when a likely first name stands right before it
+    ("BEA TURA AWARE").
+    """
+    words: list[int] = []
+    while k >= 0 and len(words) < limit and tokens[k].is_word and _same_line(text, tokens[k].end, line_of):
+        word = tokens[k].text
+        if not _surname_like(word) and not _likely_first_name(word):
+            lower = word.lower()
+            loose = (
+                len(lower) > 3 and zipf(lower) < 2.5 and not is_clinical(lower) and not _jargon(lower)
+                and lower not in context_words()["not_names"]
+            )
+            if not (loose and k > 0 and tokens[k - 1].is_word and _likely_first_name(tokens[k - 1].text)):
+                break
+        words.append(k)
+        k -= 1
+    return words
 
 
 def _rare_first_names(text: str, tokens: list[Token]) -> list[Found]:
@@ -831,6 +912,38 @@ def _rare_first_names(text: str, tokens: list[Token]) -> list[Found]:
         elif not (tok.text[:1].isupper() and not tok.text.isupper()):
             continue  # lower case or an acronym in a cased note
         out.append(Found(tok.start, tokens[end].end, "NAME", 0.6, "first-name"))
+    return out
+
+
+def _full_names(text: str, tokens: list[Token]) -> list[Found]:
+    """martin carey, pat rixford: a listed first name right before a listed or unheard-of surname.
+
+    Only in notes written without letter case, or with both words capitalised; an eponym (a name
+    before tear, syndrome, sign ...) is left alone.
+    """
+    from .analyzer import _EPONYM_CUE
+
+    out = []
+    caseless = is_caseless_text(text)
+    w = context_words()
+    for j in range(len(tokens) - 1):
+        first, last = tokens[j], tokens[j + 1]
+        if not (first.is_word and last.is_word) or text[first.end : last.start] != " ":
+            continue
+        f, s = first.lower, last.lower
+        if not caseless and not (first.text.istitle() and last.text.istitle()):
+            continue
+        if len(f) < 3 or f not in first_names() or zipf(f) >= 4.9 or is_clinical(f) or f in w["not_names"] or _jargon(f):
+            continue
+        if len(s) < 3 or is_clinical(s) or s in w["not_names"] or _jargon(s) or s in _all_relation_cues():
+            continue
+        if j > 0 and tokens[j - 1].end == first.start and tokens[j - 1].text in "/-'":
+            continue  # "d/ced": a piece of shorthand
+        listed = s in last_names() and zipf(s) < 4.0
+        unheard = zipf(s) == 0.0 and len(s) > 4 and not looks_like_typo(s) and zipf(f) < 4.5
+        if not (listed or unheard) or _EPONYM_CUE.match(text, last.end):
+            continue
+        out.append(Found(first.start, last.end, "NAME", 0.6, "full-name"))
     return out
 
 
@@ -1098,12 +1211,12 @@ _MDMD = regex.compile(r"(?<![\w/.\-])(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])
 _MD_BEFORE = regex.compile(
     r"(?i)(?:(?<![a-z])(?:pain|strength|str|motor|power|murmur|sem|grade|gr|scale|score|rated|rates|rating|ns|d5|d5w|"
     r"dextrose|ratio|i:e|ie|x|apgars?|gcs|rass|psv|ps|peep|cpap|bipap|simv|imv|flowby|flow-by|settings?|"
-    r"ac|a/c|cmv|prvc|pcv|niv|c/o)|&|/)\s*[:=]?\s*$"
+    r"ac|a/c|cmv|prvc|pcv|niv|c/o|bi-?pap|pap|ips|pressure|cp|discomfort|ache|#)|&|/|%\s*,?)\s*[:=]?\s*$"
 )
 _MD_AFTER = regex.compile(
     r"(?i)^\s*(?:pain|strength|str|murmur|sem|holosystolic|systolic|diastolic|tabs?|tablets?|caps?|ns\b|normal\s+saline|"
     r"dose|doses|amps?\b|units?\b|mg\b|mcg\b|ml\b|cc\b|%|times|scale|score|grade|reflexes|power|motor|ratio|"
-    r"cp\b|peep|ps\b|psv|cpap|fio2|h/a|ha\b|incisional)"
+    r"cp\b|peep|ps\b|psv|cpap|bi-?pap|ips\b|simv|imv|fio2|h/a|ha\b|incisional)"
 )
 
 
@@ -1118,17 +1231,29 @@ def _dates(text: str) -> list[Found]:
         after = text[m.end() : m.end() + 16]
         if _MD_BEFORE.search(before) or _MD_AFTER.match(after):
             continue
-        if month == day and month <= 5:  # 5/5 strength, 4/4 pulses, 2/2 sets
+        # "post 3/3", "since 2/2"; not "on 5/5" (pressure support over PEEP)
+        cued = regex.search(r"(?i)\b(?:since|until|dated|post|after|s/p)\s*$", before)
+        if month == day and month <= 5 and not cued:  # 5/5 strength, 4/4 pulses, 2/2 sets
             continue
         if month < day <= 4 and not m.group(1).startswith("0") and not m.group(2).startswith("0") and not regex.search(r"(?i)\b(?:on|since|until|from|dated|d/c|dc'?d|started|placed|extubated|intubated)\s*$", before):
             continue  # 1/2, 2/3, 3/4, 1/4: fractions unless cued
+        if day == 10 and regex.search(r"(?i)\b(?:pain|discomfort|ache|cp|pressure|c/o|rates|rated)\b[^.;\n]{0,30}$", before):
+            continue  # "chest pain (7/10)", "pain at incision 6/10": a pain score
         if day > 31 and (day < 30 or after[:1] == "%"):
             continue
         out.append(Found(m.start(), m.end(), "DATE", 0.7, "month-day"))
+    # the first day of a range before a month name: "1->2 nov", "30-31 Oct"
+    out += [Found(*m.span(1), "DATE", 0.7, "day-range") for m in _DAY_RANGE.finditer(text)]
     return out
 
 
-_YEAR_APOSTROPHE = regex.compile(r"(?<![\w'])'(\d{2})(?![\w'])|(?<![\w'.])(\d{2})'(?![\w])")
+_DAY_RANGE = regex.compile(
+    r"(?i)(?<![\w/.])(0?[1-9]|[12]\d|3[01])\s*(?:->|-|to|&)\s*(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?\s+"
+    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\b"
+)
+
+
+_YEAR_APOSTROPHE = regex.compile(r"(?<![\w'])'(\d{2})(?![\w'])|(?<![\w'.\-])(\d{2})'(?![\w])")
 _YEAR_FULL = regex.compile(
     r"(?<![\w./\-:])(19[3-9]\d|20[0-3]\d)(?![\w/:]|\.\d|\s*(?:cc|ml|mls|mg|mcg|g|gm|gms|kg|kcal|cal|u|units?|"
     r"hrs?|hours?|h|min|mins|minutes|am|pm|a|p|mmhg|mm|cm|l|x|times|calories|ml/hr|cc/hr|bpm|ft|feet|lbs?|pounds|"
@@ -1143,6 +1268,10 @@ _YEAR_CUE = regex.compile(
 _YEAR_AFTER_EVENT = regex.compile(
     r"(?i)(?<=\b(?:cva|mi|ami|nstemi|stemi|cabg|stroke|tia|surgery|dx|dx'd|diagnosed|ptca|stent|pci|chole|appy|"
     r"tah|thr|tkr|fx)\s+in\s+)(\d{2})\b(?!\s*(?:%|mg|ml|cc|mm|hrs?|hours?|days?|weeks?|min))(?:\s+and\s+(\d{2})\b)?"
+)
+#: A two-digit year right after an event of the history, set off by a comma or full stop: "NQWMI 98.", "CABG 84,".
+_YEAR_AFTER_EVENT_BARE = regex.compile(
+    r"(?i)(?<=\b(?:cva|mi|ami|imi|nqwmi|nstemi|stemi|cabg|tia|ptca|pci|chole|appy|tah|thr|tkr)\s+)(\d{2})(?=\s*[.,;)](?!\d))"
 )
 _DECADE = regex.compile(r"(?i)(?<![\w'])(?:19|20)\d0'?s\b")
 
@@ -1161,6 +1290,7 @@ def _years(text: str) -> list[Found]:
         for group in (1, 2):
             if m.group(group):
                 out.append(Found(*m.span(group), "DATE", 0.7, "year-after-event", "year"))
+    out += [Found(*m.span(1), "DATE", 0.7, "year-after-event", "year") for m in _YEAR_AFTER_EVENT_BARE.finditer(text)]
     for m in _YEAR_FULL.finditer(text):
         before = text[max(0, m.start() - 12) : m.start()]
         after = text[m.end() : m.end() + 3]

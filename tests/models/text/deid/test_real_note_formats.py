@@ -68,6 +68,20 @@ FOUND = [
     ("simulation scheduled on East Campus before therapy", "East Campus", "LOCATION"),
     ("NO CHANGES PER NP Halvorsen. FAMILY UPDATED.", "Halvorsen", "NAME"),
     ("PMHX TIA in 97 and 03, no residual deficit.", "03", "DATE"),
+    # short forms of first names, names before "aware" and joined to a titled name, appositives
+    ("TEMP 101.2, NP BABS AWARE. CULTURES SENT.", "BABS", "NAME"),
+    ("RUN OF VENT TRIGEMINY FAY BRANE AWARE, MAG GIVEN.", "FAY BRANE", "NAME"),
+    ("K REPLETED. IVY DORNE AND DRS ALDEN AND PRUSKI AWARE.", "IVY DORNE", "NAME"),
+    ("Family: Brother, Ed, called for an update.", "Ed", "NAME"),
+    ("Sister and lawyer (Cissy Quillfeather) aware of the plan.", "Cissy Quillfeather", "NAME"),
+    ("chaplain visited; contact made with curtis rowe of ethics dept.", "curtis rowe", "NAME"),
+    # dates: a bare two-digit year after an event, a day-range start, equal month/day after a cue
+    ("PMH: CAD: NQWMI 07. HTN.", "07", "DATE"),
+    ("nursing progress note   3->4 dec, 98  1900-0700", "3", "DATE"),
+    ("HCT 27 POST 2/2 TRANSFUSION.", "2/2", "DATE"),
+    # hospitals by acronym, big cities written with a capital in a lower-case note
+    ('S: "I know I am in KMH and it is winter."', "KMH", "LOCATION"),
+    ("neuro: no seizures, Pittsburgh to call back about transfer.", "Pittsburgh", "LOCATION"),
 ]
 
 LEFT_ALONE = [
@@ -81,6 +95,17 @@ LEFT_ALONE = [
     "cont to monitor, mae, oob to chair x2, afebrile, tol tube feeds.",
     "np will meet with son about the drain this afternoon. sat with dtr for a while.",
     "TALKED WITH THE TEAM AND LABETALOL ON HOLD.",
+    # pain scores and ventilator settings are no dates; vent models and charted times are no ids
+    "Pt c/o chest pressure 6/10, relieved with NTG. Later CP 3/10.",
+    "back discomfort #4/10 at 2200. chest pain (7/10) with nausea.",
+    "On bi-pap 10/5, then CPAP .4%, 5/10. IMV 700x10, 50% 8/5. Trialed on 5/5, tolerated well.",
+    "MECH VENTED VIA PB7200 VENT, CPAP 5. ****0500-L NECK DSG CHANGED.",
+    "order to transfuse 2 additional UPRBC; transfuse 1PRBC when ready from BB.",
+    "Amiodarone added, 400 TID. Pt in controlled AF. sats 96% 2l NC. Pt denies SOB.",
+    "SINUS BRADY OCCAS PAC. HEMODY STABLE. NEURO: A&O, PLEASANT, MAE.",
+    "Glasgow Coma Scale 14; Glasgow-Blatchford score 8.",
+    "HPI: PT IN USOH UNTIL YESTERDAY. OOB TO CH WITH PT.",
+    "addendum: d/ced fentynal, vent weaned to cpap.",
 ]
 
 

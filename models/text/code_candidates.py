@@ -40,6 +40,18 @@ Cross-maps
     ``0.95 * (0.75 + 0.25 * cosine(SNOMED name, ICD name))`` as evidence, so of several targets the
     one named most like the concept leads (``source`` "snomed-map" where that beats the lexical
     score; where both agree the score gets a small bonus).
+Synonyms from a terminology
+    ``thesaurus`` (a SNOMED CT release): a mention that *is* one of its concepts' names (after
+    normalisation: "SHF", "Hypertensive disorder, systemic arterial") is also searched under that
+    concept's other names (x0.95, ``source`` "synonym"), so a GB or release-specific wording meets
+    the ICD-10 name through the concept's US or plain synonym. Only names of at most
+    :data:`THESAURUS_MAX_CONCEPTS` concepts are read this way (ambiguous short names are not).
+Head-noun back-off
+    A mention with words no indexed name has ("productive cough", "pleuritic chest pain") is also
+    searched without them (x0.75: a perfect match of the head alone just passes the offer
+    threshold, a loose one does not), its head noun (the last word before "of", "with", ...) always
+    kept: an unknown modifier falls back to the head, while a known one ("septic" shock,
+    "adenocarcinoma" of the sigmoid colon) is never dropped.
 Accepted mappings
     ``accepted``: :func:`normalise_mention` text -> ``{system: [codes]}`` (validated coder
     verdicts). Those codes rank first for that mention with score 1 and ``source`` "accepted";
@@ -71,6 +83,7 @@ from cliniloop.models.text.code_pcs import pcs_axes, pcs_factors
 from cliniloop.models.text.code_policy import MENTION_POLICY, TYPED_SYSTEMS, mention_type as _mention_type, system_allowed
 from cliniloop.models.text.code_sense import MODIFIER_PENALTY, SenseExpander, load_typed_abbreviations, modifier_bits, modifier_masks
 from cliniloop.models.text.code_textnorm import (
+    STOPWORDS,
     SYNONYMS_PATH,
     AbbreviationExpander,
     Lexicon,
@@ -86,20 +99,40 @@ from cliniloop.taxonomies.codes.system import CodeSystem
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Candidate", "CodeCandidateGenerator", "OFFER_THRESHOLD", "normalise_mention", "SOURCES"]
+__all__ = ["Candidate", "CodeCandidateGenerator", "OFFER_THRESHOLD", "OFFER_THRESHOLDS", "normalise_mention", "offer_threshold_for", "SOURCES"]
 
 #: Why a candidate is there.
-SOURCES = ("lexical", "abbreviation", "accepted", "snomed-map")
+SOURCES = ("lexical", "abbreviation", "accepted", "snomed-map", "synonym")
 #: Offer threshold of the coders' queue: a candidate scoring below it is not offered ("no good
 #: candidate"). Calibrated with ``cliniloop eval codes --pairs
 #: ../shared/data/text/codes/clinical_mentions_icd10cm_dev.tsv`` (``calibration``: the 2% quantile
 #: of the 75 gold-code scores found, 0.61; it keeps 98.7% of them and turns away 25% of the best
 #: candidates outside the gold category).
 OFFER_THRESHOLD = 0.61
+#: Offer threshold per code system where it was calibrated apart (:func:`offer_threshold_for`; other
+#: systems, with no gold pairs to calibrate on here, use :data:`OFFER_THRESHOLD`). ICD-10-PCS titles
+#: are long seven-axis names that a short procedure mention covers only in part, so its scores sit
+#: lower: the same rule (2% quantile of the gold-code scores found) on
+#: ``cliniloop eval codes --system icd10pcs --pairs data_samples/codes/procedure_mentions_icd10pcs.tsv``
+#: (sample A, 25 hits) gives 0.24; at 0.61 nothing was offered for 24% of A's coded mentions.
+#: Checked on sample B (``..._b.tsv``, not used to choose it): nothing offered 40% -> 8%.
+OFFER_THRESHOLDS: dict[str, float] = {"icd10cm": OFFER_THRESHOLD, "icd10pcs": 0.24}
+#: A thesaurus name shared by more concepts than this is ambiguous and not expanded.
+THESAURUS_MAX_CONCEPTS = 3
+#: Weight of a thesaurus synonym variant (the mention's own wording ranks first on a tie).
+THESAURUS_WEIGHT = 0.95
+#: Weight of the head-noun back-off variant (unknown modifiers dropped): what is left says less than
+#: the mention, so only a head matching a name (almost) exactly stays above :data:`OFFER_THRESHOLD`.
+BACKOFF_WEIGHT = 0.75
 #: Bump when what is cached changes.
 INDEX_FORMAT = 4
 
 _N_FEATURES = 2**20
+_SOURCE_CODE = {"lexical": 0, "abbreviation": 1, "snomed-map": 2, "synonym": 3, "backoff": 0}
+#: Words that end the head noun phrase of a mention (its head is the word before them).
+#: Heads that say nothing without their modifiers ("glycaemic disorder"): no back-off.
+_GENERIC_HEADS = frozenset("disorder disease finding syndrome condition problem abnormality state".split())
+_HEAD_ENDS = frozenset("of in with without due to on at from for after involving".split())
 _ICD_CODE = re.compile(r"^[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?$")
 _PCS_CODE = re.compile(r"^[0-9A-HJ-NP-Z]{7}$")
 _CLINICAL_TAGS = frozenset({"disorder", "finding", "situation", "event", "morphologic abnormality"})
@@ -107,6 +140,29 @@ _QUALIFIERS = tuple(
     """left right bilateral unilateral acute chronic subacute recurrent intractable severe mild moderate
     persistent paroxysmal permanent upper lower initial subsequent sequela primary secondary""".split()
 )
+
+
+def offer_threshold_for(system: str, threshold: float | Mapping[str, float] | None = None) -> float:
+    """The score a candidate of ``system`` needs to be offered.
+
+    Parameters
+    ----------
+    system : str
+        Code system name ("icd10cm", "icd10pcs", ...).
+    threshold : float, mapping or None
+        A number: that, for every system. A mapping: its value for ``system``, else the calibrated
+        one. ``None``: the calibrated value, :data:`OFFER_THRESHOLDS` or else :data:`OFFER_THRESHOLD`.
+
+    Returns
+    -------
+    float
+        The threshold, a score in [0, 1].
+    """
+    if isinstance(threshold, (int, float)):
+        return float(threshold)
+    if threshold is not None and system in threshold:
+        return float(threshold[system])
+    return OFFER_THRESHOLDS.get(system, OFFER_THRESHOLD)
 
 
 @dataclass(frozen=True)
@@ -229,14 +285,23 @@ class CodeCandidateGenerator:
         morphologic abnormalities); ``None`` in a system's concepts' tags is always kept.
     min_score : float
         Candidates scoring below this are noise and left out (a mention may get fewer than k).
-    offer_threshold : float or None
+    offer_threshold : float, mapping or None
         Candidates scoring below this are not offered at all: "no good candidate" is then the
-        answer (an empty list). :data:`OFFER_THRESHOLD` is the calibrated value the coders' queue
-        uses; ``None`` (the default here): only ``min_score`` applies. Validated mappings (score 1)
-        always pass.
+        answer (an empty list). A number applies to every system; a mapping ``system -> value``
+        per system, the calibrated value (:func:`offer_threshold_for`) for a system it lacks, so
+        ``{}`` or :data:`OFFER_THRESHOLDS` is what the coders' queue uses; ``None`` (the default
+        here): only ``min_score`` applies. Validated mappings (score 1) always pass.
     typed_abbreviations_path : Path or None
         Abbreviations whose sense depends on the mention type (:mod:`cliniloop.models.text.code_sense`);
         ``None``: ``taxonomies/codes/abbreviations_typed.tsv``.
+    thesaurus : CodeSystem or None
+        A terminology whose concepts' names are synonyms of each other (a SNOMED CT release): a
+        mention that is one of those names is also searched under the concept's other names
+        (clinical findings, disorders, situations, events and morphologies only; read at ``fit``,
+        about 13 us a name). ``None``: no thesaurus.
+    backoff : bool
+        Also search a mention without the words no indexed name has, its head noun kept
+        (the head-noun back-off of the module docstring).
     reranker : EmbeddingReranker or None
         Optional second stage (:mod:`cliniloop.models.text.code_encoder_rerank`): the top
         ``max(k, reranker.pool)`` lexical candidates of each system are re-scored with a sentence
@@ -255,9 +320,11 @@ class CodeCandidateGenerator:
         char_weight: float = 0.5,
         snomed_tags: Iterable[str] | None = _CLINICAL_TAGS,
         min_score: float = 0.05,
-        offer_threshold: float | None = None,
+        offer_threshold: float | Mapping[str, float] | None = None,
         typed_abbreviations_path: Path | None = None,
         reranker: Any = None,
+        thesaurus: CodeSystem | None = None,
+        backoff: bool = True,
     ) -> None:
         self.systems = systems
         self.abbreviations_path = abbreviations_path
@@ -272,6 +339,8 @@ class CodeCandidateGenerator:
         self.offer_threshold = offer_threshold
         self.typed_abbreviations_path = typed_abbreviations_path
         self.reranker = reranker
+        self.thesaurus = thesaurus
+        self.backoff = backoff
 
     # -- fit ---------------------------------------------------------------------------------------
 
@@ -298,8 +367,8 @@ class CodeCandidateGenerator:
         self._accepted: dict[str, dict[str, list[str]]] = {}
         for key, per_system in (self.accepted or {}).items():
             for system, codes in per_system.items():
-                for code in codes:
-                    self.accept(key, system, code, normalised=True)
+                for code in codes:  # stored under an older normalisation: fold it the current way
+                    self.accept(normalise_mention(key), system, code, normalised=True)
         lexicon_hash = hashlib.sha256(Path(self.synonyms_path or SYNONYMS_PATH).read_bytes()).hexdigest()
         self.indexes_: dict[str, _Index] = {}
         self.build_seconds_: dict[str, float] = {}
@@ -323,6 +392,7 @@ class CodeCandidateGenerator:
                 self.build_seconds_[system.name],
             )
         self._link_maps()
+        self._build_thesaurus()
         self._type_masks: dict[tuple[str, str], np.ndarray | None] = {}
         return self
 
@@ -644,17 +714,99 @@ class CodeCandidateGenerator:
         if not hasattr(self, "indexes_"):
             raise RuntimeError("call fit() first")
 
+    def _build_thesaurus(self) -> None:
+        """Index the thesaurus' names: match text -> concepts, and each concept's names (see ``thesaurus``)."""
+        self.__dict__.pop("_unseen_cache", None)
+        self.__dict__.pop("_idf_max", None)
+        self._synonym_of: dict[str, list[int]] = {}
+        self._synonym_names: list[tuple[str, ...]] = []
+        if self.thesaurus is None:
+            return
+        t0 = time.perf_counter()
+        for c in sorted(self.thesaurus.concepts.values(), key=lambda c: c.code):
+            if c.semantic_tag is not None and c.semantic_tag not in _CLINICAL_TAGS:
+                continue  # findings and disorders only: about 13 us a name, a few seconds for a full release
+            names: dict[str, str] = {}
+            for name in (c.display, *c.synonyms):
+                text = self.lexicon_.match_text(name)
+                if text and text not in names:
+                    names[text] = name
+            if len(names) < 2:
+                continue
+            j = len(self._synonym_names)
+            self._synonym_names.append(tuple(names.values()))
+            for text in names:
+                self._synonym_of.setdefault(text, []).append(j)
+        log.info("thesaurus %s: %d concepts with synonyms in %.2f s", self.thesaurus.name, len(self._synonym_names), time.perf_counter() - t0)
+
+    def _synonyms(self, mention: str) -> list[str]:
+        """The other names of the thesaurus concepts the mention is a name of (at most 8)."""
+        if not getattr(self, "_synonym_of", None):
+            return []
+        key = self.lexicon_.match_text(mention)
+        hits = self._synonym_of.get(key, [])
+        if not hits or len(hits) > THESAURUS_MAX_CONCEPTS:
+            return []
+        out: list[str] = []
+        for j in hits:
+            for name in self._synonym_names[j]:
+                if name not in out and self.lexicon_.match_text(name) != key:
+                    out.append(name)
+        return out[:8]
+
+    def _unseen(self, word: str) -> bool:
+        """No indexed name of a fitted diagnosis system (ICD-10-CM, SNOMED CT) has this (canonical) word."""
+        cache = self.__dict__.setdefault("_unseen_cache", {})
+        if word not in cache:
+            if "_idf_max" not in self.__dict__:  # an unseen word has the largest idf of its index
+                self._idf_max = {name: float(ix.word_idf.max()) for name, ix in self.indexes_.items()}
+            col = self._featurizer.transform([word])[1].indices
+            cache[word] = bool(len(col)) and all(
+                float(ix.word_idf[col[0]]) >= self._idf_max[name] - 1e-6
+                for name, ix in self.indexes_.items()
+                if name.startswith("icd10cm") or name == "snomed"
+            )
+        return cache[word]
+
+    def _backoff(self, tokens: list[str]) -> list[str] | None:
+        """``tokens`` (basic tokens) without the words no index knows, the head noun kept; ``None`` if nothing to drop.
+
+        The head is the last word before the first preposition ("cough" in "productive cough",
+        "adenocarcinoma" in "adenocarcinoma of the sigmoid colon"). Nothing is dropped when the head
+        itself is unknown or generic ("disorder", "disease", ...: the modifier is then the meaning).
+        """
+        if not any(name.startswith("icd10cm") or name == "snomed" for name in self.indexes_):
+            return None
+        stop = next((n for n, t in enumerate(tokens) if n > 0 and t in _HEAD_ENDS), len(tokens))
+        head = stop - 1
+        while head >= 0 and tokens[head] in STOPWORDS:
+            head -= 1
+        if head < 0:
+            return None
+        canon = [self.lexicon_.words.get(t, t) for t in tokens]
+        if canon[head] in _GENERIC_HEADS or self._unseen(canon[head]):
+            return None
+        drop = {n for n, t in enumerate(canon) if n != head and t not in STOPWORDS and len(t) >= 5 and t.isalpha() and self._unseen(t)}
+        if not drop:
+            return None
+        return [t for n, t in enumerate(tokens) if n not in drop]
+
     def _variants(self, i: int, mention: str, assertion: str | None, label: str | None = None) -> list[_Variant]:
-        typed = [(v, "abbreviation") for v in self.sense_.variants(mention, label)]
-        bases = [(mention, "lexical"), *typed] + [(v, "abbreviation") for v in self.abbreviations_.variants(mention)]
+        typed = [(v, "abbreviation", 1.0) for v in self.sense_.variants(mention, label)]
+        bases = [(mention, "lexical", 1.0), *typed] + [(v, "abbreviation", 1.0) for v in self.abbreviations_.variants(mention)]
+        bases += [(v, "synonym", THESAURUS_WEIGHT) for v in self._synonyms(mention)]
         raw: list[tuple[list[str], float, str]] = []
-        for text, source in bases:
+        for text, source, weight in bases:
             tokens = basic_tokens(text)
             if not tokens:
                 continue
-            raw.append((tokens, 1.0, source))
+            raw.append((tokens, weight, source))
             for alt in self.lexicon_.phrase_variants(tokens):
-                raw.append((alt, 0.97, source))
+                raw.append((alt, 0.97 * weight, source))
+            if self.backoff and source != "synonym":
+                cut = self._backoff(tokens)
+                if cut:
+                    raw.append((cut, BACKOFF_WEIGHT * weight, "backoff"))
         if assertion in ("family", "historical") and raw:
             prefix = ["family", "history", "of"] if assertion == "family" else ["personal", "history", "of"]
             extra = [(prefix + t, w, s) for t, w, s in raw[:3]]
@@ -705,27 +857,31 @@ class CodeCandidateGenerator:
         for j, v in enumerate(variants):
             groups[v.item].append(j)
         weights = np.asarray([v.weight for v in variants], dtype=np.float32)[:, None]
+        is_backoff = np.asarray([v.source == "backoff" for v in variants], dtype=bool)[:, None]
         texts = [v.text for v in variants]
 
         per_system: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # name -> (items x concepts score, source code)
         for name, index in self.indexes_.items():
             n = len(index.codes)
             score = np.zeros((len(items), n), dtype=np.float32)
-            source = np.zeros((len(items), n), dtype=np.int8)  # 0 lexical, 1 abbreviation
+            source = np.zeros((len(items), n), dtype=np.int8)  # _SOURCE_CODE
             if variants:
                 v_scores = self._query_scores(index, texts)
                 if len(index.prop_src):
                     np.maximum.at(v_scores.T, index.prop_dst, v_scores[:, index.prop_src].T * np.float32(0.97))
                 v_scores *= index.prior[None, :]
-                v_scores *= weights
-                is_abbr = np.asarray([v.source == "abbreviation" for v in variants])
+                if name.startswith("icd10cm") or name == "snomed":
+                    v_scores *= weights
+                else:  # the head-noun back-off is for diagnoses: procedure, drug and test names keep every word
+                    v_scores *= np.where(is_backoff, np.float32(0.0), weights)
+                kind = np.asarray([_SOURCE_CODE.get(v.source, 0) for v in variants], dtype=np.int8)
                 for i, rows in enumerate(groups):
                     if not rows:
                         continue
                     block = v_scores[rows]
                     best = block.argmax(axis=0)
                     score[i] = block[best, np.arange(n)]
-                    source[i] = is_abbr[np.asarray(rows)[best]].astype(np.int8)
+                    source[i] = kind[np.asarray(rows)[best]]
             per_system[name] = (score, source)
 
         self._apply_maps(per_system)
@@ -857,12 +1013,13 @@ class CodeCandidateGenerator:
         # Everything tied with the k-th best is considered, so ties are broken by code, not by chance.
         want = min(len(score), k + len(taken))
         threshold = np.partition(score, len(score) - want)[len(score) - want]
-        top = np.flatnonzero(score >= max(threshold, self.min_score, self.offer_threshold or 0.0, 1e-9))
+        offer = 0.0 if self.offer_threshold is None else offer_threshold_for(index.name, self.offer_threshold)
+        top = np.flatnonzero(score >= max(threshold, self.min_score, offer, 1e-9))
         if len(top) > 5000:
             top = np.argpartition(-score, 5000)[:5000]
         values = np.round(score[top].astype(np.float64) * (0.99 if out else 1.0), 6)
         order = np.lexsort((np.asarray([index.codes[j] for j in top]), -values))
-        names = ("lexical", "abbreviation", "snomed-map")
+        names = ("lexical", "abbreviation", "snomed-map", "synonym")
         for n in order:
             if len(out) >= k:
                 break

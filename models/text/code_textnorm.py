@@ -64,6 +64,21 @@ _BRITISH = (
     (re.compile(r"^(ha?)emorrhag"), "hemorrhag"),
     (re.compile(r"isation$"), "ization"),
     (re.compile(r"yse$"), "yze"),
+    # added for SNOMED CT's GB descriptions (issue 22): general British -> American spelling rules
+    (re.compile(r"aesth"), "esth"),  # anaesthesia, dysaesthesia
+    (re.compile(r"^aet"), "et"),  # aetiology
+    (re.compile(r"^caec"), "cec"),  # caecum, caecal
+    (re.compile(r"^leuc(?=o|e)"), "leuk"),  # leucocyte, leucopenia, leucaemia (-> leukemia)
+    (re.compile(r"rrhoe"), "rrhe"),  # gonorrhoeal, seborrhoeic, amenorrhoea
+    (re.compile(r"(?<=pn)oe"), "e"),  # dyspnoeic, apnoeic
+    (re.compile(r"^sulph"), "sulf"),  # sulphonamide, sulphate
+    (re.compile(r"^(behavi|col|od|hum|lab|tum|vap|fav|rum|hon|vig)our"), r"\1or"),  # behaviour, labour
+    (re.compile(r"^(cent|fib|lit|calib|met|theat)re(?=s?$)"), r"\1er"),  # centre, fibre, litre
+    (re.compile(r"(?<=[a-z]{3})is(e|ed|es|ing)$"), r"iz\1"),  # generalised, localised, immunised
+    (re.compile(r"^grey"), "gray"),
+    (re.compile(r"^ageing"), "aging"),
+    (re.compile(r"^mould"), "mold"),
+    (re.compile(r"^aluminium"), "aluminum"),
 )
 _NUMBER_WORDS = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5"}
 _NUMBERED = frozenset("type stage grade class degree phase tier level".split())

@@ -31,7 +31,7 @@ def eval_codes(
         Path | None, typer.Option("--cache-dir", file_okay=False, help="Cache of code systems and indexes (default: <var_dir>/cache).")
     ] = None,
     threshold: Annotated[
-        float | None, typer.Option("--threshold", min=0.0, max=1.0, help="Offer threshold (default: the calibrated OFFER_THRESHOLD).")
+        float | None, typer.Option("--threshold", min=0.0, max=1.0, help="Offer threshold (default: the system's calibrated one, OFFER_THRESHOLDS or OFFER_THRESHOLD).")
     ] = None,
     snomed_synonyms: Annotated[
         bool,
@@ -47,6 +47,10 @@ def eval_codes(
     rerank_fit: Annotated[
         bool, typer.Option("--rerank-fit", help="Also report the MRR of every blend weight on this set and the weight chosen (use a fitting set).")
     ] = False,
+    thesaurus: Annotated[
+        bool,
+        typer.Option("--thesaurus/--no-thesaurus", help="With a SNOMED CT release, search a mention that is one of its names under the concept's other names too (the coders' queue does)."),
+    ] = True,
 ) -> None:
     """Recall@1/5/10 (exact code and 3-character category) and MRR of code candidates, per mention type, what is
     offered above the threshold and how often nothing is offered for "no good candidate" mentions; prints one JSON object."""
@@ -59,7 +63,7 @@ def eval_codes(
     try:
         result = evaluate_codes(
             pairs, system, compare_baseline, folder, cache_dir=cache_dir, threshold=threshold, snomed_synonyms=snomed_synonyms,
-            rerank=rerank, rerank_weight=rerank_weight, rerank_fit=rerank_fit,
+            rerank=rerank, rerank_weight=rerank_weight, rerank_fit=rerank_fit, thesaurus=thesaurus,
         )  # fmt: skip
     except (CodesEvalError, FileNotFoundError) as err:
         fail(str(err))

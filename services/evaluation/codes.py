@@ -21,7 +21,8 @@ Optional pairs columns: ``type`` (or ``mention_type``: Problem, Test, Medication
 Anatomy; the ranking then follows :mod:`cliniloop.models.text.code_policy`), ``context`` (the sentence) and
 ``assertion``. A code cell ``-`` or ``none`` marks a mention with **no good candidate**: it does
 not count in recall / MRR; for those the report says how often nothing is offered at the offer
-threshold (:data:`cliniloop.models.text.code_candidates.OFFER_THRESHOLD` or ``threshold``). Also reported:
+threshold (the system's calibrated one, :func:`cliniloop.models.text.code_candidates.offer_threshold_for`,
+or ``threshold``). Also reported:
 ``per_type`` (the same metrics per mention type), ``offered`` (recall@5 of what is actually
 offered above the threshold, and how many mentions with a gold code get nothing), and
 ``calibration``: the scores of the gold codes found against the best candidate outside the gold
@@ -30,8 +31,11 @@ category (a stand-in for "the right code is not in the system"), with the thresh
 
 :func:`snomed_synonym_pairs` builds pairs from an RF2 release instead of a file: every name of a
 SNOMED CT concept that the release's extended map sends to ICD-10, with the first map target as
-gold; those are ranked against ICD-10-CM alone (SNOMED CT is not loaded, so its map cannot give
-the answer away) and the category level is the figure that counts.
+gold; those are ranked against ICD-10-CM alone (SNOMED CT is not ranked, so its map cannot give
+the answer away) and the category level is the figure that counts. The release's *names* are used
+as a thesaurus (``thesaurus``, the default; the report's ``thesaurus`` says which): a name is also
+searched under its concept's other names, as the coders' queue does when SNOMED CT is configured.
+``thesaurus=False`` ranks each name on its own wording alone.
 
 With ``rerank`` the candidates are re-ranked by the packaged sentence encoder
 (:mod:`cliniloop.models.text.code_encoder_rerank`; ``rerank`` in the report gives its weight and
@@ -263,6 +267,7 @@ def evaluate_codes(
     rerank: bool = False,
     rerank_weight: float | None = None,
     rerank_fit: bool = False,
+    thesaurus: bool = True,
 ) -> dict:
     """Rank every mention of a pairs file and measure recall@k / MRR (see the module docstring).
 
@@ -282,8 +287,8 @@ def evaluate_codes(
     generator : CodeCandidateGenerator or None
         An already fitted generator to use instead of building one (tests).
     threshold : float or None
-        Offer threshold for the ``offered`` and ``no_candidate`` figures (default:
-        :data:`cliniloop.models.text.code_candidates.OFFER_THRESHOLD`).
+        Offer threshold for the ``offered`` and ``no_candidate`` figures (default: the system's
+        calibrated one, :func:`cliniloop.models.text.code_candidates.offer_threshold_for`).
     snomed_synonyms : bool
         Pairs from the SNOMED CT release's mapped concepts (:func:`snomed_synonym_pairs`) ranked
         against ICD-10-CM alone; needs ``snomed_folder`` and ``system`` ``icd10cm``.
@@ -293,6 +298,8 @@ def evaluate_codes(
         Cosine weight of the blend (default :data:`~cliniloop.models.text.code_encoder_rerank.ENCODER_WEIGHT`).
     rerank_fit : bool
         Also report the MRR of every blend weight on this set and the one chosen (``rerank_fit``).
+    thesaurus : bool
+        With a SNOMED CT release (``snomed_folder``), use its names as the generator's thesaurus.
 
     Returns
     -------
@@ -306,7 +313,7 @@ def evaluate_codes(
     CodesEvalError
         Bad pairs file, unknown system, or ``snomed`` without a release.
     """
-    from cliniloop.models.text.code_candidates import _CLINICAL_TAGS, OFFER_THRESHOLD, CodeCandidateGenerator
+    from cliniloop.models.text.code_candidates import _CLINICAL_TAGS, CodeCandidateGenerator, offer_threshold_for
     from cliniloop.models.text.code_policy import POLICY_SNOMED_TAGS
 
     if system not in SYSTEMS:
@@ -315,13 +322,15 @@ def evaluate_codes(
         from cliniloop.services.core.settings import get_settings
 
         cache_dir = get_settings().var_dir / "cache"
-    threshold = OFFER_THRESHOLD if threshold is None else float(threshold)
+    threshold = offer_threshold_for(system) if threshold is None else float(threshold)
+    snomed = None
     if snomed_synonyms:
         if system != "icd10cm":
             raise CodesEvalError("--snomed-synonyms ranks SNOMED CT names against ICD-10-CM: use --system icd10cm")
         if snomed_folder is None:
             raise CodesEvalError("--snomed-synonyms needs a SNOMED CT release: pass --snomed-rf2 DIR or set CLINILOOP_SNOMED_RF2")
-        gold_pairs = snomed_synonym_pairs(load_code_system("snomed", snomed_folder, cache_dir))
+        snomed = load_code_system("snomed", snomed_folder, cache_dir)
+        gold_pairs = snomed_synonym_pairs(snomed)
         if not gold_pairs:
             raise CodesEvalError(f"{snomed_folder}: no active concept with an ICD-10 map target")
         source = f"snomed-synonyms:{snomed_folder}"
@@ -336,10 +345,15 @@ def evaluate_codes(
         target = load_code_system(system, snomed_folder, cache_dir)
         systems = [target]
         if system == "icd10cm" and snomed_folder is not None and not snomed_synonyms:
-            systems.append(load_code_system("snomed", snomed_folder, cache_dir))
+            snomed = load_code_system("snomed", snomed_folder, cache_dir)
+            systems.append(snomed)
+        elif system == "snomed":
+            snomed = target
         typed = any(p.mention_type for p in gold_pairs)
         tags = (_CLINICAL_TAGS | POLICY_SNOMED_TAGS) if typed else _CLINICAL_TAGS
-        generator = CodeCandidateGenerator(systems, k=TOP_K, cache_dir=Path(cache_dir), snomed_tags=tags).fit()
+        generator = CodeCandidateGenerator(
+            systems, k=TOP_K, cache_dir=Path(cache_dir), snomed_tags=tags, thesaurus=snomed if thesaurus else None
+        ).fit()
     else:
         target = next((s for s in generator.systems if s.name == system), None)
         if target is None:
@@ -370,6 +384,7 @@ def evaluate_codes(
         "pairs": source,
         "n": len(positive),
         "k": TOP_K,
+        "thesaurus": getattr(getattr(generator, "thesaurus", None), "taxonomy_version", None),
     }
     if positive:
         out.update(rank_metrics([[c for c, _ in ranked_scores[i]] for i in positive], [gold_pairs[i].code for i in positive], system))

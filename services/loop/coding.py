@@ -221,16 +221,19 @@ def code_systems(settings: Settings) -> list[Any]:
 
 def candidate_generator(store: Store, settings: Settings, systems: Sequence[Any] | None = None) -> Any:
     """A fitted candidate generator that ranks the store's validated mappings first and offers
-    nothing below the calibrated :data:`~cliniloop.models.text.code_candidates.OFFER_THRESHOLD`."""
-    from cliniloop.models.text.code_candidates import _CLINICAL_TAGS, OFFER_THRESHOLD, CodeCandidateGenerator
+    nothing below each system's calibrated offer threshold
+    (:func:`~cliniloop.models.text.code_candidates.offer_threshold_for`); a SNOMED CT release, when
+    configured, is also the thesaurus (a mention that is one of its names is searched under the others)."""
+    from cliniloop.models.text.code_candidates import _CLINICAL_TAGS, OFFER_THRESHOLDS, CodeCandidateGenerator
     from cliniloop.models.text.code_policy import POLICY_SNOMED_TAGS
 
     systems = list(systems) if systems is not None else code_systems(settings)
+    thesaurus = next((s for s in systems if s.name == "snomed"), None)
     # SNOMED procedures, products/substances, observables and body structures are indexed too:
     # each mention type then keeps only its own tags (cliniloop.models.text.code_policy).
     return CodeCandidateGenerator(
         systems, accepted=store.accepted_mappings(), cache_dir=settings.var_dir / "cache",
-        snomed_tags=_CLINICAL_TAGS | POLICY_SNOMED_TAGS, offer_threshold=OFFER_THRESHOLD,
+        snomed_tags=_CLINICAL_TAGS | POLICY_SNOMED_TAGS, offer_threshold=dict(OFFER_THRESHOLDS), thesaurus=thesaurus,
     ).fit()  # fmt: skip
 
 

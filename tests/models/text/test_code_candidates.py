@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from cliniloop.models.text.code_candidates import Candidate, CodeCandidateGenerator, normalise_mention
+from cliniloop.models.text.code_candidates import (
+    BACKOFF_WEIGHT,
+    OFFER_THRESHOLD,
+    Candidate,
+    CodeCandidateGenerator,
+    normalise_mention,
+    offer_threshold_for,
+)
 from cliniloop.models.text.code_textnorm import AbbreviationExpander, basic_tokens, core_name, load_abbreviations, name_variants
 from cliniloop.taxonomies.codes.icd10cm import load_icd10cm
 from cliniloop.taxonomies.codes.snomed import load_snomed_rf2
@@ -49,6 +56,33 @@ def test_normalise_mention_folds_case_punctuation_plurals_and_numerals() -> None
     assert normalise_mention("Diabetes") == "diabetes"  # not a plural
     assert normalise_mention("haemorrhage") == normalise_mention("hemorrhage")
     assert normalise_mention("Gastro-esophageal reflux") == normalise_mention("gastroesophageal reflux")
+
+
+@pytest.mark.parametrize(
+    ("british", "american"),
+    [
+        ("Synthetic type 2 glycaemic disorder", "synthetic type 2 glycemic disorder"),
+        ("oesophageal varices", "esophageal varices"),
+        ("anaemia of chronic disease", "anemia of chronic disease"),
+        ("paediatric tumour", "pediatric tumor"),
+        ("generalised oedema", "generalized edema"),
+        ("leucocytosis", "leukocytosis"),
+        ("leucaemia", "leukemia"),
+        ("gonorrhoeal urethritis", "gonorrheal urethritis"),
+        ("anaesthesia", "anesthesia"),
+        ("preterm labour", "preterm labor"),
+        ("caecal volvulus", "cecal volvulus"),
+        ("sulphonamide allergy", "sulfonamide allergy"),
+    ],
+)
+def test_british_spellings_meet_the_american_ones(british: str, american: str) -> None:
+    assert normalise_mention(british) == normalise_mention(american)
+
+
+def test_spelling_folds_leave_other_words_apart() -> None:
+    for a, b in (("hour", "hor"), ("raised", "raized"), ("four", "for"), ("colour", "colon")):
+        assert normalise_mention(a) != normalise_mention(b)
+    assert normalise_mention("diagnosis") == "diagnosis" and normalise_mention("disease") == "disease"
 
 
 def test_core_name_drops_only_what_says_nothing_more_specific() -> None:
@@ -116,6 +150,51 @@ def test_tiny_system_accepted_and_empty_mentions() -> None:
     assert gen.candidates("the of")["icd10cm"] == []
     with pytest.raises(RuntimeError):
         CodeCandidateGenerator([tiny_system()]).candidates("foo")
+
+
+def tiny_thesaurus(extra: int = 0) -> CodeSystem:
+    """A SNOMED-like release: one concept whose names are synonyms, and an ambiguous name."""
+    concepts = [
+        Concept("100", "Quux syndrome", synonyms=("Wibble glycaemic state", "QS"), semantic_tag="disorder"),
+        *(Concept(str(200 + n), f"Thing {n}", synonyms=("Shared name",), semantic_tag="disorder") for n in range(4 + extra)),
+        Concept("300", "Foo disease", synonyms=("Shared name",), semantic_tag="disorder"),
+    ]
+    return CodeSystem(name="snomed", version="tiny", concepts={c.code: c for c in concepts})
+
+
+def test_a_thesaurus_name_is_searched_under_its_concepts_other_names() -> None:
+    plain = CodeCandidateGenerator([tiny_system()]).fit()
+    assert "X20" not in [c.code for c in plain.candidates("Wibble glycaemic state")["icd10cm"]]
+    gen = CodeCandidateGenerator([tiny_system()], thesaurus=tiny_thesaurus()).fit()
+    top = gen.candidates("wibble glycemic state")["icd10cm"][0]  # any spelling of the name
+    assert (top.code, top.source) == ("X20", "synonym")
+    assert top.score == pytest.approx(0.95)  # a synonym ranks behind the mention's own wording
+    assert gen.candidates("quux syndrome")["icd10cm"][0] == Candidate("icd10cm", "X20", "Quux syndrome", 1.0, "lexical")
+    # a name of more than three concepts is ambiguous: not expanded ("Foo disease" is not reached)
+    assert "X10.9" not in [c.code for c in gen.candidates("shared name")["icd10cm"]]
+    # SNOMED CT itself ranked as well: its names are still synonyms of each other
+    both = CodeCandidateGenerator([tiny_system(), tiny_thesaurus()], thesaurus=tiny_thesaurus()).fit()
+    assert both.candidates("wibble glycaemic state")["snomed"][0].code == "100"
+
+
+def test_offer_threshold_per_code_system() -> None:
+    assert offer_threshold_for("icd10cm") == OFFER_THRESHOLD
+    assert offer_threshold_for("snomed") == OFFER_THRESHOLD  # not calibrated apart: the default
+    assert offer_threshold_for("icd10pcs") < OFFER_THRESHOLD  # calibrated on procedure sample A
+    assert offer_threshold_for("icd10pcs", 0.5) == 0.5
+    assert offer_threshold_for("icd10pcs", {"icd10cm": 0.7}) == offer_threshold_for("icd10pcs")
+    assert offer_threshold_for("icd10cm", {"icd10cm": 0.7}) == 0.7
+    pcs = CodeSystem(
+        name="icd10pcs", version="tiny",
+        concepts={"0DTJ0ZZ": Concept("0DTJ0ZZ", "Resection of appendix, open approach"), "0DTJ4ZZ": Concept("0DTJ4ZZ", "Resection of appendix, percutaneous endoscopic approach")},
+    )  # fmt: skip
+    mention = "resection appendix laparoscopic"  # covers little of either title
+    free = CodeCandidateGenerator([tiny_system(), pcs]).fit().candidates(mention)["icd10pcs"]
+    score = free[0].score
+    assert offer_threshold_for("icd10pcs") <= score < OFFER_THRESHOLD
+    per_system = CodeCandidateGenerator([tiny_system(), pcs], offer_threshold={}).fit().candidates(mention)
+    uniform = CodeCandidateGenerator([tiny_system(), pcs], offer_threshold=OFFER_THRESHOLD).fit().candidates(mention)
+    assert per_system["icd10pcs"] == free and uniform["icd10pcs"] == []
 
 
 # -- ICD-10-CM ---------------------------------------------------------------------------------------
@@ -215,3 +294,44 @@ def test_snomed_candidates_add_mapped_icd_evidence(icd: CodeSystem, cache_dir: P
     top = out["icd10cm"][0]
     assert (top.code, top.source) == ("J18.9", "snomed-map")  # of its two targets, the closer name wins
     assert gen.candidates("HTN")["snomed"][0].code == "8800004006"
+
+
+# -- head-noun back-off ------------------------------------------------------------------------------
+
+
+def test_an_unknown_modifier_backs_off_to_the_head_noun(icd: CodeSystem, cache_dir: Path) -> None:
+    on = CodeCandidateGenerator([icd], cache_dir=cache_dir, offer_threshold=OFFER_THRESHOLD).fit()
+    off = CodeCandidateGenerator([icd], cache_dir=cache_dir, offer_threshold=OFFER_THRESHOLD, backoff=False).fit()
+    assert off.candidates("productive cough")["icd10cm"] == []  # "productive" is in no ICD-10-CM name
+    ranked = on.candidates("productive cough")["icd10cm"]
+    assert ranked and ranked[0].code == "R05.9" and ranked[0].score >= OFFER_THRESHOLD
+    assert all(c.code.startswith("R05") for c in ranked[:5])
+    assert codes(on, "pleuritic chest pain")[0].startswith("R07")
+
+
+def test_a_modifier_that_changes_the_code_is_not_dropped(icd: CodeSystem, cache_dir: Path) -> None:
+    gen = CodeCandidateGenerator([icd], cache_dir=cache_dir, offer_threshold=OFFER_THRESHOLD).fit()
+    shock = codes(gen, "septic shock")
+    ranked = gen.candidates("septic shock")["icd10cm"]
+    assert shock[0] == "R65.21" and not any(c.startswith("R57") for c in shock[:5])  # plain "shock" only far behind
+    assert ranked[0].score - next(c.score for c in ranked if c.code == "R57.9") > 0.2
+    adeno = codes(gen, "adenocarcinoma of the sigmoid colon", mention_type="Problem")
+    assert adeno[0] == "C18.7" and not any(c.startswith("D06") for c in adeno)  # not carcinoma in situ of cervix
+    # a generic head ("disorder") keeps its unknown modifier: nothing is backed off to
+    assert gen._backoff(basic_tokens("glycaemic disorder")) is None
+    assert gen._backoff(basic_tokens("productive cough")) == ["cough"]
+    assert gen._backoff(basic_tokens("septic shock")) is None
+    assert gen._backoff(basic_tokens("C. diff colitis")) is None  # short unknown words may be abbreviations
+
+
+def test_backoff_leaves_procedure_systems_alone() -> None:
+    pcs = CodeSystem(name="icd10pcs", version="tiny", concepts={"0DTJ0ZZ": Concept("0DTJ0ZZ", "Resection of appendix, open approach")})
+    with_b = CodeCandidateGenerator([tiny_system(), pcs]).fit()
+    without = CodeCandidateGenerator([tiny_system(), pcs], backoff=False).fit()
+    mention = "zorblatic foo disease resection of appendix"
+    assert with_b.candidates(mention)["icd10pcs"] == without.candidates(mention)["icd10pcs"]
+    assert with_b._backoff(basic_tokens("zorblatic blorp")) == ["blorp"]
+    assert with_b._backoff(basic_tokens("zorblatic foo disease")) is None  # a generic head keeps its modifiers
+    top = with_b.candidates("zorblatic blorp")["icd10cm"][0]
+    assert top.code == "X20" and top.score == pytest.approx(BACKOFF_WEIGHT)
+    assert without.candidates("zorblatic blorp")["icd10cm"][0].score < BACKOFF_WEIGHT

@@ -46,6 +46,10 @@ Synonyms from a terminology
     concept's other names (x0.95, ``source`` "synonym"), so a GB or release-specific wording meets
     the ICD-10 name through the concept's US or plain synonym. Only names of at most
     :data:`THESAURUS_MAX_CONCEPTS` concepts are read this way (ambiguous short names are not).
+SNOMED CT phrasing
+    "<adjective> disorder" is also searched as the noun the adjective names ("Hypertensive
+    disorder" as "hypertension", "Psychotic disorder" as "psychosis"; x0.97), where a ``word`` row of
+    ``code_synonyms.tsv`` says which noun; "Bipolar disorder" is left as it is.
 Head-noun back-off
     A mention with words no indexed name has ("productive cough", "pleuritic chest pain") is also
     searched without them (x0.75: a perfect match of the head alone just passes the offer
@@ -791,6 +795,18 @@ class CodeCandidateGenerator:
             return None
         return [t for n, t in enumerate(tokens) if n not in drop]
 
+    def _adjective_disorder(self, tokens: list[str]) -> list[str] | None:
+        """SNOMED CT's "<adjective> disorder / finding" as the plain noun: "hypertensive disorder" ->
+        "hypertensive" (read as "hypertension"), "psychotic disorder" -> "psychotic"; ``None`` otherwise.
+
+        Only where a ``word`` row turns the adjective into a noun ("hypertensive" -> "hypertension"):
+        "eating disorder" or "bipolar disorder" keep their "disorder".
+        """
+        for n, t in enumerate(tokens):
+            if n > 0 and t in ("disorder", "finding") and self.lexicon_.words.get(tokens[n - 1], tokens[n - 1]) != tokens[n - 1]:
+                return [*tokens[:n], *tokens[n + 1 :]]
+        return None
+
     def _variants(self, i: int, mention: str, assertion: str | None, label: str | None = None) -> list[_Variant]:
         typed = [(v, "abbreviation", 1.0) for v in self.sense_.variants(mention, label)]
         bases = [(mention, "lexical", 1.0), *typed] + [(v, "abbreviation", 1.0) for v in self.abbreviations_.variants(mention)]
@@ -803,6 +819,9 @@ class CodeCandidateGenerator:
             raw.append((tokens, weight, source))
             for alt in self.lexicon_.phrase_variants(tokens):
                 raw.append((alt, 0.97 * weight, source))
+            plain = self._adjective_disorder(tokens)
+            if plain:
+                raw.append((plain, 0.97 * weight, source))
             if self.backoff and source != "synonym":
                 cut = self._backoff(tokens)
                 if cut:

@@ -335,3 +335,13 @@ def test_backoff_leaves_procedure_systems_alone() -> None:
     top = with_b.candidates("zorblatic blorp")["icd10cm"][0]
     assert top.code == "X20" and top.score == pytest.approx(BACKOFF_WEIGHT)
     assert without.candidates("zorblatic blorp")["icd10cm"][0].score < BACKOFF_WEIGHT
+
+
+def test_snomed_adjective_disorder_reads_as_the_noun(gen: CodeCandidateGenerator) -> None:
+    assert gen._adjective_disorder(basic_tokens("Hypertensive disorder")) == ["hypertensive"]
+    assert gen._adjective_disorder(basic_tokens("Psychotic disorder")) == ["psychotic"]
+    assert gen._adjective_disorder(basic_tokens("Bipolar disorder")) is None  # no noun for "bipolar"
+    assert gen._adjective_disorder(basic_tokens("Eating disorder")) is None
+    assert codes(gen, "Hypertensive disorder")[0] == "I10"
+    assert codes(gen, "Psychotic disorder")[0] == "F29"
+    assert codes(gen, "Bipolar disorder")[0] == "F31.9"

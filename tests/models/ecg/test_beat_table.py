@@ -47,3 +47,27 @@ def test_record_z_scores_are_relative_to_the_records_own_spread():
     assert abs(float(np.median(z))) < 1e-3
     assert np.all(z[60:72] > 10) and np.all(np.abs(z[:60]) < 5)
     assert np.isfinite(X).all()
+
+
+def test_run_columns_mark_an_abrupt_fast_run_and_not_a_gradual_speed_up():
+    from cliniloop.models.ecg.beat_table import fast_runs, run_columns
+
+    # 1.0 s rhythm; an abrupt run of 4 beats at 0.6 s; later a gradual speed-up 0.9 -> 0.8 -> 0.8 s
+    pre = np.array([1.0, 1.0, 1.0, 0.6, 0.6, 0.62, 0.6, 1.0, 1.0, 0.9, 0.8, 0.8, 1.0])
+    assert fast_runs(pre, 1.0) == [(3, 6), (10, 11)]
+    onset, pos = run_columns(pre, 1.0)
+    assert np.allclose(onset[3:7], np.log(0.6))
+    assert np.allclose(onset[10:12], np.log(0.8 / 0.9))
+    assert np.all(onset[[0, 1, 2, 7, 8, 9, 12]] == 0.0) and np.all(pos[[0, 1, 2, 7, 8, 9, 12]] == 0.0)
+    assert np.allclose(pos[3:7], np.log1p([1, 2, 3, 4]))
+    assert fast_runs(pre, 0.0) == [] and run_columns(np.zeros(0), 1.0)[0].shape == (0,)
+
+
+def test_feature_table_ends_with_the_run_columns():
+    inputs = _inputs()
+    X, names = feature_table(inputs)
+    assert names[-2:] == ["rr:run_onset", "rr:run_pos"]
+    from cliniloop.models.ecg.beat_table import run_columns
+
+    onset, pos = run_columns(inputs.rr[:, bf.RR_FEATURES.index("pre_s")], inputs.record_rr_s)
+    assert np.allclose(X[:, -2], onset) and np.allclose(X[:, -1], pos)

@@ -98,6 +98,94 @@ def test_af_gate_moves_s_to_n_only_in_irregular_rhythm_and_is_chosen_on_held_out
     assert choose_gate(p, y, np.full(len(y), 0.05), weights) == float("inf")
 
 
+def test_fusion_rule_flags_only_unpremature_beats_between_the_records_n_and_v():
+    from cliniloop.models.ecg.boosted import FUSION_MIN_V, apply_fusion, fusion_mask
+
+    # decided classes: 40 N (width 1.0, corr 0.99), 12 V (width 3.0, corr 0.5), and 4 test beats
+    decided = np.array([0] * 40 + [2] * 12 + [0, 0, 0, 0])
+    width = np.array([1.0] * 40 + [3.0] * 12 + [2.0, 2.0, 1.1, 2.0])
+    corr = np.array([0.99] * 40 + [0.5] * 12 + [0.75, 0.75, 0.75, 0.98])
+    log_pre = np.zeros(len(decided))
+    log_pre[53] = -0.4  # premature: a V-like or S beat, not a fusion
+    mask = fusion_mask(np.stack([width, corr], axis=1), log_pre, decided)
+    assert mask.tolist() == [False] * 52 + [True, False, False, False]
+    # too few beats called V in the record: no rule
+    few = decided.copy()
+    few[40 + FUSION_MIN_V - 1 : 52] = 0
+    assert not fusion_mask(np.stack([width, corr], axis=1), log_pre, few).any()
+    proba = np.tile([0.7, 0.05, 0.2, 0.05, 0.0], (len(decided), 1))
+    moved = apply_fusion(proba[None], mask)[0]
+    assert np.allclose(moved[52], [0.0, 0.05, 0.2, 0.75, 0.0]) and np.allclose(moved[~mask], proba[~mask])
+
+
+def test_run_rule_continues_an_s_run_at_its_regular_fast_rate_only():
+    from cliniloop.models.ecg.boosted import run_mask
+
+    n_, s_, v_ = 0, 1, 2
+    pre = np.array([1.0, 1.0, 0.6, 0.6, 0.61, 0.6, 1.0, 1.0, 0.6, 0.6, 1.0, 0.6, 0.45, 0.6, 1.0, 0.6, 0.6, 0.6, 1.0])
+    decided = np.array([n_, n_, s_, n_, n_, v_, n_, n_, n_, n_, n_, s_, n_, n_, n_, n_, s_, n_, n_])
+    mask = run_mask(pre, 1.0, decided)
+    # run 2-5 with an S: beats 3, 4 continue it (beat 5 is V, kept); run 8-9 has no S: untouched;
+    # run 11-13: beat 12 changes rate by ln(0.45/0.6) (not the same rhythm), beat 13 too;
+    # run 15-17 whose S is its middle beat: the run's later beats (not its first) become S
+    assert np.flatnonzero(mask).tolist() == [3, 4, 17]
+    allowed = np.ones(len(pre), bool)
+    allowed[4] = False  # e.g. gated as atrial fibrillation
+    assert np.flatnonzero(run_mask(pre, 1.0, decided, allowed)).tolist() == [3, 17]
+
+
+def test_rules_act_in_the_classifier_and_old_files_load_without_them(fitted, records, tmp_path):
+    import json
+
+    from cliniloop.models.ecg.boosted import FUSION_COLUMNS, fusion_mask, run_mask
+
+    held = records[4]
+    X = fitted.features(held).copy()
+    col = fitted.columns_.index
+    # fusion-like beats: every third N beat gets a QRS width and correlation half-way between the
+    # record's N and V beats, at the normal time
+    ref = held.labels
+    n_rows, v_rows = np.flatnonzero(ref == "N"), np.flatnonzero(ref == "V")
+    mid = n_rows[5::3]
+    for c in FUSION_COLUMNS:
+        X[mid, col(c)] = 0.5 * (np.median(X[n_rows, col(c)]) + np.median(X[v_rows, col(c)]))
+    X[mid, col("rr:log_pre_local")] = 0.0
+    # an S run: the beat after each S keeps the S beat's RR
+    s_rows = np.flatnonzero(ref == "S")
+    s_rows = s_rows[s_rows + 1 < len(ref)]
+    X[s_rows + 1, col("rr:pre_s")] = X[s_rows, col("rr:pre_s")]
+    try:
+        fitted.fusion_rule = fitted.run_rule = False
+        base = fitted.proba_samples_from_features(X)
+        fitted.run_rule = True
+        with_run = fitted.proba_from_features(X)
+        fitted.fusion_rule = True
+        with_both = fitted.proba_from_features(X)
+    finally:
+        fitted.fusion_rule = fitted.run_rule = True
+    idx = {c: AAMI_CLASSES.index(c) for c in "NSF"}
+    decided = (base.mean(axis=0) * fitted.thresholds_).argmax(axis=1)
+    runs = run_mask(X[:, col("rr:pre_s")], float(X[0, col("rec:rr_s")]), decided)
+    assert runs.any()
+    p0 = base.mean(axis=0)
+    assert np.allclose(with_run[runs, idx["S"]], p0[runs, idx["S"]] + p0[runs, idx["N"]]) and np.all(with_run[runs, idx["N"]] == 0)
+    assert np.allclose(with_run[~runs], p0[~runs])
+    decided_run = (with_run * fitted.thresholds_).argmax(axis=1)
+    fusion = fusion_mask(X[:, [col(c) for c in FUSION_COLUMNS]], X[:, col("rr:log_pre_local")], decided_run)
+    assert fusion.any() and not (fusion & runs).any()
+    assert np.allclose(with_both[fusion, idx["F"]], with_run[fusion, idx["F"]] + with_run[fusion, idx["N"]])
+    assert np.allclose(with_both[~fusion], with_run[~fusion]) and np.allclose(with_both.sum(axis=1), 1.0)
+    # files written before the rules load with both rules off
+    folder = fitted.save(tmp_path / "old")
+    meta = json.loads((folder / "beatgbm.json").read_text())
+    assert meta["params"]["run_rule"] is True and meta["params"]["fusion_rule"] is True
+    del meta["params"]["run_rule"], meta["params"]["fusion_rule"]
+    (folder / "beatgbm.json").write_text(json.dumps(meta))
+    old = BoostedBeatClassifier.load(folder)
+    assert not old.run_rule and not old.fusion_rule
+    assert np.allclose(old.proba_from_features(X), p0)
+
+
 def test_deterministic_and_save_load(fitted, records, tmp_path):
     again = BoostedBeatClassifier(**FAST).fit(records[:4])
     assert again.version == fitted.version

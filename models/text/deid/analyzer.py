@@ -24,6 +24,7 @@ import regex
 
 from cliniloop.taxonomies.deid import deid_rules_dir
 
+from .lexicon import EPONYM_CUE
 from .types import DEFAULT_PROFILE, PHI_TYPES, PhiSpan, apply_profile, check_profile
 
 logger = logging.getLogger(__name__)
@@ -59,13 +60,6 @@ _STATES = frozenset(
 _FACILITY_WORDS = regex.compile(
     r"\b(?:Center|Centre|Hospital|Clinic|Pharmacy|Nursing|Rehabilitation|Rehab|Institute|University|Medical|Health|"
     r"Healthcare|Hospice|Infirmary|Laboratory|Labs?)\b"
-)
-_EPONYM_CUE = regex.compile(
-    r"(?:'s)?\s*(?:disease|syndrome|sign|test|scale|score|catheter|maneuver|manoeuvre|criteria|classification|"
-    r"procedure|reflex|phenomenon|palsy|lymphoma|sarcoma|tumou?r|fracture|operation|repair|position|method|"
-    r"formula|equation|triad|law|node|cyst|ulcer|esophagus|oesophagus|tube|line|monitor|stocking|splint|"
-    r"retractor|forceps|clamp|stage|grade|index|type)\b",
-    regex.IGNORECASE,
 )
 
 
@@ -299,7 +293,7 @@ class PhiDetector:
             stop = name_stoplist()
             if words and all(w in stop for w in words):
                 return False
-            if _EPONYM_CUE.match(text, span.end):
+            if EPONYM_CUE.match(text, span.end):
                 return False
             if span.source == "SpacyRecognizer":
                 from .recognizers import name_lists

@@ -24,7 +24,7 @@ import regex
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from .lexicon import cities, context_words, first_names, fold, is_clinical, last_names, looks_like_typo, zipf
+from .lexicon import EPONYM_CUE, cities, context_words, first_names, fold, is_clinical, last_names, looks_like_typo, zipf
 
 #: Metadata keys of a result: the rule that found it and its category.
 RULE_KEY = "rule"
@@ -152,7 +152,6 @@ def _hospital_acronyms(text: str, tokens: list[Token]) -> list[Found]:
 def _big_city_names(text: str, tokens: list[Token]) -> list[Found]:
     """Baltimore, BAltimore: a large city's one-word name written with a capital (in an all-capitals
     note nothing is told apart) that is no ordinary word, person's name or clinical term."""
-    from .analyzer import _EPONYM_CUE
     from .lexicon import big_cities
 
     out = []
@@ -164,10 +163,10 @@ def _big_city_names(text: str, tokens: list[Token]) -> list[Found]:
         lower = tok.lower
         if lower in first_names() or lower in last_names() or is_clinical(lower) or zipf(lower) >= 4.5:
             continue
-        if lower in context_words()["not_names"] or lower in context_words()["city_stoplist"] or _EPONYM_CUE.match(text, tok.end):
+        if lower in context_words()["not_names"] or lower in context_words()["city_stoplist"] or EPONYM_CUE.match(text, tok.end):
             continue  # "Glasgow scale"
         second = regex.compile(r"[ \-]\p{L}+").match(text, tok.end)
-        if second and _EPONYM_CUE.match(text, second.end()):
+        if second and EPONYM_CUE.match(text, second.end()):
             continue  # "Glasgow Coma Scale"
         out.append(Found(tok.start, tok.end, "LOCATION", 0.6, "big-city"))
     return out
@@ -921,8 +920,6 @@ def _full_names(text: str, tokens: list[Token]) -> list[Found]:
     Only in notes written without letter case, or with both words capitalised; an eponym (a name
     before tear, syndrome, sign ...) is left alone.
     """
-    from .analyzer import _EPONYM_CUE
-
     out = []
     caseless = is_caseless_text(text)
     w = context_words()
@@ -941,7 +938,7 @@ def _full_names(text: str, tokens: list[Token]) -> list[Found]:
             continue  # "d/ced": a piece of shorthand
         listed = s in last_names() and zipf(s) < 4.0
         unheard = zipf(s) == 0.0 and len(s) > 4 and not looks_like_typo(s) and zipf(f) < 4.5
-        if not (listed or unheard) or _EPONYM_CUE.match(text, last.end):
+        if not (listed or unheard) or EPONYM_CUE.match(text, last.end):
             continue
         out.append(Found(first.start, last.end, "NAME", 0.6, "full-name"))
     return out

@@ -39,6 +39,16 @@ def _frequencies() -> dict[str, float]:
     return get_frequency_dict("en", wordlist="best")
 
 
+#: Words after a person's name that make it an eponym (Bell's palsy, Glasgow scale, Foley catheter).
+EPONYM_CUE = regex.compile(
+    r"(?:'s)?\s*(?:disease|syndrome|sign|test|scale|score|catheter|maneuver|manoeuvre|criteria|classification|"
+    r"procedure|reflex|phenomenon|palsy|lymphoma|sarcoma|tumou?r|fracture|operation|repair|position|method|"
+    r"formula|equation|triad|law|node|cyst|ulcer|esophagus|oesophagus|tube|line|monitor|stocking|splint|"
+    r"retractor|forceps|clamp|stage|grade|index|type)\b",
+    regex.IGNORECASE,
+)
+
+
 @lru_cache(maxsize=1)
 def _common_set() -> frozenset[str]:
     """Words of Zipf frequency 3.0 or more (about the 30,000 commonest), for the typo check."""

@@ -57,7 +57,7 @@ Training (:meth:`BoostedBeatClassifier.fit`)
    from the previous one (the same regular fast rhythm) moves its N probability to S
    (:func:`run_mask`). It acts before the fusion rule, on beats the AF gate did not gate.
 
-Prediction: the members' calibrated (and gated) probabilities are averaged (:meth:`predict_proba`, rows sum
+Prediction: the members' calibrated probabilities (AF gate, run rule, fusion rule applied) are averaged (:meth:`predict_proba`, rows sum
 to 1); :meth:`predict_proba_samples` returns each member's ``(T, n, 5)`` for BALD; the class is
 ``argmax(thresholds_ * p)`` (:meth:`predict`, :meth:`decide`). With fewer than two records no
 held-out record exists: one model, ``T = 1``, ``b = 0``, all weights 1.

@@ -269,7 +269,8 @@ def push_coder_tasks(
     system_names = [s.name for s in generator.systems]
     items = [i for i in items if queued(i.label, system_names)]  # Anatomy without SNOMED CT: nothing to code
     report.mentions = len(items)
-    validated = set(store.accepted_mappings())
+    # stored keys were normalised by the rules of their day: fold them the current way (GB spellings)
+    validated = {normalise_mention(key) for key in store.accepted_mappings()}
     groups = []
     for group in group_items(items):
         key = coder_key(group[0])

@@ -98,32 +98,28 @@ def test_identical_mentions_are_one_task_and_the_verdict_applies_to_all(store: S
     assert pull_coder_verdicts(store, ls, 7, [_icd()]).created == 0
 
 
-def test_validated_mentions_are_not_queued_again(store: Store) -> None:
-    _note(store, "n1", "Hypertension noted. Asthma too.", [("Hypertension", "Problem"), ("Asthma", "Problem")])
+@pytest.mark.parametrize(
+    ("mention", "stored_key", "code"),
+    [
+        ("Hypertension", "hypertension", "I10"),
+        # a key saved before a spelling fold existed ("oedema" as is) matches today's "edema"
+        ("Oedema", "oedema", "R60.9"),
+    ],
+)
+def test_validated_mentions_are_not_queued_again(store: Store, mention: str, stored_key: str, code: str) -> None:
+    from cliniloop.models.text.code_textnorm import normalise_mention
+
+    if mention == "Oedema":
+        assert normalise_mention(mention) != stored_key, "the GB spelling is folded today"
+    _note(store, "n1", f"{mention} noted. Asthma too.", [(mention, "Problem"), ("Asthma", "Problem")])
     store.upsert_code_verdict(CodeVerdictIn(
-        mention="hypertension", normalized_mention="hypertension", system="icd10cm", code="I10", coder="c",
+        mention=mention, normalized_mention=stored_key, system="icd10cm", code=code, coder="c",
         verdict="accept", source_annotation_id="x:1:0", taxonomy_version="icd10cm@tiny"))  # fmt: skip
     ls = _FakeLS()
     items = coder_items(store)
     report = push_coder_tasks(store, ls, "coders", items, CodeCandidateGenerator([_icd()], k=3).fit())
     assert [p["data"]["mention"] for p in ls.imported] == ["Asthma"]
     assert report.already_validated == [coder_key(items[0])]
-
-
-def test_a_verdict_stored_under_an_older_normalisation_still_counts_as_validated(store: Store) -> None:
-    """A key saved before a spelling fold existed ("oedema" stored as is) matches today's "edema"."""
-    from cliniloop.models.text.code_textnorm import normalise_mention
-
-    assert normalise_mention("Oedema") != "oedema", "the GB spelling is folded today"
-    _note(store, "n1", "Oedema of ankles. Asthma too.", [("Oedema", "Problem"), ("Asthma", "Problem")])
-    store.upsert_code_verdict(CodeVerdictIn(
-        mention="Oedema", normalized_mention="oedema", system="icd10cm", code="R60.9", coder="c",
-        verdict="accept", source_annotation_id="x:1:0", taxonomy_version="icd10cm@tiny"))  # fmt: skip
-    ls = _FakeLS()
-    items = coder_items(store)
-    report = push_coder_tasks(store, ls, "coders", items, CodeCandidateGenerator([_icd()], k=3).fit())
-    assert [p["data"]["mention"] for p in ls.imported] == ["Asthma"]
-    assert len(report.already_validated) == 1
 
 
 def test_budget_takes_the_most_uncertain_first(store: Store) -> None:

@@ -221,12 +221,7 @@ def apply_gate(proba: np.ndarray, spread: np.ndarray, limit: float) -> np.ndarra
     np.ndarray
         A gated copy (rows still sum to 1).
     """
-    out = np.array(proba, dtype=np.float64, copy=True)
-    gated = np.asarray(spread) > limit
-    s, n = AAMI_CLASSES.index("S"), AAMI_CLASSES.index("N")
-    out[..., gated, n] += out[..., gated, s]
-    out[..., gated, s] = 0.0
-    return out
+    return move_mass(proba, np.asarray(spread) > limit, "S", "N")
 
 
 def choose_gate(proba: np.ndarray, y: np.ndarray, spread: np.ndarray, weights: np.ndarray) -> float:
@@ -672,13 +667,13 @@ class BoostedBeatClassifier:
             samples = apply_gate(samples, spread, self.gate_spread_)
             gated = spread > self.gate_spread_
         if self.run_rule:
-            decided = (samples.mean(axis=0) * self.thresholds_[None, :]).argmax(axis=1)
+            decided = self._decided(samples.mean(axis=0))
             pre, rec_rr = X[:, self.columns_.index("rr:pre_s")], float(X[0, self.columns_.index("rec:rr_s")])
             mask = run_mask(pre, rec_rr, decided, allowed=~gated)
             if mask.any():
                 samples = move_mass(samples, mask, "N", "S")
         if self.fusion_rule:
-            decided = (samples.mean(axis=0) * self.thresholds_[None, :]).argmax(axis=1)
+            decided = self._decided(samples.mean(axis=0))
             cols = [self.columns_.index(c) for c in FUSION_COLUMNS]
             mask = fusion_mask(X[:, cols], X[:, self.columns_.index("rr:log_pre_local")], decided)
             if mask.any():
@@ -699,12 +694,16 @@ class BoostedBeatClassifier:
         self._check_fitted()
         return self.proba_from_features(self.features(record))
 
+    def _decided(self, proba: np.ndarray) -> np.ndarray:
+        """Class indices ``argmax_c thresholds_[c] * proba[:, c]`` (:data:`AAMI_CLASSES` order)."""
+        return (np.asarray(proba) * self.thresholds_[None, :]).argmax(axis=1)
+
     def decide(self, proba: np.ndarray) -> np.ndarray:
         """Class letters ``argmax_c thresholds_[c] * proba[:, c]`` (the per-class thresholds)."""
         proba = np.asarray(proba)
         if len(proba) == 0:
             return np.array([], "<U1")
-        return np.asarray(AAMI_CLASSES, dtype="<U1")[(proba * self.thresholds_[None, :]).argmax(axis=1)]
+        return np.asarray(AAMI_CLASSES, dtype="<U1")[self._decided(proba)]
 
     def predict(self, record: Any) -> np.ndarray:
         """AAMI class letter per beat after the per-class thresholds (``np.ndarray`` of str)."""

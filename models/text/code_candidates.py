@@ -84,7 +84,7 @@ from typing import Any
 import numpy as np
 
 from cliniloop.models.text.code_pcs import pcs_axes, pcs_factors
-from cliniloop.models.text.code_policy import MENTION_POLICY, TYPED_SYSTEMS, mention_type as _mention_type, system_allowed
+from cliniloop.models.text.code_policy import MENTION_POLICY, TYPED_SYSTEMS, diagnosis_system, mention_type as _mention_type, system_allowed
 from cliniloop.models.text.code_sense import MODIFIER_PENALTY, SenseExpander, load_typed_abbreviations, modifier_bits, modifier_masks
 from cliniloop.models.text.code_textnorm import (
     STOPWORDS,
@@ -132,7 +132,9 @@ BACKOFF_WEIGHT = 0.75
 INDEX_FORMAT = 4
 
 _N_FEATURES = 2**20
-_SOURCE_CODE = {"lexical": 0, "abbreviation": 1, "snomed-map": 2, "synonym": 3, "backoff": 0}
+#: Where a score came from, as stored per concept (int8 codes); a back-off variant reads as lexical.
+_SOURCE_NAMES = ("lexical", "abbreviation", "snomed-map", "synonym")
+_SOURCE_CODE = {name: code for code, name in enumerate(_SOURCE_NAMES)} | {"backoff": 0}
 #: Words that end the head noun phrase of a mention (its head is the word before them).
 #: Heads that say nothing without their modifiers ("glycaemic disorder"): no back-off.
 _GENERIC_HEADS = frozenset("disorder disease finding syndrome condition problem abnormality state".split())
@@ -768,7 +770,7 @@ class CodeCandidateGenerator:
             cache[word] = bool(len(col)) and all(
                 float(ix.word_idf[col[0]]) >= self._idf_max[name] - 1e-6
                 for name, ix in self.indexes_.items()
-                if name.startswith("icd10cm") or name == "snomed"
+                if diagnosis_system(name)
             )
         return cache[word]
 
@@ -779,7 +781,7 @@ class CodeCandidateGenerator:
         "adenocarcinoma" in "adenocarcinoma of the sigmoid colon"). Nothing is dropped when the head
         itself is unknown or generic ("disorder", "disease", ...: the modifier is then the meaning).
         """
-        if not any(name.startswith("icd10cm") or name == "snomed" for name in self.indexes_):
+        if not any(diagnosis_system(name) for name in self.indexes_):
             return None
         stop = next((n for n, t in enumerate(tokens) if n > 0 and t in _HEAD_ENDS), len(tokens))
         head = stop - 1
@@ -889,7 +891,7 @@ class CodeCandidateGenerator:
                 if len(index.prop_src):
                     np.maximum.at(v_scores.T, index.prop_dst, v_scores[:, index.prop_src].T * np.float32(0.97))
                 v_scores *= index.prior[None, :]
-                if name.startswith("icd10cm") or name == "snomed":
+                if diagnosis_system(name):
                     v_scores *= weights
                 else:  # the head-noun back-off is for diagnoses: procedure, drug and test names keep every word
                     v_scores *= np.where(is_backoff, np.float32(0.0), weights)
@@ -1002,7 +1004,7 @@ class CodeCandidateGenerator:
             np.maximum.at(evidence.T, dst, (src_score[:, src] * factor[None, :]).T)
             wins = evidence > score
             combined = np.minimum(1.0, np.maximum(score, evidence) + np.float32(0.05) * np.minimum(score, evidence))
-            source[wins] = 2
+            source[wins] = _SOURCE_CODE["snomed-map"]
             score[:] = combined
 
     def _top(
@@ -1038,7 +1040,7 @@ class CodeCandidateGenerator:
             top = np.argpartition(-score, 5000)[:5000]
         values = np.round(score[top].astype(np.float64) * (0.99 if out else 1.0), 6)
         order = np.lexsort((np.asarray([index.codes[j] for j in top]), -values))
-        names = ("lexical", "abbreviation", "snomed-map", "synonym")
+        names = _SOURCE_NAMES
         for n in order:
             if len(out) >= k:
                 break

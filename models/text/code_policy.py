@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-__all__ = ["MENTION_POLICY", "POLICY_SNOMED_TAGS", "TYPED_SYSTEMS", "mention_type", "system_allowed", "tag_allowed", "queued"]
+__all__ = ["MENTION_POLICY", "POLICY_SNOMED_TAGS", "TYPED_SYSTEMS", "diagnosis_system", "mention_type", "system_allowed", "tag_allowed", "queued"]
 
 _CLINICAL = frozenset({"disorder", "finding", "situation", "event", "morphologic abnormality"})
 _PROCEDURE = frozenset({"procedure", "regime/therapy"})
@@ -72,6 +72,11 @@ def system_allowed(label: str | None, system: str) -> bool:
         return kind in TYPED_SYSTEMS[system.lower()]
     policy = MENTION_POLICY[kind]
     return bool(policy["icd"]) if _is_icd(system) else bool(policy["snomed"])
+
+
+def diagnosis_system(system: str) -> bool:
+    """Whether ``system`` codes problems (diagnoses and findings): ICD-10-CM and SNOMED CT, not ICD-10-PCS, RxNorm or LOINC."""
+    return system_allowed("problem", system)
 
 
 def tag_allowed(label: str | None, system: str, tag: str | None) -> bool:

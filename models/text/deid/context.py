@@ -149,6 +149,10 @@ def _hospital_acronyms(text: str, tokens: list[Token]) -> list[Found]:
     return out
 
 
+#: The word right after a token (" Coma" of "Glasgow Coma Scale", "-Blatchford").
+_NEXT_WORD = regex.compile(r"[ \-]\p{L}+")
+
+
 def _big_city_names(text: str, tokens: list[Token]) -> list[Found]:
     """Baltimore, BAltimore: a large city's one-word name written with a capital (in an all-capitals
     note nothing is told apart) that is no ordinary word, person's name or clinical term."""
@@ -165,7 +169,7 @@ def _big_city_names(text: str, tokens: list[Token]) -> list[Found]:
             continue
         if lower in context_words()["not_names"] or lower in context_words()["city_stoplist"] or EPONYM_CUE.match(text, tok.end):
             continue  # "Glasgow scale"
-        second = regex.compile(r"[ \-]\p{L}+").match(text, tok.end)
+        second = _NEXT_WORD.match(text, tok.end)
         if second and EPONYM_CUE.match(text, second.end()):
             continue  # "Glasgow Coma Scale"
         out.append(Found(tok.start, tok.end, "LOCATION", 0.6, "big-city"))
@@ -629,6 +633,7 @@ def _all_relation_cues() -> frozenset[str]:
 def _related_names(text: str, tokens: list[Token]) -> list[Found]:
     """husband walt, DTR dorinda, DAUGHTER-MAEVE, caseworker NORINE VASHCHUK, HO Anselmo."""
     w = context_words()
+    caseless = is_caseless_text(text)
     out = []
     for category, cues in w["relations"].items():
         for i in range(len(tokens)):
@@ -657,7 +662,7 @@ def _related_names(text: str, tokens: list[Token]) -> list[Found]:
             cased_title = first.istitle() and zipf(f) < 4.0 and not is_clinical(f) and not _jargon(f) and len(f) > 2
             # "Son, Ed, was updated": a listed first name set off by commas after a family word, in cased text
             appositive = (
-                family and first.istitle() and f in first_names() and not is_caseless_text(text)
+                family and first.istitle() and f in first_names() and not caseless
                 and text[tokens[last_cue].end : tokens[nxt].start] == ", " and text[tokens[nxt].end : tokens[nxt].end + 1] == ","
             )
             if appositive:

